@@ -1,0 +1,5 @@
+import sys
+
+from purekong.cli import main
+
+sys.exit(main())
