@@ -1,0 +1,101 @@
+"""The state of one handshake or one HTTP request, as the PDK sees it.
+
+The runner creates one :class:`KongContext` per handshake (certificate and
+client_hello phases) and one per request (rewrite to log), sets ``phase``
+before each phase, and reads the results back (``handshake``,
+``upstream_request()``, ``response``).  Connection-level state is not carried
+into requests, as in Kong (``ngx.ctx`` is cleared after the certificate phase).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from ._headers import replay
+from ._phases import Phase
+from ._types import (
+    ClientHelloInfo,
+    ConnectionInfo,
+    HandshakeRequests,
+    Request,
+    Response,
+    UpstreamRequest,
+)
+
+
+class KongContext:
+    def __init__(
+        self,
+        *,
+        phase: Phase | None = None,
+        check_phases: bool = True,
+        conn: ConnectionInfo | None = None,
+        request: Request | None = None,
+        handshake: HandshakeRequests | None = None,
+        hello: ClientHelloInfo | None = None,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self.phase = phase
+        # False is Kong's "tests" mode (no kong.ctx): phase checks pass silently,
+        # but the underlying nginx-level checks still apply.
+        self.check_phases = check_phases
+        self.conn = conn or ConnectionInfo()
+        self.hello = hello
+        self.handshake = handshake
+        self.request = request
+        self.logger = logger or logging.getLogger("purekong.kong")
+        self.plugin_name: str | None = None  # for log lines; set by the runner
+
+        # kong.ctx.shared and kong.nginx.get_ctx/set_ctx
+        self.shared: dict[str, Any] = {}
+        self.nginx_ctx: dict[str, Any] = {}
+        # ngx.ctx.CLIENT_VERIFY_OVERRIDE (kong.client.tls.set_client_verify)
+        self.client_verify_override: str | None = None
+        # kong.log.set_serialize_value edits, applied in order on serialize
+        self.serialize_values: list[tuple[list[str], Any, str]] = []
+        # kong.client.authenticate
+        self.consumer: dict | None = None
+        self.credential: dict | None = None
+
+        # kong.service.request edits, on a copy of the client request
+        req = request or Request()
+        self.upstream = UpstreamRequest(
+            method=req.method, target=req.target, headers=list(req.headers), body=req.body
+        )
+        # kong.response.set_header & co before a response exists: replayed onto it
+        self.pending_response_ops: list[tuple[str, str, Any]] = []
+        self.pending_status: int | None = None
+        # kong.service.response (the upstream's answer) and kong.response (ours)
+        self.upstream_response: Response | None = None
+        self.response: Response | None = None
+        # kong.response.exit/error: the short-circuit response and its source
+        self.exit_response: Response | None = None
+        self.source = "service"
+        # Set by exit; the kong object then unwinds the plugin at its next call.
+        self.unwind_pending = False
+
+        self.started_at = (req.start_time if req.start_time is not None else time.time())
+
+    # -- for the runner -------------------------------------------------
+
+    def upstream_request(self) -> UpstreamRequest:
+        return self.upstream
+
+    def begin_response(self, response: Response) -> Response:
+        """Make ``response`` the one kong.response reads and edits.
+
+        Header edits plugins made before a response existed are applied on top.
+        """
+        headers = replay(list(response.headers), self.pending_response_ops)
+        status = self.pending_status or response.status
+        self.pending_response_ops, self.pending_status = [], None
+        self.response = Response(status, headers, response.body)
+        return self.response
+
+    def serialize(self) -> dict:
+        """``kong.log.serialize()`` as a dict (no phase check)."""
+        from ._log import build_serialized
+
+        return build_serialized(self)

@@ -1,0 +1,109 @@
+"""The data the PDK reads and writes: plain dataclasses, no behaviour.
+
+These are the seams: the engine fills :class:`ClientHelloInfo` and
+:class:`TLSInfo` and applies :class:`HandshakeRequests`; the HTTP server fills
+:class:`ConnectionInfo` and :class:`Request` and sends :class:`Response` or
+:class:`UpstreamRequest`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cryptography import x509
+
+# Headers travel as ordered (name, value) pairs, names in the client's case, as
+# h11 gives them (after decoding).  Lookups are case-insensitive.
+Headers = list[tuple[str, str]]
+
+
+@dataclass
+class HandshakeRequests:
+    """What certificate/client_hello-phase plugins asked of this handshake.
+
+    Mutable: the PDK writes it, the engine reads it once the phase is over.
+    """
+
+    # Send a CertificateRequest; the handshake continues whatever the client sends.
+    request_client_certificate: bool = False
+    # DN hints (in this order) and the trust store for client_verify.  None: no
+    # DN list, empty store.  A later call with CAs replaces; one with None keeps.
+    ca_certificates: list[x509.Certificate] | None = None
+    # No session ticket, no session-cache entry for this connection.
+    disable_session_reuse: bool = False
+    # Kong 3.9: do not select h2 by ALPN on this connection.
+    disable_http2_alpn: bool = False
+
+
+@dataclass(frozen=True)
+class ClientHelloInfo:
+    """What is known when the certificate/client_hello phases run."""
+
+    server_name: str | None = None
+    client_ip: str = "127.0.0.1"
+    client_port: int = 0
+    server_port: int = 443
+    alpn_protocols: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TLSInfo:
+    """The connection facts later phases read (nginx's ``$ssl_*`` variables)."""
+
+    version: str | None = None  # "TLSv1.2"/"TLSv1.3"; None on plain HTTP
+    cipher: str | None = None  # OpenSSL-style name, as $ssl_cipher
+    client_verify: str = "NONE"  # $ssl_client_verify
+    client_chain_pem: str | None = None  # leaf first; None when no cert or resumed
+    server_name: str | None = None  # $ssl_server_name
+
+    @property
+    def is_tls(self) -> bool:
+        return self.version is not None
+
+
+PLAIN_HTTP = TLSInfo()
+
+
+@dataclass(frozen=True)
+class ConnectionInfo:
+    """One client connection, shared by all its requests."""
+
+    tls: TLSInfo = PLAIN_HTTP
+    client_ip: str = "127.0.0.1"
+    client_port: int = 0
+    server_port: int = 80
+
+
+@dataclass
+class Request:
+    """A client request as received (the body already read in full)."""
+
+    method: str = "GET"
+    target: str = "/"  # path plus optional "?query", as on the request line
+    headers: Headers = field(default_factory=list)
+    body: bytes = b""
+    http_version: str = "1.1"
+    # Set by the server on routing; what kong.router returns (plain dicts).
+    route: dict | None = None
+    service: dict | None = None
+    start_time: float | None = None  # seconds since the epoch; None: now
+
+
+@dataclass
+class Response:
+    """A response: from the upstream, or the one to send to the client."""
+
+    status: int = 200
+    headers: Headers = field(default_factory=list)
+    body: bytes = b""
+
+
+@dataclass
+class UpstreamRequest:
+    """The request to proxy, after plugins' ``kong.service.request`` edits."""
+
+    method: str
+    target: str
+    headers: Headers
+    body: bytes
+    scheme: str | None = None  # set by kong.service.request.set_scheme
