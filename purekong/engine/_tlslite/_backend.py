@@ -1,0 +1,471 @@
+"""Route tlslite-ng's cryptographic primitives through ``cryptography``.
+
+tlslite-ng has no crypto plug-in point (upstream issue #303): its AEADs,
+X25519, ECDH and signature checks are pure Python or python-ecdsa, about
+1000x slower than OpenSSL for bulk data. ``install()`` monkeypatches the few
+module attributes tlslite looks up at call time, so that the unmodified
+package runs on ``cryptography``. Each patch says what it replaces and why.
+
+Also here: the randomness seam (``random_bytes`` / ``random_source``) that
+every tlslite random value and our ephemeral keys come from, so that a fixed
+source gives reproducible hellos and key shares; and the loaders that turn
+``cryptography`` keys and certificates into tlslite objects.
+
+All line references are to tlslite-ng 0.8.2 (pinned in pyproject.toml).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import hashlib
+import os
+import sys
+import threading
+from typing import Callable, Iterable, Iterator
+
+from cryptography import x509
+from cryptography.exceptions import InvalidTag, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ed448, ed25519, x448, x25519
+from cryptography.hazmat.primitives.ciphers.aead import AESCCM, AESGCM, ChaCha20Poly1305
+
+from ._keys import (
+    CURVES,
+    CURVES_BY_TLSLITE_NAME,
+    CryptoEdDSAKey,
+    CryptoRSAKey,
+    load_private_key,
+    wrap_public_key,
+)
+
+__all__ = [
+    "RANDOM_SOURCE",
+    "install",
+    "installed",
+    "load_certificate_chain",
+    "load_private_key",
+    "random_bytes",
+    "random_source",
+    "seeded_random_source",
+]
+
+
+# ---------------------------------------------------------------------------
+# Randomness seam
+# ---------------------------------------------------------------------------
+
+#: Optional replacement for os.urandom, e.g. a seeded generator for the
+#: handshake inspector's deterministic mode. A ContextVar so that one
+#: connection's deterministic run does not leak into others.
+RANDOM_SOURCE: contextvars.ContextVar[Callable[[int], bytes] | None] = contextvars.ContextVar(
+    "purekong_random_source", default=None)
+
+
+def random_bytes(n: int) -> bytes:
+    """``n`` random bytes from the current random source, else ``os.urandom``."""
+    source = RANDOM_SOURCE.get()
+    if source is None:
+        return os.urandom(n)
+    data = bytes(source(n))
+    if len(data) != n:
+        raise ValueError("random source returned %d bytes, wanted %d" % (len(data), n))
+    return data
+
+
+@contextlib.contextmanager
+def random_source(fn: Callable[[int], bytes]) -> Iterator[None]:
+    """Use ``fn`` instead of ``os.urandom`` for everything tlslite and this
+    backend draw inside the ``with`` block (in this context)."""
+    token = RANDOM_SOURCE.set(fn)
+    try:
+        yield
+    finally:
+        RANDOM_SOURCE.reset(token)
+
+
+def seeded_random_source(seed: bytes) -> Callable[[int], bytes]:
+    """A deterministic byte stream (SHA-256 in counter mode) for tests and
+    reproducible transcripts. Never use it for real connections."""
+    state = {"counter": 0, "buffer": b""}
+
+    def take(n: int) -> bytes:
+        buf = state["buffer"]
+        while len(buf) < n:
+            buf += hashlib.sha256(seed + state["counter"].to_bytes(8, "big")).digest()
+            state["counter"] += 1
+        state["buffer"] = buf[n:]
+        return buf[:n]
+
+    return take
+
+
+def _tlslite_random_bytes(how_many: int) -> bytearray:
+    # tlslite's callers mutate the result (cryptomath.getRandomNumber), so a
+    # bytearray, like the function this replaces.
+    return bytearray(random_bytes(how_many))
+
+
+# ---------------------------------------------------------------------------
+# AEADs: AES-GCM, AES-CCM, ChaCha20-Poly1305
+# ---------------------------------------------------------------------------
+
+class _AEAD:
+    """The interface of tlslite's AEAD objects (utils/aesgcm.py AESGCM):
+    ``seal`` returns ciphertext||tag, ``open`` returns None on a bad tag."""
+
+    isBlockCipher = False
+    isAEAD = True
+    nonceLength = 12
+    implementation = "cryptography"  # only reported by getCipherImplementation()
+
+    __slots__ = ("key", "name", "tagLength", "_aead")
+
+    def __init__(self, aead, key, name: str, tag_length: int = 16) -> None:
+        self._aead = aead
+        self.key = key
+        # recordlayer.py L525/L561 branch on the name ("aes" in name /
+        # "chacha20-poly1305") to build TLS 1.2 nonces: keep tlslite's names.
+        self.name = name
+        self.tagLength = tag_length
+
+    def seal(self, nonce, plaintext, data):
+        return bytearray(self._aead.encrypt(bytes(nonce), bytes(plaintext), bytes(data)))
+
+    def open(self, nonce, ciphertext, data):
+        try:
+            return bytearray(self._aead.decrypt(bytes(nonce), bytes(ciphertext), bytes(data)))
+        except InvalidTag:
+            return None
+
+
+def _new_aesgcm(key):
+    if len(key) not in (16, 32):
+        raise AssertionError()  # what tlslite's AESGCM raises
+    return _AEAD(AESGCM(bytes(key)), key, "aes128gcm" if len(key) == 16 else "aes256gcm")
+
+
+def _new_chacha20_poly1305(key):
+    if len(key) != 32:
+        raise ValueError("Key must be 256 bit long")
+    return _AEAD(ChaCha20Poly1305(bytes(key)), key, "chacha20-poly1305")
+
+
+def _new_aesccm(key, tagLength=16):
+    if len(key) not in (16, 32) or tagLength not in (8, 16):
+        raise AssertionError()
+    name = ("aes128ccm" if len(key) == 16 else "aes256ccm") + ("_8" if tagLength == 8 else "")
+    return _AEAD(AESCCM(bytes(key), tagLength), key, name, tagLength)
+
+
+# ---------------------------------------------------------------------------
+# X25519 / X448
+# ---------------------------------------------------------------------------
+
+def _make_x_function(private_cls, public_cls, size, generator, original):
+    raw, raw_pub = serialization.Encoding.Raw, serialization.PublicFormat.Raw
+
+    def x_function(k, u):
+        # tlslite calls fun(private, G) for its public share and
+        # fun(private, peer_share) for the secret (keyexchange.py L1083/L1116).
+        if not isinstance(k, (bytes, bytearray)) or len(k) != size:
+            return original(k, u)  # int scalars etc.: only tlslite's own tests
+        private = private_cls.from_private_bytes(bytes(k))
+        if bytes(u) == generator:
+            return bytearray(private.public_key().public_bytes(raw, raw_pub))
+        try:
+            return bytearray(private.exchange(public_cls.from_public_bytes(bytes(u))))
+        except ValueError:
+            # Low-order peer point (all-zero secret). Return zeros like the
+            # pure implementation so tlslite's _non_zero_check raises
+            # TLSIllegalParameterException -> illegal_parameter alert.
+            return bytearray(size)
+
+    x_function.__name__ = original.__name__
+    return x_function
+
+
+# ---------------------------------------------------------------------------
+# ECDH over NIST curves (tlslite: python-ecdsa)
+# ---------------------------------------------------------------------------
+
+_ORIGINALS: dict[tuple[object, str], object] = {}
+
+
+def original(owner, name: str):
+    """The tlslite attribute ``install()`` replaced (for tests/benchmarks)."""
+    return _ORIGINALS.get((owner, name), getattr(owner, name))
+
+
+def _nist_curve(group_id):
+    from tlslite.constants import GroupName
+
+    return CURVES.get(GroupName.toRepr(group_id) or "")
+
+
+def _ecdh_get_random_private_key(self):
+    curve = _nist_curve(self.group)
+    if curve is None:  # x25519/x448 (tlslite draws getRandomBytes: patched) and others
+        return original(type(self), "get_random_private_key")(self)
+    # Uniform scalar in [1, n-1] from random_bytes, so a fixed random source
+    # gives fixed key shares (cryptography's generator can't be seeded).
+    d = int.from_bytes(random_bytes(curve.baselen + 8), "big") % (curve.order - 1) + 1
+    return ec.derive_private_key(d, curve.crypto())
+
+
+def _ecdh_calc_public_value(self, private, point_format="uncompressed"):
+    if not isinstance(private, ec.EllipticCurvePrivateKey):
+        return original(type(self), "calc_public_value")(self, private, point_format)
+    if point_format == "uncompressed":
+        fmt = serialization.PublicFormat.UncompressedPoint
+    elif point_format == "compressed":
+        fmt = serialization.PublicFormat.CompressedPoint
+    else:
+        raise ValueError("unsupported point format %r" % (point_format,))
+    return bytearray(private.public_key().public_bytes(serialization.Encoding.X962, fmt))
+
+
+def _decode_peer_point(curve, data: bytes, valid_formats) -> bytes:
+    """Peer share -> X9.62 encoding cryptography can load, accepting exactly
+    what python-ecdsa's AbstractPoint.from_bytes accepts with these
+    ``valid_encodings`` (an empty set means all four). Raises ValueError."""
+    formats = set(valid_formats) or {"uncompressed", "compressed", "hybrid", "raw"}
+    size = curve.baselen
+    if len(data) == 2 * size and "raw" in formats:
+        return b"\x04" + data
+    if len(data) == 2 * size + 1:
+        if data[0] in (6, 7) and "hybrid" in formats:
+            # hybrid = uncompressed with the y parity in the prefix; python-ecdsa
+            # checks it matches
+            if (data[-1] & 1) != (data[0] & 1):
+                raise ValueError("inconsistent hybrid encoding")
+            return b"\x04" + data[1:]
+        if data[0] == 4 and "uncompressed" in formats:
+            return data
+        raise ValueError("invalid X9.62 encoding")
+    if len(data) == size + 1 and "compressed" in formats and data[0] in (2, 3):
+        return data
+    raise ValueError("invalid point length or format")
+
+
+def _ecdh_calc_shared_key(self, private, peer_share, valid_point_formats=("uncompressed",)):
+    if not isinstance(private, ec.EllipticCurvePrivateKey):
+        return original(type(self), "calc_shared_key")(self, private, peer_share, valid_point_formats)
+    from tlslite.errors import TLSIllegalParameterException
+
+    curve = CURVES[private.curve.name]
+    try:
+        encoded = _decode_peer_point(curve, bytes(peer_share), valid_point_formats)
+        # from_encoded_point rejects coordinates >= p, points off the curve
+        # and the point at infinity, as python-ecdsa does.
+        peer = ec.EllipticCurvePublicKey.from_encoded_point(curve.crypto(), encoded)
+    except ValueError:
+        # Same exception and message as tlslite (keyexchange.py L1129), so the
+        # caller still sends illegal_parameter.
+        raise TLSIllegalParameterException("Invalid ECC point") from None
+    return bytearray(private.exchange(ec.ECDH(), peer))
+
+
+# ---------------------------------------------------------------------------
+# Peer public keys (certificates)
+# ---------------------------------------------------------------------------
+
+def _create_public_rsa_key(n, e, key_type, implementations=None):
+    try:
+        return CryptoRSAKey(rsa.RSAPublicNumbers(e, n).public_key(), None, key_type)
+    except ValueError:
+        # Parameters OpenSSL refuses (even e, e >= n, ...): keep tlslite's key
+        # so the failure surfaces exactly where it does today.
+        return _call_original_keyfactory("_createPublicRSAKey", n, e, key_type)
+
+
+def _create_public_ecdsa_key(point_x, point_y, curve_name, implementations=None):
+    curve = CURVES_BY_TLSLITE_NAME.get(curve_name)
+    if curve is not None:
+        try:
+            return wrap_public_key(ec.EllipticCurvePublicNumbers(point_x, point_y, curve.crypto()).public_key())
+        except ValueError:
+            pass  # not on the curve: python-ecdsa raises its own error below
+    return _call_original_keyfactory("_create_public_ecdsa_key", point_x, point_y, curve_name)
+
+
+def _create_public_eddsa_key(public_key, implementations=None):
+    # public_key is a python-ecdsa VerifyingKey here (x509.py L189).
+    name = getattr(getattr(public_key, "curve", None), "name", None)
+    cls = {"Ed25519": ed25519.Ed25519PublicKey, "Ed448": ed448.Ed448PublicKey}.get(name)
+    if cls is not None:
+        return CryptoEdDSAKey(cls.from_public_bytes(bytes(public_key.to_string())))
+    return _call_original_keyfactory("_create_public_eddsa_key", public_key)
+
+
+def _call_original_keyfactory(name, *args):
+    from tlslite.utils import keyfactory
+
+    return original(keyfactory, name)(*args)
+
+
+def _x509_spki_parser(method_name: str):
+    """X509._ecdsa_pubkey_parsing / _eddsa_pubkey_parsing replacement: parse
+    the SubjectPublicKeyInfo with cryptography instead of python-ecdsa
+    (Ed25519 point decompression alone is 0.25 ms in python-ecdsa)."""
+
+    def parse(self, subject_public_key_info):
+        try:
+            key = serialization.load_der_public_key(bytes(subject_public_key_info))
+            self.publicKey = wrap_public_key(key)
+            return
+        except (ValueError, TypeError, UnsupportedAlgorithm):
+            pass  # unsupported curve or malformed: tlslite's parser decides
+        from tlslite.x509 import X509
+
+        original(X509, method_name)(self, subject_public_key_info)
+
+    parse.__name__ = method_name
+    return parse
+
+
+# ---------------------------------------------------------------------------
+# install()
+# ---------------------------------------------------------------------------
+
+_install_lock = threading.Lock()
+_installed = False
+
+
+def installed() -> bool:
+    return _installed
+
+
+def _patch(owner, name: str, replacement) -> None:
+    _ORIGINALS.setdefault((owner, name), getattr(owner, name))
+    setattr(owner, name, replacement)
+
+
+def install() -> None:
+    """Make tlslite use ``cryptography`` and ``random_bytes``. Idempotent."""
+    global _installed
+    if _installed:
+        return
+    with _install_lock:
+        if _installed:
+            return
+        _install()
+        _installed = True
+
+
+def _install() -> None:
+    import tlslite.api  # noqa: F401  (loads every module we patch below)
+    from tlslite import keyexchange, x509 as tl_x509
+    from tlslite.utils import (
+        cryptomath,
+        keyfactory,
+        python_aesccm,
+        python_aesgcm,
+        python_chacha20_poly1305,
+        x25519 as tl_x25519,
+    )
+
+    # --- AEADs. cipherfactory.createAESGCM/createAESCCM/createCHACHA20 look
+    # up python_*.new at call time, so these three patches cover the record
+    # layer (recordlayer.py L1022) and ticket encryption (tlsconnection.py
+    # L2707/L2757). Replaces pure-Python AES (rijndael.py) + GHASH/Poly1305,
+    # ~0.3 MB/s, with OpenSSL. (With M2Crypto or pycrypto installed,
+    # cipherfactory would prefer those; purekong installs neither.)
+    _patch(python_aesgcm, "new", _new_aesgcm)
+    _patch(python_chacha20_poly1305, "new", _new_chacha20_poly1305)
+    _patch(python_aesccm, "new", _new_aesccm)
+
+    # --- X25519/X448. keyexchange imported the functions by name (L22), so
+    # patch its references; pure-Python ladder is ~1.4 ms per operation.
+    _patch(keyexchange, "x25519", _make_x_function(
+        x25519.X25519PrivateKey, x25519.X25519PublicKey, 32,
+        bytes(tl_x25519.X25519_G), tl_x25519.x25519))
+    _patch(keyexchange, "x448", _make_x_function(
+        x448.X448PrivateKey, x448.X448PublicKey, 56,
+        bytes(tl_x25519.X448_G), tl_x25519.x448))
+
+    # --- ECDHE on secp256r1/384r1/521r1. ECDHKeyExchange (L1033) does the
+    # maths with python-ecdsa; TLS 1.3 key shares, TLS 1.2 ECDHE and the
+    # hybrid KEM groups all go through these three methods. Our private
+    # values are cryptography keys (from random_bytes); anything else (e.g.
+    # a python-ecdsa key made before install) goes to the original.
+    _patch(keyexchange.ECDHKeyExchange, "get_random_private_key", _ecdh_get_random_private_key)
+    _patch(keyexchange.ECDHKeyExchange, "calc_public_value", _ecdh_calc_public_value)
+    _patch(keyexchange.ECDHKeyExchange, "calc_shared_key", _ecdh_calc_shared_key)
+
+    # --- Peer public keys. Certificates are parsed by X509.parseBinary,
+    # which builds keys through keyfactory's factories (imported by name into
+    # x509.py L13). Replace them so CertificateVerify / ServerKeyExchange
+    # signatures are checked by OpenSSL instead of Python_RSAKey and
+    # python-ecdsa (~1-2 ms per ECDSA verify). DSA stays tlslite's.
+    for module in (keyfactory, tl_x509):
+        _patch(module, "_createPublicRSAKey", _create_public_rsa_key)
+        _patch(module, "_create_public_ecdsa_key", _create_public_ecdsa_key)
+        _patch(module, "_create_public_eddsa_key", _create_public_eddsa_key)
+    # ...and skip python-ecdsa's SPKI parsing for EC/EdDSA certificates.
+    _patch(tl_x509.X509, "_ecdsa_pubkey_parsing", _x509_spki_parser("_ecdsa_pubkey_parsing"))
+    _patch(tl_x509.X509, "_eddsa_pubkey_parsing", _x509_spki_parser("_eddsa_pubkey_parsing"))
+
+    # --- Randomness. Modules did `from .utils.cryptomath import
+    # getRandomBytes` (or `import *`), so each holds its own reference:
+    # tlsconnection (hello randoms, session IDs, ticket nonces), keyexchange
+    # (X25519 private keys, RSA premaster), recordlayer (CBC IVs), messages
+    # (padding), mathtls, x509, rsakey, ... Replace every reference to the
+    # original, and cryptomath's own so later imports and getRandomNumber
+    # pick up ours.
+    pure = cryptomath.getRandomBytes
+    _patch(cryptomath, "getRandomBytes", _tlslite_random_bytes)
+    for name, module in list(sys.modules.items()):
+        if (name == "tlslite" or name.startswith("tlslite.")) and getattr(module, "getRandomBytes", None) is pure:
+            _patch(module, "getRandomBytes", _tlslite_random_bytes)
+
+
+def patched_attributes() -> list[str]:
+    """``module.attribute`` names install() replaced, for reports/debugging."""
+    out = []
+    for owner, name in _ORIGINALS:
+        prefix = getattr(owner, "__module__", None) if isinstance(owner, type) else None
+        qual = "%s.%s" % (prefix, owner.__qualname__) if prefix else owner.__name__
+        out.append("%s.%s" % (qual, name))
+    return sorted(out)
+
+
+# ---------------------------------------------------------------------------
+# Certificates
+# ---------------------------------------------------------------------------
+
+def load_certificate_chain(certs) -> "X509CertChain":  # noqa: F821
+    """tlslite ``X509CertChain`` from cryptography certificates, DER bytes or
+    PEM (str/bytes, possibly several certificates), end-entity first.
+
+    Installs the backend first so the chain's public keys are
+    cryptography-backed.
+    """
+    install()
+    from tlslite.x509 import X509
+    from tlslite.x509certchain import X509CertChain
+
+    if isinstance(certs, (str, bytes, bytearray, memoryview, x509.Certificate)):
+        certs = [certs]
+    parsed = []
+    for der in _iter_der(certs):
+        cert = X509()
+        cert.parseBinary(bytearray(der))
+        parsed.append(cert)
+    if not parsed:
+        raise ValueError("empty certificate chain")
+    return X509CertChain(parsed)
+
+
+def _iter_der(items: Iterable) -> Iterator[bytes]:
+    for item in items:
+        if isinstance(item, x509.Certificate):
+            yield item.public_bytes(serialization.Encoding.DER)
+            continue
+        data = item.encode("ascii") if isinstance(item, str) else bytes(item)
+        if data.lstrip().startswith(b"-----BEGIN"):
+            for cert in x509.load_pem_x509_certificates(data):
+                yield cert.public_bytes(serialization.Encoding.DER)
+        else:
+            yield data
