@@ -1,0 +1,55 @@
+"""purekong's sans-IO TLS 1.2/1.3 engine.
+
+Feed bytes in with ``receive_data()``, take events out with
+``next_event()``, and send what ``data_to_send()`` returns. The engine never
+touches a socket, a clock-driven timer or a thread.
+"""
+
+from ._alerts import AlertDescription, AlertLevel, LocalProtocolError, ProtocolError, RemoteProtocolError
+from ._client import ClientConnection, ClientSession
+from ._config import CertifiedKey, ClientConfig, ServerConfig, SessionStore, load_pem_certificates
+from ._connection import State
+from ._events import (
+    NEED_DATA,
+    PAUSED,
+    AlertReceived,
+    ClientHelloReceived,
+    ConnectionClosed,
+    DataReceived,
+    Event,
+    HandshakeComplete,
+    KeyUpdated,
+    der_to_pem,
+)
+from ._server import ServerConnection
+from ._trace import HandshakeMessageTrace, KeyLogWriter, SecretTrace
+
+__all__ = [
+    "NEED_DATA",
+    "PAUSED",
+    "AlertDescription",
+    "AlertLevel",
+    "AlertReceived",
+    "CertifiedKey",
+    "ClientConfig",
+    "ClientConnection",
+    "ClientHelloReceived",
+    "ClientSession",
+    "ConnectionClosed",
+    "DataReceived",
+    "Event",
+    "HandshakeComplete",
+    "HandshakeMessageTrace",
+    "KeyLogWriter",
+    "KeyUpdated",
+    "LocalProtocolError",
+    "ProtocolError",
+    "RemoteProtocolError",
+    "SecretTrace",
+    "ServerConfig",
+    "ServerConnection",
+    "SessionStore",
+    "State",
+    "der_to_pem",
+    "load_pem_certificates",
+]

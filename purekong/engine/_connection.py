@@ -1,0 +1,208 @@
+"""The connection state machine shared by servers and clients.
+
+States and the rules that move between them:
+
+    server:  EXPECT_CLIENT_HELLO --whole ClientHello, full handshake--> PAUSED
+             PAUSED --proceed()--> HANDSHAKING
+             EXPECT_CLIENT_HELLO --ClientHello that resumes a session,
+                                   or one tlslite must reject--> HANDSHAKING
+    client:  HANDSHAKING from the start (the ClientHello is queued at once)
+    both:    HANDSHAKING --handshake done--> ESTABLISHED
+             any --peer's close_notify, fatal alert or EOF--> CLOSED
+             any --we sent a fatal alert--> ERROR
+
+Rule 1: bytes only move when the application asks. ``receive_data`` only
+buffers; ``next_event`` does the work, one event at a time, so the engine
+never holds more than the application handed it plus one handshake message
+(at most ``max_handshake_message_size``).
+Rule 2: ``next_event`` raises only ``RemoteProtocolError``, and only after
+the fatal alert is queued in ``data_to_send()``; the connection is then in
+ERROR and every later call raises ``LocalProtocolError``.
+Rule 3: application calls in the wrong state raise ``LocalProtocolError``
+and change nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+from collections import deque
+from typing import Callable
+
+from ._alerts import AlertDescription, AlertLevel, LocalProtocolError, RemoteProtocolError
+from ._events import (
+    NEED_DATA,
+    AlertReceived,
+    ConnectionClosed,
+    DataReceived,
+    Event,
+    HandshakeComplete,
+    KeyUpdated,
+)
+from ._tlslite import Driver, HandshakeFacts, Hooks, PeerAlert, PeerEOF
+from ._tlslite import _backend
+from ._trace import HandshakeMessageTrace, SecretTrace, Tracer
+
+
+class State(enum.Enum):
+    EXPECT_CLIENT_HELLO = "EXPECT_CLIENT_HELLO"
+    PAUSED = "PAUSED"
+    HANDSHAKING = "HANDSHAKING"
+    ESTABLISHED = "ESTABLISHED"
+    CLOSED = "CLOSED"
+    ERROR = "ERROR"
+
+
+class Connection:
+    """What ServerConnection and ClientConnection share. Not used directly."""
+
+    def __init__(self, *, trace: Tracer | None, random: Callable[[int], bytes] | None, max_handshake_message_size: int) -> None:
+        self._trace = trace
+        self._random = random
+        self._max_handshake = max_handshake_message_size
+        self._events: deque[Event] = deque()
+        self._state = State.HANDSHAKING
+        self._we_closed = False
+        self.handshake: HandshakeComplete | None = None
+        self._driver = Driver(
+            Hooks(
+                on_message=self._on_message if trace else None,
+                on_secret=self._on_secret if trace else None,
+            )
+        )
+
+    # -- public API ----------------------------------------------------------
+    @property
+    def state(self) -> State:
+        return self._state
+
+    def receive_data(self, data: bytes) -> None:
+        """Feed bytes from the transport; ``b""`` means the transport hit EOF."""
+        self._check_not_failed()
+        self._driver.feed(bytes(data))
+
+    def data_to_send(self) -> bytes:
+        """Bytes to write to the transport (possibly empty)."""
+        return self._driver.take_output()
+
+    def next_event(self) -> Event | object:
+        """The next event, ``NEED_DATA``, or (server only) ``PAUSED``."""
+        self._check_not_failed()
+        while not self._events:
+            if not self._advance():
+                break
+        if self._events:
+            return self._events.popleft()
+        return self._idle_sentinel()
+
+    def send_data(self, data: bytes) -> None:
+        """Encrypt application data; the records appear in ``data_to_send()``."""
+        self._check_not_failed()
+        if self._state is not State.ESTABLISHED or self._we_closed:
+            raise LocalProtocolError(f"cannot send application data in state {self._state.name}" + (" after close()" if self._we_closed else ""))
+        if data:
+            with self._randomness():
+                self._driver.write(bytes(data))
+
+    def key_update(self) -> None:
+        """Send a TLS 1.3 KeyUpdate that also asks the peer to update."""
+        self._check_not_failed()
+        if self._state is not State.ESTABLISHED or self._we_closed:
+            raise LocalProtocolError(f"cannot update keys in state {self._state.name}")
+        if self.handshake is None or self.handshake.version != "TLSv1.3":
+            raise LocalProtocolError("KeyUpdate exists only in TLS 1.3")
+        self._driver.key_update()
+
+    def close(self) -> None:
+        """Send close_notify. Data from the peer can still arrive until it closes too."""
+        if self._state in (State.ERROR, State.CLOSED) or self._we_closed:
+            return
+        self._we_closed = True
+        self._driver.send_close_notify()
+        if self._state is not State.ESTABLISHED:
+            self._state = State.CLOSED
+
+    # -- the engine ----------------------------------------------------------
+    def _idle_sentinel(self) -> object:
+        return NEED_DATA
+
+    def _advance(self) -> bool:
+        """Make progress; return False when nothing more can happen now."""
+        if self._state not in (State.HANDSHAKING, State.ESTABLISHED):
+            return False
+        try:
+            with self._randomness():
+                result = self._driver.run()
+        except RemoteProtocolError:
+            self._state = State.ERROR
+            raise
+        except PeerAlert as alert:
+            self._collect_hook_events()
+            self._state = State.CLOSED
+            if alert.description == AlertDescription.close_notify:
+                self._events.append(ConnectionClosed(clean=True))
+            else:
+                self._events.append(AlertReceived(AlertLevel(alert.level) if alert.level in (1, 2) else AlertLevel.fatal, AlertDescription.from_code(alert.description)))
+                self._events.append(ConnectionClosed(clean=False))
+            return True
+        except PeerEOF:
+            self._collect_hook_events()
+            self._state = State.CLOSED
+            self._events.append(ConnectionClosed(clean=False))
+            return True
+        self._collect_hook_events()
+        if self._driver.busy() and self._driver.buffered_handshake_bytes() > self._max_handshake:
+            self._state = State.ERROR
+            raise self._driver.fail(AlertDescription.illegal_parameter, f"handshake message larger than {self._max_handshake} bytes")
+        if result is None:
+            return bool(self._events)
+        if isinstance(result, HandshakeFacts):
+            event = self._handshake_done(result)
+            self.handshake = event
+            self._state = State.ESTABLISHED
+            self._events.append(event)
+            return True
+        if result == b"":
+            self._state = State.CLOSED
+            self._events.append(ConnectionClosed(clean=True))
+        else:
+            self._events.append(DataReceived(result))
+        return True
+
+    def _handshake_done(self, facts: HandshakeFacts) -> HandshakeComplete:
+        if self._trace is not None and facts.version == "TLSv1.3":
+            session = self._driver.session()
+            if session.exporterMasterSecret:
+                self._on_secret("EXPORTER_SECRET", bytes(self._driver.hooks.client_random or self._driver.tls._clientRandom), bytes(session.exporterMasterSecret))
+        return HandshakeComplete(
+            version=facts.version,
+            cipher_suite=facts.cipher_suite,
+            server_name=facts.server_name,
+            alpn_protocol=facts.alpn_protocol,
+            resumed=facts.resumed,
+            peer_certificates=facts.peer_certificates,
+        )
+
+    def _collect_hook_events(self) -> None:
+        hooks = self._driver.hooks
+        for level, description in hooks.warning_alerts:
+            self._events.append(AlertReceived(AlertLevel(level), AlertDescription.from_code(description)))
+        hooks.warning_alerts.clear()
+        for requested in hooks.key_updates:
+            self._events.append(KeyUpdated(update_requested=requested))
+        hooks.key_updates.clear()
+
+    def _check_not_failed(self) -> None:
+        if self._state is State.ERROR:
+            raise LocalProtocolError("the connection failed earlier; it can only be discarded")
+
+    def _randomness(self):
+        if self._random is None:
+            return contextlib.nullcontext()
+        return _backend.random_source(self._random)
+
+    def _on_message(self, direction: str, msg_type: int, raw: bytes) -> None:
+        self._trace(HandshakeMessageTrace(direction, msg_type, raw))
+
+    def _on_secret(self, label: str, client_random: bytes, secret: bytes) -> None:
+        self._trace(SecretTrace(label, client_random, secret))

@@ -1,0 +1,127 @@
+"""Events: what a connection tells the application, as frozen dataclasses.
+
+``next_event()`` returns one of these, or one of the sentinels ``NEED_DATA``
+(feed more bytes with ``receive_data``) and ``PAUSED`` (the connection waits
+for the application: at the ClientHello it waits for ``proceed()``).
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+
+from ._alerts import AlertDescription, AlertLevel
+
+
+class _Sentinel:
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __repr__(self) -> str:
+        return self._name
+
+
+NEED_DATA = _Sentinel("NEED_DATA")
+PAUSED = _Sentinel("PAUSED")
+
+
+class Event:
+    """Base class of every event. Don't subclass it outside the engine."""
+
+    __slots__ = ()
+
+
+@dataclass(frozen=True)
+class ClientHelloReceived(Event):
+    """A server received a ClientHello that starts a full handshake.
+
+    The handshake is paused: this is Kong's *certificate phase*. Decide what
+    this connection does (certificate, client certificate request, session
+    reuse, ALPN) and call ``ServerConnection.proceed()``. A ClientHello that
+    resumes a session does not produce this event, as in nginx and Kong.
+    """
+
+    server_name: str | None
+    #: TLS versions the client offers, highest first, as ``"TLSv1.3"`` names
+    #: (unknown versions are left out).
+    versions: tuple[str, ...]
+    #: Cipher suite code points as offered (including GREASE and SCSVs).
+    cipher_suites: tuple[int, ...]
+    #: Named group code points from supported_groups.
+    groups: tuple[int, ...]
+    #: SignatureScheme code points from signature_algorithms.
+    signature_algorithms: tuple[int, ...]
+    alpn_protocols: tuple[str, ...]
+    #: The whole ClientHello handshake message (header included), as received.
+    raw: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class HandshakeComplete(Event):
+    """The handshake finished; application data may flow."""
+
+    version: str  # "TLSv1.2" or "TLSv1.3", the spelling nginx uses
+    cipher_suite: str  # IANA name, e.g. "TLS_AES_128_GCM_SHA256"
+    server_name: str | None
+    alpn_protocol: str | None
+    resumed: bool
+    #: The peer's certificates exactly as sent (DER, end-entity first, no
+    #: reordering, no de-duplication, not verified). ``None`` when the peer
+    #: sent none, and on a resumed handshake (nginx and Kong return nothing
+    #: there either).
+    peer_certificates: tuple[bytes, ...] | None = field(repr=False)
+
+    @property
+    def openssl_cipher(self) -> str:
+        """The cipher as OpenSSL names it (nginx's ``$ssl_cipher``)."""
+        from ._suites import openssl_name
+
+        return openssl_name(self.cipher_suite)
+
+    def peer_certificates_pem(self) -> str | None:
+        """The peer's chain as canonical PEM blocks, concatenated."""
+        if self.peer_certificates is None:
+            return None
+        return "".join(der_to_pem(der) for der in self.peer_certificates)
+
+
+@dataclass(frozen=True)
+class DataReceived(Event):
+    data: bytes
+
+
+@dataclass(frozen=True)
+class AlertReceived(Event):
+    """The peer sent an alert other than close_notify.
+
+    A warning alert (TLS 1.2 warnings, ``user_canceled``) leaves the
+    connection open; a fatal one is followed by ``ConnectionClosed``.
+    """
+
+    level: AlertLevel
+    description: AlertDescription
+
+
+@dataclass(frozen=True)
+class KeyUpdated(Event):
+    """The peer updated its sending keys (TLS 1.3 KeyUpdate)."""
+
+    update_requested: bool
+
+
+@dataclass(frozen=True)
+class ConnectionClosed(Event):
+    """No more data will arrive.
+
+    ``clean`` is true when the peer sent close_notify, false when the
+    transport ended without it (a truncation) or after a fatal alert.
+    """
+
+    clean: bool
+
+
+def der_to_pem(der: bytes) -> str:
+    """Canonical PEM: 64-column base64, every line and the block ending in a newline."""
+    body = base64.b64encode(der).decode("ascii")
+    lines = [body[i : i + 64] for i in range(0, len(body), 64)]
+    return "-----BEGIN CERTIFICATE-----\n" + "\n".join(lines) + "\n-----END CERTIFICATE-----\n"

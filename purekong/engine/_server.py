@@ -1,0 +1,193 @@
+"""ServerConnection: a TLS server that pauses at the ClientHello."""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+from cryptography import x509
+
+from ._alerts import AlertDescription, LocalProtocolError, RemoteProtocolError
+from ._config import CertifiedKey, ServerConfig
+from ._connection import Connection, State
+from ._events import PAUSED, ClientHelloReceived
+from ._suites import VERSION_NAMES
+from ._tlslite import FirstHello, Plan, TooLarge, describe_hello, read_client_hello, select_alpn
+from ._trace import Tracer
+
+# Bytes buffered before tlslite starts: one ClientHello plus slack for a
+# TLS 1.3 client's ChangeCipherSpec and the record headers around them.
+_PRE_HANDSHAKE_SLACK = 2 * (2**14 + 2048)
+
+
+class ServerConnection(Connection):
+    """A server-side TLS connection. See ``_connection`` for the states.
+
+    A full handshake first yields ``ClientHelloReceived`` and pauses (the
+    certificate phase); call ``proceed()`` to continue.
+    """
+
+    def __init__(self, config: ServerConfig, *, trace: Tracer | None = None, random: Callable[[int], bytes] | None = None) -> None:
+        super().__init__(trace=trace, random=random, max_handshake_message_size=config.max_handshake_message_size)
+        self.config = config
+        self._state = State.EXPECT_CLIENT_HELLO
+        self._early = bytearray()  # bytes held until tlslite starts
+        self._hello: FirstHello | None = None
+        self._cipher: str | None = None
+        self._early_eof = False
+        self._pending_error: RemoteProtocolError | None = None
+
+    # -- the certificate phase ---------------------------------------------
+    def proceed(
+        self,
+        *,
+        certificates: Iterable[CertifiedKey] | None = None,
+        request_client_certificate: bool | None = None,
+        client_ca_certificates: Iterable[x509.Certificate] | None = None,
+        session_reuse: bool | None = None,
+        alpn_protocols: Iterable[str] | None = None,
+    ) -> None:
+        """Continue the paused handshake with this connection's choices.
+
+        Anything left as ``None`` takes the config's value.
+
+        - ``certificates``: the chains to choose from (the first one the
+          client can use wins), e.g. picked by SNI.
+        - ``request_client_certificate``: send a CertificateRequest. The
+          client may answer with no certificate; the handshake goes on.
+        - ``client_ca_certificates``: their subject DNs, in this order, go
+          into ``certificate_authorities`` (TLS 1.2 field, TLS 1.3
+          extension). Empty sends none.
+        - ``session_reuse``: False sends no session ID and no ticket, and
+          caches nothing, so the next connection does a full handshake.
+        - ``alpn_protocols``: the server's protocols for this connection, in
+          preference order (e.g. the config's list without ``h2``).
+        """
+        if self._state is not State.PAUSED:
+            raise LocalProtocolError(f"proceed() is only valid at the ClientHello pause, not in {self._state.name}")
+        config = self.config
+        certificates = tuple(certificates) if certificates is not None else config.certificates
+        if not certificates:
+            raise LocalProtocolError("proceed() needs at least one certificate")
+        reuse = config.session_resumption if session_reuse is None else (session_reuse and config.session_resumption)
+        plan = self._plan(
+            certificates=certificates,
+            request_client_certificate=config.request_client_certificate if request_client_certificate is None else request_client_certificate,
+            client_ca_certificates=config.client_ca_certificates if client_ca_certificates is None else tuple(client_ca_certificates),
+            reuse=reuse,
+            alpn_protocols=config.alpn_protocols if alpn_protocols is None else tuple(alpn_protocols),
+        )
+        self._start(plan, resume=False)
+
+    # -- engine --------------------------------------------------------------
+    def receive_data(self, data: bytes) -> None:
+        self._check_not_failed()
+        if self._state in (State.EXPECT_CLIENT_HELLO, State.PAUSED):
+            if data:
+                self._early += data
+            else:
+                self._early_eof = True
+        else:
+            super().receive_data(data)
+
+    def next_event(self):
+        if self._pending_error is not None:
+            error, self._pending_error = self._pending_error, None
+            self._state = State.ERROR
+            raise error
+        return super().next_event()
+
+    def _idle_sentinel(self):
+        return PAUSED if self._state is State.PAUSED else super()._idle_sentinel()
+
+    def _advance(self) -> bool:
+        if self._state is State.EXPECT_CLIENT_HELLO:
+            return self._read_client_hello()
+        if self._state is State.PAUSED:
+            if len(self._early) > self.config.max_handshake_message_size + _PRE_HANDSHAKE_SLACK:
+                self._fail_plaintext(AlertDescription.unexpected_message, "too much data while the handshake is paused")
+            return False
+        return super()._advance()
+
+    def _read_client_hello(self) -> bool:
+        limit = self.config.max_handshake_message_size
+        try:
+            hello = read_client_hello(bytes(self._early), limit)
+        except TooLarge as exc:
+            self._fail_plaintext(AlertDescription.illegal_parameter, str(exc))
+        if hello is None:
+            if self._early_eof:
+                self._start(self._plan(), resume=False)  # let tlslite report the truncation
+                return True
+            return False
+        if hello is False:
+            # Not something we read ourselves: tlslite answers with the alert.
+            self._start(self._plan(), resume=False)
+            return True
+        self._hello = hello
+        self._cipher, resume = self._driver.choose(hello, self._plan(), self.config.session_store, self.config.session_resumption)
+        if resume:
+            self._start(self._plan(), resume=True)
+            return True
+        self._state = State.PAUSED
+        self._events.append(_client_hello_event(hello))
+        return True
+
+    def _plan(self, *, certificates=None, request_client_certificate=None, client_ca_certificates=None, reuse=None, alpn_protocols=None) -> Plan:
+        config = self.config
+        reuse = config.session_resumption if reuse is None else reuse
+        ciphers = config.ciphers
+        if self._cipher is not None:
+            ciphers = (self._cipher,)  # see Driver.choose
+        return Plan(
+            versions=config.versions,
+            ciphers=ciphers,
+            groups=config.groups,
+            certificates=certificates if certificates is not None else config.certificates,
+            alpn_protocols=config.alpn_protocols if alpn_protocols is None else alpn_protocols,
+            request_client_certificate=config.request_client_certificate if request_client_certificate is None else request_client_certificate,
+            client_ca_certificates=config.client_ca_certificates if client_ca_certificates is None else client_ca_certificates,
+            issue_tickets=reuse,
+            tls13_tickets=config.tls13_tickets,
+            ticket_keys=config.ticket_keys,
+            ticket_lifetime=config.ticket_lifetime,
+            session_store=config.session_store,
+            cache_session=reuse,
+        )
+
+    def _start(self, plan: Plan, *, resume: bool) -> None:
+        hello = self._hello
+        if hello is not None:
+            ok, _ = select_alpn(hello, plan.alpn_protocols)
+            if not ok:
+                self._pending_error = self._fail_plaintext(AlertDescription.no_application_protocol, "no ALPN protocol in common", raise_=False)
+                return
+            self._driver.hooks.client_random = bytes(hello.message.random)
+        self._state = State.HANDSHAKING
+        early, self._early = bytes(self._early), bytearray()
+        self._driver.feed(early)
+        if self._early_eof:
+            self._driver.feed(b"")
+        with self._randomness():
+            self._driver.start_server(plan, hello, resume)
+
+    def _fail_plaintext(self, description: AlertDescription, message: str, raise_: bool = True):
+        """Fail before tlslite runs: the alert goes out as a plaintext record."""
+        self._driver.transport.outgoing += bytes([21, 3, 3, 0, 2, 2, int(description)])
+        error = RemoteProtocolError(message, description)
+        self._state = State.ERROR
+        if raise_:
+            raise error
+        return error
+
+
+def _client_hello_event(hello: FirstHello) -> ClientHelloReceived:
+    facts = describe_hello(hello)
+    return ClientHelloReceived(
+        server_name=facts.server_name,
+        versions=tuple(VERSION_NAMES[v] for v in facts.versions if v in VERSION_NAMES),
+        cipher_suites=facts.cipher_suites,
+        groups=facts.groups,
+        signature_algorithms=facts.signature_algorithms,
+        alpn_protocols=facts.alpn_protocols,
+        raw=hello.raw,
+    )

@@ -1,0 +1,106 @@
+"""Reading the first ClientHello before tlslite sees it.
+
+The server pauses at the ClientHello (Kong's certificate phase), so the
+application can choose this connection's settings; tlslite then replays the
+same bytes, which keeps the transcript intact. Parsing is tlslite's own
+message codec; this module only frames records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tlslite.constants import ContentType, ExtensionType
+from tlslite.messages import ClientHello
+from tlslite.utils.codec import Parser
+
+RECORD_HEADER = 5
+MAX_RECORD = 2**14 + 2048  # the largest TLSCiphertext RFC 5246 allows
+
+
+class TooLarge(Exception):
+    """The ClientHello announces more bytes than the configured limit."""
+
+
+@dataclass
+class FirstHello:
+    message: ClientHello  # tlslite's parsed message
+    raw: bytes  # handshake header included
+
+
+def read_client_hello(buffer: bytes, max_size: int) -> FirstHello | None | bool:
+    """Frame and parse the first ClientHello in ``buffer``.
+
+    Returns the hello, ``None`` when more bytes are needed, or ``False`` when
+    the input is not a plain TLS ClientHello (an SSLv2 hello, another record
+    type, a malformed message): tlslite then processes it, and sends the
+    alert the RFCs require.
+    """
+    message = bytearray()
+    offset = 0
+    while True:
+        if len(buffer) - offset < RECORD_HEADER:
+            return None
+        content_type = buffer[offset]
+        length = int.from_bytes(buffer[offset + 3 : offset + 5], "big")
+        if content_type != ContentType.handshake or length == 0 or length > MAX_RECORD:
+            return False
+        end = offset + RECORD_HEADER + length
+        message += buffer[offset + RECORD_HEADER : min(end, len(buffer))]
+        if len(message) >= 4:
+            if message[0] != 1:  # not a ClientHello
+                return False
+            size = 4 + int.from_bytes(message[1:4], "big")
+            if size > max_size:
+                raise TooLarge(f"ClientHello of {size} bytes exceeds the {max_size}-byte limit")
+            if len(message) >= size:
+                # A ClientHello must end on a record boundary in TLS 1.3
+                # (RFC 8446 §5.1); tlslite checks that itself.
+                return _parse(bytes(message[:size]))
+        if end > len(buffer):
+            return None
+        offset = end
+
+
+def _parse(raw: bytes) -> FirstHello | bool:
+    parser = Parser(bytearray(raw))
+    parser.get(1)  # handshake type
+    try:
+        hello = ClientHello().parse(parser)
+    except Exception:  # tlslite's codec raises SyntaxError, ValueError, ...
+        return False
+    return FirstHello(hello, raw)
+
+
+@dataclass(frozen=True)
+class HelloFacts:
+    """What the application sees of a ClientHello, in plain types."""
+
+    server_name: str | None
+    versions: tuple[tuple[int, int], ...]
+    cipher_suites: tuple[int, ...]
+    groups: tuple[int, ...]
+    signature_algorithms: tuple[int, ...]
+    alpn_protocols: tuple[str, ...]
+
+
+def describe_hello(hello: FirstHello) -> HelloFacts:
+    ch = hello.message
+    versions = ch.getExtension(ExtensionType.supported_versions)
+    groups = ch.getExtension(ExtensionType.supported_groups)
+    sigalgs = ch.getExtension(ExtensionType.signature_algorithms)
+    alpn = ch.getExtension(ExtensionType.alpn)
+    return HelloFacts(
+        server_name=hello_server_name(hello),
+        versions=tuple(tuple(v) for v in versions.versions) if versions else (tuple(ch.client_version),),
+        cipher_suites=tuple(ch.cipher_suites),
+        groups=tuple(groups.groups) if groups and groups.groups else (),
+        signature_algorithms=tuple((a << 8) | b for a, b in sigalgs.sigalgs) if sigalgs and sigalgs.sigalgs else (),
+        alpn_protocols=tuple(bytes(p).decode("ascii", "replace") for p in alpn.protocol_names) if alpn and alpn.protocol_names else (),
+    )
+
+
+def hello_server_name(hello: FirstHello | None) -> str | None:
+    if hello is None or not hello.message.server_name:
+        return None
+    return bytes(hello.message.server_name).decode("ascii", "replace")

@@ -1,0 +1,164 @@
+"""tlslite's ``TLSConnection`` with purekong's hooks.
+
+Each override names the tlslite behaviour it changes and why. They touch
+private tlslite methods, which is why tlslite-ng is pinned to 0.8.x and why
+nothing outside this folder imports tlslite.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from tlslite.constants import AlertDescription, AlertLevel, ContentType, HandshakeType
+from tlslite.extensions import TLSExtension
+from tlslite.messages import Alert, CertificateRequest
+from tlslite.tlsconnection import TLSConnection
+
+# RFC 8446 §4.2.4; tlslite 0.8 has no ExtensionType for it.
+CERTIFICATE_AUTHORITIES = 47
+# OpenSSL gives up after this many consecutive warning alerts.
+MAX_WARNING_ALERTS = 5
+
+
+@dataclass
+class Hooks:
+    """Per-connection state the overrides read and write."""
+
+    #: Whether an offered session ID, ticket or PSK may be used.
+    resumption_allowed: bool = True
+    #: DER DistinguishedNames for the TLS 1.3 certificate_authorities extension.
+    tls13_ca_names: tuple[bytes, ...] = ()
+    client_random: bytes = b""
+    on_message: Callable[[str, int, bytes], None] | None = None
+    on_secret: Callable[[str, bytes, bytes], None] | None = None
+    #: Filled by the overrides, drained by the driver.
+    warning_alerts: list[tuple[int, int]] = field(default_factory=list)
+    key_updates: list[bool] = field(default_factory=list)
+    close_notify_sent: bool = False
+    tls13_secret_sets: int = 0
+
+
+class HookedTLSConnection(TLSConnection):
+    def __init__(self, sock, hooks: Hooks) -> None:
+        super().__init__(sock)
+        self.pk = hooks
+        self._warning_run = 0
+        record_layer = self._recordLayer
+        original = record_layer.calcTLS1_3PendingState
+
+        # Key log: tlslite keeps TLS 1.3 traffic secrets in locals; the
+        # record layer is the one place that sees each pair. The first pair
+        # is the handshake traffic secrets, the second the application ones.
+        def calc_tls13_pending_state(cipher_suite, cl_secret, sr_secret, implementations):
+            if self.pk.on_secret is not None:
+                handshake = self.pk.tls13_secret_sets == 0
+                self.pk.tls13_secret_sets += 1
+                if handshake:
+                    self._log_secret("CLIENT_HANDSHAKE_TRAFFIC_SECRET", cl_secret)
+                    self._log_secret("SERVER_HANDSHAKE_TRAFFIC_SECRET", sr_secret)
+                elif self.pk.tls13_secret_sets == 2:
+                    self._log_secret("CLIENT_TRAFFIC_SECRET_0", cl_secret)
+                    self._log_secret("SERVER_TRAFFIC_SECRET_0", sr_secret)
+            return original(cipher_suite, cl_secret, sr_secret, implementations)
+
+        record_layer.calcTLS1_3PendingState = calc_tls13_pending_state
+
+    def _log_secret(self, label: str, secret) -> None:
+        random = self.pk.client_random or bytes(self._clientRandom)
+        self.pk.on_secret(label, bytes(random), bytes(secret))
+
+    # tlslite answers heartbeat requests even with use_heartbeat_extension
+    # off; a heartbeat record must be an unexpected_message instead.
+    @property
+    def heartbeat_supported(self) -> bool:
+        return False
+
+    @heartbeat_supported.setter
+    def heartbeat_supported(self, value: bool) -> None:
+        pass
+
+    # -- resumption policy -------------------------------------------------
+    # tlslite decrypts every offered ticket (TLS 1.2 tickets and TLS 1.3 PSK
+    # identities) here; refusing makes it ignore the offer and do a full
+    # handshake, as RFC 5077 §3.2 and RFC 8446 §4.6.1 allow.
+    def _tryDecrypt(self, settings, identity=None, ticket=None):
+        if not self.pk.resumption_allowed:
+            return None, None
+        return super()._tryDecrypt(settings, identity, ticket)
+
+    # -- outgoing messages -------------------------------------------------
+    def _queue_message(self, msg):
+        if (
+            isinstance(msg, CertificateRequest)
+            and self.version > (3, 3)
+            and self.pk.tls13_ca_names
+        ):
+            # tlslite sends no certificate_authorities in TLS 1.3.
+            names = b"".join(len(dn).to_bytes(2, "big") + dn for dn in self.pk.tls13_ca_names)
+            body = len(names).to_bytes(2, "big") + names
+            msg.extensions.append(TLSExtension(extType=CERTIFICATE_AUTHORITIES).create(bytearray(body)))
+        if msg.contentType == ContentType.handshake:
+            self._report("sent", msg.write())
+        return super()._queue_message(msg)
+
+    def _sendMsg(self, msg, randomizeFirstBlock=True, update_hashes=True):
+        if msg.contentType == ContentType.alert and msg.description == AlertDescription.close_notify:
+            # tlslite answers a close_notify with its own; send only one.
+            if self.pk.close_notify_sent:
+                return
+            self.pk.close_notify_sent = True
+        if update_hashes and msg.contentType == ContentType.handshake:
+            self._report("sent", msg.write())
+        yield from super()._sendMsg(msg, randomizeFirstBlock, update_hashes)
+
+    def _report(self, direction: str, raw) -> None:
+        if self.pk.on_message is not None and raw:
+            raw = bytes(raw)
+            self.pk.on_message(direction, raw[0], raw)
+
+    def _calcPendingStates(self, cipherSuite, masterSecret, clientRandom, serverRandom, implementations):
+        if self.pk.on_secret is not None:
+            self.pk.on_secret("CLIENT_RANDOM", bytes(clientRandom), bytes(masterSecret))
+        return super()._calcPendingStates(cipherSuite, masterSecret, clientRandom, serverRandom, implementations)
+
+    def _handle_keyupdate_request(self, request):
+        self.pk.key_updates.append(bool(request.message_type))
+        return super()._handle_keyupdate_request(request)
+
+    # -- incoming records --------------------------------------------------
+    def _getNextRecord(self):
+        """tlslite treats every warning alert as fatal; purekong does not.
+
+        TLS 1.2 warning alerts (and user_canceled in TLS 1.3, the one
+        closure alert besides close_notify) are reported and skipped; RFC
+        8446 §6 makes every other TLS 1.3 alert an error whatever its level.
+        """
+        while True:
+            for result in super()._getNextRecord():
+                if result in (0, 1):
+                    yield result
+                else:
+                    break
+            header, parser = result
+            if header.type == ContentType.handshake:
+                self._warning_run = 0
+                self._report("received", parser.bytes)
+            elif header.type == ContentType.alert and self._is_ignorable_warning(parser.bytes):
+                self._warning_run += 1
+                if self._warning_run > MAX_WARNING_ALERTS:
+                    yield from self._sendError(AlertDescription.unexpected_message, "too many warning alerts")
+                self.pk.warning_alerts.append((parser.bytes[0], parser.bytes[1]))
+                continue
+            else:
+                self._warning_run = 0
+            yield result
+            return
+
+    def _is_ignorable_warning(self, payload) -> bool:
+        if len(payload) != 2 or payload[0] != AlertLevel.warning:
+            return False
+        description = payload[1]
+        if description == AlertDescription.close_notify:
+            return False
+        return self.version <= (3, 3) or description == AlertDescription.user_canceled

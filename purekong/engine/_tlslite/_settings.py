@@ -1,0 +1,89 @@
+"""purekong's configuration, turned into tlslite ``HandshakeSettings``.
+
+tlslite's defaults are permissive (TLS 1.0, CBC, static RSA, SHA-1,
+heartbeat, certificate compression); every setting here narrows them to
+purekong's documented defaults.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cryptography import x509
+from tlslite.handshakesettings import HandshakeSettings, Keypair, VirtualHost
+
+from .._config import CertifiedKey, SessionStore
+from .._suites import VERSIONS
+from . import _backend
+
+TLSLITE_CIPHER = {
+    "AES_128_GCM": "aes128gcm",
+    "AES_256_GCM": "aes256gcm",
+    "CHACHA20_POLY1305": "chacha20-poly1305",
+}
+SIGNATURE_HASHES = ["sha512", "sha384", "sha256"]  # never SHA-1 or SHA-224
+
+
+@dataclass
+class Plan:
+    """Everything one connection's handshake needs, in purekong's terms."""
+
+    versions: tuple[str, ...]
+    ciphers: tuple[str, ...]  # in preference order
+    groups: tuple[str, ...]
+    certificates: tuple[CertifiedKey, ...] = ()
+    alpn_protocols: tuple[str, ...] = ()
+    # Server only.
+    request_client_certificate: bool = False
+    client_ca_certificates: tuple[x509.Certificate, ...] = ()
+    issue_tickets: bool = False
+    tls13_tickets: int = 0
+    ticket_keys: tuple[bytes, ...] = ()
+    ticket_lifetime: int = 0
+    session_store: SessionStore | None = None
+    cache_session: bool = False
+
+
+def handshake_settings(plan: Plan) -> HandshakeSettings:
+    settings = HandshakeSettings()
+    wire_versions = sorted((VERSIONS[v] for v in plan.versions), reverse=True)
+    settings.versions = wire_versions
+    settings.minVersion = wire_versions[-1]
+    settings.maxVersion = wire_versions[0]
+    settings.cipherNames = [TLSLITE_CIPHER[c] for c in plan.ciphers]
+    settings.macNames = ["aead"]
+    settings.keyExchangeNames = ["ecdhe_ecdsa", "ecdhe_rsa"]
+    settings.eccCurves = list(plan.groups)
+    settings.keyShares = list(plan.groups[:1])
+    settings.dhGroups = []
+    settings.defaultCurve = plan.groups[0]
+    settings.rsaSigHashes = list(SIGNATURE_HASHES)
+    settings.ecdsaSigHashes = list(SIGNATURE_HASHES)
+    settings.dsaSigHashes = []
+    settings.more_sig_schemes = ["Ed25519"]
+    settings.use_heartbeat_extension = False
+    settings.certificate_compression_send = []
+    settings.certificate_compression_receive = ["zlib"]
+    settings.psk_modes = ["psk_dhe_ke"]  # resumption keeps forward secrecy
+    settings.ticketKeys = list(plan.ticket_keys) if plan.issue_tickets else []
+    settings.ticket_count = plan.tls13_tickets if plan.issue_tickets else 0
+    settings.ticketLifetime = plan.ticket_lifetime or settings.ticketLifetime
+    if len(plan.certificates) > 1:
+        settings.virtual_hosts = [_virtual_host(plan.certificates[1:])]
+    return settings
+
+
+def _virtual_host(certificates) -> VirtualHost:
+    # Only VirtualHost.keys is read by tlslite; it tries them in order after
+    # the default pair, taking the first one the client can use.
+    host = VirtualHost()
+    host.keys = [Keypair(tlslite_key(c), tlslite_chain(c).x509List) for c in certificates]
+    return host
+
+
+def tlslite_key(certified: CertifiedKey):
+    return _backend.load_private_key(certified.private_key)
+
+
+def tlslite_chain(certified: CertifiedKey):
+    return _backend.load_certificate_chain(certified.chain)

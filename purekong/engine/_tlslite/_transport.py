@@ -1,0 +1,51 @@
+"""A socket stand-in that keeps bytes in memory, so tlslite never sees a socket."""
+
+from __future__ import annotations
+
+import errno
+
+
+class MemoryTransport:
+    """What tlslite's ``TLSConnection`` reads from and writes to.
+
+    tlslite turns an ``OSError`` whose ``args[0]`` is EWOULDBLOCK into
+    "yield 0" (need input); a bare ``BlockingIOError()`` would crash it.
+    """
+
+    def __init__(self) -> None:
+        self.incoming = bytearray()
+        self.outgoing = bytearray()
+        self.peer_eof = False
+        self.closed = False
+
+    # -- engine side -------------------------------------------------------
+    def feed(self, data: bytes) -> None:
+        self.incoming += data
+
+    def take(self) -> bytes:
+        out = bytes(self.outgoing)
+        self.outgoing.clear()
+        return out
+
+    # -- tlslite side: the socket interface --------------------------------
+    def recv(self, bufsize: int) -> bytes:
+        if not self.incoming:
+            if self.peer_eof:
+                return b""  # tlslite raises TLSAbruptCloseError
+            raise BlockingIOError(errno.EWOULDBLOCK, "no buffered input")
+        data = bytes(self.incoming[:bufsize])
+        del self.incoming[:bufsize]
+        return data
+
+    def send(self, data: bytes) -> int:
+        self.outgoing += data
+        return len(data)
+
+    def sendall(self, data: bytes) -> None:
+        self.outgoing += data
+
+    def close(self) -> None:
+        self.closed = True
+
+    def shutdown(self, how: int) -> None:
+        pass

@@ -1,0 +1,67 @@
+"""What a connection reports to an observer: handshake messages and secrets.
+
+For people inspecting handshakes: pass ``trace=`` to a connection and every
+handshake message (as it appears on the wire, before encryption) and every
+secret (with its NSS key-log label) is handed to the callable, in order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, TextIO
+
+HANDSHAKE_TYPES = {
+    0: "hello_request",
+    1: "client_hello",
+    2: "server_hello",
+    4: "new_session_ticket",
+    5: "end_of_early_data",
+    8: "encrypted_extensions",
+    11: "certificate",
+    12: "server_key_exchange",
+    13: "certificate_request",
+    14: "server_hello_done",
+    15: "certificate_verify",
+    16: "client_key_exchange",
+    20: "finished",
+    24: "key_update",
+    25: "compressed_certificate",
+    254: "message_hash",
+}
+
+
+@dataclass(frozen=True)
+class HandshakeMessageTrace:
+    direction: str  # "sent" or "received"
+    msg_type: int
+    raw: bytes = field(repr=False)  # handshake header included
+
+    @property
+    def name(self) -> str:
+        return HANDSHAKE_TYPES.get(self.msg_type, f"unknown({self.msg_type})")
+
+
+@dataclass(frozen=True)
+class SecretTrace:
+    label: str  # NSS key-log label, e.g. "CLIENT_HANDSHAKE_TRAFFIC_SECRET"
+    client_random: bytes
+    secret: bytes = field(repr=False)
+
+    def keylog_line(self) -> str:
+        return f"{self.label} {self.client_random.hex()} {self.secret.hex()}"
+
+
+Trace = HandshakeMessageTrace | SecretTrace
+Tracer = Callable[[Trace], None]
+
+
+class KeyLogWriter:
+    """A tracer that appends NSS key-log lines (SSLKEYLOGFILE format) to a file."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def __call__(self, trace: Trace) -> None:
+        if isinstance(trace, SecretTrace):
+            self._stream.write(trace.keylog_line() + "\n")
+            self._stream.flush()
