@@ -14,7 +14,8 @@ from tlslite.handshakesettings import HandshakeSettings, Keypair, VirtualHost
 
 from .._config import CertifiedKey, SessionStore
 from .._suites import VERSIONS
-from . import _backend
+from ._backend import load_certificate_chain
+from ._keys import load_private_key
 
 TLSLITE_CIPHER = {
     "AES_128_GCM": "aes128gcm",
@@ -82,8 +83,8 @@ def _virtual_host(certificates) -> VirtualHost:
 
 
 def tlslite_key(certified: CertifiedKey):
-    return _backend.load_private_key(certified.private_key)
+    return load_private_key(certified.private_key)
 
 
 def tlslite_chain(certified: CertifiedKey):
-    return _backend.load_certificate_chain(certified.chain)
+    return load_certificate_chain(certified.chain)
