@@ -1,0 +1,114 @@
+"""``purekong demo``: an mTLS handshake in memory, with nothing to set up.
+
+It mints a throwaway CA, a server certificate and a client certificate,
+joins a purekong server and a purekong client in memory, requests the
+client's certificate at the ClientHello pause (Kong's certificate phase)
+and prints what happened, message by message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from purekong.engine import (
+    NEED_DATA,
+    PAUSED,
+    CertifiedKey,
+    ClientConfig,
+    ClientConnection,
+    ClientHelloReceived,
+    DataReceived,
+    HandshakeComplete,
+    HandshakeMessageTrace,
+    ServerConfig,
+    ServerConnection,
+)
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("demo", help="run an mTLS handshake in memory and show it")
+    parser.add_argument("--tls12", action="store_true", help="use TLS 1.2 instead of TLS 1.3")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    ca_key, ca = _certificate("purekong demo CA", None, None, ca=True)
+    server_key, server_cert = _certificate("localhost", ca, ca_key, usage=ExtendedKeyUsageOID.SERVER_AUTH)
+    client_key, client_cert = _certificate("demo client", ca, ca_key, usage=ExtendedKeyUsageOID.CLIENT_AUTH)
+    versions = ("TLSv1.2",) if args.tls12 else ("TLSv1.3",)
+
+    def show(trace) -> None:
+        if isinstance(trace, HandshakeMessageTrace):
+            arrow = "server <-- client" if trace.direction == "received" else "server --> client"
+            print(f"  {arrow}  {trace.name:<22} {len(trace.raw):5d} bytes")
+
+    server = ServerConnection(ServerConfig(certificates=(CertifiedKey((server_cert, ca), server_key),), versions=versions), trace=show)
+    client = ClientConnection(
+        ClientConfig(trusted_certificates=(ca,), certificate=CertifiedKey((client_cert, ca), client_key), versions=versions),
+        "localhost",
+    )
+    print("purekong demo: an mTLS handshake between two purekong endpoints, in memory\n")
+    done = None
+    for _ in range(10):
+        server.receive_data(client.data_to_send())
+        while (event := server.next_event()) not in (NEED_DATA, PAUSED):
+            if isinstance(event, ClientHelloReceived):
+                print(f"  [paused at the ClientHello: SNI={event.server_name!r}, versions {', '.join(event.versions)}]")
+                print("  [certificate phase: request the client's certificate, CA DN list = the demo CA]")
+                server.proceed(request_client_certificate=True, client_ca_certificates=[ca])
+            elif isinstance(event, HandshakeComplete):
+                done = event
+        outgoing = server.data_to_send()
+        if outgoing:
+            client.receive_data(outgoing)
+        while client.next_event() is not NEED_DATA:
+            pass
+        if done is not None and client.handshake is not None:
+            break
+    if done is None:
+        print("handshake did not complete")
+        return 1
+    client.send_data(b"GET / HTTP/1.0\r\n\r\n")
+    server.receive_data(client.data_to_send())
+    request = server.next_event()
+    print(f"\n  handshake complete: {done.version}, {done.openssl_cipher}, resumed={done.resumed}")
+    print(f"  application data from the client: {request.data!r}" if isinstance(request, DataReceived) else "")
+    print("\nthe client's chain, exactly as sent (get_full_client_certificate_chain):\n")
+    print(done.peer_certificates_pem())
+    return 0
+
+
+def _certificate(common_name, issuer, issuer_key, *, ca=False, usage=None):
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(issuer.subject if issuer else name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+    )
+    if issuer is not None:
+        aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key())
+        builder = builder.add_extension(aki, critical=False)
+    if ca:
+        usage_bits = dict.fromkeys(
+            ("digital_signature", "content_commitment", "key_encipherment", "data_encipherment",
+             "key_agreement", "encipher_only", "decipher_only"), False)
+        builder = builder.add_extension(x509.KeyUsage(key_cert_sign=True, crl_sign=True, **usage_bits), critical=True)
+    if usage is not None:
+        builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+    if usage == ExtendedKeyUsageOID.SERVER_AUTH:
+        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(common_name)]), critical=False)
+    return key, builder.sign(issuer_key or key, hashes.SHA256())
