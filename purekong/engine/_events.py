@@ -33,12 +33,14 @@ class Event:
 
 @dataclass(frozen=True)
 class ClientHelloReceived(Event):
-    """A server received a ClientHello that starts a full handshake.
+    """A server received a ClientHello; the handshake is paused.
 
-    The handshake is paused: this is Kong's *certificate phase*. Decide what
-    this connection does (certificate, client certificate request, session
-    reuse, ALPN) and call ``ServerConnection.proceed()``. A ClientHello that
-    resumes a session does not produce this event, as in nginx and Kong.
+    Call ``ServerConnection.proceed()`` to go on. On a full handshake this is
+    Kong's *certificate phase*: decide what this connection does
+    (certificate, client certificate request, session reuse, ALPN). When
+    ``resumes_session`` is true the client resumes an earlier session: as in
+    nginx and Kong the certificate phase does not apply (only ALPN can be
+    chosen; Kong's ``client_hello`` phase runs here on every handshake).
     """
 
     server_name: str | None
@@ -54,6 +56,8 @@ class ClientHelloReceived(Event):
     alpn_protocols: tuple[str, ...]
     #: The whole ClientHello handshake message (header included), as received.
     raw: bytes = field(repr=False)
+    #: True when this handshake will resume a session (no certificate phase).
+    resumes_session: bool = False
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,10 @@ _PRE_HANDSHAKE_SLACK = 2 * (2**14 + 2048)
 class ServerConnection(Connection):
     """A server-side TLS connection. See ``_connection`` for the states.
 
-    A full handshake first yields ``ClientHelloReceived`` and pauses (the
-    certificate phase); call ``proceed()`` to continue.
+    Every handshake first yields ``ClientHelloReceived`` and pauses; call
+    ``proceed()`` to continue. On a full handshake this is Kong's certificate
+    phase; a ClientHello that resumes a session says so
+    (``resumes_session``), and only its ALPN can still be chosen.
     """
 
     def __init__(self, config: ServerConfig, *, trace: Tracer | None = None, random: Callable[[int], bytes] | None = None) -> None:
@@ -33,6 +35,7 @@ class ServerConnection(Connection):
         self._early = bytearray()  # bytes held until tlslite starts
         self._hello: FirstHello | None = None
         self._cipher: str | None = None
+        self._resumes = False
         self._early_eof = False
         self._pending_error: RemoteProtocolError | None = None
 
@@ -48,7 +51,10 @@ class ServerConnection(Connection):
     ) -> None:
         """Continue the paused handshake with this connection's choices.
 
-        Anything left as ``None`` takes the config's value.
+        Anything left as ``None`` takes the config's value. When the
+        ClientHello resumes a session (``event.resumes_session``) only
+        ``alpn_protocols`` applies: the certificate, the client certificate
+        and the session were settled by the earlier full handshake.
 
         - ``certificates``: the chains to choose from (the first one the
           client can use wins), e.g. picked by SNI.
@@ -65,6 +71,10 @@ class ServerConnection(Connection):
         if self._state is not State.PAUSED:
             raise LocalProtocolError(f"proceed() is only valid at the ClientHello pause, not in {self._state.name}")
         config = self.config
+        if self._resumes:
+            alpn = config.alpn_protocols if alpn_protocols is None else tuple(alpn_protocols)
+            self._start(self._plan(alpn_protocols=alpn), resume=True)
+            return
         certificates = tuple(certificates) if certificates is not None else config.certificates
         if not certificates:
             raise LocalProtocolError("proceed() needs at least one certificate")
@@ -124,12 +134,9 @@ class ServerConnection(Connection):
             self._start(self._plan(), resume=False)
             return True
         self._hello = hello
-        self._cipher, resume = self._driver.choose(hello, self._plan(), self.config.session_store, self.config.session_resumption)
-        if resume:
-            self._start(self._plan(), resume=True)
-            return True
+        self._cipher, self._resumes = self._driver.choose(hello, self._plan(), self.config.session_store, self.config.session_resumption)
         self._state = State.PAUSED
-        self._events.append(_client_hello_event(hello))
+        self._events.append(_client_hello_event(hello, self._resumes))
         return True
 
     def _plan(self, *, certificates=None, request_client_certificate=None, client_ca_certificates=None, reuse=None, alpn_protocols=None) -> Plan:
@@ -180,7 +187,7 @@ class ServerConnection(Connection):
         return error
 
 
-def _client_hello_event(hello: FirstHello) -> ClientHelloReceived:
+def _client_hello_event(hello: FirstHello, resumes_session: bool) -> ClientHelloReceived:
     facts = describe_hello(hello)
     return ClientHelloReceived(
         server_name=facts.server_name,
@@ -190,4 +197,5 @@ def _client_hello_event(hello: FirstHello) -> ClientHelloReceived:
         signature_algorithms=facts.signature_algorithms,
         alpn_protocols=facts.alpn_protocols,
         raw=hello.raw,
+        resumes_session=resumes_session,
     )
