@@ -355,7 +355,7 @@ def install() -> None:
 
 
 def _install() -> None:
-    import tlslite.api  # noqa: F401  (loads every module we patch below)
+    import tlslite.tlsconnection  # noqa: F401  (loads the handshake's modules)
     from tlslite import keyexchange, x509 as tl_x509
     from tlslite.utils import (
         cryptomath,
