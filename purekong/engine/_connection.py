@@ -122,7 +122,17 @@ class Connection:
         if self._state is not State.ESTABLISHED:
             self._state = State.CLOSED
 
+    def abort(self, description: AlertDescription = AlertDescription.internal_error) -> None:
+        """Fail the connection now: a fatal alert is queued and the state is ERROR."""
+        if self._state in (State.ERROR, State.CLOSED):
+            return
+        self._send_fatal_alert(description)
+        self._state = State.ERROR
+
     # -- the engine ----------------------------------------------------------
+    def _send_fatal_alert(self, description: AlertDescription) -> None:
+        self._driver.fail(description, "aborted by the application")
+
     def _idle_sentinel(self) -> object:
         return NEED_DATA
 

@@ -177,6 +177,12 @@ class ServerConnection(Connection):
         with self._randomness():
             self._driver.start_server(plan, hello, resume)
 
+    def _send_fatal_alert(self, description: AlertDescription) -> None:
+        if self._state in (State.EXPECT_CLIENT_HELLO, State.PAUSED):
+            self._fail_plaintext(description, "aborted by the application", raise_=False)
+        else:
+            super()._send_fatal_alert(description)
+
     def _fail_plaintext(self, description: AlertDescription, message: str, raise_: bool = True):
         """Fail before tlslite runs: the alert goes out as a plaintext record."""
         self._driver.transport.outgoing += bytes([21, 3, 3, 0, 2, 2, int(description)])
