@@ -1,0 +1,202 @@
+"""Interop in memory: purekong against the stdlib ``ssl`` module (OpenSSL), and against itself.
+
+Real keys, real crypto, real OpenSSL peers over MemoryBIO; nothing mocked.
+"""
+
+from __future__ import annotations
+
+import ssl
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from purekong.engine import ConnectionClosed, HandshakeComplete, ServerConfig
+
+from _engine_helpers import (  # noqa: F401  (pki is a fixture)
+    HOST,
+    VERSION_NAME,
+    PK,
+    Std,
+    pk_client,
+    pk_client_config,
+    pump,
+    records,
+    server,
+    std_client,
+    std_server_context,
+    pki,
+)
+
+BIG = 40_000  # more than two 16 KiB records
+
+
+def payload(tag: bytes, size: int = BIG) -> bytes:
+    return (tag * (size // len(tag) + 1))[:size]
+
+
+def canonical_pem(ders) -> str:
+    from cryptography import x509
+
+    return "".join(x509.load_der_x509_certificate(d).public_bytes(serialization.Encoding.PEM).decode() for d in ders)
+
+
+def assert_spans_records(data: bytes, total: int) -> None:
+    """``data`` holds encrypted application records carrying ``total`` bytes, none above 2^14 of plaintext."""
+    app = [r for ctype, r in records(data) if ctype == 23]
+    assert len(app) >= 3
+    assert all(len(r) - 5 <= 2**14 + 256 for r in app)
+    assert sum(len(r) - 5 for r in app) > total
+
+
+@pytest.mark.parametrize("client_cert", [False, True], ids=["no-client-cert", "client-cert"])
+@pytest.mark.parametrize("kind", ["rsa", "ec"])
+@pytest.mark.parametrize("version", ["1.2", "1.3"])
+def test_stdlib_client_purekong_server(pki, version, kind, client_cert):
+    config = ServerConfig(certificates=(pki.server_key(kind),))
+    srv = server(config, request_client_certificate=client_cert)
+    cli = std_client(pki, version, client_cert=client_cert)
+    pump(cli, srv)
+
+    hs = srv.handshake
+    assert hs is not None and cli.handshake_done
+    assert hs.version == VERSION_NAME[version] == cli.obj.version()
+    assert hs.openssl_cipher == cli.obj.cipher()[0]
+    assert hs.server_name == HOST
+    assert hs.resumed is False
+    assert len(srv.hellos) == 1 and srv.hellos[0].server_name == HOST
+    # The stdlib client verified our chain (CERT_REQUIRED + hostname check).
+    assert cli.obj.getpeercert(binary_form=True) == pki.server_chain_der(kind)[0]
+    if client_cert:
+        assert hs.peer_certificates == pki.client_chain_der
+        pem = hs.peer_certificates_pem()
+        assert pem == canonical_pem(pki.client_chain_der)
+        assert pem == pki.client_leaf.pem + pki.client_inter.pem
+    else:
+        assert hs.peer_certificates is None
+        assert hs.peer_certificates_pem() is None
+
+    # Data both ways, each write spanning several records.
+    down, up = payload(b"server->client "), payload(b"client->server ")
+    srv.send(down)
+    wire = srv.out()
+    assert_spans_records(wire, len(down))
+    cli.feed(wire)
+    cli.send(up)
+    pump(cli, srv)
+    assert bytes(cli.received) == down
+    assert bytes(srv.received) == up
+
+    # The stdlib client closes: the server sees a clean close and answers.
+    cli.close()
+    pump(cli, srv)
+    assert srv.events[-1] == ConnectionClosed(clean=True)
+    assert cli.unwrapped
+
+
+@pytest.mark.parametrize("client_cert", [False, True], ids=["no-client-cert", "client-cert"])
+@pytest.mark.parametrize("kind", ["rsa", "ec"])
+@pytest.mark.parametrize("version", ["1.2", "1.3"])
+def test_purekong_client_stdlib_server(pki, version, kind, client_cert):
+    ctx = std_server_context(pki, kind, version, request_cert=True)
+    srv = Std(ctx, server_side=True)
+    cfg = pk_client_config(pki, version, certificate=pki.client_key if client_cert else None)
+    cli = pk_client(cfg)
+    pump(cli, srv)
+
+    hs = cli.handshake
+    assert hs is not None and srv.handshake_done
+    assert hs.version == VERSION_NAME[version] == srv.obj.version()
+    assert hs.openssl_cipher == srv.obj.cipher()[0]
+    assert hs.resumed is False
+    # The server's chain exactly as OpenSSL sent it: leaf, then intermediate.
+    assert hs.peer_certificates == pki.server_chain_der(kind)
+    assert hs.peer_certificates_pem() == canonical_pem(pki.server_chain_der(kind))
+    if client_cert:
+        assert srv.obj.getpeercert(binary_form=True) == pki.client_leaf.der
+    else:
+        assert srv.obj.getpeercert(binary_form=True) is None
+
+    up, down = payload(b"pk client "), payload(b"openssl server ")
+    cli.send(up)
+    wire = cli.out()
+    assert_spans_records(wire, len(up))
+    srv.feed(wire)
+    srv.send(down)
+    pump(cli, srv)
+    assert bytes(srv.received) == up
+    assert bytes(cli.received) == down
+
+    # The stdlib server closes (unwrap): the client sees a clean close and
+    # answers with its own close_notify, which completes unwrap().
+    srv.close()
+    pump(cli, srv)
+    assert cli.events[-1] == ConnectionClosed(clean=True)
+    assert srv.unwrapped
+
+
+@pytest.mark.parametrize("version", ["1.2", "1.3"])
+def test_purekong_server_closes_first(pki, version):
+    srv = server(ServerConfig(certificates=(pki.server_key("ec"),)))
+    cli = std_client(pki, version)
+    pump(cli, srv)
+    srv.send(b"last words")
+    srv.close()
+    pump(cli, srv)
+    assert bytes(cli.received) == b"last words"
+    assert cli.closed_by_peer  # SSLZeroReturnError: a close_notify arrived
+    # The server can no longer write, and the peer's answer closes it.
+    cli.close()
+    pump(cli, srv)
+    assert cli.unwrapped
+    assert srv.events[-1] == ConnectionClosed(clean=True)
+
+
+@pytest.mark.parametrize("version", ["1.2", "1.3"])
+def test_purekong_client_closes_first(pki, version):
+    srv = Std(std_server_context(pki, "rsa", version), server_side=True)
+    cli = pk_client(pk_client_config(pki, version))
+    pump(cli, srv)
+    cli.send(b"bye")
+    cli.close()
+    pump(cli, srv)
+    assert bytes(srv.received) == b"bye"
+    assert srv.closed_by_peer
+
+
+@pytest.mark.parametrize("client_cert", [False, True], ids=["no-client-cert", "client-cert"])
+@pytest.mark.parametrize("kind", ["rsa", "ec"])
+@pytest.mark.parametrize("version", ["1.2", "1.3"])
+def test_purekong_both_ends(pki, version, kind, client_cert):
+    srv = server(ServerConfig(certificates=(pki.server_key(kind),)), request_client_certificate=client_cert)
+    cli = pk_client(pk_client_config(pki, version, certificate=pki.client_key if client_cert else None))
+    pump(cli, srv)
+    s_hs, c_hs = srv.handshake, cli.handshake
+    assert s_hs.version == c_hs.version == VERSION_NAME[version]
+    assert s_hs.cipher_suite == c_hs.cipher_suite
+    assert c_hs.peer_certificates == pki.server_chain_der(kind)
+    assert s_hs.peer_certificates == (pki.client_chain_der if client_cert else None)
+
+    srv.send(payload(b"s", 70_000))
+    cli.send(payload(b"c", 70_000))
+    pump(cli, srv)
+    assert bytes(cli.received) == payload(b"s", 70_000)
+    assert bytes(srv.received) == payload(b"c", 70_000)
+    cli.close()
+    pump(cli, srv)
+    assert srv.events[-1] == ConnectionClosed(clean=True)
+    assert cli.events[-1] == ConnectionClosed(clean=True)
+
+
+def test_client_rejects_untrusted_server(pki):
+    """The purekong client verifies the chain: a server the client does not trust fails with bad_certificate."""
+    from purekong.engine import RemoteProtocolError
+
+    from _pki import make_ca
+
+    stranger = make_ca("someone else")
+    cli = pk_client(pk_client_config(pki, "1.3", trusted_certificates=(stranger.cert,)))
+    srv = Std(std_server_context(pki, "ec", "1.3"), server_side=True)
+    with pytest.raises(RemoteProtocolError) as info:
+        pump(cli, srv)
+    assert info.value.alert.name == "bad_certificate"
+    assert not any(isinstance(e, HandshakeComplete) for e in cli.events)
