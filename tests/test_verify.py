@@ -1,0 +1,366 @@
+"""client_verify: Kong's scenarios and every failure reason, with exact strings.
+
+The scenarios here are also replayed against real OpenSSL in
+test_verify_differential.py, which imports ``KONG_TABLE`` and ``CASES``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from dataclasses import dataclass, field
+from typing import Callable
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from _pki import Issued, make_ca, make_cert, make_intermediate, make_leaf, pool_key
+from purekong.cli import main
+from purekong.verify import CertificateDecodeError, client_verify, load_pem_certificates
+
+# --- Kong's test PKI (t/certs in Kong's repo): same DN shapes --------------
+
+ROOT_DN = "CN=Kong Testing Root CA,O=Kong Testing,ST=California,C=US"
+INTER_DN = "CN=Kong Testing Intermidiate CA,O=Kong Testing,ST=California,C=US"  # sic
+LEAF_DN = "CN=foo@example.com,O=Kong Testing,ST=California,C=US"
+
+
+@dataclass(frozen=True)
+class KongPKI:
+    root: Issued
+    inter: Issued
+    leaf: Issued
+
+
+_kong = None
+
+
+def kong_pki() -> KongPKI:
+    global _kong
+    if _kong is None:
+        root = make_ca(ROOT_DN, key=pool_key("rsa", 0), days=(-1, 3650))
+        inter = make_intermediate(root, INTER_DN, key=pool_key("rsa", 1), days=(-1, 3650))
+        san = x509.SubjectAlternativeName([x509.RFC822Name("foo@example.com"), x509.RFC822Name("bar@example.com")])
+        leaf = make_leaf(inter, LEAF_DN, key=pool_key("rsa", 2), extensions=[(san, False)])
+        _kong = KongPKI(root, inter, leaf)
+    return _kong
+
+
+# (CA list passed to request_client_certificate, client sends, depth, value):
+# spec section 3.1's table and section 6.B.
+KONG_TABLE = [
+    ("none", "leaf+inter", 0, "FAILED:unable to get local issuer certificate"),
+    ("inter+root", "leaf+inter", 0, "FAILED:unable to get issuer certificate"),
+    ("inter", "leaf+inter", 0, "FAILED:unable to get issuer certificate"),
+    ("root", "leaf+inter", 0, "FAILED:unable to get local issuer certificate"),
+    ("inter+root", "nothing", 0, "NONE"),
+    ("none", "nothing", 0, "NONE"),
+    ("inter+root", "leaf+inter", 1, "SUCCESS"),
+    ("root", "leaf+inter", 1, "SUCCESS"),
+    ("root", "leaf+inter", 2, "SUCCESS"),
+]
+
+
+def kong_inputs(ca_list: str, sends: str) -> tuple[list[Issued], list[x509.Certificate]]:
+    pki = kong_pki()
+    trusted = {"none": [], "inter+root": [pki.inter, pki.root], "inter": [pki.inter], "root": [pki.root]}[ca_list]
+    chain = {"nothing": [], "leaf+inter": [pki.leaf, pki.inter]}[sends]
+    return chain, [t.cert for t in trusted]
+
+
+@pytest.mark.parametrize("ca_list,sends,depth,expected", KONG_TABLE)
+def test_kong_request_client_certificate_table(ca_list, sends, depth, expected):
+    chain, trusted = kong_inputs(ca_list, sends)
+    assert client_verify([c.der for c in chain], trusted, depth=depth) == expected
+
+
+def test_not_requested_is_none():
+    assert client_verify(None, [kong_pki().root.cert]) == "NONE"
+
+
+def test_default_depth_is_kongs_zero():
+    pki = kong_pki()
+    chain = [pki.leaf.cert, pki.inter.cert]
+    assert client_verify(chain, [pki.root.cert]) == client_verify(chain, [pki.root.cert], depth=0)
+    assert client_verify(chain, [pki.root.cert]) == "FAILED:unable to get local issuer certificate"
+
+
+# --- every failure reason, each with a hand-built chain ---------------------
+
+
+@dataclass
+class Scenario:
+    chain: list[Issued]  # what the client sends, leaf first
+    trusted: list[Issued]
+    depth: int = 1
+    partial: bool = False
+    now: dt.datetime | None = field(default=None)
+
+    def run(self) -> str:
+        return client_verify([c.cert for c in self.chain], [t.cert for t in self.trusted],
+                             depth=self.depth, allow_partial_chain=self.partial, now=self.now)
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    build: Callable[[], Scenario]
+    expected: str
+
+    def __repr__(self) -> str:
+        return self.id
+
+
+@functools.cache
+def _pki() -> tuple[Issued, Issued, Issued]:
+    """One root, intermediate and leaf for the whole session."""
+    root = make_ca("Test Root", key=pool_key("ec", 0))
+    inter = make_intermediate(root, "Test Intermediate", key=pool_key("ec", 1))
+    leaf = make_leaf(inter, "Test Leaf", key=pool_key("ec", 2))
+    return root, inter, leaf
+
+
+def _with_inter(**inter_kw) -> Scenario:
+    """leaf <- odd intermediate <- trusted root."""
+    root = make_ca("Test Root", key=pool_key("ec", 0))
+    inter_kw.setdefault("key", pool_key("ec", 1))
+    inter = make_intermediate(root, "Odd Intermediate", **inter_kw)
+    return Scenario([make_leaf(inter, "Test Leaf", key=pool_key("ec", 2)), inter], [root])
+
+
+def _with_leaf(**leaf_kw) -> Scenario:
+    """odd leaf <- intermediate <- trusted root."""
+    root, inter, _ = _pki()
+    leaf_kw.setdefault("key", pool_key("ec", 2))
+    return Scenario([make_leaf(inter, "Odd Leaf", **leaf_kw), inter], [root])
+
+
+def _sha1_fixture() -> Scenario:
+    # cryptography cannot sign with SHA-1, so this pair was made once with
+    # `openssl x509 -sha1` (valid until 2126): a root and a leaf it signed
+    # with ecdsa-with-SHA1.
+    root, leaf = load_pem_certificates(SHA1_ROOT_PEM + SHA1_LEAF_PEM)
+    key = load_pem_private_key(SHA1_LEAF_KEY_PEM.encode(), None)
+    return Scenario([Issued(leaf, key)], [Issued(root, None)], depth=0)
+
+
+def _over_long() -> Scenario:
+    root, inter, _ = _pki()
+    inter2 = make_intermediate(inter, "Test Intermediate 2", key=pool_key("ec", 3))
+    leaf = make_leaf(inter2, "Test Leaf", key=pool_key("ec", 2))
+    return Scenario([leaf, inter2, inter], [root], depth=1)
+
+
+def _pathlen() -> Scenario:
+    root = make_ca("Test Root", key=pool_key("ec", 0))
+    constrained = make_intermediate(root, "pathlen:0 CA", key=pool_key("ec", 1), pathlen=0)
+    below = make_intermediate(constrained, "CA below it", key=pool_key("ec", 3))
+    return Scenario([make_leaf(below, "Test Leaf", key=pool_key("ec", 2)), below, constrained], [root], depth=3)
+
+
+def _case_insensitive_names() -> Scenario:
+    # X509_NAME_cmp compares names case- and space-insensitively, and a
+    # PrintableString equals the same UTF8String.
+    root = make_ca("Test Root", key=pool_key("ec", 0))
+    inter = make_intermediate(root, x509.Name([
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Kong  Testing", x509.name._ASN1Type.PrintableString),
+        x509.NameAttribute(NameOID.COMMON_NAME, " Some CA "),
+    ]), key=pool_key("ec", 1))
+    issuer_alias = x509.Name([
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "kong testing", x509.name._ASN1Type.UTF8String),
+        x509.NameAttribute(NameOID.COMMON_NAME, "SOME CA"),
+    ])
+    leaf = make_leaf(Issued(inter.cert, inter.key), "Test Leaf", key=pool_key("ec", 2))
+    builder = (x509.CertificateBuilder().subject_name(leaf.cert.subject).issuer_name(issuer_alias)
+               .public_key(leaf.key.public_key()).serial_number(4242)
+               .not_valid_before(leaf.cert.not_valid_before_utc).not_valid_after(leaf.cert.not_valid_after_utc))
+    for ext in leaf.cert.extensions:
+        builder = builder.add_extension(ext.value, ext.critical)
+    from cryptography.hazmat.primitives import hashes
+    return Scenario([Issued(builder.sign(inter.key, hashes.SHA256()), leaf.key), inter], [root])
+
+
+_UNKNOWN_CRITICAL = (x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.99999.1"), b"\x05\x00"), True)
+
+CASES = [
+    Case("trusted root, depth 1", lambda: Scenario(list(_pki()[:0:-1]), [_pki()[0]]), "SUCCESS"),
+    Case("no trust store", lambda: Scenario([_pki()[2], _pki()[1]], []),
+         "FAILED:unable to get local issuer certificate"),
+    Case("only the intermediate trusted", lambda: Scenario([_pki()[2], _pki()[1]], [_pki()[1]]),
+         "FAILED:unable to get issuer certificate"),
+    Case("intermediate trusted, partial chain", lambda: Scenario([_pki()[2], _pki()[1]], [_pki()[1]], depth=0, partial=True),
+         "SUCCESS"),
+    Case("leaf itself trusted, partial chain", lambda: Scenario([_pki()[2]], [_pki()[2]], depth=0, partial=True),
+         "SUCCESS"),
+    Case("intermediate not sent", lambda: Scenario([_pki()[2]], [_pki()[0]]),
+         "FAILED:unable to verify the first certificate"),
+    Case("self-signed leaf", lambda: Scenario([make_leaf(None, "Self", key=pool_key("ec", 5))], [_pki()[0]]),
+         "FAILED:self-signed certificate"),
+    Case("root sent but not trusted", lambda: Scenario([_pki()[2], _pki()[1], _pki()[0]], [], depth=2),
+         "FAILED:self-signed certificate in certificate chain"),
+    Case("root sent and trusted", lambda: Scenario([_pki()[2], _pki()[1], _pki()[0]], [_pki()[0]]), "SUCCESS"),
+    Case("intermediates reversed and duplicated", lambda: Scenario(
+        [_over_long().chain[0], _pki()[1], _over_long().chain[1], _pki()[1], _pki()[2]], [_pki()[0]], depth=2),
+         "SUCCESS"),
+    Case("expired leaf", lambda: _with_leaf(days=(-30, -1)), "FAILED:certificate has expired"),
+    Case("expired intermediate", lambda: _with_inter(days=(-30, -1)), "FAILED:certificate has expired"),
+    Case("expired trusted root", lambda: Scenario(_pki()[:0:-1], [make_ca("Test Root", key=pool_key("ec", 0), days=(-30, -1))]),
+         "FAILED:certificate has expired"),
+    Case("leaf not yet valid", lambda: _with_leaf(days=(1, 30)), "FAILED:certificate is not yet valid"),
+    Case("intermediate not yet valid", lambda: _with_inter(days=(1, 30)), "FAILED:certificate is not yet valid"),
+    Case("leaf signed by the wrong key", lambda: _with_leaf(signing_key=pool_key("ec", 9)),
+         "FAILED:certificate signature failure"),
+    # OpenSSL reports "certificate chain too long" here first, but then also
+    # that the chain has no trusted top; the later error is what nginx keeps.
+    Case("chain longer than the depth", _over_long, "FAILED:unable to get local issuer certificate"),
+    Case("intermediate with CA:FALSE", lambda: _with_inter(ca=False, key_usage={"key_cert_sign"}),
+         "FAILED:unsuitable certificate purpose"),
+    Case("intermediate without basicConstraints", lambda: _with_inter(ca=None, key_usage={"key_cert_sign"}),
+         "FAILED:invalid CA certificate"),
+    Case("intermediate only for serverAuth", lambda: _with_inter(eku=[ExtendedKeyUsageOID.SERVER_AUTH]),
+         "FAILED:unsuitable certificate purpose"),
+    Case("leaf without clientAuth EKU", lambda: _with_leaf(eku=[ExtendedKeyUsageOID.SERVER_AUTH]),
+         "FAILED:unsuitable certificate purpose"),
+    Case("leaf without digitalSignature", lambda: _with_leaf(key_usage={"key_encipherment"}),
+         "FAILED:unsuitable certificate purpose"),
+    Case("leaf with keyAgreement only", lambda: _with_leaf(key_usage={"key_agreement"}), "SUCCESS"),
+    Case("leaf without EKU or keyUsage", lambda: _with_leaf(eku=None, key_usage=None), "SUCCESS"),
+    Case("pathlen:0 CA above another CA", _pathlen, "FAILED:path length constraint exceeded"),
+    Case("CA keyUsage without keyCertSign", lambda: _with_inter(key_usage={"crl_sign"}),
+         "FAILED:key usage does not include certificate signing"),
+    Case("unknown critical extension", lambda: _with_leaf(extensions=[_UNKNOWN_CRITICAL]),
+         "FAILED:unhandled critical extension"),
+    Case("RSA-1024 leaf", lambda: _with_leaf(key=pool_key("rsa", 0, 1024)), "FAILED:EE certificate key too weak"),
+    # The weak leaf key is a "preliminary error": it replaces the missing-issuer one.
+    Case("RSA-1024 leaf, no trust store", lambda: Scenario(_with_leaf(key=pool_key("rsa", 0, 1024)).chain, []),
+         "FAILED:EE certificate key too weak"),
+    Case("RSA-1024 intermediate", lambda: _with_inter(key=pool_key("rsa", 1, 1024)), "FAILED:CA certificate key too weak"),
+    Case("leaf signed with SHA-1", _sha1_fixture, "FAILED:CA signature digest algorithm too weak"),
+    # An empty keyUsage makes OpenSSL treat the leaf's extensions as invalid:
+    # nothing can be its issuer.
+    Case("leaf with empty keyUsage", lambda: _with_leaf(key_usage=set()), "FAILED:unable to verify the first certificate"),
+    Case("Ed25519 chain", lambda: Scenario(
+        [make_leaf(i := make_intermediate(r := make_ca("Ed Root", key=pool_key("ed25519", 0)), "Ed Inter",
+                                          key=pool_key("ed25519", 1)), "Ed Leaf", key=pool_key("ed25519", 2)), i], [r]),
+         "SUCCESS"),
+    Case("RSA chain", lambda: Scenario([kong_pki().leaf, kong_pki().inter], [kong_pki().root]), "SUCCESS"),
+    Case("issuer name differs in case and spaces", _case_insensitive_names, "SUCCESS"),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_reason(case):
+    assert case.build().run() == case.expected
+
+
+def test_depth_counts_intermediates_between_leaf_and_anchor():
+    root = make_ca("Root", key=pool_key("ec", 0))
+    cas = [root]
+    for i in range(3):
+        cas.append(make_intermediate(cas[-1], f"Intermediate {i}", key=pool_key("ec", 1 + i)))
+    leaf = make_leaf(cas[-1], "Leaf", key=pool_key("ec", 5))
+    chain = [leaf.cert] + [c.cert for c in reversed(cas[1:])]
+    results = [client_verify(chain, [root.cert], depth=d) for d in range(5)]
+    assert results == ["FAILED:unable to get local issuer certificate"] * 3 + ["SUCCESS"] * 2
+
+
+def test_now_sets_the_verification_time():
+    scenario = _with_leaf(days=(1, 30))
+    assert scenario.run() == "FAILED:certificate is not yet valid"
+    scenario.now = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=2)
+    assert scenario.run() == "SUCCESS"
+    scenario.now = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=31)
+    assert scenario.run() == "FAILED:certificate has expired"
+
+
+def test_duplicate_trusted_certs_are_ignored():
+    root, inter, leaf = _pki()
+    assert client_verify([leaf.der, inter.der], [root.cert, root.cert], depth=1) == "SUCCESS"
+
+
+def test_undecodable_certificate_raises():
+    root, inter, leaf = _pki()
+    with pytest.raises(CertificateDecodeError, match="#1"):
+        client_verify([leaf.der, b"\x30\x03\x02\x01\x00"], [root.cert])
+    with pytest.raises(ValueError):
+        client_verify([leaf.der], [root.cert], depth=-1)
+
+
+def test_load_pem_certificates():
+    root, inter, leaf = _pki()
+    assert load_pem_certificates(leaf.pem + inter.pem) == [leaf.cert, inter.cert]
+    assert load_pem_certificates(root.pem.encode()) == [root.cert]
+    with pytest.raises(ValueError):
+        load_pem_certificates("not a certificate")
+
+
+# --- the CLI -----------------------------------------------------------------
+
+
+def test_cli_verify(tmp_path, capsys):
+    pki = kong_pki()
+    chain = tmp_path / "chain.pem"
+    chain.write_text(pki.leaf.pem + pki.inter.pem)
+    cas = tmp_path / "cas.pem"
+    cas.write_text(pki.inter.pem + pki.root.pem)
+    root = tmp_path / "root.pem"
+    root.write_text(pki.root.pem)
+
+    assert main(["verify", "--ca", str(cas), str(chain)]) == 0
+    assert capsys.readouterr().out == "FAILED:unable to get issuer certificate\n"
+    assert main(["verify", str(chain)]) == 0
+    assert capsys.readouterr().out == "FAILED:unable to get local issuer certificate\n"
+    assert main(["verify", "--ca", str(root), "--depth", "1", str(chain)]) == 0
+    assert capsys.readouterr().out == "SUCCESS\n"
+    intermediate = tmp_path / "inter.pem"
+    intermediate.write_text(pki.inter.pem)
+    assert main(["verify", "--ca", str(intermediate), "--partial-chain", str(chain)]) == 0
+    assert capsys.readouterr().out == "SUCCESS\n"
+
+
+def test_cli_verify_unreadable_files(tmp_path, capsys):
+    chain = tmp_path / "chain.pem"
+    chain.write_text(kong_pki().leaf.pem)
+    missing = tmp_path / "missing.pem"
+    assert main(["verify", "--ca", str(missing), str(chain)]) == 2
+    assert str(missing) in capsys.readouterr().err
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("hello")
+    assert main(["verify", str(garbage)]) == 2
+    err = capsys.readouterr().err
+    assert str(garbage) in err and "no PEM certificate" in err
+
+
+SHA1_ROOT_PEM = """-----BEGIN CERTIFICATE-----
+MIIBnzCCAUWgAwIBAgIULTsAktUSjhGLzACMRFrkdc/ne00wCgYIKoZIzj0EAwIw
+HDEaMBgGA1UEAwwRU0hBMSBGaXh0dXJlIFJvb3QwIBcNMjYxMTI3MDMzNjUyWhgP
+MjEyNjExMDMwMzM2NTJaMBwxGjAYBgNVBAMMEVNIQTEgRml4dHVyZSBSb290MFkw
+EwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEjYwXDhUKAERPBziyFOcSdKu31AsAhUuZ
+t1oL65YJ1vtY+NPfMx9+hTqOAvlqJ6pgpJ/FcowoT40AS3oZ88+kPaNjMGEwHQYD
+VR0OBBYEFARZE4bMORNybx75ymXpXw4xWomZMB8GA1UdIwQYMBaAFARZE4bMORNy
+bx75ymXpXw4xWomZMA8GA1UdEwEB/wQFMAMBAf8wDgYDVR0PAQH/BAQDAgEGMAoG
+CCqGSM49BAMCA0gAMEUCIQDQRxLu5KkbDMR64nUo7URDu0g8Ec/rwclyIy7vnbFv
+lgIgDkAro51ZCycBkrWL6Dv1bC6IEIHsoWEzMUVxAl8vZxE=
+-----END CERTIFICATE-----
+"""
+SHA1_LEAF_PEM = """-----BEGIN CERTIFICATE-----
+MIIBrzCCAVagAwIBAgIUNmGbo0IWVcSGVxUq1kivXtBAeFkwCQYHKoZIzj0EATAc
+MRowGAYDVQQDDBFTSEExIEZpeHR1cmUgUm9vdDAgFw0yNjExMjcwMzM2NTJaGA8y
+MTI2MTEwMzAzMzY1MlowHDEaMBgGA1UEAwwRU0hBMSBGaXh0dXJlIExlYWYwWTAT
+BgcqhkjOPQIBBggqhkjOPQMBBwNCAAS8gh9UGXhnzcmr+asTAAu6x+sbaP8TZvT1
+gCie+HYdzswQV3udXevS7gyphHto8o2eEraDfJpnUD0k2FrhNUNBo3UwczAMBgNV
+HRMBAf8EAjAAMA4GA1UdDwEB/wQEAwIHgDATBgNVHSUEDDAKBggrBgEFBQcDAjAd
+BgNVHQ4EFgQU9bCQQfvw/9avq655b/zsXfCe4LswHwYDVR0jBBgwFoAUBFkThsw5
+E3JvHvnKZelfDjFaiZkwCQYHKoZIzj0EAQNIADBFAiEAjQiuMRuhUxylGhQx+TYS
+oxTqgNxi1YAwjvdCbV7TxgMCID547wNS8j+Aau5kXPQTiUNjjCQ0CSdD3nyyjGaX
+WlSP
+-----END CERTIFICATE-----
+"""
+SHA1_LEAF_KEY_PEM = """-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgYozw3aVd2k58qMH3
++J52WgBeUKJuD3O2tUH8+fDTpIehRANCAAS8gh9UGXhnzcmr+asTAAu6x+sbaP8T
+ZvT1gCie+HYdzswQV3udXevS7gyphHto8o2eEraDfJpnUD0k2FrhNUNB
+-----END PRIVATE KEY-----
+"""
