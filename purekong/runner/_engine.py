@@ -1,0 +1,91 @@
+"""The engine glue: Kong's connection phases on a purekong ``ServerConnection``.
+
+At the engine's ClientHello pause this runs Kong's ``client_hello`` phase
+(every handshake) and, on full handshakes, the ``certificate`` phase (global
+plugins only), then applies what the plugins asked through
+``kong.client.tls`` to the handshake:
+
+====================================  ==========================================
+PDK call                              engine effect (``ServerConnection.proceed``)
+====================================  ==========================================
+``request_client_certificate(cas)``   ``request_client_certificate=True``, the CA
+                                      subjects as the DN list, in order
+``disable_session_reuse()``           ``session_reuse=False``
+``disable_http2_alpn()``              ``alpn_protocols`` without ``h2``
+====================================  ==========================================
+
+After the handshake it turns ``HandshakeComplete`` into the ``TLSInfo`` later
+phases read, with ``client_verify`` computed as nginx's
+``$ssl_client_verify``: against the CAs given to
+``request_client_certificate`` (an empty store otherwise), at Kong's forced
+depth 0 unless the server sets ``verify_depth`` (nginx's ``ssl_verify_depth``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from purekong.engine import AlertDescription, ClientHelloReceived, HandshakeComplete, ServerConnection
+from purekong.pdk import ClientHelloInfo, HandshakeRequests, TLSInfo
+from purekong.verify import client_verify
+
+from ._runner import Runner
+
+
+@dataclass
+class ConnectionPhases:
+    """Kong's per-connection phases for one TLS connection."""
+
+    runner: Runner
+    #: nginx's ssl_verify_depth; None keeps Kong's behaviour (depth 0).
+    verify_depth: int | None = None
+    requests: HandshakeRequests = field(default_factory=HandshakeRequests)
+
+    def on_client_hello(
+        self,
+        conn: ServerConnection,
+        event: ClientHelloReceived,
+        *,
+        client_ip: str = "127.0.0.1",
+        client_port: int = 0,
+        server_port: int = 443,
+    ) -> bool:
+        """Run the phases and resume the handshake; False if it was aborted."""
+        hello = ClientHelloInfo(
+            server_name=event.server_name,
+            client_ip=client_ip,
+            client_port=client_port,
+            server_port=server_port,
+            alpn_protocols=event.alpn_protocols,
+        )
+        # OpenSSL calls the client-hello callback before the certificate one.
+        ok = self.runner.run_client_hello(self.requests, hello)
+        if ok and not event.resumes_session:
+            ok = self.runner.run_certificate(self.requests, hello)
+        if not ok:
+            # A failing handler aborts the handshake in Kong too.
+            conn.abort(AlertDescription.internal_error)
+            return False
+        requests = self.requests
+        alpn = conn.config.alpn_protocols
+        if requests.disable_http2_alpn:
+            alpn = tuple(p for p in alpn if p != "h2")
+        conn.proceed(
+            request_client_certificate=requests.request_client_certificate,
+            client_ca_certificates=requests.ca_certificates or (),
+            session_reuse=not requests.disable_session_reuse,
+            alpn_protocols=alpn,
+        )
+        return True
+
+    def tls_info(self, handshake: HandshakeComplete) -> TLSInfo:
+        """The ``$ssl_*`` facts of the finished handshake."""
+        chain = handshake.peer_certificates
+        depth = 0 if self.verify_depth is None else self.verify_depth
+        return TLSInfo(
+            version=handshake.version,
+            cipher=handshake.openssl_cipher,
+            client_verify=client_verify(chain, self.requests.ca_certificates or [], depth=depth),
+            client_chain_pem=handshake.peer_certificates_pem(),
+            server_name=handshake.server_name,
+        )

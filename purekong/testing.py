@@ -1,0 +1,168 @@
+"""Test Kong plugins against a real TLS handshake and request, in memory.
+
+Kong's Python PDK has no test harness; this is one. A :class:`KongHarness`
+holds configured plugins; each :meth:`~KongHarness.request` runs a real
+purekong handshake (client certificate or none, SNI, TLS version) through
+Kong's connection phases, then the request through Kong's request phases,
+and returns what a test wants to look at: the response, the serialized log,
+and the request the upstream received::
+
+    from purekong.testing import KongHarness
+
+    def test_my_plugin(client_cert):
+        kong = KongHarness([("plugins/my-plugin.py", {"header": "X-Hello"})])
+        result = kong.request("GET", "/", client_certificate=client_cert)
+        assert result.response.status == 200
+        assert result.log["request"]["tls"]["client_verify"] == "FAILED:unable to get local issuer certificate"
+        assert ("X-Hello", "world") in result.upstream_request.headers
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from purekong.engine import (
+    NEED_DATA,
+    PAUSED,
+    CertifiedKey,
+    ClientConfig,
+    ClientConnection,
+    ClientHelloReceived,
+    HandshakeComplete,
+    ServerConfig,
+    ServerConnection,
+)
+from purekong.pdk import PLAIN_HTTP, ConnectionInfo, Request, Response, UpstreamRequest
+from purekong.runner import PluginInstance, PluginSpec, Runner, configure, load_plugin_file
+from purekong.runner._engine import ConnectionPhases
+
+__all__ = ["KongHarness", "HarnessResult", "echo_upstream"]
+
+PluginLike = PluginInstance | PluginSpec | str | Path | tuple
+
+
+@dataclass(frozen=True)
+class HarnessResult:
+    response: Response
+    #: ``kong.log.serialize()`` as a dict, as the log phase saw it.
+    log: dict
+    #: What was sent upstream, or None when Kong answered by itself.
+    upstream_request: UpstreamRequest | None
+    #: The handshake (None for plain HTTP).
+    handshake: HandshakeComplete | None
+
+    def header(self, name: str) -> str | None:
+        """The first response header called ``name`` (case-insensitive)."""
+        return next((v for k, v in self.response.headers if k.lower() == name.lower()), None)
+
+    def json(self):
+        return json.loads(self.response.body)
+
+
+def echo_upstream(request: UpstreamRequest) -> Response:
+    """The default upstream: 200 with a JSON description of what it received."""
+    body = json.dumps({"method": request.method, "target": request.target, "headers": request.headers})
+    return Response(200, [("Content-Type", "application/json")], body.encode())
+
+
+class KongHarness:
+    """Configured plugins plus an in-memory TLS server to run them on."""
+
+    def __init__(
+        self,
+        plugins: Iterable[PluginLike] = (),
+        *,
+        lua_style: bool = True,
+        verify_depth: int | None = None,
+        server_certificate: CertifiedKey | None = None,
+        trace=None,
+    ) -> None:
+        self.runner = Runner([_instance(p) for p in plugins], lua_style=lua_style)
+        self.verify_depth = verify_depth
+        self.trace = trace  # the server's purekong.engine tracer, to see the handshake
+        self.server_config = ServerConfig(certificates=(server_certificate or _throwaway_server_certificate(),))
+
+    def request(
+        self,
+        method: str = "GET",
+        path: str = "/",
+        headers: Iterable[tuple[str, str]] | dict = (),
+        body: bytes = b"",
+        *,
+        tls: bool = True,
+        client_certificate: CertifiedKey | None = None,
+        server_name: str | None = "localhost",
+        versions: tuple[str, ...] = ("TLSv1.3", "TLSv1.2"),
+        upstream: Callable[[UpstreamRequest], Response | None] = echo_upstream,
+    ) -> HarnessResult:
+        headers = list(headers.items()) if isinstance(headers, dict) else list(headers)
+        if server_name and not any(k.lower() == "host" for k, _ in headers):
+            headers.insert(0, ("Host", server_name))
+        handshake, conn = None, ConnectionInfo(tls=PLAIN_HTTP, server_port=80)
+        if tls:
+            handshake, tls_info = self._handshake(client_certificate, server_name, versions)
+            conn = ConnectionInfo(tls=tls_info, server_port=443)
+        outcome = self.runner.run_request(conn, Request(method=method, target=path, headers=headers, body=body))
+        sent = outcome.upstream if outcome.proxy else None
+        response = self.runner.run_response(outcome, upstream(sent) if sent is not None else None)
+        return HarnessResult(response, outcome.context.serialize(), sent, handshake)
+
+    def _handshake(self, certificate, server_name, versions):
+        server = ServerConnection(self.server_config, trace=self.trace)
+        client = ClientConnection(
+            ClientConfig(verify_server=False, certificate=certificate, versions=versions), server_name
+        )
+        phases = ConnectionPhases(self.runner, verify_depth=self.verify_depth)
+        for _ in range(16):  # a handshake takes a few round trips
+            server.receive_data(client.data_to_send())
+            while (event := server.next_event()) not in (NEED_DATA, PAUSED):
+                if isinstance(event, ClientHelloReceived):
+                    if not phases.on_client_hello(server, event):
+                        raise RuntimeError("a certificate-phase plugin failed; the handshake was aborted")
+            reply = server.data_to_send()
+            if reply:
+                client.receive_data(reply)
+            while client.next_event() is not NEED_DATA:
+                pass
+            if server.handshake is not None and client.handshake is not None:
+                return server.handshake, phases.tls_info(server.handshake)
+        raise RuntimeError("the in-memory handshake did not complete")
+
+
+def _instance(plugin: PluginLike) -> PluginInstance:
+    if isinstance(plugin, PluginInstance):
+        return plugin
+    config = None
+    if isinstance(plugin, tuple):
+        plugin, config = plugin
+    if isinstance(plugin, (str, Path)):
+        plugin = load_plugin_file(Path(plugin))
+    return configure(plugin, config)
+
+
+@functools.lru_cache(maxsize=1)
+def _throwaway_server_certificate() -> CertifiedKey:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "purekong test server")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=7))
+        .sign(key, hashes.SHA256())
+    )
+    return CertifiedKey((cert,), key)
