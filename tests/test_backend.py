@@ -446,6 +446,40 @@ def pki(rsa_key):
     return out
 
 
+def test_load_certificate_chain_inputs(pki):
+    cert = pki["p256"][2]
+    der = cert.public_bytes(serialization.Encoding.DER)
+    pem = cert.public_bytes(serialization.Encoding.PEM)
+    for source in ([cert], [der], pem, pem.decode(), [bytearray(der)], cert):
+        chain = _backend.load_certificate_chain(source)
+        assert [bytes(c.bytes) for c in chain.x509List] == [der]
+        leaf = chain.x509List[0]
+        assert leaf.certAlg == "ecdsa" and isinstance(leaf.publicKey, CryptoECDSAKey)
+        assert leaf.publicKey.curve_name == "NIST256p" and not leaf.publicKey.hasPrivateKey()
+    assert len(pki["rsa2048"][0].x509List) == 2  # leaf + CA, in order
+    assert pki["rsa2048"][0].x509List[0].certAlg == "rsa"
+    assert pki["ed25519"][0].x509List[0].certAlg == "Ed25519"
+    with pytest.raises(ValueError):
+        _backend.load_certificate_chain([])
+
+
+def test_other_curves_keep_tlslite_keys():
+    # Curves we do not wrap (here secp256k1) stay on tlslite's python-ecdsa key.
+    key = ec.generate_private_key(ec.SECP256K1())
+    cert = _issue(key, "k1", key, _name("k1"))
+    leaf = _backend.load_certificate_chain([cert]).x509List[0]
+    assert isinstance(leaf.publicKey, Python_ECDSAKey)
+    from tlslite.utils import keyfactory
+    nums = ec.generate_private_key(ec.SECP256R1()).public_key().public_numbers()
+    assert isinstance(keyfactory._create_public_ecdsa_key(nums.x, nums.y, "NIST256p"), CryptoECDSAKey)
+    with pytest.raises(AssertionError):  # off the curve: python-ecdsa's own error, as before
+        keyfactory._create_public_ecdsa_key(nums.x, nums.y + 1, "NIST256p")
+    n = rsa.generate_private_key(public_exponent=65537, key_size=1024).public_key().public_numbers().n
+    assert isinstance(keyfactory._createPublicRSAKey(n, 65537, "rsa"), CryptoRSAKey)
+    # parameters OpenSSL refuses (even e) keep tlslite's key, which fails later as before
+    assert isinstance(keyfactory._createPublicRSAKey(n, 65536, "rsa"), Python_RSAKey)
+
+
 class MemorySocket:
     """What TLSConnection needs of a socket: recv raises EWOULDBLOCK (with
     errno in args, which tlslite inspects) when nothing is buffered."""
