@@ -7,7 +7,7 @@ runner sets its ``phase`` and hands plugins :func:`make_kong` ``(ctx)``, the
 """
 
 from ._context import KongContext
-from ._errors import LuaError, PDKException
+from ._errors import ExitUnwind, LuaError, PDKException
 from ._phases import Phase, check_not_phase, check_phase, phase_mask, phase_names
 from ._proxy import make_kong
 from ._registry import FUNCTIONS
@@ -34,6 +34,7 @@ __all__ = [
     "PLAIN_HTTP",
     "ClientHelloInfo",
     "ConnectionInfo",
+    "ExitUnwind",
     "HandshakeRequests",
     "Headers",
     "KongContext",

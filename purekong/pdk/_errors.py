@@ -25,7 +25,7 @@ class LuaError(PDKException):
 
 
 class ExitUnwind(BaseException):
-    """Private: unwinds a plugin that makes a PDK call after ``kong.response.exit``.
+    """For runners: unwinds a plugin that makes a PDK call after ``kong.response.exit``.
 
     Kong never answers such a call (the request is over), so the plugin's code
     after ``exit`` runs only up to its next PDK call.  A ``BaseException`` so a

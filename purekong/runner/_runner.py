@@ -33,6 +33,7 @@ from purekong.pdk import (
     JSON_CONTENT_TYPE,
     ClientHelloInfo,
     ConnectionInfo,
+    ExitUnwind,
     HandshakeRequests,
     KongContext,
     Phase,
@@ -44,7 +45,6 @@ from purekong.pdk import (
     default_message,
     make_kong,
 )
-from purekong.pdk._errors import ExitUnwind
 
 from ._loader import PluginSpec
 from ._schema import fill_config
