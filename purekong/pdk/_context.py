@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from ._headers import replay
+from ._log import build_serialized
 from ._phases import Phase
 from ._types import (
     ClientHelloInfo,
@@ -76,7 +77,7 @@ class KongContext:
         # Set by exit; the kong object then unwinds the plugin at its next call.
         self.unwind_pending = False
 
-        self.started_at = (req.start_time if req.start_time is not None else time.time())
+        self.started_at = req.start_time if req.start_time is not None else time.time()
 
     # -- for the runner -------------------------------------------------
 
@@ -96,6 +97,4 @@ class KongContext:
 
     def serialize(self) -> dict:
         """``kong.log.serialize()`` as a dict (no phase check)."""
-        from ._log import build_serialized
-
         return build_serialized(self)

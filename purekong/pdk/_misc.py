@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ._phases import Phase
 from ._registry import pdk_function
+from ._request import host_of, split_target
 
 ROUTER_PHASES = Phase.access | Phase.header_filter | Phase.response | Phase.body_filter | Phase.log
 
@@ -43,8 +44,6 @@ def nginx_get_tls1_version_str(ctx):
 
 
 def _var(ctx, name: str):
-    from ._request import host_of, split_target
-
     tls, req = ctx.conn.tls, ctx.request
     if name == "ssl_client_verify":
         return tls.client_verify if tls.is_tls else None

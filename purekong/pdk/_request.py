@@ -54,7 +54,7 @@ def parse_query(query: str, max_args: int | None = None) -> dict:
     return out
 
 
-def _check_max(value, what: str) -> int:
+def check_max(value, what: str) -> int:
     if value is None:
         return 100
     if not isinstance(value, (int, float)) or isinstance(value, bool):
@@ -143,7 +143,7 @@ def get_raw_query(ctx):
 
 @pdk_function("kong.request.get_query", REQUEST)
 def get_query(ctx, max_args=None):
-    limit = _check_max(max_args, "max_args")
+    limit = check_max(max_args, "max_args")
     return parse_query(split_target(_req(ctx).target)[1], limit), None
 
 
@@ -167,7 +167,7 @@ def get_header(ctx, name):
 
 @pdk_function("kong.request.get_headers", REQUEST)
 def get_headers(ctx, max_headers=None):
-    limit = _check_max(max_headers, "max_headers")
+    limit = check_max(max_headers, "max_headers")
     return to_multi_dict(_req(ctx).headers, limit), None
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 
 from ._errors import LuaError
-from ._headers import add_header, check_name, get_first, remove, replay, set_header, to_multi_dict
+from ._headers import check_name, get_first, replay, set_header, to_multi_dict
 from ._phases import Phase
 from ._registry import pdk_function
+from ._request import check_max
 from ._types import Headers, Response
 
 HEADER_BODY_LOG = (
@@ -57,13 +58,7 @@ def _edit(ctx, op: str, name: str, value=None) -> None:
             set_header([], name, value)
         ctx.pending_response_ops.append((op, name, value))
         return
-    r = ctx.response
-    if op == "set":
-        r.headers = set_header(r.headers, name, value)
-    elif op == "add":
-        r.headers = add_header(r.headers, name, value)
-    else:
-        r.headers = remove(r.headers, name)
+    ctx.response.headers = replay(ctx.response.headers, [(op, name, value)])
 
 
 def _check_status(status, low: int = 100, high: int = 599) -> int:
@@ -88,9 +83,7 @@ def get_header(ctx, name):
 
 @pdk_function("kong.response.get_headers", HEADER_BODY_LOG)
 def get_headers(ctx, max_headers=None):
-    from ._request import _check_max
-
-    return to_multi_dict(_current_headers(ctx), _check_max(max_headers, "max_headers")), None
+    return to_multi_dict(_current_headers(ctx), check_max(max_headers, "max_headers")), None
 
 
 @pdk_function("kong.response.get_source", HEADER_BODY_LOG)
