@@ -453,3 +453,82 @@ def det_random(seed: bytes) -> Callable[[int], bytes]:
 
 def ec_key():
     return ec.generate_private_key(ec.SECP256R1())
+
+
+# ---------------------------------------------------------------------------
+# ClientHello surgery (for refusals and fuzzing)
+# ---------------------------------------------------------------------------
+
+@dataclass
+class Hello:
+    """A ClientHello split into its fields; ``record()`` serialises it again."""
+
+    version: bytes
+    random: bytes
+    session_id: bytes
+    suites: list[int]
+    compression: bytes
+    exts: list[list]  # [type, data]
+
+    @classmethod
+    def parse(cls, raw: bytes) -> "Hello":
+        """From a handshake message (header included) or a record stream."""
+        if raw[0] == 22:
+            raw = handshake_messages(raw)[0]
+        assert raw[0] == 1
+        b = raw[4:]
+        version, random = b[:2], b[2:34]
+        sid = b[35 : 35 + b[34]]
+        o = 35 + b[34]
+        n = int.from_bytes(b[o : o + 2], "big")
+        suites = [int.from_bytes(b[o + 2 + i : o + 4 + i], "big") for i in range(0, n, 2)]
+        o += 2 + n
+        comp = b[o + 1 : o + 1 + b[o]]
+        o += 1 + b[o]
+        exts = [[t, d] for t, d in _ext_list(b[o:])]
+        return cls(version, random, sid, suites, comp, exts)
+
+    def ext(self, etype: int) -> bytes | None:
+        return next((d for t, d in self.exts if t == etype), None)
+
+    def set_ext(self, etype: int, data: bytes | None) -> "Hello":
+        self.exts = [e for e in self.exts if e[0] != etype]
+        if data is not None:
+            # pre_shared_key must stay last
+            at = len(self.exts) - (1 if self.exts and self.exts[-1][0] == 41 else 0)
+            self.exts.insert(at, [etype, data])
+        return self
+
+    def message(self) -> bytes:
+        body = (
+            self.version + self.random + bytes([len(self.session_id)]) + self.session_id
+            + (2 * len(self.suites)).to_bytes(2, "big") + b"".join(s.to_bytes(2, "big") for s in self.suites)
+            + bytes([len(self.compression)]) + self.compression
+        )
+        ext_bytes = b"".join(t.to_bytes(2, "big") + len(d).to_bytes(2, "big") + d for t, d in self.exts)
+        body += len(ext_bytes).to_bytes(2, "big") + ext_bytes
+        return b"\x01" + len(body).to_bytes(3, "big") + body
+
+    def record(self) -> bytes:
+        msg = self.message()
+        return b"\x16\x03\x01" + len(msg).to_bytes(2, "big") + msg
+
+
+def _ext_list(block: bytes) -> list[tuple[int, bytes]]:
+    total = int.from_bytes(block[:2], "big")
+    data = block[2 : 2 + total]
+    out = []
+    while data:
+        etype, elen = struct.unpack(">HH", data[:4])
+        out.append((etype, data[4 : 4 + elen]))
+        data = data[4 + elen :]
+    return out
+
+
+def u16_list(values) -> bytes:
+    body = b"".join(v.to_bytes(2, "big") for v in values)
+    return len(body).to_bytes(2, "big") + body
+
+
+def alert_records(data: bytes) -> list[bytes]:
+    return [rec for ctype, rec in records(data) if ctype == 21]
