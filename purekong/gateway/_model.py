@@ -1,0 +1,116 @@
+"""The entities of a Kong declarative configuration, as purekong holds them.
+
+Plain frozen dataclasses: ``_declarative`` builds them from YAML/JSON (and
+rejects anything invalid, naming the entry and the field); the router, the
+built-in plugins and the server only read them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography import x509
+
+
+@dataclass(frozen=True)
+class Service:
+    id: str
+    name: str | None
+    #: "http" or "https" for an upstream URL; "asgi" for purekong's extension.
+    protocol: str
+    host: str | None = None
+    port: int | None = None
+    path: str | None = None
+    #: "module:attribute" of an ASGI 3 application (protocol "asgi").
+    asgi: str | None = None
+    connect_timeout: int = 60_000  # milliseconds, as Kong
+    write_timeout: int = 60_000
+    read_timeout: int = 60_000
+    retries: int = 5
+
+
+@dataclass(frozen=True)
+class Route:
+    id: str
+    name: str | None
+    service: str | None  # Service.id
+    protocols: tuple[str, ...] = ("http", "https")
+    methods: tuple[str, ...] = ()
+    hosts: tuple[str, ...] = ()
+    paths: tuple[str, ...] = ()
+    snis: tuple[str, ...] = ()
+    strip_path: bool = True
+    preserve_host: bool = False
+
+
+@dataclass(frozen=True)
+class PluginEntity:
+    id: str
+    name: str
+    config: dict[str, Any]
+    enabled: bool = True
+    service: str | None = None  # Service.id
+    route: str | None = None  # Route.id
+    consumer: str | None = None  # Consumer.id
+
+    @property
+    def scope(self) -> str:
+        if self.route:
+            return "route"
+        if self.service:
+            return "service"
+        if self.consumer:
+            return "consumer"
+        return "global"
+
+
+@dataclass(frozen=True)
+class Certificate:
+    id: str
+    chain: tuple[x509.Certificate, ...]
+    key: Any  # a cryptography private key
+    snis: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CACertificate:
+    id: str
+    cert: x509.Certificate
+
+
+@dataclass(frozen=True)
+class MTLSCredential:
+    id: str
+    subject_name: str
+    ca_certificate: str | None = None  # CACertificate.id
+
+
+@dataclass(frozen=True)
+class Consumer:
+    id: str
+    username: str | None = None
+    custom_id: str | None = None
+    mtls_auth_credentials: tuple[MTLSCredential, ...] = ()
+
+
+@dataclass(frozen=True)
+class Declarative:
+    """A whole validated configuration."""
+
+    services: tuple[Service, ...] = ()
+    routes: tuple[Route, ...] = ()
+    plugins: tuple[PluginEntity, ...] = ()
+    certificates: tuple[Certificate, ...] = ()
+    ca_certificates: tuple[CACertificate, ...] = ()
+    consumers: tuple[Consumer, ...] = ()
+
+    def service(self, service_id: str | None) -> Service | None:
+        return next((s for s in self.services if s.id == service_id), None)
+
+    def ca_certificate(self, ca_id: str) -> CACertificate | None:
+        return next((c for c in self.ca_certificates if c.id == ca_id), None)
+
+    def consumer(self, key: str, *, by: str = "id") -> Consumer | None:
+        """A consumer by id, username or custom_id."""
+        return next((c for c in self.consumers if getattr(c, by) == key), None)
