@@ -128,10 +128,12 @@ def _read(flag: str, path: str) -> bytes:
 
 def _load_certificates(flag: str, path: str) -> list:
     data = _read(flag, path)
+    if b"-----BEGIN CERTIFICATE-----" not in data:
+        raise UsageError(f"{flag} {path}: no PEM certificate in the file")
     try:
         certificates = load_pem_certificates(data)
     except ValueError as exc:
-        raise UsageError(f"{flag} {path}: not a PEM certificate file ({exc})") from None
+        raise UsageError(f"{flag} {path}: invalid PEM certificate ({exc})") from None
     if not certificates:
         raise UsageError(f"{flag} {path}: no PEM certificate in the file")
     return certificates

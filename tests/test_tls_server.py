@@ -1,0 +1,549 @@
+"""``purekong tls-server`` over real sockets, with Python clients.
+
+The server runs in-process on a background event loop (``BackgroundServer``)
+or as the real command (``ServerProcess``); clients are the stdlib ``ssl``
+module and raw sockets. Nothing is mocked. tests/test_interop_openssl.py
+reuses the PKI and process helpers defined here against openssl and curl.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import io
+import json
+import os
+import re
+import select
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from _pki import Issued, make_ca, make_intermediate, make_leaf, pool_key
+from purekong.cli import main as cli_main
+from purekong.cli._tls_server import build_config
+from purekong.engine import CertifiedKey, ServerConfig
+from purekong.server import ServerOptions, TLSServer
+
+REPO = Path(__file__).resolve().parent.parent
+REQUEST = b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n"
+TIMEOUT = 20.0  # generous: only reached when something is broken
+
+
+# -- test PKI on disk ---------------------------------------------------------
+@dataclasses.dataclass
+class Pki:
+    dir: Path
+    root: Issued
+    inter: Issued
+    rsa: Issued
+    ecdsa: Issued
+    client_inter: Issued
+    client: Issued
+
+    def path(self, name: str) -> str:
+        return str(self.dir / name)
+
+    def certified(self, which: str) -> CertifiedKey:
+        leaf = getattr(self, which)
+        return CertifiedKey((leaf.cert, self.inter.cert), leaf.key)
+
+
+def _server_leaf(issuer: Issued, organization: str, key) -> Issued:
+    return make_leaf(
+        issuer,
+        f"O={organization},CN=localhost",
+        key=key,
+        eku=[ExtendedKeyUsageOID.SERVER_AUTH],
+        extensions=[(x509.SubjectAlternativeName([x509.DNSName("localhost")]), False)],
+    )
+
+
+def _key_pem(key) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+
+
+def write_pki(directory: Path) -> Pki:
+    """A root, an intermediate, RSA-2048 and ECDSA P-256 ``localhost`` certs,
+    and a client leaf under its own intermediate; PEM files in ``directory``.
+
+    Files: root.pem, inter.pem, cas.pem (root then intermediate, one file),
+    rsa.pem/rsa.key and ecdsa.pem/ecdsa.key (leaf + intermediate),
+    client.pem (leaf only), client.key, client_inter.pem, client_chain.pem.
+    """
+    root = make_ca("O=purekong tests,CN=purekong test root CA", key=pool_key("ec", 40))
+    inter = make_intermediate(root, "O=purekong tests,CN=purekong test intermediate CA", key=pool_key("ec", 41))
+    rsa_leaf = _server_leaf(inter, "purekong rsa", pool_key("rsa", 40))
+    ec_leaf = _server_leaf(inter, "purekong ecdsa", pool_key("ec", 42))
+    client_inter = make_intermediate(root, "O=purekong tests,CN=purekong client intermediate CA", key=pool_key("ec", 43))
+    client = make_leaf(client_inter, "O=purekong tests,CN=purekong test client", key=pool_key("ec", 44))
+    files = {
+        "root.pem": root.pem,
+        "inter.pem": inter.pem,
+        "cas.pem": root.pem + inter.pem,
+        "rsa.pem": rsa_leaf.pem + inter.pem,
+        "ecdsa.pem": ec_leaf.pem + inter.pem,
+        "client.pem": client.pem,
+        "client_inter.pem": client_inter.pem,
+        "client_chain.pem": client.pem + client_inter.pem,
+    }
+    for name, text in files.items():
+        (directory / name).write_text(text)
+    (directory / "rsa.key").write_bytes(_key_pem(rsa_leaf.key))
+    (directory / "ecdsa.key").write_bytes(_key_pem(ec_leaf.key))
+    (directory / "client.key").write_bytes(_key_pem(client.key))
+    return Pki(directory, root, inter, rsa_leaf, ec_leaf, client_inter, client)
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory) -> Pki:
+    return write_pki(tmp_path_factory.mktemp("pki"))
+
+
+def dn_oneline(name: x509.Name) -> str:
+    """A DN the way ``openssl s_client`` prints it (``O = x, CN = y``)."""
+    parts = []
+    for rdn in name.rdns:
+        for attribute in rdn:
+            parts.append(f"{attribute.rfc4514_attribute_name} = {attribute.value}")
+    return ", ".join(parts)
+
+
+# -- the server as a real process ---------------------------------------------
+class ServerProcess:
+    """``python -m purekong.cli tls-server --port 0 ...``; stderr goes to a file."""
+
+    def __init__(self, args: list[str], log_dir: Path) -> None:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = log_dir / f"tls-server-{os.getpid()}-{time.monotonic_ns()}.log"
+        env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "purekong.cli", "tls-server", "--host", "127.0.0.1", "--port", "0", *args],
+                stdout=subprocess.PIPE,
+                stderr=log,
+                cwd=REPO,
+                env=env,
+            )
+        line = self._read_line(TIMEOUT)
+        match = re.fullmatch(r"listening on 127\.0\.0\.1:(\d+)", line.strip())
+        if not match:
+            self.proc.kill()
+            raise AssertionError(f"no 'listening on' line: {line!r}; log: {self.log()}")
+        self.port = int(match.group(1))
+
+    def _read_line(self, timeout: float) -> str:
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        if not ready:
+            self.proc.kill()
+            raise AssertionError(f"the server printed nothing in {timeout} s; log: {self.log()}")
+        return self.proc.stdout.readline().decode()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_for_log(self, pattern: str, timeout: float = TIMEOUT) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.log()
+            if re.search(pattern, text):
+                return text
+            time.sleep(0.02)
+        raise AssertionError(f"{pattern!r} never appeared in the server log:\n{self.log()}")
+
+    def stop(self, signum: int = signal.SIGTERM) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signum)
+        try:
+            return self.proc.wait(TIMEOUT)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.proc.stdout.close()
+
+
+# -- the server in-process, on a background event loop -----------------------
+class BackgroundServer:
+    def __init__(self, options: ServerOptions) -> None:
+        self.lines: list[str] = []
+        options = dataclasses.replace(options, log=self.lines.append)
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.server = TLSServer(options)
+        _, self.port = self._call(self.server.start("127.0.0.1", 0))
+
+    def _call(self, coroutine):
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(TIMEOUT)
+
+    def wait_for_log(self, pattern: str, count: int = 1) -> list[str]:
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:
+            found = [line for line in list(self.lines) if re.search(pattern, line)]
+            if len(found) >= count:
+                return found
+            time.sleep(0.02)
+        raise AssertionError(f"{pattern!r} never logged; lines: {self.lines}")
+
+    def close(self) -> None:
+        try:
+            self._call(self.server.close())
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(TIMEOUT)
+            self.loop.close()
+
+
+@pytest.fixture(scope="module")
+def served(pki):
+    """RSA + ECDSA, optional client certificate with both CA names, a 1 s handshake timeout."""
+    keylog = io.StringIO()
+    config = ServerConfig(
+        certificates=(pki.certified("rsa"), pki.certified("ecdsa")),
+        request_client_certificate=True,
+        client_ca_certificates=(pki.root.cert, pki.inter.cert),
+    )
+    server = BackgroundServer(ServerOptions(config=config, handshake_timeout=1.0, keylog=keylog))
+    server.keylog = keylog
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def echo_server(pki):
+    config = ServerConfig(certificates=(pki.certified("ecdsa"),))
+    server = BackgroundServer(ServerOptions(config=config, echo=True))
+    yield server
+    server.close()
+
+
+def client_context(pki: Pki, version: str | None = None, cert: bool = False) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.load_verify_locations(pki.path("root.pem"))  # the server's chain must verify
+    if version == "TLSv1.2":
+        context.minimum_version = context.maximum_version = ssl.TLSVersion.TLSv1_2
+    elif version == "TLSv1.3":
+        context.minimum_version = context.maximum_version = ssl.TLSVersion.TLSv1_3
+    if cert:
+        context.load_cert_chain(pki.path("client_chain.pem"), pki.path("client.key"))
+    return context
+
+
+def tls_connect(port: int, context: ssl.SSLContext, session=None) -> ssl.SSLSocket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+    return context.wrap_socket(sock, server_hostname="localhost", session=session)
+
+
+def read_all(sock) -> bytes:
+    chunks = []
+    while True:
+        try:
+            data = sock.recv(65536)
+        except ssl.SSLZeroReturnError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    return b"".join(chunks)
+
+
+def parse_reply(raw: bytes) -> tuple[str, dict]:
+    head, _, body = raw.partition(b"\r\n\r\n")
+    status = head.split(b"\r\n", 1)[0].decode()
+    return status, json.loads(body)
+
+
+@dataclasses.dataclass
+class Seen:
+    """What the client saw of a connection (an SSLSocket forgets it once closed)."""
+
+    cipher: str
+    version: str
+    session: ssl.SSLSession | None
+    session_reused: bool
+
+
+def request(port: int, context: ssl.SSLContext, data: bytes = REQUEST, session=None) -> tuple[dict, Seen]:
+    with tls_connect(port, context, session) as sock:
+        sock.sendall(data)
+        status, body = parse_reply(read_all(sock))
+        assert status == "HTTP/1.0 200 OK"
+        return body, Seen(sock.cipher()[0], sock.version(), sock.session, sock.session_reused)
+
+
+# -- requests and the JSON reply ------------------------------------------------
+@pytest.mark.parametrize("version", ["TLSv1.2", "TLSv1.3"])
+def test_json_reply_over_stdlib_ssl(pki, served, version):
+    body, seen = request(served.port, client_context(pki, version))
+    assert seen.version == version
+    assert body == {
+        "version": version,
+        "cipher": seen.cipher,  # OpenSSL's own name for what it negotiated
+        "sni": "localhost",
+        "alpn": None,
+        "resumed": False,
+        "client_cert_chain": None,
+    }
+    line = served.wait_for_log(rf"version={re.escape(version)} .*outcome=\"ok\"")[0]
+    assert f"cipher={seen.cipher} " in line and "sni=localhost" in line
+
+
+@pytest.mark.parametrize("version", ["TLSv1.2", "TLSv1.3"])
+def test_client_chain_comes_back_as_canonical_pem(pki, served, version):
+    body, _ = request(served.port, client_context(pki, version, cert=True))
+    assert body["client_cert_chain"] == pki.client.pem + pki.client_inter.pem
+
+
+@pytest.mark.parametrize(
+    "head",
+    [b"GET / HTTP/1.0\n\n", b"GET / HTTP/1.0\r\nHost: x\r\n\n", b"GET / HTTP/1.0\r\n\r\nleftover body"],
+    ids=["lf-only", "mixed", "with-body"],
+)
+def test_any_blank_line_ends_the_head(pki, served, head):
+    body, _ = request(served.port, client_context(pki), head)
+    assert body["version"] == "TLSv1.3"
+
+
+def test_no_reply_before_the_blank_line(pki, served):
+    with tls_connect(served.port, client_context(pki)) as sock:
+        sock.sendall(b"GET / HTTP/1.0\r\n")
+        sock.settimeout(0.5)
+        with pytest.raises((socket.timeout, TimeoutError)):
+            sock.recv(1)
+        sock.sendall(b"Host: localhost\r\n")
+        with pytest.raises((socket.timeout, TimeoutError)):
+            sock.recv(1)
+        sock.settimeout(TIMEOUT)
+        sock.sendall(b"\r\n")
+        status, body = parse_reply(read_all(sock))
+    assert status == "HTTP/1.0 200 OK" and body["sni"] == "localhost"
+
+
+def test_oversized_request_head_is_closed_without_reply(pki, served):
+    with tls_connect(served.port, client_context(pki)) as sock:
+        sock.sendall(b"GET / HTTP/1.0\r\n")
+        try:
+            for _ in range(20):  # 80 KiB of header lines, never a blank line
+                sock.sendall(b"X-Filler: " + b"a" * 4084 + b"\r\n")
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+            pass
+        try:
+            reply = read_all(sock)
+        except (ConnectionResetError, ssl.SSLError):
+            reply = b""
+    assert b"HTTP/1.0" not in reply
+    served.wait_for_log(r"outcome=\"request head larger than 65536 bytes\"")
+
+
+def test_session_resumption_over_stdlib_ssl(pki, served):
+    for version in ("TLSv1.2", "TLSv1.3"):
+        context = client_context(pki, version)
+        first, seen = request(served.port, context)
+        assert first["resumed"] is False and seen.session is not None and not seen.session_reused
+        second, seen2 = request(served.port, context, session=seen.session)
+        assert seen2.session_reused, version
+        # nginx and Kong report no client chain on a resumed handshake either.
+        assert second["resumed"] is True and second["client_cert_chain"] is None
+
+
+def test_keylog_has_the_secrets_of_each_version(pki, served):
+    before = len(served.keylog.getvalue().splitlines())
+    request(served.port, client_context(pki, "TLSv1.2"))
+    request(served.port, client_context(pki, "TLSv1.3"))
+    labels = [line.split()[0] for line in served.keylog.getvalue().splitlines()[before:]]
+    assert "CLIENT_RANDOM" in labels
+    for label in ("CLIENT_HANDSHAKE_TRAFFIC_SECRET", "SERVER_HANDSHAKE_TRAFFIC_SECRET", "CLIENT_TRAFFIC_SECRET_0", "SERVER_TRAFFIC_SECRET_0"):
+        assert label in labels
+
+
+def test_many_concurrent_clients(pki, served):
+    results: list = []
+
+    def one(index: int) -> None:
+        try:
+            version = ("TLSv1.2", "TLSv1.3")[index % 2]
+            body, _ = request(served.port, client_context(pki, version, cert=index % 3 == 0))
+            results.append(body["version"] == version)
+        except Exception as exc:  # reported below
+            results.append(exc)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(TIMEOUT)
+    assert results == [True] * 12
+
+
+# -- robustness -----------------------------------------------------------------
+def test_silent_client_is_dropped_after_the_handshake_timeout_others_are_served(pki, served):
+    silent = socket.create_connection(("127.0.0.1", served.port), timeout=TIMEOUT)
+    half = socket.create_connection(("127.0.0.1", served.port), timeout=TIMEOUT)
+    try:
+        half.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")  # a ClientHello that never ends
+        body, _ = request(served.port, client_context(pki))  # served meanwhile
+        assert body["version"] == "TLSv1.3"
+        for sock in (silent, half):
+            try:
+                assert sock.recv(100) == b""  # the server closed it
+            except ConnectionResetError:
+                pass
+    finally:
+        silent.close()
+        half.close()
+    served.wait_for_log(r"outcome=\"handshake timeout \(1 s\)\"", count=2)
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [b"GET / HTTP/1.0\r\n\r\n", b"\x17\x03\x03\x00\x05hello", b"\x16\x03\x01\x00\x08\x01\x00\x00\x04\x03\x03\x00\x00"],
+    ids=["http", "appdata-first", "truncated-hello"],
+)
+def test_garbage_gets_a_fatal_alert_and_the_server_keeps_serving(pki, served, garbage):
+    with socket.create_connection(("127.0.0.1", served.port), timeout=TIMEOUT) as sock:
+        sock.sendall(garbage)
+        reply = b""
+        while len(reply) < 7:
+            data = sock.recv(100)
+            if not data:
+                break
+            reply += data
+    assert len(reply) == 7, reply
+    assert reply[0] == 21 and reply[1] == 3 and reply[3:5] == b"\x00\x02"  # an alert record
+    assert reply[5] == 2  # level: fatal
+    body, _ = request(served.port, client_context(pki))
+    assert body["version"] == "TLSv1.3"
+
+
+def test_version_mismatch_is_refused_with_an_alert(pki):
+    config = ServerConfig(certificates=(pki.certified("rsa"),), versions=("TLSv1.3",))
+    server = BackgroundServer(ServerOptions(config=config))
+    try:
+        with pytest.raises(ssl.SSLError, match="PROTOCOL_VERSION|protocol version"):
+            request(server.port, client_context(pki, "TLSv1.2"))
+        line = server.wait_for_log(r"outcome=")[0]
+        assert 'outcome="sent alert protocol_version' in line
+        body, _ = request(server.port, client_context(pki))
+        assert body["version"] == "TLSv1.3"
+    finally:
+        server.close()
+
+
+def test_one_log_line_per_connection(pki):
+    config = ServerConfig(certificates=(pki.certified("ecdsa"),))
+    server = BackgroundServer(ServerOptions(config=config))
+    try:
+        request(server.port, client_context(pki, "TLSv1.2"))
+        with socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT) as sock:
+            sock.sendall(b"\x15\x03\x03\x00\x02\x02\x28")  # an alert instead of a ClientHello
+            read_all(sock)
+        server.wait_for_log(r"^conn ", count=2)
+        time.sleep(0.2)
+        lines = [line for line in server.lines if line.startswith("conn ")]
+        assert len(lines) == 2, lines
+        assert re.fullmatch(
+            r'conn peer=127\.0\.0\.1:\d+ version=TLSv1\.2 cipher=ECDHE-ECDSA-AES256-GCM-SHA384 sni=localhost alpn=- '
+            r'resumed=no client_cert=no in=\d+ out=\d+ time=[\d.]+s outcome="ok"',
+            lines[0],
+        ), lines[0]
+        assert "version=- cipher=-" in lines[1] and "outcome=\"" in lines[1] and "ok" not in lines[1].split("outcome=")[1]
+    finally:
+        server.close()
+
+
+# -- echo -------------------------------------------------------------------------
+@pytest.mark.parametrize("version", ["TLSv1.2", "TLSv1.3"])
+def test_echo_round_trip(pki, echo_server, version):
+    payload = os.urandom(200_000)
+    with tls_connect(echo_server.port, client_context(pki, version)) as sock:
+        received = bytearray()
+        sender = threading.Thread(target=sock.sendall, args=(payload,))
+        sender.start()  # send and read at once: the echo must not wait for the end
+        while len(received) < len(payload):
+            data = sock.recv(65536)
+            assert data, "the echo server closed early"
+            received += data
+        sender.join(TIMEOUT)
+        assert bytes(received) == payload
+        sock.sendall(b"bye\n")
+        assert sock.recv(100) == b"bye\n"
+        sock.unwrap()  # close_notify both ways
+    echo_server.wait_for_log(rf"version={re.escape(version)} .*outcome=\"ok\"")
+
+
+# -- the command line ---------------------------------------------------------------
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--cert", "MISSING/c.pem", "--key", "{dir}/rsa.key"], "--cert MISSING/c.pem: cannot read"),
+        (["--cert", "{dir}/rsa.pem", "--key", "MISSING/k.pem"], "--key MISSING/k.pem: cannot read"),
+        (["--cert", "{dir}/rsa.key", "--key", "{dir}/rsa.key"], "--cert {dir}/rsa.key: no PEM certificate"),
+        (["--cert", "{dir}/rsa.pem", "--key", "{dir}/rsa.pem"], "--key {dir}/rsa.pem: not a PEM private key"),
+        (["--cert", "{dir}/rsa.pem", "--key", "{dir}/ecdsa.key"], "--cert {dir}/rsa.pem / --key {dir}/ecdsa.key: the private key does not match"),
+        (["--cert", "{dir}/rsa.pem"], "--cert and --key must come in pairs"),
+        ([], "at least one --cert/--key pair"),
+        (["--cert", "{dir}/rsa.pem", "--key", "{dir}/rsa.key", "--request-cert", "--ca", "{dir}/nope.pem"], "--ca {dir}/nope.pem: cannot read"),
+        (["--cert", "{dir}/rsa.pem", "--key", "{dir}/rsa.key", "--request-cert", "--ca", "{dir}/client.key"], "--ca {dir}/client.key: no PEM certificate"),
+        (["--cert", "{dir}/rsa.pem", "--key", "{dir}/rsa.key", "--keylog", "{dir}/no/such/dir/keys.log"], "--keylog {dir}/no/such/dir/keys.log: cannot open"),
+    ],
+)
+def test_bad_files_and_flags_exit_2_naming_the_flag_and_file(pki, capsys, args, message):
+    argv = ["tls-server", "--port", "0", *(a.format(dir=pki.dir) for a in args)]
+    assert cli_main(argv) == 2
+    err = capsys.readouterr().err
+    assert message.format(dir=pki.dir) in err
+    assert "listening" not in err
+
+
+def test_flags_build_the_config(pki):
+    from purekong.cli import build_parser
+
+    def config(*extra: str) -> ServerConfig:
+        args = build_parser().parse_args(
+            ["tls-server", "--cert", pki.path("rsa.pem"), "--key", pki.path("rsa.key"),
+             "--cert", pki.path("ecdsa.pem"), "--key", pki.path("ecdsa.key"), *extra]
+        )
+        return build_config(args)
+
+    default = config()
+    assert default.versions == ("TLSv1.3", "TLSv1.2") and default.session_resumption
+    assert [c.chain[0] for c in default.certificates] == [pki.rsa.cert, pki.ecdsa.cert]
+    assert [c.chain[1] for c in default.certificates] == [pki.inter.cert, pki.inter.cert]
+    assert not default.request_client_certificate and default.client_ca_certificates == ()
+    assert config("--tls12-only").versions == ("TLSv1.2",)
+    assert config("--tls13-only").versions == ("TLSv1.3",)
+    assert config("--no-session-reuse").session_resumption is False
+    assert config("--alpn", "h2", "--alpn", "http/1.1").alpn_protocols == ("h2", "http/1.1")
+    cas = config("--request-cert", "--ca", pki.path("inter.pem"), "--ca", pki.path("cas.pem"))
+    assert cas.request_client_certificate
+    assert list(cas.client_ca_certificates) == [pki.inter.cert, pki.root.cert, pki.inter.cert]
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["tls-server", "--tls12-only", "--tls13-only"])
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_process_serves_and_exits_0_on_signal(pki, tmp_path, signum):
+    server = ServerProcess(["--cert", pki.path("ecdsa.pem"), "--key", pki.path("ecdsa.key")], tmp_path)
+    try:
+        body, _ = request(server.port, client_context(pki, "TLSv1.2"))
+        assert body["cipher"] == "ECDHE-ECDSA-AES256-GCM-SHA384"
+        server.wait_for_log(r'conn peer=127\.0\.0\.1:\d+ version=TLSv1\.2 .*outcome="ok"')
+        idle = socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT)  # open during shutdown
+        server.wait_for_log(r"listening on")
+    finally:
+        code = server.stop(signum)
+    idle.close()
+    assert code == 0, server.log()
+    log = server.log()
+    assert log.splitlines()[0] == f"listening on 127.0.0.1:{server.port}"
+    assert "shutting down" in log and "Traceback" not in log
