@@ -1,0 +1,204 @@
+"""client_verify against real OpenSSL, with nginx's semantics.
+
+The oracle is a pyOpenSSL TLS server in memory that asks for a client
+certificate the way Kong does (SSL_VERIFY_PEER, a callback that accepts
+everything, a verify depth, a store holding exactly the trusted certs) and a
+pyOpenSSL client that presents the chain. After the handshake the server's
+SSL_get_verify_result() is what nginx turns into $ssl_client_verify.
+"""
+
+from __future__ import annotations
+
+import pytest
+from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID
+from hypothesis import event, given
+from hypothesis import strategies as st
+
+from _pki import Issued, make_ca, make_intermediate, make_leaf, pool_key
+from purekong.verify import _errors, client_verify
+from test_verify import CASES, KONG_TABLE, kong_inputs
+
+SSL = pytest.importorskip("OpenSSL.SSL")
+from OpenSSL import crypto  # noqa: E402
+from OpenSSL._util import ffi, lib  # noqa: E402
+
+# OpenSSL 3.6+ appends this to "certificate is not yet valid"; purekong
+# reports OpenSSL 3.4's string (Kong's), so the oracle's is normalised.
+_NEW_SUFFIX = " or the system clock is incorrect"
+
+# Kong's verify callback (lua-nginx-module) is C code returning 1. pyOpenSSL's
+# own set_verify() wrapper must not be used: when its Python callback returns
+# True it *resets* the error to X509_V_OK, so every chain would look verified.
+_ACCEPT_ALL = ffi.callback("int (*)(int, X509_STORE_CTX *)", lambda ok, store_ctx: 1)
+
+_SERVER = make_ca("server.example", key=pool_key("ec", 30))
+
+
+def _reason(code: int) -> str:
+    return ffi.string(lib.X509_verify_cert_error_string(code)).decode().removesuffix(_NEW_SUFFIX)
+
+
+def openssl_client_verify(chain: list[Issued], trusted: list[x509.Certificate], depth: int,
+                          partial: bool = False) -> str:
+    server_ctx = SSL.Context(SSL.TLS_METHOD)
+    server_ctx.use_certificate(_SERVER.cert)
+    server_ctx.use_privatekey(_SERVER.key)
+    lib.SSL_CTX_set_verify(server_ctx._context, SSL.VERIFY_PEER, _ACCEPT_ALL)
+    server_ctx.set_verify_depth(depth)
+    store = server_ctx.get_cert_store()
+    for cert in trusted:
+        store.add_cert(crypto.X509.from_cryptography(cert))
+    if partial:
+        store.set_flags(crypto.X509StoreFlags.PARTIAL_CHAIN)
+
+    client_ctx = SSL.Context(SSL.TLS_METHOD)
+    # Let the client present weak keys at all; the server keeps the default
+    # security level (2), as nginx does.
+    client_ctx.set_cipher_list(b"DEFAULT:@SECLEVEL=0")
+    if chain:
+        client_ctx.use_certificate(chain[0].cert)
+        client_ctx.use_privatekey(chain[0].key)
+        for extra in chain[1:]:  # sent verbatim: order and duplicates kept
+            client_ctx.add_extra_chain_cert(extra.cert)
+
+    server = SSL.Connection(server_ctx, None)
+    server.set_accept_state()
+    client = SSL.Connection(client_ctx, None)
+    client.set_connect_state()
+    server_done = False
+    for _ in range(10):
+        for conn in (client, server):
+            try:
+                conn.do_handshake()
+            except SSL.WantReadError:
+                continue
+            server_done = server_done or conn is server
+        moved = False
+        for src, dst in ((client, server), (server, client)):
+            try:
+                data = src.bio_read(1 << 17)
+            except SSL.WantReadError:
+                continue
+            dst.bio_write(data)
+            moved = True
+        if not moved:
+            break
+    assert server_done, "handshake did not complete"
+    if server.get_peer_certificate() is None:
+        return "NONE"
+    code = lib.SSL_get_verify_result(server._ssl)
+    return "SUCCESS" if code == 0 else "FAILED:" + _reason(code)
+
+
+def both(chain: list[Issued], trusted: list[x509.Certificate], depth: int, partial: bool = False):
+    ours = client_verify([c.der for c in chain], trusted, depth=depth, allow_partial_chain=partial)
+    return ours, openssl_client_verify(chain, trusted, depth, partial)
+
+
+# --- fixed examples --------------------------------------------------------
+
+
+def test_reason_strings_are_openssls():
+    # Codes as in OpenSSL 3.4's x509_vfy.h (4.0 moved INVALID_CA to 79 but
+    # kept the text).
+    codes = {
+        "UNSPECIFIED": 1, "UNABLE_TO_GET_ISSUER_CERT": 2, "CERT_SIGNATURE_FAILURE": 7,
+        "CERT_NOT_YET_VALID": 9, "CERT_HAS_EXPIRED": 10, "DEPTH_ZERO_SELF_SIGNED_CERT": 18,
+        "SELF_SIGNED_CERT_IN_CHAIN": 19, "UNABLE_TO_GET_ISSUER_CERT_LOCALLY": 20,
+        "UNABLE_TO_VERIFY_LEAF_SIGNATURE": 21, "CERT_CHAIN_TOO_LONG": 22, "PATH_LENGTH_EXCEEDED": 25,
+        "INVALID_PURPOSE": 26, "KEYUSAGE_NO_CERTSIGN": 32, "UNHANDLED_CRITICAL_EXTENSION": 34,
+        "EE_KEY_TOO_SMALL": 66, "CA_KEY_TOO_SMALL": 67, "CA_MD_TOO_WEAK": 68,
+    }
+    for name, code in codes.items():
+        assert getattr(_errors, name) == _reason(code), name
+    assert _errors.INVALID_CA in {_reason(24), _reason(79)}
+
+
+@pytest.mark.parametrize("ca_list,sends,depth,expected", KONG_TABLE)
+def test_kong_table_matches_openssl(ca_list, sends, depth, expected):
+    chain, trusted = kong_inputs(ca_list, sends)
+    assert both(chain, trusted, depth) == (expected, expected)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_reason_matches_openssl(case):
+    s = case.build()
+    assert both(s.chain, [t.cert for t in s.trusted], s.depth, s.partial) == (case.expected, case.expected)
+
+
+# --- generated chains --------------------------------------------------------
+
+_SERVER_ONLY = [ExtendedKeyUsageOID.SERVER_AUTH]
+_CRITICAL = [(x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.99999.2"), b"\x05\x00"), True)]
+
+# Ways to spoil a certificate: make_cert keyword arguments.
+_CA_FLAWS = {
+    "none": {},
+    "expired": {"days": (-30, -1)},
+    "not yet valid": {"days": (1, 30)},
+    "CA:FALSE": {"ca": False, "key_usage": {"key_cert_sign", "digital_signature"}},
+    "no basicConstraints": {"ca": None, "key_usage": {"key_cert_sign"}},
+    "no keyCertSign": {"key_usage": {"crl_sign"}},
+    "pathlen:0": {"pathlen": 0},
+    "pathlen:1": {"pathlen": 1},
+    "wrong signer": {"signing_key": pool_key("ec", 29)},
+    "serverAuth only": {"eku": _SERVER_ONLY},
+    "critical extension": {"extensions": _CRITICAL},
+    "RSA-1024": {"key": pool_key("rsa", 21, 1024)},
+}
+_ROOT_FLAWS = ["none", "expired", "not yet valid", "no keyCertSign", "serverAuth only", "RSA-1024", "pathlen:0"]
+_LEAF_FLAWS = {
+    "none": {},
+    "expired": {"days": (-30, -1)},
+    "not yet valid": {"days": (1, 30)},
+    "wrong signer": {"signing_key": pool_key("ec", 29)},
+    "serverAuth only": {"eku": _SERVER_ONLY},
+    "no digitalSignature": {"key_usage": {"key_encipherment"}},
+    "keyAgreement only": {"key_usage": {"key_agreement"}},
+    "no extensions": {"eku": None, "key_usage": None, "ca": None},
+    "empty keyUsage": {"key_usage": set()},
+    "critical extension": {"extensions": _CRITICAL},
+    "self-signed": {},
+    "RSA-1024": {"key": pool_key("rsa", 20, 1024)},
+}
+
+
+def _flaw(names):
+    # Half the certificates are sound, so that depth, order and the trust
+    # store decide the outcome often enough.
+    return st.one_of(st.just("none"), st.sampled_from(sorted(names)))
+
+
+@st.composite
+def client_chains(draw):
+    """A PKI with flaws, what the client sends of it, and the server's store."""
+    root_flaw = draw(_flaw(_ROOT_FLAWS))
+    root_kw = {"key": pool_key("ec", 20), **_CA_FLAWS[root_flaw]}
+    root = make_ca("Diff Root", **root_kw)
+    cas = [root]
+    for i in range(draw(st.integers(0, 3))):
+        flaw = draw(_flaw(_CA_FLAWS))
+        kw = {"key": pool_key("ec", 21 + i), **_CA_FLAWS[flaw]}
+        cas.append(make_intermediate(cas[-1], f"Diff Intermediate {i}", **kw))
+    leaf_flaw = draw(_flaw(_LEAF_FLAWS))
+    leaf_kw = {"key": pool_key("ec", 25), **_LEAF_FLAWS[leaf_flaw]}
+    leaf = make_leaf(None if leaf_flaw == "self-signed" else cas[-1], "Diff Leaf", **leaf_kw)
+    # Same name as the root, another key: must never be taken for it.
+    impostor = make_ca("Diff Root", key=pool_key("ec", 28))
+
+    # Sent after the leaf: any order, duplicates, even the leaf or the impostor.
+    extras = draw(st.lists(st.sampled_from([*cas, leaf, impostor]), max_size=5))
+    trusted = draw(st.lists(st.sampled_from([*cas, leaf, impostor]), max_size=4))
+    depth = draw(st.integers(0, 3))
+    partial = draw(st.booleans())
+    event(f"leaf: {leaf_flaw}, root: {root_flaw}")
+    return [leaf, *extras], [t.cert for t in trusted], depth, partial
+
+
+@given(client_chains())
+def test_generated_chains_match_openssl(scenario):
+    chain, trusted, depth, partial = scenario
+    ours, openssl = both(chain, trusted, depth, partial)
+    event(openssl)
+    assert ours == openssl
