@@ -456,6 +456,8 @@ def test_load_certificate_chain_inputs(pki):
         leaf = chain.x509List[0]
         assert leaf.certAlg == "ecdsa" and isinstance(leaf.publicKey, CryptoECDSAKey)
         assert leaf.publicKey.curve_name == "NIST256p" and not leaf.publicKey.hasPrivateKey()
+    # parsed once: equal inputs share one (read-only) chain object
+    assert _backend.load_certificate_chain([cert]) is _backend.load_certificate_chain(pem)
     assert len(pki["rsa2048"][0].x509List) == 2  # leaf + CA, in order
     assert pki["rsa2048"][0].x509List[0].certAlg == "rsa"
     assert pki["ed25519"][0].x509List[0].certAlg == "Ed25519"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import hashlib
 import os
 import sys
@@ -198,16 +199,17 @@ def original(owner, name: str):
     return _ORIGINALS.get((owner, name), getattr(owner, name))
 
 
-def _nist_curve(group_id):
-    from tlslite.constants import GroupName
-
-    return CURVES.get(GroupName.toRepr(group_id) or "")
+# tlslite GroupName id -> curve; filled by install() (GroupName.toRepr walks
+# the class on every call).
+_NIST_BY_GROUP_ID: dict[int, object] = {}
+# ECDHKeyExchange's own methods, for private values that are not ours.
+_PURE_ECDH: dict[str, Callable] = {}
 
 
 def _ecdh_get_random_private_key(self):
-    curve = _nist_curve(self.group)
+    curve = _NIST_BY_GROUP_ID.get(self.group)
     if curve is None:  # x25519/x448 (tlslite draws getRandomBytes: patched) and others
-        return original(type(self), "get_random_private_key")(self)
+        return _PURE_ECDH["get_random_private_key"](self)
     # Uniform scalar in [1, n-1] from random_bytes, so a fixed random source
     # gives fixed key shares (cryptography's generator can't be seeded).
     d = int.from_bytes(random_bytes(curve.baselen + 8), "big") % (curve.order - 1) + 1
@@ -216,7 +218,7 @@ def _ecdh_get_random_private_key(self):
 
 def _ecdh_calc_public_value(self, private, point_format="uncompressed"):
     if not isinstance(private, ec.EllipticCurvePrivateKey):
-        return original(type(self), "calc_public_value")(self, private, point_format)
+        return _PURE_ECDH["calc_public_value"](self, private, point_format)
     if point_format == "uncompressed":
         fmt = serialization.PublicFormat.UncompressedPoint
     elif point_format == "compressed":
@@ -251,7 +253,7 @@ def _decode_peer_point(curve, data: bytes, valid_formats) -> bytes:
 
 def _ecdh_calc_shared_key(self, private, peer_share, valid_point_formats=("uncompressed",)):
     if not isinstance(private, ec.EllipticCurvePrivateKey):
-        return original(type(self), "calc_shared_key")(self, private, peer_share, valid_point_formats)
+        return _PURE_ECDH["calc_shared_key"](self, private, peer_share, valid_point_formats)
     from tlslite.errors import TLSIllegalParameterException
 
     curve = CURVES[private.curve.name]
@@ -390,9 +392,14 @@ def _install() -> None:
     # hybrid KEM groups all go through these three methods. Our private
     # values are cryptography keys (from random_bytes); anything else (e.g.
     # a python-ecdsa key made before install) goes to the original.
-    _patch(keyexchange.ECDHKeyExchange, "get_random_private_key", _ecdh_get_random_private_key)
-    _patch(keyexchange.ECDHKeyExchange, "calc_public_value", _ecdh_calc_public_value)
-    _patch(keyexchange.ECDHKeyExchange, "calc_shared_key", _ecdh_calc_shared_key)
+    from tlslite.constants import GroupName
+
+    _NIST_BY_GROUP_ID.update({getattr(GroupName, name): curve for name, curve in CURVES.items()})
+    for name, replacement in (("get_random_private_key", _ecdh_get_random_private_key),
+                              ("calc_public_value", _ecdh_calc_public_value),
+                              ("calc_shared_key", _ecdh_calc_shared_key)):
+        _PURE_ECDH[name] = getattr(keyexchange.ECDHKeyExchange, name)
+        _patch(keyexchange.ECDHKeyExchange, name, replacement)
 
     # --- Peer public keys. Certificates are parsed by X509.parseBinary,
     # which builds keys through keyfactory's factories (imported by name into
@@ -440,21 +447,29 @@ def load_certificate_chain(certs) -> "X509CertChain":  # noqa: F821
     PEM (str/bytes, possibly several certificates), end-entity first.
 
     Installs the backend first so the chain's public keys are
-    cryptography-backed.
+    cryptography-backed. Equal inputs return the same cached object (tlslite
+    parses X.509 in Python, ~0.3 ms a chain, and the engine asks per
+    connection); tlslite only reads chains, so sharing is safe.
     """
     install()
+    if isinstance(certs, (str, bytes, bytearray, memoryview, x509.Certificate)):
+        certs = [certs]
+    ders = tuple(_iter_der(certs))
+    if not ders:
+        raise ValueError("empty certificate chain")
+    return _parse_chain(ders)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_chain(ders: tuple[bytes, ...]):
     from tlslite.x509 import X509
     from tlslite.x509certchain import X509CertChain
 
-    if isinstance(certs, (str, bytes, bytearray, memoryview, x509.Certificate)):
-        certs = [certs]
     parsed = []
-    for der in _iter_der(certs):
+    for der in ders:
         cert = X509()
         cert.parseBinary(bytearray(der))
         parsed.append(cert)
-    if not parsed:
-        raise ValueError("empty certificate chain")
     return X509CertChain(parsed)
 
 
