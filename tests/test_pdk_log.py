@@ -164,3 +164,13 @@ def test_log_sanitising_applies_to_set_serialize_value_too():
     make_kong(ctx).log.set_serialize_value("ratio", 1.5)
     ctx.phase = Phase.log
     assert serialized(ctx)["ratio"] == "1.5"
+
+
+def test_override_written_to_ngx_ctx_directly():
+    # mtls-auth writes ngx.ctx.CLIENT_VERIFY_OVERRIDE itself, not via set_client_verify.
+    ctx = ctx_for(TLS13, phase=Phase.access)
+    kong = make_kong(ctx, lua_style=False)
+    kong.nginx.set_ctx("CLIENT_VERIFY_OVERRIDE", "FAILED:certificate revoked")
+    assert kong.nginx.get_ctx("CLIENT_VERIFY_OVERRIDE") == "FAILED:certificate revoked"
+    ctx.phase = Phase.log
+    assert serialized(ctx)["request"]["tls"]["client_verify"] == "FAILED:certificate revoked"

@@ -49,11 +49,9 @@ class KongContext:
         self.logger = logger or logging.getLogger("purekong.kong")
         self.plugin_name: str | None = None  # for log lines; set by the runner
 
-        # kong.ctx.shared and kong.nginx.get_ctx/set_ctx
+        # kong.ctx.shared, and ngx.ctx (kong.nginx.get_ctx/set_ctx)
         self.shared: dict[str, Any] = {}
         self.nginx_ctx: dict[str, Any] = {}
-        # ngx.ctx.CLIENT_VERIFY_OVERRIDE (kong.client.tls.set_client_verify)
-        self.client_verify_override: str | None = None
         # kong.log.set_serialize_value edits, applied in order on serialize
         self.serialize_values: list[tuple[list[str], Any, str]] = []
         # kong.client.authenticate
@@ -78,6 +76,16 @@ class KongContext:
         self.unwind_pending = False
 
         self.started_at = req.start_time if req.start_time is not None else time.time()
+
+    # ngx.ctx.CLIENT_VERIFY_OVERRIDE: set by kong.client.tls.set_client_verify,
+    # or directly (mtls-auth does; kong.nginx.set_ctx reaches the same table).
+    @property
+    def client_verify_override(self) -> str | None:
+        return self.nginx_ctx.get("CLIENT_VERIFY_OVERRIDE")
+
+    @client_verify_override.setter
+    def client_verify_override(self, value: str | None) -> None:
+        self.nginx_ctx["CLIENT_VERIFY_OVERRIDE"] = value
 
     # -- for the runner -------------------------------------------------
 
