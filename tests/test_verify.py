@@ -13,10 +13,11 @@ from typing import Callable
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from _pki import Issued, make_ca, make_cert, make_intermediate, make_leaf, pool_key
+from _pki import Issued, make_ca, make_intermediate, make_leaf, pool_key
 from purekong.cli import main
 from purekong.verify import CertificateDecodeError, client_verify, load_pem_certificates
 
@@ -178,7 +179,6 @@ def _case_insensitive_names() -> Scenario:
                .not_valid_before(leaf.cert.not_valid_before_utc).not_valid_after(leaf.cert.not_valid_after_utc))
     for ext in leaf.cert.extensions:
         builder = builder.add_extension(ext.value, ext.critical)
-    from cryptography.hazmat.primitives import hashes
     return Scenario([Issued(builder.sign(inter.key, hashes.SHA256()), leaf.key), inter], [root])
 
 

@@ -14,9 +14,9 @@ from datetime import datetime
 from typing import Any
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 from cryptography.x509.oid import ExtensionOID, SignatureAlgorithmOID
 
 # X509_supported_extension(): a critical extension outside this list makes
@@ -43,11 +43,12 @@ _SUPPORTED_CRITICAL = frozenset(
     )
 )
 
-# Signature algorithm -> the public key type it needs (OBJ_find_sigid_algs).
-# "rsa" signatures may also come from an RSA key; any other OID is one
-# OpenSSL cannot attribute to a key type, so nothing can have issued it.
+# Signature algorithm -> the public key type that makes it (OBJ_find_sigid_algs).
+# RSASSA-PSS counts as "rsa": OpenSSL accepts it from an RSA key. A signature
+# OID missing here is one OpenSSL cannot tie to a key type, so no certificate
+# can be its issuer.
 _O = SignatureAlgorithmOID
-_SIG_KEY_TYPE = {
+SIG_KEY_TYPE = {
     _O.RSA_WITH_MD5: "rsa", _O.RSA_WITH_SHA1: "rsa", _O.RSA_WITH_SHA224: "rsa",
     _O.RSA_WITH_SHA256: "rsa", _O.RSA_WITH_SHA384: "rsa", _O.RSA_WITH_SHA512: "rsa",
     _O.RSA_WITH_SHA3_224: "rsa", _O.RSA_WITH_SHA3_256: "rsa",
@@ -189,7 +190,7 @@ class Cert:
 
     @property
     def sig_key_type(self) -> str | None:
-        return _SIG_KEY_TYPE.get(self.cert.signature_algorithm_oid)
+        return SIG_KEY_TYPE.get(self.cert.signature_algorithm_oid)
 
     def check_akid(self, akid: x509.AuthorityKeyIdentifier | None) -> bool:
         """X509_check_akid(self, akid): could ``self`` be the issuer named by akid?"""
@@ -241,21 +242,26 @@ class Cert:
     def signature_verifies_with(self, issuer: Cert) -> bool:
         """X509_verify(self, issuer's key)."""
         key, cert = issuer.public_key, self.cert
+        data, signature = cert.tbs_certificate_bytes, cert.signature
         try:
-            params = cert.signature_algorithm_parameters
+            if isinstance(key, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)):
+                key.verify(signature, data)
+                return True
+            digest = cert.signature_hash_algorithm
             if isinstance(key, rsa.RSAPublicKey):
-                key.verify(cert.signature, cert.tbs_certificate_bytes, params,
-                           cert.signature_hash_algorithm)
+                # PSS parameters when the algorithm says so; cryptography has
+                # none for legacy digests such as SHA-1, which are PKCS #1 v1.5.
+                pad = cert.signature_algorithm_parameters
+                if not isinstance(pad, (padding.PSS, padding.PKCS1v15)):
+                    pad = padding.PKCS1v15()
+                key.verify(signature, data, pad, digest)
             elif isinstance(key, ec.EllipticCurvePublicKey):
-                key.verify(cert.signature, cert.tbs_certificate_bytes, params)
+                key.verify(signature, data, ec.ECDSA(digest))
             elif isinstance(key, dsa.DSAPublicKey):
-                key.verify(cert.signature, cert.tbs_certificate_bytes,
-                           cert.signature_hash_algorithm)
-            elif isinstance(key, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)):
-                key.verify(cert.signature, cert.tbs_certificate_bytes)
+                key.verify(signature, data, digest)
             else:
                 return False
-        except (InvalidSignature, ValueError, TypeError):
+        except (InvalidSignature, UnsupportedAlgorithm, ValueError, TypeError):
             return False
         return True
 
@@ -267,26 +273,3 @@ def _key_usage_bits(ku: x509.KeyUsage) -> frozenset[str]:
     if ku.key_agreement:  # the last two are only defined with keyAgreement
         bits |= {n for n in ("encipher_only", "decipher_only") if getattr(ku, n)}
     return frozenset(bits)
-
-
-def hash_security_bits(cert: x509.Certificate) -> int:
-    """x509_init_sig_info()'s secbits: half the digest size, less for SHA-1/MD5.
-
-    0 means OpenSSL would have no signature info, which fails any level.
-    """
-    oid = cert.signature_algorithm_oid
-    if oid == SignatureAlgorithmOID.ED25519:
-        return 128
-    if oid == SignatureAlgorithmOID.ED448:
-        return 224
-    if oid not in _SIG_KEY_TYPE:
-        return 0
-    try:
-        algorithm = cert.signature_hash_algorithm
-    except Exception:
-        return 0
-    if isinstance(algorithm, hashes.SHA1):
-        return 63  # "SHA1 and MD5 are known to be broken"
-    if isinstance(algorithm, hashes.MD5):
-        return 39
-    return algorithm.digest_size * 4 if algorithm is not None else 0

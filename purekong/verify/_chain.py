@@ -21,9 +21,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from . import _errors as E
-from ._cert import Cert, hash_security_bits
+from ._cert import Cert
 from ._purpose import check_ca, check_ssl_client
-from ._seclevel import key_security_bits, min_bits
+from ._seclevel import key_security_bits, min_bits, signature_security_bits
 
 _TRUSTED, _UNTRUSTED = "trusted", "untrusted"
 
@@ -223,7 +223,7 @@ class _Verification:
             if i > 0 and key_security_bits(cert.public_key) < min_bits():
                 self.fail(E.CA_KEY_TOO_SMALL)
             # The trust anchor's own signature does not matter.
-            if i < num - 1 and hash_security_bits(cert.cert) < min_bits():
+            if i < num - 1 and signature_security_bits(cert.cert) < min_bits():
                 self.fail(E.CA_MD_TOO_WEAK)
 
     # --- step 6: internal_verify() ---------------------------------------

@@ -11,7 +11,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x448, x25519
+from cryptography.x509.oid import SignatureAlgorithmOID
+
+from ._cert import SIG_KEY_TYPE
 
 SECURITY_LEVEL = 2
 _MIN_BITS = {1: 80, 2: 112, 3: 128, 4: 192, 5: 256}
@@ -52,3 +57,26 @@ def key_security_bits(key: Any) -> int:
     if isinstance(key, (ed448.Ed448PublicKey, x448.X448PublicKey)):
         return 224
     return 0
+
+
+def signature_security_bits(cert: x509.Certificate) -> int:
+    """x509_init_sig_info()'s secbits: half the digest size, less for SHA-1/MD5.
+
+    0 means OpenSSL would have no signature info, which fails any level.
+    """
+    oid = cert.signature_algorithm_oid
+    if oid == SignatureAlgorithmOID.ED25519:
+        return 128
+    if oid == SignatureAlgorithmOID.ED448:
+        return 224
+    if oid not in SIG_KEY_TYPE:
+        return 0
+    try:
+        algorithm = cert.signature_hash_algorithm
+    except Exception:
+        return 0
+    if isinstance(algorithm, hashes.SHA1):
+        return 63  # "SHA1 and MD5 are known to be broken"
+    if isinstance(algorithm, hashes.MD5):
+        return 39
+    return algorithm.digest_size * 4 if algorithm is not None else 0
