@@ -256,3 +256,27 @@ def test_nginx_vars():
     assert kong.nginx.get_var("ssl_server_name") == "sni.test"
     assert kong.nginx.get_var("no_such_var") is None
     assert kong.nginx.get_tls1_version_str() == "TLSv1.2"
+
+
+@pytest.mark.parametrize(
+    "content_type, body, lua",
+    [
+        ("application/json; charset=utf-8", b'{"a": [1, 2]}', ({"a": [1, 2]}, None)),
+        ("application/json", b"{nope", (None, "invalid json body")),
+        ("application/x-www-form-urlencoded", b"a=1&b=x&b=y&f", ({"a": "1", "b": ["x", "y"], "f": True}, None)),
+        ("text/plain", b"x", (None, "unsupported content type 'text/plain'")),
+        (None, b"x", (None, "missing content type")),
+    ],
+)
+def test_get_body(content_type, body, lua):
+    headers = [("Content-Type", content_type)] if content_type else []
+    ctx = ctx_for(headers=headers, body=body)
+    assert make_kong(ctx).request.get_body() == lua
+
+
+def test_small_namespaces():
+    kong = make_kong(ctx_for(), lua_style=False)
+    assert kong.request.get_uri_captures() == {"unnamed": [], "named": {}}
+    assert kong.ip.is_trusted("10.0.0.1") is False
+    assert kong.node.get_id() == kong.node.get_id() and len(kong.node.get_id()) == 36
+    assert kong.service.request.enable_buffering() is None

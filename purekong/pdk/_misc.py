@@ -1,6 +1,9 @@
-"""Small namespaces: ``kong.ctx.shared``, ``kong.nginx``, ``kong.router``."""
+"""Small namespaces: ``kong.ctx.shared``, ``kong.nginx``, ``kong.router``, ``kong.node``, ``kong.ip``."""
 
 from __future__ import annotations
+
+import socket
+import uuid
 
 from ._phases import Phase
 from ._registry import pdk_function
@@ -95,3 +98,22 @@ def get_route(ctx):
 @pdk_function("kong.router.get_service", ROUTER_PHASES)
 def get_service(ctx):
     return _entity(ctx, "service"), None
+
+
+_NODE_ID = str(uuid.uuid4())  # one per process, as a Kong node id
+
+
+@pdk_function("kong.node.get_id")
+def node_get_id(ctx):
+    return _NODE_ID, None
+
+
+@pdk_function("kong.node.get_hostname")
+def node_get_hostname(ctx):
+    return socket.gethostname(), None
+
+
+@pdk_function("kong.ip.is_trusted")
+def ip_is_trusted(ctx, address):
+    # Kong's default trusted_ips is empty; purekong models no trusted proxy.
+    return False, None

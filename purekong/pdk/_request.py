@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import posixpath
 from urllib.parse import unquote, unquote_to_bytes
 
@@ -179,3 +180,30 @@ def get_raw_body(ctx):
 @pdk_function("kong.request.get_start_time", REQUEST)
 def get_start_time(ctx):
     return int(ctx.started_at * 1000), None
+
+
+@pdk_function("kong.request.get_body", BEFORE_CONTENT)
+def get_body(ctx, mimetype=None, max_args=None):
+    """JSON or urlencoded bodies, parsed.  Kong returns a third value (the
+    mimetype) that the Python PDK's bridge drops."""
+    req = _req(ctx)
+    content_type = mimetype or get_first(req.headers, "content-type")
+    if not content_type:
+        return None, "missing content type"
+    mime = content_type.split(";", 1)[0].strip().lower()
+    if mime == "application/json":
+        try:
+            return json.loads(req.body or b"null"), None
+        except ValueError:
+            return None, "invalid json body"
+    if mime == "application/x-www-form-urlencoded":
+        form = parse_query(req.body.decode("latin-1"), check_max(max_args, "max_args"))
+        # a Lua table: one value a string, a flag true, repeats a list
+        return {k: (True if not v else v[0] if len(v) == 1 else v) for k, v in form.items()}, None
+    return None, f"unsupported content type '{content_type}'"
+
+
+@pdk_function("kong.request.get_uri_captures", REQUEST)
+def get_uri_captures(ctx):
+    # purekong's router does not capture (routes are matched by the server).
+    return {"unnamed": [], "named": {}}, None

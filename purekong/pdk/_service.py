@@ -103,6 +103,12 @@ def set_raw_body(ctx, body):
     return None, None
 
 
+@pdk_function("kong.service.request.enable_buffering", ACCESS)
+def enable_buffering(ctx):
+    # purekong always buffers the upstream response; nothing to switch on.
+    return None, None
+
+
 def _upstream(ctx):
     return ctx.upstream_response
 
