@@ -13,6 +13,11 @@ tlslite hands signing methods a *digest* (or a DigestInfo-prefixed digest for
 TLS 1.2 RSA PKCS#1), so signing uses ``Prehashed``. It re-verifies every
 signature it makes; each key remembers the last signature it produced and
 answers that one re-verification without another public-key operation.
+
+Inside ``_backend.random_source()`` (deterministic mode) signatures repeat
+too: ECDSA uses RFC 6979 nonces (where cryptography/OpenSSL offer them), Ed25519 and PKCS#1 v1.5 are deterministic
+anyway, and RSA-PSS goes through tlslite's arithmetic so that its salt comes
+from the random source (cryptography draws PSS salts from OpenSSL).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
@@ -53,6 +58,13 @@ _HASHES = {
 # algorithm from the digest length, not from the name tlslite passes.
 _HASH_BY_DIGEST_LEN = {20: hashes.SHA1, 28: hashes.SHA224, 32: hashes.SHA256,
                        48: hashes.SHA384, 64: hashes.SHA512}
+
+
+def _deterministic() -> bool:
+    """Whether a fixed random source is active (see module docstring)."""
+    from ._backend import RANDOM_SOURCE  # late: _backend imports this module
+
+    return RANDOM_SOURCE.get() is not None
 
 
 def _hash(name):
@@ -209,8 +221,12 @@ class CryptoRSAKey(RSAKey):
             algorithm = _hash(hashAlg)
             if algorithm is None:
                 raise UnknownRSAType("Unknown hash for RSA-PSS: %r" % (hashAlg,))
-            pss = _pss(algorithm, saltLen)
-            sig = self.crypto_private.sign(data, pss, Prehashed(algorithm))
+            if _deterministic():
+                # salt from getRandomBytes (patched to the random source); slow
+                # (pure-Python RSA) but only used for reproducible transcripts
+                sig = bytes_(self._pure().sign(bytes, padding, hashAlg, saltLen))
+            else:
+                sig = self.crypto_private.sign(data, _pss(algorithm, saltLen), Prehashed(algorithm))
         else:
             raise UnknownRSAType("Unknown RSA algorithm type")
         self._memo.remember((scheme, hashAlg, saltLen), data, sig)
@@ -333,7 +349,14 @@ class CryptoECDSAKey(ECDSAKey):
         algorithm = _HASH_BY_DIGEST_LEN.get(len(digest))
         if algorithm is None:
             raise ValueError("ECDSA: unsupported digest length %d" % len(digest))
-        sig = self.crypto_private.sign(digest, ec.ECDSA(Prehashed(algorithm())))
+        sig = None
+        if _deterministic():
+            try:
+                sig = self.crypto_private.sign(digest, ec.ECDSA(Prehashed(algorithm()), deterministic_signing=True))
+            except (TypeError, UnsupportedAlgorithm):
+                pass  # cryptography < 43 or OpenSSL < 3.2: randomised after all
+        if sig is None:
+            sig = self.crypto_private.sign(digest, ec.ECDSA(Prehashed(algorithm())))
         self._memo.remember(None, digest, sig)
         return bytearray(sig)
 
