@@ -292,6 +292,9 @@ def test_no_upstream_response_for_an_answered_request():
     assert not outcome.proxy and outcome.response.status == 200
     with pytest.raises(ValueError):
         runner.run_response(outcome, Response())
+    assert runner.run_response(outcome).status == 200
+    with pytest.raises(ValueError, match="already called"):
+        runner.run_response(outcome)
 
 
 # -- connection side --------------------------------------------------------------

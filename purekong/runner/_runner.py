@@ -83,6 +83,7 @@ class Outcome:
     response: Response | None
     upstream: UpstreamRequest | None
     context: KongContext
+    finished: bool = False  # run_response has run
 
     @property
     def proxy(self) -> bool:
@@ -169,6 +170,11 @@ class Runner:
         return Outcome(None, ctx.upstream_request(), ctx)
 
     def run_response(self, outcome: Outcome, upstream: Response | None = None) -> Response:
+        if outcome.finished:
+            raise ValueError("run_response was already called for this request")
+        if not outcome.proxy and upstream is not None:
+            raise ValueError("this request was answered by Kong; there is no upstream response")
+        outcome.finished = True
         ctx = outcome.context
         if outcome.proxy:
             if upstream is None:  # the server could not get a response
@@ -178,8 +184,6 @@ class Runner:
                 ctx.upstream_response = upstream
                 ctx.begin_response(upstream)
                 self._run_request_phase(ctx, Phase.response)
-        elif upstream is not None:
-            raise ValueError("this request was answered by Kong; there is no upstream response")
         for phase in (Phase.header_filter, Phase.body_filter):
             self._run_request_phase(ctx, phase)
         self._run_request_phase(ctx, Phase.log)
