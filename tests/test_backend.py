@@ -260,8 +260,7 @@ def test_rsa_signatures_interoperate(rsa_key):
     assert isinstance(ours, CryptoRSAKey) and ours.hasPrivateKey() and not ours_public.hasPrivateKey()
     assert (len(ours), ours.n, ours.e, ours.key_type) == (len(pure), pure.n, pure.e, "rsa")
     for hash_name in ("sha1", "sha256", "sha384", "sha512"):
-        digest = bytearray(getattr(hashes, hash_name.upper())().digest_size and os.urandom(
-            getattr(hashes, hash_name.upper())().digest_size))
+        digest = bytearray(os.urandom(getattr(hashes, hash_name.upper()).digest_size))
         # PKCS#1 v1.5 is deterministic: identical signatures
         sig = ours.sign(digest, "pkcs1", hash_name)
         assert sig == pure.sign(digest, "pkcs1", hash_name)

@@ -23,7 +23,7 @@ import hashlib
 import os
 import sys
 import threading
-from typing import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 from cryptography import x509
 from cryptography.exceptions import InvalidTag, UnsupportedAlgorithm
@@ -40,6 +40,9 @@ from ._keys import (
     load_private_key,
     wrap_public_key,
 )
+
+if TYPE_CHECKING:
+    from tlslite.x509certchain import X509CertChain
 
 __all__ = [
     "RANDOM_SOURCE",
@@ -442,7 +445,7 @@ def patched_attributes() -> list[str]:
 # Certificates
 # ---------------------------------------------------------------------------
 
-def load_certificate_chain(certs) -> "X509CertChain":  # noqa: F821
+def load_certificate_chain(certs) -> X509CertChain:
     """tlslite ``X509CertChain`` from cryptography certificates, DER bytes or
     PEM (str/bytes, possibly several certificates), end-entity first.
 

@@ -203,7 +203,7 @@ class CryptoRSAKey(RSAKey):
     def sign(self, bytes, padding="pkcs1", hashAlg=None, saltLen=None):  # noqa: A002 (tlslite's name)
         if not self.hasPrivateKey():
             raise AssertionError()
-        scheme = padding.lower()
+        scheme = (padding or "").lower()
         data = bytes_(bytes)
         if scheme == "pkcs1":
             if hashAlg is not None:
@@ -233,7 +233,7 @@ class CryptoRSAKey(RSAKey):
         return bytearray(sig)
 
     def verify(self, sigBytes, bytes, padding="pkcs1", hashAlg=None, saltLen=None):  # noqa: A002
-        scheme = padding.lower()
+        scheme = (padding or "").lower()
         if scheme == "pkcs1" and self.key_type == "rsa-pss":
             return False
         if self._memo.matches((scheme, hashAlg, saltLen), bytes, sigBytes):
