@@ -401,7 +401,7 @@ def _install() -> None:
     for name, replacement in (("get_random_private_key", _ecdh_get_random_private_key),
                               ("calc_public_value", _ecdh_calc_public_value),
                               ("calc_shared_key", _ecdh_calc_shared_key)):
-        _PURE_ECDH[name] = getattr(keyexchange.ECDHKeyExchange, name)
+        _PURE_ECDH[name] = original(keyexchange.ECDHKeyExchange, name)  # safe on a retried install
         _patch(keyexchange.ECDHKeyExchange, name, replacement)
 
     # --- Peer public keys. Certificates are parsed by X509.parseBinary,
@@ -424,7 +424,7 @@ def _install() -> None:
     # (padding), mathtls, x509, rsakey, ... Replace every reference to the
     # original, and cryptomath's own so later imports and getRandomNumber
     # pick up ours.
-    pure = cryptomath.getRandomBytes
+    pure = original(cryptomath, "getRandomBytes")
     _patch(cryptomath, "getRandomBytes", _tlslite_random_bytes)
     for name, module in list(sys.modules.items()):
         if (name == "tlslite" or name.startswith("tlslite.")) and getattr(module, "getRandomBytes", None) is pure:
