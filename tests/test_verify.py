@@ -182,6 +182,20 @@ def _case_insensitive_names() -> Scenario:
     return Scenario([Issued(builder.sign(inter.key, hashes.SHA256()), leaf.key), inter], [root])
 
 
+def _twins(first_days, second_days, second_kw) -> Scenario:
+    """Two sent intermediates with the same name and key; which one is used?"""
+    root = make_ca("Test Root", key=pool_key("ec", 0))
+    first = make_intermediate(root, "Twin CA", key=pool_key("ec", 1), days=first_days)
+    second = make_intermediate(root, "Twin CA", key=pool_key("ec", 1), days=second_days, **second_kw)
+    return Scenario([make_leaf(first, "Test Leaf", key=pool_key("ec", 2)), first, second], [root])
+
+
+def _trusted_twins() -> Scenario:
+    root, inter, leaf = _pki()
+    expired = make_ca("Test Root", key=pool_key("ec", 0), days=(-30, -1))
+    return Scenario([leaf, inter], [expired, root])
+
+
 _UNKNOWN_CRITICAL = (x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.99999.1"), b"\x05\x00"), True)
 
 CASES = [
@@ -247,6 +261,12 @@ CASES = [
          "SUCCESS"),
     Case("RSA chain", lambda: Scenario([kong_pki().leaf, kong_pki().inter], [kong_pki().root]), "SUCCESS"),
     Case("issuer name differs in case and spaces", _case_insensitive_names, "SUCCESS"),
+    # Among plausible issuers the first one valid now wins...
+    Case("sent twin CAs: expired one first", lambda: _twins((-30, -1), (-1, 30), {}), "SUCCESS"),
+    Case("trusted twin roots: expired one first", _trusted_twins, "SUCCESS"),
+    # ...else the one that expires last, flaws and all.
+    Case("sent twin CAs, both expired", lambda: _twins((-30, -10), (-30, -2), {"key_usage": {"crl_sign"}}),
+         "FAILED:key usage does not include certificate signing"),
 ]
 
 
@@ -272,6 +292,19 @@ def test_now_sets_the_verification_time():
     scenario.now = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=2)
     assert scenario.run() == "SUCCESS"
     scenario.now = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=31)
+    assert scenario.run() == "FAILED:certificate has expired"
+
+
+def test_validity_boundaries_are_openssl_3_4s():
+    scenario = _with_leaf(days=(-1, 30))  # inside its CAs' validity
+    leaf = scenario.chain[0].cert
+    scenario.now = leaf.not_valid_before_utc  # valid from notBefore on...
+    assert scenario.run() == "SUCCESS"
+    scenario.now = leaf.not_valid_before_utc - dt.timedelta(seconds=1)
+    assert scenario.run() == "FAILED:certificate is not yet valid"
+    scenario.now = leaf.not_valid_after_utc - dt.timedelta(seconds=1)
+    assert scenario.run() == "SUCCESS"
+    scenario.now = leaf.not_valid_after_utc  # ...and expired at notAfter
     assert scenario.run() == "FAILED:certificate has expired"
 
 

@@ -181,6 +181,14 @@ def client_chains(draw):
         flaw = draw(_flaw(_CA_FLAWS))
         kw = {"key": pool_key("ec", 21 + i), **_CA_FLAWS[flaw]}
         cas.append(make_intermediate(cas[-1], f"Diff Intermediate {i}", **kw))
+    if len(cas) > 1 and draw(st.booleans()):
+        # A twin of one CA: same name and key, maybe another flaw. Chain
+        # building must pick between them as OpenSSL does.
+        k = draw(st.integers(1, len(cas) - 1))
+        twin_kw = {"key": pool_key("ec", 20 + k), **_CA_FLAWS[draw(_flaw(_CA_FLAWS))]}
+        twins = [make_intermediate(cas[k - 1], f"Diff Intermediate {k - 1}", **twin_kw)]
+    else:
+        twins = []
     leaf_flaw = draw(_flaw(_LEAF_FLAWS))
     leaf_kw = {"key": pool_key("ec", 25), **_LEAF_FLAWS[leaf_flaw]}
     leaf = make_leaf(None if leaf_flaw == "self-signed" else cas[-1], "Diff Leaf", **leaf_kw)
@@ -188,8 +196,9 @@ def client_chains(draw):
     impostor = make_ca("Diff Root", key=pool_key("ec", 28))
 
     # Sent after the leaf: any order, duplicates, even the leaf or the impostor.
-    extras = draw(st.lists(st.sampled_from([*cas, leaf, impostor]), max_size=5))
-    trusted = draw(st.lists(st.sampled_from([*cas, leaf, impostor]), max_size=4))
+    pool = [*cas, *twins, leaf, impostor]
+    extras = draw(st.lists(st.sampled_from(pool), max_size=5))
+    trusted = draw(st.lists(st.sampled_from(pool), max_size=4))
     depth = draw(st.integers(0, 3))
     partial = draw(st.booleans())
     event(f"leaf: {leaf_flaw}, root: {root_flaw}")
