@@ -20,6 +20,7 @@ import contextlib
 import contextvars
 import functools
 import hashlib
+import hmac
 import os
 import sys
 import threading
@@ -331,6 +332,41 @@ def _x509_spki_parser(method_name: str):
 
 
 # ---------------------------------------------------------------------------
+# HMAC and HKDF
+# ---------------------------------------------------------------------------
+# tlslite builds an hmac.HMAC object (Python-level wrapper, ~4 method calls)
+# for every HMAC; a TLS 1.3 handshake does about 40 of them in HKDF. The
+# stdlib's one-shot hmac.digest runs in C. Same inputs, same outputs.
+
+
+def _secure_hmac(k, b, algorithm):
+    return bytearray(hmac.digest(bytes(k), bytes(b), algorithm))
+
+
+def _hkdf_expand(prk, info, length, algorithm):
+    # RFC 5869 §2.3: T(i) = HMAC(PRK, T(i-1) | info | i)
+    prk, info = bytes(prk), bytes(info)
+    out, block, counter = b"", b"", 1
+    while len(out) < length:
+        block = hmac.digest(prk, block + info + bytes((counter,)), algorithm)
+        out += block
+        counter += 1
+    return bytearray(out[:length])
+
+
+def _hkdf_expand_label(secret, label, hash_value, length, algorithm):
+    # RFC 8446 §7.1: HkdfLabel = uint16 length, opaque label<7..255> ("tls13 " + label), opaque context<0..255>
+    full_label = b"tls13 " + bytes(label)
+    hash_value = bytes(hash_value)
+    hkdf_label = (
+        length.to_bytes(2, "big")
+        + bytes((len(full_label),)) + full_label
+        + bytes((len(hash_value),)) + hash_value
+    )
+    return _hkdf_expand(secret, hkdf_label, length, algorithm)
+
+
+# ---------------------------------------------------------------------------
 # install()
 # ---------------------------------------------------------------------------
 
@@ -416,6 +452,16 @@ def _install() -> None:
     # ...and skip python-ecdsa's SPKI parsing for EC/EdDSA certificates.
     _patch(tl_x509.X509, "_ecdsa_pubkey_parsing", _x509_spki_parser("_ecdsa_pubkey_parsing"))
     _patch(tl_x509.X509, "_eddsa_pubkey_parsing", _x509_spki_parser("_eddsa_pubkey_parsing"))
+
+    # --- HMAC and HKDF (TLS 1.2 PRF, TLS 1.3 key schedule, Finished). The
+    # key schedule's modules imported the functions by name.
+    from tlslite import handshakehelpers, recordlayer, tlsconnection
+
+    _patch(cryptomath, "secureHMAC", _secure_hmac)
+    _patch(cryptomath, "HKDF_expand", _hkdf_expand)
+    for module in (cryptomath, tlsconnection, handshakehelpers, recordlayer):
+        _patch(module, "HKDF_expand_label", _hkdf_expand_label)
+    _patch(handshakehelpers, "secureHMAC", _secure_hmac)
 
     # --- Randomness. Modules did `from .utils.cryptomath import
     # getRandomBytes` (or `import *`), so each holds its own reference:

@@ -35,7 +35,7 @@ from .._config import SessionStore
 from .._suites import BY_CODE, VERSION_NAMES, VERSIONS
 from . import _backend
 from ._hello import FirstHello, hello_server_name
-from ._hooked import Hooks, HookedTLSConnection
+from ._hooked import RUNNING, Hooks, HookedTLSConnection
 from ._settings import Plan, handshake_settings, tlslite_chain, tlslite_key
 from ._transport import MemoryTransport
 
@@ -100,6 +100,7 @@ class Driver:
         version = _negotiated_version(hello, plan) if hello else None
         settings = handshake_settings(plan)
         self.hooks.resumption_allowed = resume
+        self.hooks.first_hello = hello
         if plan.request_client_certificate:
             self.hooks.tls13_ca_names = tuple(c.subject.public_bytes() for c in plan.client_ca_certificates)
         ca_names = [bytearray(dn) for dn in self.hooks.tls13_ca_names] or None
@@ -147,6 +148,7 @@ class Driver:
             # application data; it yields b"" then, which is not EOF.
             self._generator = self.tls.readAsync(max=None, min=1)
             self._is_handshake = False
+        running = RUNNING.set(self.hooks)
         try:
             result = None
             for result in self._generator:
@@ -166,6 +168,8 @@ class Driver:
         except (TLSAlert, Exception) as exc:  # a tlslite bug must not escape as-is
             self._generator = None
             raise self.fail(AlertDescription.internal_error, f"internal error: {exc!r}") from exc
+        finally:
+            RUNNING.reset(running)
         self._generator = None
         if self._is_handshake:
             return self._facts()
