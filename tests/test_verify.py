@@ -14,12 +14,13 @@ from typing import Callable
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from _pki import Issued, make_ca, make_intermediate, make_leaf, pool_key
 from purekong.cli import main
-from purekong.verify import CertificateDecodeError, client_verify, load_pem_certificates
+from purekong.verify import CertificateDecodeError, _der, client_verify, load_pem_certificates
 
 # --- Kong's test PKI (t/certs in Kong's repo): same DN shapes --------------
 
@@ -91,16 +92,47 @@ def test_default_depth_is_kongs_zero():
 # --- every failure reason, each with a hand-built chain ---------------------
 
 
+@dataclass(frozen=True)
+class Raw:
+    """A certificate only as DER, for encodings ``cryptography`` will not load."""
+
+    der: bytes
+    key: object = None
+
+
+def with_time(issued: Issued, issuer_key, field: int, tag: int, value: bytes) -> Raw:
+    """``issued`` with validity time ``field`` (0 notBefore, 1 notAfter)
+    replaced by a raw ASN.1 time, re-signed by ``issuer_key`` so that only
+    the time is wrong."""
+    cert = _der._children(issued.der, *_der._tlv(issued.der, 0)[1:])
+    tbs_tag, tbs_start, tbs_end, _ = cert[0]
+    tbs = _der._children(issued.der, tbs_start, tbs_end)
+    index = 4 if tbs[0][0] == 0xA0 else 3
+    times = _der._children(issued.der, tbs[index][1], tbs[index][2])
+    new_times = b"".join(_der._encode(tag, value) if i == field else issued.der[h:e]
+                         for i, (_, _, e, h) in enumerate(times))
+    new_tbs = _der._encode(0x30, b"".join(_der._encode(0x30, new_times) if i == index else issued.der[h:e]
+                                          for i, (_, _, e, h) in enumerate(tbs)))
+    if isinstance(issuer_key, ec.EllipticCurvePrivateKey):
+        signature = issuer_key.sign(new_tbs, ec.ECDSA(hashes.SHA256()))
+    elif isinstance(issuer_key, rsa.RSAPrivateKey):
+        signature = issuer_key.sign(new_tbs, padding.PKCS1v15(), hashes.SHA256())
+    else:
+        signature = issuer_key.sign(new_tbs)
+    algorithm = issued.der[cert[1][3]:cert[1][2]]
+    return Raw(_der._encode(0x30, new_tbs + algorithm + _der._encode(0x03, b"\x00" + signature)), issued.key)
+
+
 @dataclass
 class Scenario:
-    chain: list[Issued]  # what the client sends, leaf first
-    trusted: list[Issued]
+    chain: list[Issued | Raw]  # what the client sends, leaf first
+    trusted: list[Issued | Raw]
     depth: int = 1
     partial: bool = False
     now: dt.datetime | None = field(default=None)
 
     def run(self) -> str:
-        return client_verify([c.cert for c in self.chain], [t.cert for t in self.trusted],
+        return client_verify([c.der for c in self.chain], [t.der for t in self.trusted],
                              depth=self.depth, allow_partial_chain=self.partial, now=self.now)
 
 
@@ -196,6 +228,13 @@ def _trusted_twins() -> Scenario:
     return Scenario([leaf, inter], [expired, root])
 
 
+def _bad_time(field: int, tag: int, value: bytes, who: str = "leaf") -> Scenario:
+    root, inter, leaf = _pki()
+    if who == "leaf":
+        return Scenario([with_time(leaf, inter.key, field, tag, value), inter], [root])
+    return Scenario([leaf, with_time(inter, root.key, field, tag, value)], [root])
+
+
 _UNKNOWN_CRITICAL = (x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.99999.1"), b"\x05\x00"), True)
 
 CASES = [
@@ -261,6 +300,19 @@ CASES = [
          "SUCCESS"),
     Case("RSA chain", lambda: Scenario([kong_pki().leaf, kong_pki().inter], [kong_pki().root]), "SUCCESS"),
     Case("issuer name differs in case and spaces", _case_insensitive_names, "SUCCESS"),
+    # OpenSSL parses certificates with malformed times (cryptography does not)
+    # and reports them when it checks the time.
+    Case("leaf notBefore month 13", lambda: _bad_time(0, 0x17, b"251301000000Z"),
+         "FAILED:format error in certificate's notBefore field"),
+    Case("leaf notBefore with fractional seconds", lambda: _bad_time(0, 0x18, b"20250101000000.5Z"),
+         "FAILED:format error in certificate's notBefore field"),
+    Case("leaf notAfter with a UTC offset", lambda: _bad_time(1, 0x17, b"491231235959+0000"),
+         "FAILED:format error in certificate's notAfter field"),
+    Case("intermediate notAfter Feb 30", lambda: _bad_time(1, 0x18, b"20400230000000Z", who="inter"),
+         "FAILED:format error in certificate's notAfter field"),
+    Case("intermediate notBefore lower-case z", lambda: _bad_time(0, 0x17, b"250101000000z", who="inter"),
+         "FAILED:format error in certificate's notBefore field"),
+    Case("GeneralizedTime before 2050 is fine", lambda: _bad_time(0, 0x18, b"20250101000000Z"), "SUCCESS"),
     # Among plausible issuers the first one valid now wins...
     Case("sent twin CAs: expired one first", lambda: _twins((-30, -1), (-1, 30), {}), "SUCCESS"),
     Case("trusted twin roots: expired one first", _trusted_twins, "SUCCESS"),
@@ -319,6 +371,17 @@ def test_undecodable_certificate_raises():
         client_verify([leaf.der, b"\x30\x03\x02\x01\x00"], [root.cert])
     with pytest.raises(ValueError):
         client_verify([leaf.der], [root.cert], depth=-1)
+
+
+# OpenSSL's parser rejects these times, so the Certificate message is refused.
+TOO_SHORT_TIMES = [(0x17, b"2501010000Z"), (0x18, b"202501010000Z")]
+
+
+@pytest.mark.parametrize("tag,value", TOO_SHORT_TIMES)
+def test_times_too_short_to_parse_raise(tag, value):
+    root, inter, leaf = _pki()
+    with pytest.raises(CertificateDecodeError):
+        client_verify([with_time(leaf, inter.key, 0, tag, value).der, inter.der], [root.cert])
 
 
 def test_load_pem_certificates():

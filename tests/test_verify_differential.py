@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from hypothesis import event, given
 from hypothesis import strategies as st
 
 from _pki import Issued, make_ca, make_intermediate, make_leaf, pool_key
 from purekong.verify import _errors, client_verify
-from test_verify import CASES, KONG_TABLE, kong_inputs
+from test_verify import CASES, KONG_TABLE, TOO_SHORT_TIMES, _pki, kong_inputs, with_time
 
 SSL = pytest.importorskip("OpenSSL.SSL")
+# The oracle hands OpenSSL its own parse of each certificate (see _x509).
+pytestmark = pytest.mark.filterwarnings("ignore:Passing pyOpenSSL X509 objects is deprecated")
 from OpenSSL import crypto  # noqa: E402
 from OpenSSL._util import ffi, lib  # noqa: E402
 
@@ -39,7 +42,14 @@ def _reason(code: int) -> str:
     return ffi.string(lib.X509_verify_cert_error_string(code)).decode().removesuffix(_NEW_SUFFIX)
 
 
-def openssl_client_verify(chain: list[Issued], trusted: list[x509.Certificate], depth: int,
+def _x509(item) -> crypto.X509:
+    """OpenSSL's own parse of a certificate (it accepts some cryptography refuses)."""
+    if isinstance(item, x509.Certificate):
+        item = item.public_bytes(serialization.Encoding.DER)
+    return crypto.load_certificate(crypto.FILETYPE_ASN1, item if isinstance(item, bytes) else item.der)
+
+
+def openssl_client_verify(chain: list[Issued], trusted: list, depth: int,
                           partial: bool = False) -> str:
     server_ctx = SSL.Context(SSL.TLS_METHOD)
     server_ctx.use_certificate(_SERVER.cert)
@@ -48,7 +58,7 @@ def openssl_client_verify(chain: list[Issued], trusted: list[x509.Certificate], 
     server_ctx.set_verify_depth(depth)
     store = server_ctx.get_cert_store()
     for cert in trusted:
-        store.add_cert(crypto.X509.from_cryptography(cert))
+        store.add_cert(_x509(cert))
     if partial:
         store.set_flags(crypto.X509StoreFlags.PARTIAL_CHAIN)
 
@@ -57,10 +67,10 @@ def openssl_client_verify(chain: list[Issued], trusted: list[x509.Certificate], 
     # security level (2), as nginx does.
     client_ctx.set_cipher_list(b"DEFAULT:@SECLEVEL=0")
     if chain:
-        client_ctx.use_certificate(chain[0].cert)
+        client_ctx.use_certificate(_x509(chain[0]))
         client_ctx.use_privatekey(chain[0].key)
         for extra in chain[1:]:  # sent verbatim: order and duplicates kept
-            client_ctx.add_extra_chain_cert(extra.cert)
+            client_ctx.add_extra_chain_cert(_x509(extra))
 
     server = SSL.Connection(server_ctx, None)
     server.set_accept_state()
@@ -91,7 +101,7 @@ def openssl_client_verify(chain: list[Issued], trusted: list[x509.Certificate], 
     return "SUCCESS" if code == 0 else "FAILED:" + _reason(code)
 
 
-def both(chain: list[Issued], trusted: list[x509.Certificate], depth: int, partial: bool = False):
+def both(chain: list[Issued], trusted: list, depth: int, partial: bool = False):
     ours = client_verify([c.der for c in chain], trusted, depth=depth, allow_partial_chain=partial)
     return ours, openssl_client_verify(chain, trusted, depth, partial)
 
@@ -124,7 +134,14 @@ def test_kong_table_matches_openssl(ca_list, sends, depth, expected):
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_reason_matches_openssl(case):
     s = case.build()
-    assert both(s.chain, [t.cert for t in s.trusted], s.depth, s.partial) == (case.expected, case.expected)
+    assert both(s.chain, [t.der for t in s.trusted], s.depth, s.partial) == (case.expected, case.expected)
+
+
+@pytest.mark.parametrize("tag,value", TOO_SHORT_TIMES)
+def test_openssl_cannot_parse_too_short_times_either(tag, value):
+    root, inter, leaf = _pki()
+    with pytest.raises(crypto.Error, match="too short"):
+        crypto.load_certificate(crypto.FILETYPE_ASN1, with_time(leaf, inter.key, 0, tag, value).der)
 
 
 # --- generated chains --------------------------------------------------------
@@ -147,6 +164,12 @@ _CA_FLAWS = {
     "critical extension": {"extensions": _CRITICAL},
     "RSA-1024": {"key": pool_key("rsa", 21, 1024)},
 }
+# Flaws applied to the DER afterwards (field, ASN.1 tag, value): re-signed
+# certificates whose time OpenSSL parses but calls a format error.
+_MANGLE = {
+    "malformed notBefore": (0, 0x17, b"251301000000Z"),
+    "malformed notAfter": (1, 0x18, b"20400230000000Z"),
+}
 _ROOT_FLAWS = ["none", "expired", "not yet valid", "no keyCertSign", "serverAuth only", "RSA-1024", "pathlen:0"]
 _LEAF_FLAWS = {
     "none": {},
@@ -164,6 +187,10 @@ _LEAF_FLAWS = {
 }
 
 
+def _spoil(issued: Issued, issuer_key, flaw: str):
+    return with_time(issued, issuer_key, *_MANGLE[flaw]) if flaw in _MANGLE else issued
+
+
 def _flaw(names):
     # Half the certificates are sound, so that depth, order and the trust
     # store decide the outcome often enough.
@@ -173,14 +200,16 @@ def _flaw(names):
 @st.composite
 def client_chains(draw):
     """A PKI with flaws, what the client sends of it, and the server's store."""
-    root_flaw = draw(_flaw(_ROOT_FLAWS))
-    root_kw = {"key": pool_key("ec", 20), **_CA_FLAWS[root_flaw]}
+    root_flaw = draw(_flaw([*_ROOT_FLAWS, *_MANGLE]))
+    root_kw = {"key": pool_key("ec", 20), **_CA_FLAWS.get(root_flaw, {})}
     root = make_ca("Diff Root", **root_kw)
-    cas = [root]
+    cas = [root]  # to issue with
+    shown = [_spoil(root, root.key, root_flaw)]  # to send or trust
     for i in range(draw(st.integers(0, 3))):
-        flaw = draw(_flaw(_CA_FLAWS))
-        kw = {"key": pool_key("ec", 21 + i), **_CA_FLAWS[flaw]}
+        flaw = draw(_flaw([*_CA_FLAWS, *_MANGLE]))
+        kw = {"key": pool_key("ec", 21 + i), **_CA_FLAWS.get(flaw, {})}
         cas.append(make_intermediate(cas[-1], f"Diff Intermediate {i}", **kw))
+        shown.append(_spoil(cas[-1], cas[-2].key, flaw))
     if len(cas) > 1 and draw(st.booleans()):
         # A twin of one CA: same name and key, maybe another flaw. Chain
         # building must pick between them as OpenSSL does.
@@ -189,20 +218,21 @@ def client_chains(draw):
         twins = [make_intermediate(cas[k - 1], f"Diff Intermediate {k - 1}", **twin_kw)]
     else:
         twins = []
-    leaf_flaw = draw(_flaw(_LEAF_FLAWS))
-    leaf_kw = {"key": pool_key("ec", 25), **_LEAF_FLAWS[leaf_flaw]}
+    leaf_flaw = draw(_flaw([*_LEAF_FLAWS, *_MANGLE]))
+    leaf_kw = {"key": pool_key("ec", 25), **_LEAF_FLAWS.get(leaf_flaw, {})}
     leaf = make_leaf(None if leaf_flaw == "self-signed" else cas[-1], "Diff Leaf", **leaf_kw)
+    leaf = _spoil(leaf, cas[-1].key, leaf_flaw)
     # Same name as the root, another key: must never be taken for it.
     impostor = make_ca("Diff Root", key=pool_key("ec", 28))
 
     # Sent after the leaf: any order, duplicates, even the leaf or the impostor.
-    pool = [*cas, *twins, leaf, impostor]
+    pool = [*shown, *twins, leaf, impostor]
     extras = draw(st.lists(st.sampled_from(pool), max_size=5))
     trusted = draw(st.lists(st.sampled_from(pool), max_size=4))
     depth = draw(st.integers(0, 3))
     partial = draw(st.booleans())
     event(f"leaf: {leaf_flaw}, root: {root_flaw}")
-    return [leaf, *extras], [t.cert for t in trusted], depth, partial
+    return [leaf, *extras], [t.der for t in trusted], depth, partial
 
 
 @given(client_chains())

@@ -80,8 +80,7 @@ def load_pem_certificates(pem: str | bytes) -> list[x509.Certificate]:
 
 def _load(item: bytes | x509.Certificate, what: str) -> Cert:
     try:
-        cert = item if isinstance(item, x509.Certificate) else x509.load_der_x509_certificate(bytes(item))
-        return Cert.from_x509(cert)
+        return Cert.load(item)
     except ValueError as exc:
         # cryptography parses some fields lazily, so errors can surface here too.
         raise CertificateDecodeError(f"{what} is not a valid X.509 certificate: {exc}") from exc

@@ -19,6 +19,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 from cryptography.x509.oid import ExtensionOID, SignatureAlgorithmOID
 
+from ._der import read_validity
+
 # X509_supported_extension(): a critical extension outside this list makes
 # OpenSSL report "unhandled critical extension". Note that critical
 # authority/subject key identifiers are *not* in it.
@@ -122,8 +124,9 @@ class Cert:
     der: bytes
     subject: tuple
     issuer: tuple
-    not_before: datetime
-    not_after: datetime
+    tbs: bytes  # the signed part, exactly as received
+    not_before: datetime | None  # None: not in a form OpenSSL accepts
+    not_after: datetime | None
     public_key: Any  # None when OpenSSL would have no EVP_PKEY (unsupported key)
     # --- the ex_flags / ex_* fields of OpenSSL's cache ---
     invalid: bool = False  # EXFLAG_INVALID: an extension OpenSSL cannot use
@@ -137,18 +140,33 @@ class Cert:
     akid: x509.AuthorityKeyIdentifier | None = None
 
     @classmethod
-    def from_x509(cls, cert: x509.Certificate) -> Cert:
+    def load(cls, item: bytes | x509.Certificate) -> Cert:
+        """Parse DER (or take a parsed cert). Raises ValueError when it does
+        not parse, even with malformed validity times set aside."""
+        if isinstance(item, x509.Certificate):
+            der = item.public_bytes(serialization.Encoding.DER)
+        else:
+            der = bytes(item)
+        try:
+            validity = read_validity(der)
+        except (ValueError, IndexError):
+            validity = None  # not DER we can walk: let cryptography judge
+        if isinstance(item, x509.Certificate):
+            cert = item
+        else:
+            cert = x509.load_der_x509_certificate(validity.parseable_der if validity else der)
         try:
             public_key = cert.public_key()
         except Exception:  # unsupported algorithm or malformed key
             public_key = None
         self = cls(
             cert=cert,
-            der=cert.public_bytes(serialization.Encoding.DER),
+            der=der,
             subject=canonical_name(cert.subject),
             issuer=canonical_name(cert.issuer),
-            not_before=cert.not_valid_before_utc,
-            not_after=cert.not_valid_after_utc,
+            tbs=validity.tbs if validity else cert.tbs_certificate_bytes,
+            not_before=cert.not_valid_before_utc if not validity or validity.not_before_ok else None,
+            not_after=cert.not_valid_after_utc if not validity or validity.not_after_ok else None,
             public_key=public_key,
         )
         self._cache_extensions()
@@ -233,7 +251,15 @@ class Cert:
 
     def time_ok(self, now: datetime) -> bool:
         """ossl_x509_check_cert_time(ctx, x, -1) with OpenSSL 3.4's comparisons."""
+        if self.not_before is None or self.not_after is None:
+            return False
         return self.not_before <= now < self.not_after
+
+    def expires_after(self, other: Cert) -> bool:
+        """ASN1_TIME_compare(notAfter, other's notAfter) > 0; false if either is malformed."""
+        if self.not_after is None or other.not_after is None:
+            return False
+        return self.not_after > other.not_after
 
     def same_as(self, other: Cert) -> bool:
         """X509_cmp(): the same encoded certificate."""
@@ -242,7 +268,7 @@ class Cert:
     def signature_verifies_with(self, issuer: Cert) -> bool:
         """X509_verify(self, issuer's key)."""
         key, cert = issuer.public_key, self.cert
-        data, signature = cert.tbs_certificate_bytes, cert.signature
+        data, signature = self.tbs, cert.signature
         try:
             if isinstance(key, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)):
                 key.verify(signature, data)

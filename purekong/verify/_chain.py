@@ -168,7 +168,7 @@ class _Verification:
             if x.likely_issued_by(candidate):
                 if candidate.time_ok(self.now):
                     return candidate
-                if best is None or candidate.not_after > best.not_after:
+                if best is None or candidate.expires_after(best):
                     best = candidate
         return best
 
@@ -248,9 +248,13 @@ class _Verification:
                     self.fail(E.KEYUSAGE_NO_CERTSIGN)
                 if not subject.signature_verifies_with(issuer):
                     self.fail(E.CERT_SIGNATURE_FAILURE)
-            if self.now < subject.not_before:
+            if subject.not_before is None:
+                self.fail(E.ERROR_IN_CERT_NOT_BEFORE_FIELD)
+            elif self.now < subject.not_before:
                 self.fail(E.CERT_NOT_YET_VALID)
-            if self.now >= subject.not_after:  # OpenSSL 3.4: expired at notAfter
+            if subject.not_after is None:
+                self.fail(E.ERROR_IN_CERT_NOT_AFTER_FIELD)
+            elif self.now >= subject.not_after:  # OpenSSL 3.4: expired at notAfter
                 self.fail(E.CERT_HAS_EXPIRED)
             n -= 1
             if n >= 0:

@@ -17,6 +17,8 @@ CERT_SIGNATURE_FAILURE = "certificate signature failure"
 # OpenSSL 3.6 and later append " or the system clock is incorrect"; 3.4 does not.
 CERT_NOT_YET_VALID = "certificate is not yet valid"
 CERT_HAS_EXPIRED = "certificate has expired"
+ERROR_IN_CERT_NOT_BEFORE_FIELD = "format error in certificate's notBefore field"
+ERROR_IN_CERT_NOT_AFTER_FIELD = "format error in certificate's notAfter field"
 INVALID_CA = "invalid CA certificate"
 PATH_LENGTH_EXCEEDED = "path length constraint exceeded"
 INVALID_PURPOSE = "unsuitable certificate purpose"
