@@ -6,6 +6,7 @@ test_verify_differential.py, which imports ``KONG_TABLE`` and ``CASES``.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import functools
 from dataclasses import dataclass, field
@@ -427,6 +428,23 @@ def test_cli_verify_unreadable_files(tmp_path, capsys):
     assert main(["verify", str(garbage)]) == 2
     err = capsys.readouterr().err
     assert str(garbage) in err and "no PEM certificate" in err
+
+
+def test_cli_verify_reads_certificates_cryptography_refuses(tmp_path, capsys):
+    root, inter, leaf = _pki()
+    odd = with_time(leaf, inter.key, 0, 0x17, b"251301000000Z")
+    pem = "-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(odd.der).decode() + "-----END CERTIFICATE-----\n"
+    chain = tmp_path / "chain.pem"
+    chain.write_text(pem + inter.pem)
+    ca = tmp_path / "ca.pem"
+    ca.write_text(root.pem)
+    assert main(["verify", "--ca", str(ca), "--depth", "1", str(chain)]) == 0
+    assert capsys.readouterr().out == "FAILED:format error in certificate's notBefore field\n"
+
+    chain.write_text("-----BEGIN CERTIFICATE-----\nMAMCAQA=\n-----END CERTIFICATE-----\n")
+    assert main(["verify", "--ca", str(ca), str(chain)]) == 2
+    err = capsys.readouterr().err
+    assert "not a valid X.509 certificate" in err and str(chain) in err
 
 
 SHA1_ROOT_PEM = """-----BEGIN CERTIFICATE-----

@@ -10,9 +10,14 @@ depth is Kong's 0, so most chains report ``FAILED:...`` as they do in Kong.
 from __future__ import annotations
 
 import argparse
+import base64
+import binascii
+import re
 import sys
 
-from purekong.verify import CertificateDecodeError, client_verify, load_pem_certificates
+from purekong.verify import CertificateDecodeError, client_verify
+
+_PEM_CERTIFICATE = re.compile(rb"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", re.S)
 
 
 def register(subparsers) -> None:
@@ -43,7 +48,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = client_verify(chain, trusted, depth=args.depth, allow_partial_chain=args.partial_chain)
     except CertificateDecodeError as exc:
-        return _error(f"{args.chain}: {exc}")
+        # OpenSSL would refuse the handshake: there is no value to print.
+        trusted_files = ", ".join(args.ca) or "none"
+        return _error(f"{exc} (chain: {args.chain}; trusted: {trusted_files})")
     print(result)
     return 0
 
@@ -52,16 +59,24 @@ class _InputError(Exception):
     pass
 
 
-def _read_certificates(path: str) -> list:
+def _read_certificates(path: str) -> list[bytes]:
+    """The DER of each PEM certificate in the file.
+
+    The DER is passed on as is (not parsed here) so that client_verify sees
+    certificates that OpenSSL accepts and ``cryptography`` would not load.
+    """
     try:
         with open(path, "rb") as f:
             data = f.read()
     except OSError as exc:
         raise _InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
     try:
-        return load_pem_certificates(data)
-    except ValueError as exc:
-        raise _InputError(f"{path}: no PEM certificate could be read ({exc})") from exc
+        certificates = [base64.b64decode(body, validate=False) for body in _PEM_CERTIFICATE.findall(data)]
+    except binascii.Error as exc:
+        raise _InputError(f"{path}: bad base64 in a PEM certificate ({exc})") from exc
+    if not certificates:
+        raise _InputError(f"{path}: no PEM certificate found")
+    return certificates
 
 
 def _error(message: str) -> int:
