@@ -101,27 +101,57 @@ class Raw:
     key: object = None
 
 
-def with_time(issued: Issued, issuer_key, field: int, tag: int, value: bytes) -> Raw:
-    """``issued`` with validity time ``field`` (0 notBefore, 1 notAfter)
-    replaced by a raw ASN.1 time, re-signed by ``issuer_key`` so that only
-    the time is wrong."""
-    cert = _der._children(issued.der, *_der._tlv(issued.der, 0)[1:])
-    tbs_tag, tbs_start, tbs_end, _ = cert[0]
-    tbs = _der._children(issued.der, tbs_start, tbs_end)
-    index = 4 if tbs[0][0] == 0xA0 else 3
-    times = _der._children(issued.der, tbs[index][1], tbs[index][2])
-    new_times = b"".join(_der._encode(tag, value) if i == field else issued.der[h:e]
-                         for i, (_, _, e, h) in enumerate(times))
-    new_tbs = _der._encode(0x30, b"".join(_der._encode(0x30, new_times) if i == index else issued.der[h:e]
-                                          for i, (_, _, e, h) in enumerate(tbs)))
+def _reissue(issued: Issued, issuer_key, edit: Callable[[list[bytes], int], None]) -> Raw:
+    """``issued`` with its tbsCertificate fields edited in place by
+    ``edit(fields, validity_index)``, re-signed by ``issuer_key`` so that
+    only the edit is wrong."""
+    der = issued.der
+    cert = _der._children(der, *_der._tlv(der, 0)[1:])
+    fields = [der[h:e] for _, _, e, h in _der._children(der, cert[0][1], cert[0][2])]
+    edit(fields, 4 if fields[0][0] == 0xA0 else 3)
+    tbs = _der._encode(0x30, b"".join(fields))
     if isinstance(issuer_key, ec.EllipticCurvePrivateKey):
-        signature = issuer_key.sign(new_tbs, ec.ECDSA(hashes.SHA256()))
+        signature = issuer_key.sign(tbs, ec.ECDSA(hashes.SHA256()))
     elif isinstance(issuer_key, rsa.RSAPrivateKey):
-        signature = issuer_key.sign(new_tbs, padding.PKCS1v15(), hashes.SHA256())
+        signature = issuer_key.sign(tbs, padding.PKCS1v15(), hashes.SHA256())
     else:
-        signature = issuer_key.sign(new_tbs)
-    algorithm = issued.der[cert[1][3]:cert[1][2]]
-    return Raw(_der._encode(0x30, new_tbs + algorithm + _der._encode(0x03, b"\x00" + signature)), issued.key)
+        signature = issuer_key.sign(tbs)
+    algorithm = der[cert[1][3]:cert[1][2]]
+    return Raw(_der._encode(0x30, tbs + algorithm + _der._encode(0x03, b"\x00" + signature)), issued.key)
+
+
+def with_time(issued: Issued, issuer_key, field: int, tag: int, value: bytes) -> Raw:
+    """Validity time ``field`` (0 notBefore, 1 notAfter) replaced by a raw ASN.1 time."""
+    def edit(fields: list[bytes], validity: int) -> None:
+        v = fields[validity]
+        times = [v[h:e] for _, _, e, h in _der._children(v, *_der._tlv(v, 0)[1:])]
+        times[field] = _der._encode(tag, value)
+        fields[validity] = _der._encode(0x30, b"".join(times))
+    return _reissue(issued, issuer_key, edit)
+
+
+def as_v1(issued: Issued, issuer_key) -> Raw:
+    """The same certificate as X.509 version 1: no version field, no extensions."""
+    def edit(fields: list[bytes], validity: int) -> None:
+        if fields[-1][0] == 0xA3:
+            del fields[-1]
+        if fields[0][0] == 0xA0:
+            del fields[0]
+    return _reissue(issued, issuer_key, edit)
+
+
+def _v1_root() -> Scenario:
+    root = make_ca("V1 Root", key=pool_key("ec", 6))
+    inter = make_intermediate(root, "Below V1 Root", key=pool_key("ec", 1))
+    leaf = make_leaf(inter, "Test Leaf", key=pool_key("ec", 2))
+    return Scenario([leaf, inter], [as_v1(root, root.key)])
+
+
+def with_inner_algorithm(issued: Issued, issuer_key, algorithm_der: bytes) -> Raw:
+    """tbsCertificate.signature replaced: it no longer matches the outer algorithm."""
+    def edit(fields: list[bytes], validity: int) -> None:
+        fields[validity - 2] = algorithm_der
+    return _reissue(issued, issuer_key, edit)
 
 
 @dataclass
@@ -314,6 +344,18 @@ CASES = [
     Case("intermediate notBefore lower-case z", lambda: _bad_time(0, 0x17, b"250101000000z", who="inter"),
          "FAILED:format error in certificate's notBefore field"),
     Case("GeneralizedTime before 2050 is fine", lambda: _bad_time(0, 0x18, b"20250101000000Z"), "SUCCESS"),
+    # X509_verify() fails when tbsCertificate.signature differs from the outer
+    # signatureAlgorithm (here ecdsa-with-SHA384 inside, SHA256 outside).
+    Case("leaf with inconsistent signature algorithms", lambda: Scenario(
+        [with_inner_algorithm(_pki()[2], _pki()[1].key, bytes.fromhex("300a06082a8648ce3d040303")), _pki()[1]],
+        [_pki()[0]]), "FAILED:certificate signature failure"),
+    Case("self-signed v1 root", _v1_root, "SUCCESS"),
+    Case("v1 root sent, not trusted", lambda: Scenario([*_v1_root().chain, *_v1_root().trusted], [], depth=2),
+         "FAILED:self-signed certificate in certificate chain"),
+    Case("v1 leaf", lambda: Scenario([as_v1(_pki()[2], _pki()[1].key), _pki()[1]], [_pki()[0]]), "SUCCESS"),
+    Case("v1 intermediate", lambda: Scenario(
+        [make_leaf(_pki()[1], "Test Leaf", key=pool_key("ec", 2)), as_v1(_pki()[1], _pki()[0].key)], [_pki()[0]]),
+         "FAILED:unsuitable certificate purpose"),
     # Among plausible issuers the first one valid now wins...
     Case("sent twin CAs: expired one first", lambda: _twins((-30, -1), (-1, 30), {}), "SUCCESS"),
     Case("trusted twin roots: expired one first", _trusted_twins, "SUCCESS"),

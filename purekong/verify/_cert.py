@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 from cryptography.x509.oid import ExtensionOID, SignatureAlgorithmOID
 
-from ._der import read_validity
+from ._der import read_parts
 
 # X509_supported_extension(): a critical extension outside this list makes
 # OpenSSL report "unhandled critical extension". Note that critical
@@ -125,10 +125,13 @@ class Cert:
     subject: tuple
     issuer: tuple
     tbs: bytes  # the signed part, exactly as received
+    sig_oid: x509.ObjectIdentifier  # the algorithm named inside the signed part
+    sig_algs_match: bool  # ...and the same as the one outside it
     not_before: datetime | None  # None: not in a form OpenSSL accepts
     not_after: datetime | None
     public_key: Any  # None when OpenSSL would have no EVP_PKEY (unsupported key)
     # --- the ex_flags / ex_* fields of OpenSSL's cache ---
+    v1: bool = False  # EXFLAG_V1: an X.509 version 1 certificate
     invalid: bool = False  # EXFLAG_INVALID: an extension OpenSSL cannot use
     critical_unhandled: bool = False  # EXFLAG_CRITICAL
     has_bc: bool = False  # EXFLAG_BCONS
@@ -148,13 +151,13 @@ class Cert:
         else:
             der = bytes(item)
         try:
-            validity = read_validity(der)
+            parts = read_parts(der)
         except (ValueError, IndexError):
-            validity = None  # not DER we can walk: let cryptography judge
+            parts = None  # not DER we can walk: let cryptography judge
         if isinstance(item, x509.Certificate):
             cert = item
         else:
-            cert = x509.load_der_x509_certificate(validity.parseable_der if validity else der)
+            cert = x509.load_der_x509_certificate(parts.parseable_der if parts else der)
         try:
             public_key = cert.public_key()
         except Exception:  # unsupported algorithm or malformed key
@@ -164,15 +167,18 @@ class Cert:
             der=der,
             subject=canonical_name(cert.subject),
             issuer=canonical_name(cert.issuer),
-            tbs=validity.tbs if validity else cert.tbs_certificate_bytes,
-            not_before=cert.not_valid_before_utc if not validity or validity.not_before_ok else None,
-            not_after=cert.not_valid_after_utc if not validity or validity.not_after_ok else None,
+            tbs=parts.tbs if parts else cert.tbs_certificate_bytes,
+            sig_oid=x509.ObjectIdentifier(parts.inner_algorithm) if parts else cert.signature_algorithm_oid,
+            sig_algs_match=parts.algorithms_match if parts else True,
+            not_before=cert.not_valid_before_utc if not parts or parts.not_before_ok else None,
+            not_after=cert.not_valid_after_utc if not parts or parts.not_after_ok else None,
             public_key=public_key,
         )
         self._cache_extensions()
         return self
 
     def _cache_extensions(self) -> None:
+        self.v1 = self.cert.version == x509.Version.v1
         try:
             extensions = list(self.cert.extensions)
         except Exception:
@@ -208,7 +214,7 @@ class Cert:
 
     @property
     def sig_key_type(self) -> str | None:
-        return SIG_KEY_TYPE.get(self.cert.signature_algorithm_oid)
+        return SIG_KEY_TYPE.get(self.sig_oid)
 
     def check_akid(self, akid: x509.AuthorityKeyIdentifier | None) -> bool:
         """X509_check_akid(self, akid): could ``self`` be the issuer named by akid?"""
@@ -267,6 +273,8 @@ class Cert:
 
     def signature_verifies_with(self, issuer: Cert) -> bool:
         """X509_verify(self, issuer's key)."""
+        if not self.sig_algs_match:
+            return False  # X509_verify() refuses before looking at the key
         key, cert = issuer.public_key, self.cert
         data, signature = self.tbs, cert.signature
         try:

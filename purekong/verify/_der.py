@@ -1,11 +1,15 @@
-"""Just enough DER to read a certificate's validity times as OpenSSL does.
+"""Just enough DER to see what OpenSSL sees and ``cryptography`` hides.
 
-OpenSSL parses a certificate whose notBefore/notAfter is not in RFC 5280 form
-(``YYMMDDHHMMSSZ`` or ``YYYYMMDDHHMMSSZ``) and only complains when it checks
-the time: "format error in certificate's notBefore field". ``cryptography``
-refuses to load such a certificate at all. So we check the times here, and
-when one is malformed we hand ``cryptography`` a copy with a well-formed
-placeholder time, keeping the original bytes for the signature check.
+* Validity times. OpenSSL parses a certificate whose notBefore/notAfter is
+  not in RFC 5280 form (``YYMMDDHHMMSSZ`` or ``YYYYMMDDHHMMSSZ``) and only
+  complains when it checks the time: "format error in certificate's notBefore
+  field". ``cryptography`` refuses to load such a certificate at all. So we
+  check the times here, and when one is malformed we hand ``cryptography`` a
+  copy with a well-formed placeholder time, keeping the original bytes for
+  the signature check.
+* The signature algorithm inside the signed part. OpenSSL uses it to match
+  issuers, and a certificate whose inner and outer algorithms differ never
+  verifies; ``cryptography`` only shows the outer one.
 """
 
 from __future__ import annotations
@@ -19,15 +23,17 @@ _MIN_LENGTH = {_UTCTIME: 13, _GENERALIZEDTIME: 15}
 
 
 @dataclass(frozen=True)
-class Validity:
+class Parts:
     tbs: bytes  # the original tbsCertificate, as signed
     not_before_ok: bool
     not_after_ok: bool
     parseable_der: bytes  # the certificate with malformed times replaced
+    inner_algorithm: str  # dotted OID of tbsCertificate.signature
+    algorithms_match: bool  # tbsCertificate.signature == signatureAlgorithm
 
 
-def read_validity(der: bytes) -> Validity:
-    """Find and check the validity times.
+def read_parts(der: bytes) -> Parts:
+    """Find and check the validity times and the signature algorithms.
 
     Raises ValueError on DER that OpenSSL would not parse either (so the
     handshake fails), or that this walker does not understand.
@@ -42,6 +48,11 @@ def read_validity(der: bytes) -> Validity:
     tbs_fields = _children(der, tbs_start, tbs_end)
     # [0] version (optional), serialNumber, signature, issuer, validity
     index = 4 if tbs_fields[0][0] == 0xA0 else 3
+    _, alg_start, alg_end, alg_header = tbs_fields[index - 2]
+    inner_oid_tag, oid_start, oid_end = _tlv(der, alg_start)
+    if inner_oid_tag != 0x06:
+        raise ValueError("no signature algorithm")
+    _, _, outer_end, outer_header = cert_fields[1]
     validity_tag, v_start, v_end, _ = tbs_fields[index]
     times = _children(der, v_start, v_end)
     if validity_tag != _SEQUENCE or len(times) != 2:
@@ -63,7 +74,28 @@ def read_validity(der: bytes) -> Validity:
         )
         rest = b"".join(der[h:e] for _, _, e, h in cert_fields[1:])
         parseable = _encode(_SEQUENCE, _encode(_SEQUENCE, new_tbs) + rest)
-    return Validity(der[tbs_header:tbs_end], ok[0], ok[1], parseable)
+    return Parts(
+        tbs=der[tbs_header:tbs_end],
+        not_before_ok=ok[0],
+        not_after_ok=ok[1],
+        parseable_der=parseable,
+        inner_algorithm=_oid(der[oid_start:oid_end]),
+        algorithms_match=der[alg_header:alg_end] == der[outer_header:outer_end],
+    )
+
+
+def _oid(value: bytes) -> str:
+    """The dotted form of an OBJECT IDENTIFIER's contents."""
+    arcs, n = [], 0
+    for byte in value:
+        n = (n << 7) | (byte & 0x7F)
+        if not byte & 0x80:
+            arcs.append(n)
+            n = 0
+    if not arcs:
+        raise ValueError("empty OID")
+    first = min(arcs[0] // 40, 2)
+    return ".".join(str(a) for a in [first, arcs[0] - 40 * first, *arcs[1:]])
 
 
 def _placeholder(tag: int) -> bytes:

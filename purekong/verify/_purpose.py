@@ -13,10 +13,11 @@ from ._cert import Cert
 
 
 def check_ca(cert: Cert) -> int:
-    """X509_check_ca(): 0 not a CA, 1 a CA, 4 no basicConstraints but keyCertSign.
+    """X509_check_ca(): 0 not a CA, 1 a CA; without basicConstraints, 3 for a
+    self-signed v1 certificate and 4 when keyUsage allows keyCertSign.
 
-    (OpenSSL's 3 and 5 are for v1 roots and Netscape cert types, which
-    ``cryptography`` cannot produce or does not decode.)
+    (OpenSSL's 5, for Netscape cert types, is not supported: ``cryptography``
+    does not decode that extension.)
     """
     if cert.invalid:
         return 0
@@ -24,6 +25,8 @@ def check_ca(cert: Cert) -> int:
         return 0
     if cert.has_bc:
         return 1 if cert.ca else 0
+    if cert.v1 and cert.self_signed() > 0:  # "We support V1 roots for... uh, I don't really know why."
+        return 3
     if cert.key_usage is not None:
         return 4
     return 0
