@@ -38,7 +38,7 @@ class CertificateDecodeError(ValueError):
 
 def client_verify(
     chain: Sequence[bytes | x509.Certificate] | None,
-    trusted: Sequence[x509.Certificate],
+    trusted: Sequence[bytes | x509.Certificate],
     *,
     depth: int = 0,
     now: datetime | None = None,
@@ -48,9 +48,10 @@ def client_verify(
 
     ``chain`` is the client's certificates exactly as sent, leaf first (DER
     bytes or parsed certificates); ``None`` or empty means it sent none.
-    ``trusted`` is the verify store. ``depth`` is nginx's ``ssl_verify_depth``:
-    how many intermediates may sit between the leaf and the trust anchor.
-    It defaults to 0 because Kong's ``request_client_certificate`` forces 0.
+    ``trusted`` is the verify store (DER or parsed). ``depth`` is nginx's
+    ``ssl_verify_depth``: how many intermediates may sit between the leaf and
+    the trust anchor. It defaults to 0 because Kong's
+    ``request_client_certificate`` forces 0.
     ``allow_partial_chain`` is X509_V_FLAG_PARTIAL_CHAIN: any trusted cert,
     not only a self-signed one, may anchor the chain.
 
@@ -67,6 +68,7 @@ def client_verify(
         now = datetime.now(timezone.utc)
     elif now.tzinfo is None:
         now = now.replace(tzinfo=timezone.utc)  # naive datetimes are UTC, as in X.509
+    now = now.replace(microsecond=0)  # OpenSSL compares whole seconds (time_t)
     error = verify(sent, store, depth=depth, now=now, partial_chain=allow_partial_chain)
     return "SUCCESS" if error is None else f"FAILED:{error}"
 
