@@ -14,6 +14,7 @@ from typing import Any, Callable
 import tlslite.tlsrecordlayer
 
 from tlslite.constants import AlertDescription, AlertLevel, ContentType, HandshakeType
+from tlslite.errors import TLSUnexpectedMessage
 from tlslite.extensions import TLSExtension
 from tlslite.messages import Alert, CertificateRequest, ClientHello
 from tlslite.tlsconnection import TLSConnection
@@ -98,6 +99,20 @@ class HookedTLSConnection(TLSConnection):
 
         record_layer.calcTLS1_3PendingState = calc_tls13_pending_state
 
+        # tlslite frames any record whose first byte is not a content type
+        # as SSLv2, in every state, and then calls a CBC-only decrypt() on
+        # the AEAD read state (AttributeError -> internal_error, sent in
+        # plaintext after tlslite's shutdown). SSLv2 framing is only valid
+        # for the first ClientHello: once keys are in use it is unexpected.
+        original_ssl2 = record_layer._decryptSSL2
+
+        def decrypt_ssl2(data, padding):
+            if record_layer._readState.encContext is not None:
+                raise TLSUnexpectedMessage("SSLv2-framed record on an encrypted connection")
+            return original_ssl2(data, padding)
+
+        record_layer._decryptSSL2 = decrypt_ssl2
+
     def _log_secret(self, label: str, secret) -> None:
         random = self.pk.client_random or bytes(self._clientRandom)
         self.pk.on_secret(label, bytes(random), bytes(secret))
@@ -132,8 +147,8 @@ class HookedTLSConnection(TLSConnection):
             names = b"".join(len(dn).to_bytes(2, "big") + dn for dn in self.pk.tls13_ca_names)
             body = len(names).to_bytes(2, "big") + names
             msg.extensions.append(TLSExtension(extType=CERTIFICATE_AUTHORITIES).create(bytearray(body)))
-        if msg.contentType == ContentType.handshake:
-            self._report("sent", msg.write())
+        if msg.contentType == ContentType.handshake and self.pk.on_message is not None:
+            self._report("sent", msg.write())  # serialised again by tlslite: only when traced
         return super()._queue_message(msg)
 
     def _sendMsg(self, msg, randomizeFirstBlock=True, update_hashes=True):
@@ -142,7 +157,7 @@ class HookedTLSConnection(TLSConnection):
             if self.pk.close_notify_sent:
                 return
             self.pk.close_notify_sent = True
-        if update_hashes and msg.contentType == ContentType.handshake:
+        if update_hashes and msg.contentType == ContentType.handshake and self.pk.on_message is not None:
             self._report("sent", msg.write())
         yield from super()._sendMsg(msg, randomizeFirstBlock, update_hashes)
 
@@ -177,7 +192,8 @@ class HookedTLSConnection(TLSConnection):
             header, parser = result
             if header.type == ContentType.handshake:
                 self._warning_run = 0
-                self._report("received", parser.bytes)
+                if self.pk.on_message is not None:
+                    self._report("received", parser.bytes)
             elif header.type == ContentType.alert and self._is_ignorable_warning(parser.bytes):
                 self._warning_run += 1
                 if self._warning_run > MAX_WARNING_ALERTS:

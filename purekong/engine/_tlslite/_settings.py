@@ -83,8 +83,18 @@ def _virtual_host(certificates) -> VirtualHost:
 
 
 def tlslite_key(certified: CertifiedKey):
-    return load_private_key(certified.private_key)
+    return _tlslite_pair(certified)[1]
 
 
 def tlslite_chain(certified: CertifiedKey):
-    return load_certificate_chain(certified.chain)
+    return _tlslite_pair(certified)[0]
+
+
+def _tlslite_pair(certified: CertifiedKey):
+    # Converting a chain and a key costs ~50 us; a CertifiedKey serves many
+    # connections, so the tlslite objects are made once and kept on it.
+    pair = certified.__dict__.get("_tlslite_pair")
+    if pair is None:
+        pair = (load_certificate_chain(certified.chain), load_private_key(certified.private_key))
+        object.__setattr__(certified, "_tlslite_pair", pair)
+    return pair

@@ -1,0 +1,78 @@
+"""Speed-ups for tlslite-ng's Python that change no behaviour.
+
+Each one was found by profiling a server handshake (docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import tlslite.tlsconnection
+import tlslite.tlsrecordlayer
+from tlslite.constants import TLSEnum
+from tlslite.handshakehashes import HandshakeHashes
+
+_fields_by_class: dict[type, dict] = {}
+
+
+def _cached_recursive_vars(cls, klass):
+    # TLSEnum.toRepr/toStr rebuild a dict of every class attribute (walking
+    # the bases) on each call; tlslite calls them several times per
+    # handshake to name signature schemes and hashes. The enums never change
+    # after import, so the dict is built once per class. Callers only read it.
+    fields = _fields_by_class.get(klass)
+    if fields is None:
+        fields = {}
+        for base in klass.__bases__:
+            fields.update(_cached_recursive_vars(cls, base))
+        fields.update(vars(klass))
+        _fields_by_class[klass] = fields
+    return fields
+
+
+class TranscriptBuffer(HandshakeHashes):
+    """The handshake transcript, hashed only when a digest is asked for.
+
+    tlslite's HandshakeHashes feeds every handshake message to six running
+    hashes (MD5 to SHA-512) although a connection needs one. A TLS 1.2/1.3
+    handshake asks for about ten digests of a transcript of a few KiB, so
+    hashing the buffer on demand is cheaper, and the bytes are the same.
+    """
+
+    def __init__(self):  # noqa: D107 - deliberately not calling super()
+        self._handshake_buffer = bytearray()
+
+    def update(self, data):
+        self._handshake_buffer += data
+
+    def digest(self, digest=None):
+        if digest is None:  # TLS 1.0/1.1 PRF input, never negotiated by purekong
+            return self._hash("md5") + self._hash("sha1")
+        if digest == "intrinsic":
+            return self._handshake_buffer
+        if digest not in _DIGESTS:
+            raise ValueError("Unknown digest name")
+        return self._hash(digest)
+
+    def _hash(self, name):
+        return _DIGESTS[name](self._handshake_buffer).digest()
+
+    def digestSSL(self, masterSecret, label):  # SSLv3 only; kept for completeness
+        legacy = HandshakeHashes()
+        legacy.update(self._handshake_buffer)
+        return legacy.digestSSL(masterSecret, label)
+
+    def copy(self):
+        other = TranscriptBuffer()
+        other._handshake_buffer = bytearray(self._handshake_buffer)
+        return other
+
+
+_DIGESTS = {name: getattr(hashlib, name) for name in ("md5", "sha1", "sha224", "sha256", "sha384", "sha512")}
+
+
+def install() -> None:
+    TLSEnum._recursiveVars = classmethod(_cached_recursive_vars)
+    # Both modules create transcripts by this name (new connection, HRR).
+    tlslite.tlsrecordlayer.HandshakeHashes = TranscriptBuffer
+    tlslite.tlsconnection.HandshakeHashes = TranscriptBuffer
