@@ -301,9 +301,10 @@ class Cert:
 
 
 def _key_usage_bits(ku: x509.KeyUsage) -> frozenset[str]:
-    names = ["digital_signature", "content_commitment", "key_encipherment",
-             "data_encipherment", "key_agreement", "key_cert_sign", "crl_sign"]
+    names = ["digital_signature", "content_commitment", "key_encipherment", "data_encipherment",
+             "key_agreement", "key_cert_sign", "crl_sign"]
     bits = {name for name in names if getattr(ku, name)}
-    if ku.key_agreement:  # the last two are only defined with keyAgreement
-        bits |= {n for n in ("encipher_only", "decipher_only") if getattr(ku, n)}
+    # cryptography only exposes these two with keyAgreement; OpenSSL counts
+    # them regardless (a keyUsage of just decipherOnly is not "empty").
+    bits |= {name for name in ("encipher_only", "decipher_only") if getattr(ku, "_" + name, False)}
     return frozenset(bits)
