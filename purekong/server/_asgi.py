@@ -1,0 +1,255 @@
+"""ASGI 3 applications hosted in-process, as the upstream of a service.
+
+A service with ``asgi = "module:attr"`` is called like an upstream: the
+request after the plugins' ``kong.service.request`` edits goes in, the
+response comes back as an :class:`ASGIResponse` with the same shape as
+:class:`~purekong.server._proxy.UpstreamResponse` (status and headers first,
+the body streamed), so plugins, logging and streaming work the same.
+
+The scope carries the ASGI TLS extension (asgiref ``specs/tls.rst``) filled
+in completely, because the engine sees what OpenSSL-based servers cannot
+give: ``server_cert`` (the certificate chosen for this connection by SNI),
+the client's chain exactly as sent, ``client_cert_name`` and
+``client_cert_error`` (the ``FAILED:`` reason of ``$ssl_client_verify``).
+purekong also adds ``extensions["purekong.tls"]`` with nginx's view
+(version and cipher names, SNI, ALPN, ``client_verify``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+from typing import AsyncIterator
+from urllib.parse import unquote
+
+from cryptography import x509
+
+from ._proxy import UpstreamInvalidResponse, UpstreamTimeout
+
+_log = logging.getLogger("purekong.serve")
+
+_TLS_VERSIONS = {"TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
+
+
+def load_app(spec: str):
+    """``"package.module:attribute"`` (dots after the colon walk attributes)."""
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise ValueError(f"expected 'module:attribute', got {spec!r}")
+    try:
+        obj = importlib.import_module(module_name)
+    except Exception as exc:
+        raise ValueError(f"cannot import {module_name!r}: {exc!r}") from exc
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise ValueError(f"{module_name!r} has no attribute {attr!r}") from None
+    if not callable(obj):
+        raise ValueError(f"{spec!r} is not callable")
+    return obj
+
+
+def tls_extension(*, server_cert_pem: str | None, handshake, client_verify: str) -> dict:
+    """``scope["extensions"]["tls"]`` per the ASGI TLS extension."""
+    from purekong.engine import der_to_pem
+    from purekong.engine._suites import BY_IANA
+
+    chain = [der_to_pem(der) for der in (handshake.peer_certificates or ())]
+    name = None
+    if handshake.peer_certificates:
+        try:
+            name = x509.load_der_x509_certificate(handshake.peer_certificates[0]).subject.rfc4514_string()
+        except ValueError:
+            name = None
+    suite = BY_IANA.get(handshake.cipher_suite)
+    return {
+        "server_cert": server_cert_pem,
+        "client_cert_chain": chain,
+        "client_cert_name": name,
+        # The spec: None when verification succeeded (or no certificate); else the reason.
+        "client_cert_error": client_verify[len("FAILED:"):] if client_verify.startswith("FAILED:") else None,
+        "tls_version": _TLS_VERSIONS.get(handshake.version),
+        "cipher_suite": suite.code if suite else None,
+    }
+
+
+def build_scope(
+    *,
+    method: str,
+    target: str,
+    headers: list[tuple[str, str]],
+    http_version: str,
+    scheme: str,
+    client: tuple[str, int],
+    server: tuple[str, int],
+    extensions: dict,
+) -> dict:
+    path, _, query = target.partition("?")
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": http_version if http_version in ("1.0", "1.1") else "1.1",
+        "method": method,
+        "scheme": scheme,
+        "path": unquote(path),
+        "raw_path": path.encode("latin-1"),
+        "query_string": query.encode("latin-1"),
+        "root_path": "",
+        "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers],
+        "client": client,
+        "server": server,
+        "extensions": extensions,
+    }
+
+
+class ASGIResponse:
+    """An application's response: head now, body streamed from a queue."""
+
+    def __init__(self, status: int, headers: list[tuple[str, str]], queue: asyncio.Queue, task: asyncio.Task, disconnected: asyncio.Event, timeout: float) -> None:
+        self.status, self.headers = status, headers
+        self.http_version = "1.1"
+        self.body_bytes = 0
+        self._queue, self._task, self._disconnected, self._timeout = queue, task, disconnected, timeout
+
+    async def iter_body(self) -> AsyncIterator[bytes]:
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(self._timeout):
+                        item = await self._queue.get()
+                except TimeoutError:
+                    raise UpstreamTimeout(f"the application sent nothing for {self._timeout:g} s") from None
+                if isinstance(item, BaseException):
+                    raise UpstreamInvalidResponse(f"the application failed mid-body: {item!r}")
+                chunk, more = item
+                if chunk:
+                    self.body_bytes += len(chunk)
+                    yield chunk
+                if not more:
+                    return
+        finally:
+            self.release()
+
+    async def read(self) -> bytes:
+        return b"".join([c async for c in self.iter_body()])
+
+    def release(self) -> None:
+        # The client got everything (or went away): the app's receive() now
+        # returns http.disconnect; a task still running after that is cancelled.
+        self._disconnected.set()
+        if not self._task.done():
+            self._task.get_loop().call_later(5.0, self._task.cancel)
+
+
+async def call_app(app, scope: dict, body: bytes, *, timeout: float = 60.0) -> ASGIResponse:
+    """Run ``app`` for one request; return once it sent ``http.response.start``."""
+    loop = asyncio.get_running_loop()
+    started: asyncio.Future = loop.create_future()
+    queue: asyncio.Queue = asyncio.Queue()
+    disconnected = asyncio.Event()
+    request_sent = False
+    finished = False
+
+    async def receive():
+        nonlocal request_sent
+        if not request_sent:
+            request_sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await disconnected.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        nonlocal finished
+        kind = message.get("type")
+        if kind == "http.response.start":
+            if started.done():
+                raise RuntimeError("http.response.start sent twice")
+            status = int(message["status"])
+            headers = [(bytes(k).decode("latin-1"), bytes(v).decode("latin-1")) for k, v in message.get("headers", [])]
+            started.set_result((status, headers))
+        elif kind == "http.response.body":
+            if not started.done():
+                raise RuntimeError("http.response.body before http.response.start")
+            if finished or disconnected.is_set():
+                return  # the client is gone: ASGI says sending then is a no-op
+            more = bool(message.get("more_body", False))
+            await queue.put((bytes(message.get("body", b"")), more))
+            finished = not more
+        else:
+            raise RuntimeError(f"unsupported ASGI message type {kind!r}")
+
+    async def run():
+        try:
+            await app(scope, receive, send)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - the app's failure is the request's 502
+            _log.exception("ASGI application failed for %s %s", scope["method"], scope["path"])
+            if not started.done():
+                started.set_exception(UpstreamInvalidResponse(f"the application failed: {exc!r}"))
+            elif not finished:
+                await queue.put(exc)
+            return
+        if not started.done():
+            started.set_exception(UpstreamInvalidResponse("the application returned without a response"))
+        elif not finished:
+            await queue.put((b"", False))
+
+    task = asyncio.create_task(run())
+    try:
+        async with asyncio.timeout(timeout):
+            status, headers = await asyncio.shield(started)
+    except TimeoutError:
+        task.cancel()
+        raise UpstreamTimeout(f"the application did not respond within {timeout:g} s") from None
+    except BaseException:
+        disconnected.set()
+        task.cancel()
+        raise
+    return ASGIResponse(status, headers, queue, task, disconnected, timeout)
+
+
+class Lifespan:
+    """The ASGI lifespan protocol, best effort: apps that don't speak it are fine."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self._inbox: asyncio.Queue = asyncio.Queue()
+        self._outbox: asyncio.Queue = asyncio.Queue()
+        self._task: asyncio.Task | None = None
+        self.supported = True
+
+    async def startup(self, timeout: float = 30.0) -> None:
+        async def receive():
+            return await self._inbox.get()
+
+        async def send(message):
+            await self._outbox.put(message)
+
+        async def run():
+            try:
+                await self.app({"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": {}}, receive, send)
+            except BaseException:  # noqa: BLE001 - "unsupported" per the spec
+                self.supported = False
+            await self._outbox.put(None)
+
+        self._task = asyncio.create_task(run())
+        await self._inbox.put({"type": "lifespan.startup"})
+        async with asyncio.timeout(timeout):
+            message = await self._outbox.get()
+        if message is None:
+            self.supported = False
+        elif message["type"] == "lifespan.startup.failed":
+            raise RuntimeError(f"ASGI startup failed: {message.get('message', '')}")
+
+    async def shutdown(self, timeout: float = 10.0) -> None:
+        if not self.supported or self._task is None:
+            return
+        await self._inbox.put({"type": "lifespan.shutdown"})
+        try:
+            async with asyncio.timeout(timeout):
+                await self._outbox.get()
+        except TimeoutError:
+            self._task.cancel()

@@ -1,0 +1,825 @@
+"""``purekong serve``: Kong's configuration model on purekong's engine.
+
+Start-up turns the configuration into plain objects, all validated before a
+socket is opened (nothing starts half-configured):
+
+* :class:`ServeOptions` - kong.conf's server settings (listeners, limits,
+  timeouts, logs, workers);
+* a ``Declarative`` (services, routes, plugins, certificates, consumers) and
+  its ``Router``;
+* :class:`Plan` - per route and protocol the plugins that apply (Kong's
+  plugins iterator: global, service, route and consumer scopes, a plugin's
+  ``protocols``), as one :class:`~purekong.runner.Runner` each, plus the
+  connection-phase runner for the certificate phase.
+
+Then each worker runs :class:`Gateway`: asyncio listeners, one task per
+connection (:mod:`._http`), and per request: route -> rewrite/access/balancer
+(runner) -> upstream (:mod:`._proxy`) or ASGI app (:mod:`._asgi`) ->
+response/header_filter/body_filter/log -> the client -> the access log.
+
+Signals: SIGTERM/SIGINT stop accepting, idle keep-alive connections are
+closed, in-flight requests get ``grace`` seconds to finish, then exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from cryptography.hazmat.primitives import serialization
+
+from purekong.engine import CertifiedKey, ClientHelloReceived, ServerConfig, ServerConnection
+from purekong.gateway import Declarative, PluginEntity, Route, Service
+from purekong.pdk import ConnectionInfo, Request, Response, TLSInfo, cjson_encode
+from purekong.runner import NativePlugin, PluginInstance, Runner, configure, plugin_from_class
+from purekong.runner._engine import ConnectionPhases
+
+from . import _asgi, _proxy
+from ._http import ConnectionState, HTTPRequest, Limits, PlainStream, Reply, TLSStream, error_reply, serve_connection
+
+_log = logging.getLogger("purekong.serve")
+
+VIA = "1.1 purekong"
+NO_ROUTE_MESSAGE = "no Route matched with those values"
+
+
+class ServeConfigError(Exception):
+    """Bad configuration: the message names the entry and the field."""
+
+
+# -- settings ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Listener:
+    host: str
+    port: int
+    ssl: bool
+
+    @classmethod
+    def parse(cls, text: str) -> "Listener":
+        """kong.conf's ``proxy_listen`` entry: ``HOST:PORT`` or ``HOST:PORT ssl``."""
+        parts = text.split()
+        if not parts or any(p not in ("ssl",) for p in parts[1:]):
+            raise ServeConfigError(f"listen {text!r}: expected 'HOST:PORT' or 'HOST:PORT ssl'")
+        host, sep, port = parts[0].rpartition(":")
+        if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ServeConfigError(f"listen {text!r}: port must be a number from 0 to 65535")
+        host = host.strip("[]") or "0.0.0.0"
+        return cls(host, int(port), "ssl" in parts[1:])
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{'https' if self.ssl else 'http'}://{host}:{self.port}"
+
+
+@dataclass
+class ServeOptions:
+    listeners: list[Listener] = field(default_factory=list)
+    declarative: Path | None = None
+    plugins_dir: Path | None = None
+    access_log: Path | None = None
+    workers: int = 1
+    verify_depth: int | None = None
+    state_dir: Path | None = None
+    limits: Limits = field(default_factory=Limits)
+    grace: float = 10.0  # seconds in-flight requests get at shutdown
+    #: Called with each line of the startup summary (the CLI prints them).
+    announce: Callable[[str], None] | None = None
+
+
+# -- routing (adapter over purekong.gateway's loader and router) --------------------
+
+
+def load_declarative(path: Path) -> Declarative:
+    """The declarative file, via the loader in purekong.gateway."""
+    from purekong.gateway import _declarative  # written alongside; see docs/serve.md
+
+    loader = next(
+        (getattr(_declarative, n) for n in ("load_file", "load", "load_declarative", "parse_file") if hasattr(_declarative, n)),
+        None,
+    )
+    if loader is None:
+        raise ServeConfigError("purekong.gateway._declarative has no loader function")
+    try:
+        return loader(path)
+    except getattr(_declarative, "ConfigError", ValueError) as exc:
+        raise ServeConfigError(str(exc)) from None
+
+
+def _router_module():
+    try:
+        from purekong.gateway import _router
+    except ImportError:
+        return None
+    return _router
+
+
+@dataclass(frozen=True)
+class Match:
+    route: Route
+    service: Service | None
+    prefix: str  # the matched path prefix ("" for none), for strip_path
+
+
+class Routing:
+    """``match()`` and ``certificate_for()`` over whatever router exists."""
+
+    def __init__(self, declarative: Declarative) -> None:
+        self.declarative = declarative
+        module = _router_module()
+        self._router = module.Router(declarative) if module is not None else None
+        self._cert_for = getattr(module, "certificate_for", None) if module is not None else None
+
+    def match(self, *, protocol: str, method: str, host: str | None, path: str, sni: str | None) -> Match | None:
+        if self._router is not None:
+            found = self._router.match(protocol=protocol, method=method, host=host, path=path, sni=sni)
+            if found is None:
+                return None
+            route = getattr(found, "route", found)
+            service = getattr(found, "service", None) or self.declarative.service(route.service)
+            prefix = getattr(found, "prefix", None)
+            if prefix is None:
+                prefix = getattr(found, "matched_path", None)
+            if prefix is None:
+                prefix = _longest_prefix(route, path)
+            return Match(route, service, prefix or "")
+        return self._fallback_match(protocol, method, host, path, sni)
+
+    def _fallback_match(self, protocol, method, host, path, sni) -> Match | None:
+        # Only for the embedded default and until a router exists: protocols,
+        # methods, exact hosts, SNIs and path prefixes; longest prefix wins.
+        best: tuple[int, Match] | None = None
+        for route in self.declarative.routes:
+            if protocol not in route.protocols or (route.methods and method not in route.methods):
+                continue
+            if route.hosts and (host or "") not in route.hosts:
+                continue
+            if route.snis and sni not in route.snis:
+                continue
+            prefix = _longest_prefix(route, path)
+            if route.paths and prefix is None:
+                continue
+            score = len(prefix or "")
+            if best is None or score > best[0]:
+                best = (score, Match(route, self.declarative.service(route.service), prefix or ""))
+        return best[1] if best else None
+
+    def certificate_for(self, sni: str | None):
+        if self._cert_for is not None:
+            return self._cert_for(self.declarative, sni)
+        for cert in self.declarative.certificates:
+            if sni and sni in cert.snis:
+                return cert
+        return None
+
+
+def _longest_prefix(route: Route, path: str) -> str | None:
+    prefixes = [p for p in route.paths if not p.startswith("~") and path.startswith(p)]
+    return max(prefixes, key=len) if prefixes else None
+
+
+def upstream_path(service_path: str | None, path: str, prefix: str, strip: bool) -> str:
+    """Kong's path_handling "v0": the service path, then the (stripped) request path."""
+    if strip and prefix and path.startswith(prefix):
+        path = path[len(prefix):]
+    base = service_path or "/"
+    if not path:
+        return base
+    if base.endswith("/") and path.startswith("/"):
+        return base + path[1:]
+    if not base.endswith("/") and not path.startswith("/"):
+        return base + "/" + path
+    return base + path
+
+
+# -- plugins -------------------------------------------------------------------------
+
+
+class _NoRoute(NativePlugin):
+    """Kong's router miss, as the first access handler: 404 and the usual log."""
+
+    name = "purekong-no-route"
+    priority = 10**9
+
+    def access(self, kong):
+        kong.response.exit(404, {"message": NO_ROUTE_MESSAGE})
+
+
+class _ConsumerScoped:
+    """A consumer-scoped plugin runs only once that consumer is authenticated.
+
+    Kong's plugins iterator re-collects plugins after the authentication
+    plugins ran in access; purekong approximates this by checking, at each
+    call, the consumer the request was authenticated as.
+    """
+
+    def __init__(self, plugin: object, consumer_id: str) -> None:
+        self._plugin, self._consumer_id = plugin, consumer_id
+
+    def __getattr__(self, phase: str):
+        method = getattr(self._plugin, phase)
+
+        def call(kong):
+            ctx = getattr(kong, "_ctx", None)
+            consumer = getattr(ctx, "consumer", None) or {}
+            if consumer.get("id") == self._consumer_id:
+                return method(kong)
+            return None
+
+        return call
+
+
+def _builtin_plugins() -> dict[str, Any]:
+    """Built-in plugins (purekong.plugins), by name, as PluginSpecs."""
+    try:
+        import purekong.plugins as builtins
+    except ImportError:
+        return {}
+    registry = getattr(builtins, "REGISTRY", None) or getattr(builtins, "BUILTINS", None) or getattr(builtins, "PLUGINS", None)
+    if registry is None and hasattr(builtins, "registry"):
+        registry = builtins.registry() if callable(builtins.registry) else builtins.registry
+    out = {}
+    for name, spec in dict(registry or {}).items():
+        out[name] = spec if hasattr(spec, "phases") else plugin_from_class(spec)
+    return out
+
+
+@dataclass
+class Plan:
+    """Everything a worker needs, built and validated before listening."""
+
+    declarative: Declarative
+    routing: Routing
+    instances: list[tuple[PluginEntity, PluginInstance]]
+    connection_runner: Runner
+    certificates: list[CertifiedKey]  # the default (first) and the declarative ones
+    cert_by_id: dict[str, CertifiedKey]
+    asgi_apps: dict[str, Any]
+    verify_depth: int | None
+    connection_handlers: list = field(default_factory=list)
+    _runners: dict = field(default_factory=dict)
+
+    def runner_for(self, match: Match | None, protocol: str) -> Runner:
+        key = (match.route.id if match else None, protocol)
+        runner = self._runners.get(key)
+        if runner is None:
+            runner = Runner(self._applicable(match, protocol), check_phases=True)
+            self._runners[key] = runner
+        return runner
+
+    def _applicable(self, match: Match | None, protocol: str) -> list[PluginInstance]:
+        """Kong's plugins iterator: the most specific instance of each plugin name wins."""
+        chosen: dict[str, tuple[int, PluginInstance]] = {}
+        route_id = match.route.id if match else None
+        service_id = match.service.id if match and match.service else None
+        for entity, inst in self.instances:
+            if protocol not in entity.protocols:
+                continue
+            if entity.route and entity.route != route_id:
+                continue
+            if entity.service and entity.service != service_id:
+                continue
+            # Precedence (Kong): route+service+consumer > ... > global; approximated
+            # by counting how many scopes the entity names.
+            rank = (4 if entity.route else 0) + (2 if entity.service else 0) + (1 if entity.consumer else 0)
+            if entity.consumer:
+                inst = dataclasses.replace(inst, plugin=_ConsumerScoped(inst.plugin, entity.consumer), scope="route")
+            elif entity.route or entity.service:
+                inst = dataclasses.replace(inst, scope="route" if entity.route else "service")
+            previous = chosen.get(entity.name)
+            if previous is None or rank > previous[0]:
+                chosen[entity.name] = (rank, inst)
+        plugins = [inst for _, inst in chosen.values()]
+        if match is None:
+            plugins = [p for p in plugins if p.scope == "global"]
+            plugins.append(configure(plugin_from_class(_NoRoute)))
+        return plugins
+
+
+def build_plan(declarative: Declarative, options: ServeOptions, *, default_cert: CertifiedKey | None, extra_plugins: dict | None = None) -> Plan:
+    specs = dict(_builtin_plugins())
+    if options.plugins_dir is not None:
+        from purekong.runner import load_plugins_dir
+
+        if not options.plugins_dir.is_dir():
+            raise ServeConfigError(f"--plugins-dir {options.plugins_dir}: not a directory")
+        specs.update(load_plugins_dir(options.plugins_dir))
+    specs.update(extra_plugins or {})
+
+    instances = []
+    for index, entity in enumerate(declarative.plugins):
+        where = f"plugins[{index}] (name={entity.name})"
+        if not entity.enabled:
+            continue
+        spec = specs.get(entity.name)
+        if spec is None:
+            known = ", ".join(sorted(specs)) or "none"
+            raise ServeConfigError(f"{where}: name: unknown plugin {entity.name!r} (available: {known})")
+        try:
+            inst = configure(spec, entity.config)
+        except Exception as exc:
+            raise ServeConfigError(f"{where}: config: {exc}") from None
+        instances.append((entity, inst))
+
+    apps = {}
+    for service in declarative.services:
+        if service.protocol == "asgi":
+            try:
+                apps[service.id] = _asgi.load_app(service.asgi or "")
+            except ValueError as exc:
+                raise ServeConfigError(f"services (name={service.name or service.id}): asgi: {exc}") from None
+
+    certs, by_id = [], {}
+    for cert in declarative.certificates:
+        try:
+            ck = CertifiedKey(tuple(cert.chain), cert.key)
+        except ValueError as exc:
+            raise ServeConfigError(f"certificates (id={cert.id}): {exc}") from None
+        certs.append(ck)
+        by_id[cert.id] = ck
+    if default_cert is not None:
+        certs.insert(0, default_cert)
+
+    global_instances = [inst for entity, inst in instances if entity.scope == "global"]
+    plan = Plan(
+        declarative=declarative,
+        routing=Routing(declarative),
+        instances=instances,
+        connection_runner=Runner(global_instances),
+        certificates=certs,
+        cert_by_id=by_id,
+        asgi_apps=apps,
+        verify_depth=options.verify_depth,
+    )
+    plan.connection_handlers = _certificate_handlers(declarative, instances)
+    return plan
+
+
+def _certificate_handlers(declarative: Declarative, instances) -> list:
+    """Certificate-phase handlers of the built-in plugins (SNI sets), if any."""
+    try:
+        import purekong.plugins as builtins
+    except ImportError:
+        return []
+    factory = getattr(builtins, "certificate_handlers", None)
+    if factory is None:
+        return []
+    return list(factory(declarative))
+
+
+# -- one worker ----------------------------------------------------------------------
+
+
+class _StreamedBody(bytes):
+    """An empty body that reports the streamed size to ``len()``.
+
+    A streamed response's bytes are gone by the log phase; Kong's serializer
+    only needs their count (``response.size``).
+    """
+
+    def __new__(cls, size: int):
+        obj = super().__new__(cls, b"")
+        obj._size = size
+        return obj
+
+    def __len__(self) -> int:
+        return self._size
+
+
+@dataclass
+class _Client:
+    """One accepted connection as the request side sees it."""
+
+    listener: Listener
+    info: ConnectionInfo
+    server_cert_pem: str | None = None
+    handshake: Any = None
+    state: ConnectionState = field(default_factory=ConnectionState)
+
+
+class Gateway:
+    def __init__(self, plan: Plan, options: ServeOptions) -> None:
+        self.plan, self.options, self.limits = plan, options, options.limits
+        self.pool = _proxy.UpstreamPool()
+        self._servers: list[asyncio.base_events.Server] = []
+        self._tasks: dict[asyncio.Task, _Client | None] = {}
+        self._access_fd: int | None = None
+        self._lifespans: list[_asgi.Lifespan] = []
+        self._tls_config: ServerConfig | None = None
+        if plan.certificates:
+            self._tls_config = ServerConfig(certificates=tuple(plan.certificates), alpn_protocols=("http/1.1",))
+
+    # -- lifecycle ---------------------------------------------------------------------
+    async def start(self, sockets: list[tuple[Listener, socket.socket]]) -> None:
+        if self.options.access_log is not None:
+            self._access_fd = os.open(self.options.access_log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        for app in self.plan.asgi_apps.values():
+            lifespan = _asgi.Lifespan(app)
+            await lifespan.startup()
+            self._lifespans.append(lifespan)
+        for listener, sock in sockets:
+            server = await asyncio.start_server(
+                lambda r, w, listener=listener: self._accept(listener, r, w), sock=sock, limit=self.limits.max_request_head
+            )
+            self._servers.append(server)
+
+    async def stop(self) -> None:
+        """Stop accepting; close idle connections; give the rest ``grace`` seconds."""
+        for server in self._servers:
+            server.close()
+        for task, client in list(self._tasks.items()):
+            if client is not None:
+                client.state.draining = True
+                if client.state.idle:
+                    task.cancel()
+            else:
+                task.cancel()  # still handshaking
+        if self._tasks:
+            done, pending = await asyncio.wait(list(self._tasks), timeout=self.options.grace)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=2.0)
+        for lifespan in self._lifespans:
+            await lifespan.shutdown()
+        self.pool.close()
+        if self._access_fd is not None:
+            os.close(self._access_fd)
+            self._access_fd = None
+
+    # -- connections -------------------------------------------------------------------
+    async def _accept(self, listener: Listener, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if len(self._tasks) >= self.limits.max_connections:
+            _log.warning("connection refused: %d connections open (--max-connections)", len(self._tasks))
+            writer.transport.abort()
+            return
+        self._tasks[task] = None
+        try:
+            await self._serve(listener, reader, writer, task)
+        except asyncio.CancelledError:
+            pass
+        except Exception:
+            _log.exception("connection failed")
+        finally:
+            self._tasks.pop(task, None)
+            writer.transport.abort()  # idempotent; whatever happened, the fd goes
+
+    async def _serve(self, listener: Listener, reader, writer, task) -> None:
+        peer = writer.get_extra_info("peername") or ("", 0)
+        sockname = writer.get_extra_info("sockname") or ("", listener.port)
+        client_ip, client_port, server_port = peer[0], peer[1], sockname[1]
+        if listener.ssl:
+            phases = ConnectionPhases(self.plan.connection_runner, verify_depth=self.plan.verify_depth)
+            chosen: list[CertifiedKey] = []
+
+            def on_hello(conn: ServerConnection, event: ClientHelloReceived) -> None:
+                certs = self._certificates_for(event.server_name)
+                chosen.append(certs[0])
+                for handler in self.plan.connection_handlers:
+                    handler(phases.requests, event)
+                phases.on_client_hello(_WithCertificates(conn, certs), event, client_ip=client_ip, client_port=client_port, server_port=server_port)
+
+            stream = TLSStream(reader, writer, ServerConnection(self._tls_config), self.limits, on_hello)
+            try:
+                handshake = await stream.do_handshake()
+            except Exception as exc:
+                _log.info("TLS handshake with %s:%s failed: %s", client_ip, client_port, exc)
+                return
+            tls = phases.tls_info(handshake)
+            cert_pem = chosen[0].chain[0].public_bytes(serialization.Encoding.PEM).decode() if chosen else None
+            client = _Client(listener, ConnectionInfo(tls=tls, client_ip=client_ip, client_port=client_port, server_port=server_port), cert_pem, handshake)
+        else:
+            stream = PlainStream(reader, writer, self.limits)
+            client = _Client(listener, ConnectionInfo(client_ip=client_ip, client_port=client_port, server_port=server_port))
+        self._tasks[task] = client
+        try:
+            await serve_connection(stream, lambda req: self._handle(client, req), self.limits, client.state)
+        finally:
+            await stream.close()  # close_notify and FIN; _accept aborts if that hangs
+
+    def _certificates_for(self, sni: str | None) -> tuple[CertifiedKey, ...]:
+        cert = self.plan.routing.certificate_for(sni) if sni else None
+        if cert is not None and cert.id in self.plan.cert_by_id:
+            return (self.plan.cert_by_id[cert.id],)
+        return (self.plan.certificates[0],)  # the default certificate
+
+    # -- one request -------------------------------------------------------------------
+    async def _handle(self, client: _Client, req: HTTPRequest) -> Reply:
+        started = time.time()
+        protocol = "https" if client.listener.ssl else "http"
+        path = req.target.split("?", 1)[0]
+        host_header = req.header("host")
+        host = _strip_port(host_header) if host_header else None
+        sni = client.info.tls.server_name
+        match = self.plan.routing.match(protocol=protocol, method=req.method, host=host, path=path, sni=sni)
+        runner = self.plan.runner_for(match, protocol)
+        request = Request(
+            method=req.method,
+            target=req.target,
+            headers=req.headers,
+            body=req.body,
+            http_version=req.http_version,
+            route=_entity_dict(match.route) if match else None,
+            service=_entity_dict(match.service) if match and match.service else None,
+            start_time=started,
+        )
+        outcome = runner.run_request(client.info, request)
+        if not outcome.proxy:
+            response = runner.run_response(outcome)
+            return self._buffered_reply(response, outcome, started)
+
+        assert match is not None and match.service is not None
+        service = match.service
+        upstream_req = outcome.upstream
+        proxy_started = time.time()
+        try:
+            upstream = await self._call_upstream(client, req, match, upstream_req)
+        except _proxy.UpstreamError as exc:
+            _log.error("upstream failure for %s %s (service %s): %s", req.method, req.target, service.name or service.id, exc)
+            if exc.status == 504:
+                outcome.context.pending_status = 504  # the runner's own error response is a 502
+            response = runner.run_response(outcome, None)
+            if exc.status == 504:
+                response.body = cjson_encode({"message": "The upstream server is timing out"})
+            return self._buffered_reply(response, outcome, started)
+        latency = int((time.time() - proxy_started) * 1000)
+        head = _proxy.strip_hop_by_hop(upstream.headers)
+        head += [("Via", VIA), ("X-Kong-Upstream-Latency", str(latency)), ("X-Kong-Proxy-Latency", str(int((proxy_started - started) * 1000)))]
+
+        if any(runner.needs_phase(p) for p in ("response", "header_filter", "body_filter")):
+            # A plugin may read or rewrite the response: buffer it (Kong does too
+            # for the response phase).
+            try:
+                body = await upstream.read()
+            except _proxy.UpstreamError as exc:
+                _log.error("upstream failed mid-body for %s %s: %s", req.method, req.target, exc)
+                response = runner.run_response(outcome, None)
+                return self._buffered_reply(response, outcome, started)
+            head = [(k, v) for k, v in head if k.lower() != "content-length"]
+            response = runner.run_response(outcome, Response(upstream.status, head, body))
+            return self._buffered_reply(response, outcome, started)
+
+        # Streaming: headers now (with edits plugins queued in access), the body
+        # as it arrives, the log phase once it is all out.
+        ctx = outcome.context
+        first = ctx.begin_response(Response(upstream.status, head, b""))
+        headers, status = list(first.headers), first.status
+
+        async def done(sent: int, complete: bool) -> None:
+            if not complete:
+                _log.info("response to %s %s not completed (%d body bytes sent)", req.method, req.target, sent)
+            runner.run_response(outcome, Response(status, headers, _StreamedBody(sent)))
+            self._access(outcome, started)
+
+        return Reply(status, headers, upstream.iter_body(), done=done)
+
+    async def _call_upstream(self, client: _Client, req: HTTPRequest, match: Match, up) -> Any:
+        service, route = match.service, match.route
+        target = up.target
+        if target == req.target:  # not rewritten by a plugin: apply route and service paths
+            path, sep, query = target.partition("?")
+            target = upstream_path(service.path, path, match.prefix, route.strip_path) + (sep + query)
+        headers = self._forwarded_headers(client, req, up.headers, service, route)
+        timeouts = _proxy.Timeouts(service.connect_timeout / 1000, service.write_timeout / 1000, service.read_timeout / 1000)
+        if service.protocol == "asgi":
+            app = self.plan.asgi_apps[service.id]
+            extensions: dict = {}
+            tls = client.info.tls
+            if tls.is_tls and client.handshake is not None:
+                extensions["tls"] = _asgi.tls_extension(server_cert_pem=client.server_cert_pem, handshake=client.handshake, client_verify=tls.client_verify)
+                extensions["purekong.tls"] = {
+                    "version": tls.version,
+                    "cipher": tls.cipher,
+                    "sni": tls.server_name,
+                    "alpn": client.handshake.alpn_protocol,
+                    "resumed": client.handshake.resumed,
+                    "client_verify": tls.client_verify,
+                }
+            scope = _asgi.build_scope(
+                method=up.method,
+                target=target,
+                headers=headers,
+                http_version=req.http_version,
+                scheme="https" if client.listener.ssl else "http",
+                client=(client.info.client_ip, client.info.client_port),
+                server=(client.listener.host, client.info.server_port),
+                extensions=extensions,
+            )
+            return await _asgi.call_app(app, scope, up.body, timeout=timeouts.read)
+        scheme = up.scheme or service.protocol
+        port = service.port or (443 if scheme == "https" else 80)
+        return await self.pool.request(scheme, service.host, port, up.method, target, headers, up.body, timeouts)
+
+    def _forwarded_headers(self, client: _Client, req: HTTPRequest, headers, service: Service, route: Route) -> list[tuple[str, str]]:
+        """Kong's upstream headers: Host, X-Forwarded-*, X-Real-IP (no trusted_ips)."""
+        names = {"host", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port", "x-forwarded-path", "x-real-ip"}
+        out = [(k, v) for k, v in headers if k.lower() not in names]
+        client_host = req.header("host") or ""
+        if route.preserve_host and client_host:
+            host = client_host
+        elif service.protocol == "asgi":
+            host = client_host or "localhost"
+        else:
+            default = 443 if service.protocol == "https" else 80
+            host = service.host if not service.port or service.port == default else f"{service.host}:{service.port}"
+        prior = req.header("x-forwarded-for")  # $proxy_add_x_forwarded_for
+        ip = client.info.client_ip
+        out.insert(0, ("Host", host))
+        out += [
+            ("X-Forwarded-For", f"{prior}, {ip}" if prior else ip),
+            ("X-Forwarded-Proto", "https" if client.listener.ssl else "http"),
+            ("X-Forwarded-Host", _strip_port(client_host) if client_host else ""),
+            ("X-Forwarded-Port", str(client.info.server_port)),
+            ("X-Forwarded-Path", req.target.split("?", 1)[0]),
+            ("X-Real-IP", ip),
+        ]
+        return out
+
+    def _buffered_reply(self, response: Response, outcome, started: float) -> Reply:
+        headers = [(k, v) for k, v in response.headers if k.lower() not in ("content-length", "transfer-encoding")]
+        if not any(k.lower() == "via" for k, _ in headers) and outcome.proxy and outcome.context.upstream_response is not None:
+            headers.append(("Via", VIA))
+
+        def done(sent: int, complete: bool) -> None:
+            self._access(outcome, started)
+
+        return Reply(response.status, headers, bytes(response.body), done=done)
+
+    def _access(self, outcome, started: float) -> None:
+        if self._access_fd is None:
+            return
+        try:
+            entry = outcome.context.serialize()
+        except Exception:
+            _log.exception("cannot serialize the request for the access log")
+            return
+        line = (json.dumps(entry, separators=(",", ":"), ensure_ascii=False, default=str) + "\n").encode()
+        try:
+            os.write(self._access_fd, line)  # one write: lines from workers never interleave
+        except OSError as exc:
+            _log.error("access log write failed: %s", exc)
+
+
+class _WithCertificates:
+    """``ConnectionPhases`` calls ``proceed()``; this adds the certificate chosen by SNI.
+
+    (A thin adapter: ConnectionPhases has no certificate parameter.)
+    """
+
+    def __init__(self, conn: ServerConnection, certificates) -> None:
+        self._conn, self._certificates = conn, tuple(certificates)
+        self.config = conn.config
+
+    def proceed(self, **kwargs) -> None:
+        self._conn.proceed(certificates=self._certificates, **kwargs)
+
+    def abort(self, *args) -> None:
+        self._conn.abort(*args)
+
+
+def _strip_port(host: str) -> str:
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def _entity_dict(entity) -> dict:
+    def plain(v):
+        if isinstance(v, tuple):
+            return [plain(x) for x in v]
+        return v
+
+    return {f.name: plain(getattr(entity, f.name)) for f in dataclasses.fields(entity) if getattr(entity, f.name) is not None}
+
+
+# -- processes -----------------------------------------------------------------------
+
+
+def bind(listeners: list[Listener]) -> list[tuple[Listener, socket.socket]]:
+    """Bind every listener now (so errors show before anything starts)."""
+    out = []
+    try:
+        for listener in listeners:
+            family = socket.AF_INET6 if ":" in listener.host else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            out.append((listener, sock))
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if hasattr(socket, "SO_REUSEPORT"):
+                # Lets a new generation bind while the old one drains.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind((listener.host, listener.port))
+            sock.listen(1024)
+            sock.setblocking(False)
+    except OSError as exc:
+        for _, sock in out:
+            sock.close()
+        raise ServeConfigError(f"listen {listener}: {exc.strerror or exc}") from None
+    return [(dataclasses.replace(l, port=s.getsockname()[1]), s) for l, s in out]
+
+
+def run_worker(plan: Plan, options: ServeOptions, sockets) -> int:
+    """One worker: serve until SIGTERM/SIGINT, then drain and return 0."""
+
+    async def main() -> int:
+        gateway = Gateway(plan, options)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await gateway.start(sockets)
+        await stop.wait()
+        _log.info("worker %d stopping: %d connections open", os.getpid(), len(gateway._tasks))
+        await gateway.stop()
+        return 0
+
+    return asyncio.run(main())
+
+
+def serve(plan: Plan, options: ServeOptions, sockets, summary: list[str]) -> int:
+    """Run ``options.workers`` workers on the bound sockets; return the exit status."""
+    for line in summary:
+        _log.info("%s", line)
+        if options.announce:
+            options.announce(line)
+    if options.workers <= 1:
+        return run_worker(plan, options, sockets)
+    # Fork workers that inherit the listening sockets: the kernel hands each
+    # new connection to one worker blocked in accept().
+    children = []
+    for _ in range(options.workers):
+        pid = os.fork()
+        if pid == 0:
+            status = 1
+            try:
+                status = run_worker(plan, options, sockets)
+            finally:
+                os._exit(status)
+        children.append(pid)
+    for _, sock in sockets:
+        sock.close()
+
+    def forward(signum, _frame):
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    status = 0
+    for pid in children:
+        while True:
+            try:
+                _, code = os.waitpid(pid, 0)
+                break
+            except InterruptedError:
+                continue
+        if os.waitstatus_to_exitcode(code) != 0:
+            status = 1
+    return status
+
+
+def summary_lines(plan: Plan, options: ServeOptions, sockets) -> list[str]:
+    d = plan.declarative
+    lines = [f"purekong serve: {len(sockets)} listener(s), {options.workers} worker(s), pid {os.getpid()}"]
+    for listener, _ in sockets:
+        lines.append(f"  listening on {listener}")
+    for route in d.routes:
+        service = d.service(route.service)
+        target = "-" if service is None else (f"asgi {service.asgi}" if service.protocol == "asgi" else f"{service.protocol}://{service.host}:{service.port or ''}{service.path or ''}")
+        what = " ".join(filter(None, [
+            ",".join(route.protocols), ",".join(route.methods), ",".join(route.hosts), ",".join(route.paths), ("sni=" + ",".join(route.snis)) if route.snis else "",
+        ]))
+        lines.append(f"  route {route.name or route.id}: {what} -> {target}")
+    for entity, inst in plan.instances:
+        scope = entity.scope + (f" {entity.route or entity.service or entity.consumer}" if entity.scope != "global" else "")
+        lines.append(f"  plugin {entity.name} ({scope}, priority {inst.spec.priority})")
+    for i, ck in enumerate(plan.certificates):
+        leaf = ck.chain[0]
+        snis = next((c.snis for c in d.certificates if c.chain and c.chain[0] == leaf), ())
+        label = "default" if i == 0 and not snis else ",".join(snis) or "no SNI"
+        lines.append(f"  certificate {leaf.subject.rfc4514_string()} [{label}] expires {leaf.not_valid_after_utc:%Y-%m-%d}")
+    if options.access_log:
+        lines.append(f"  access log: {options.access_log}")
+    return lines
+
+
+def stderr_logging(level: int = logging.INFO) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s [%(levelname)s] %(process)d %(name)s: %(message)s"))
+    root = logging.getLogger("purekong")
+    root.addHandler(handler)
+    root.setLevel(level)

@@ -1,0 +1,444 @@
+"""One client connection: bytes over TCP (or over the TLS engine) <-> HTTP/1.1 with h11.
+
+Two layers, each small enough to read on its own:
+
+* a *stream* moves bytes. :class:`PlainStream` is the socket itself;
+  :class:`TLSStream` runs a sans-IO ``ServerConnection`` over the socket
+  (the pump: read from the socket, ``receive_data``, drain ``next_event`` until
+  ``NEED_DATA``, write ``data_to_send``). Both offer ``receive()`` (``b""`` at
+  the end), ``send()``, ``close()`` and ``abort()``.
+* :func:`serve_connection` speaks HTTP/1.1 over a stream with h11 (the model
+  h11 documents: one ``h11.Connection`` per socket, read events, answer,
+  ``start_next_cycle`` for keep-alive). It knows nothing about Kong: each
+  request goes to a ``handler`` that returns a :class:`Reply`.
+
+Every wait has a deadline (:class:`Limits`), and every path out of
+:func:`serve_connection` closes the socket, so a client that stalls, resets
+or sends garbage costs one task for at most one timeout and leaves no file
+descriptor behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import AsyncIterator, Awaitable, Callable
+
+import h11
+
+from purekong.engine import (
+    NEED_DATA,
+    PAUSED,
+    AlertReceived,
+    ClientHelloReceived,
+    ConnectionClosed,
+    DataReceived,
+    HandshakeComplete,
+    ProtocolError,
+    ServerConnection,
+)
+
+_log = logging.getLogger("purekong.serve")
+
+READ_SIZE = 65536
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-connection deadlines and sizes. Defaults follow Kong's nginx template."""
+
+    handshake_timeout: float = 10.0  # TLS handshake, whole
+    idle_timeout: float = 60.0  # keep-alive: waiting for the next request (keepalive_timeout 60s)
+    client_timeout: float = 60.0  # between two reads of one request / two writes (client_body_timeout, send_timeout)
+    max_request_head: int = 64 * 1024  # request line + headers (large_client_header_buffers)
+    max_body_size: int = 8 * 1024 * 1024  # 0 = unlimited (client_max_body_size; Kong defaults to 0)
+    max_connections: int = 1024  # per worker (worker_connections)
+
+
+class ClientGone(Exception):
+    """The client closed, reset or stalled: nothing more can be sent to it."""
+
+
+# -- streams -------------------------------------------------------------------------
+
+
+class PlainStream:
+    """Plain TCP: the asyncio stream pair."""
+
+    tls = False
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, limits: Limits) -> None:
+        self.reader, self.writer, self.limits = reader, writer, limits
+
+    async def receive(self) -> bytes:
+        try:
+            return await self.reader.read(READ_SIZE)
+        except (ConnectionError, OSError):
+            return b""
+
+    async def send(self, data: bytes) -> None:
+        if self.writer.is_closing():
+            raise ClientGone("connection closed")
+        self.writer.write(data)
+        await _drain(self.writer, self.limits.client_timeout)
+
+    async def close(self) -> None:
+        await _close_writer(self.writer)
+
+    def abort(self) -> None:
+        self.writer.transport.abort()
+
+
+class HandshakeFailed(Exception):
+    pass
+
+
+class TLSStream:
+    """TLS over TCP with purekong's engine.
+
+    ``on_client_hello(conn, event)`` runs at the ClientHello pause (Kong's
+    client_hello and certificate phases, certificate choice by SNI) and must
+    call ``conn.proceed()`` or ``conn.abort()``.
+    """
+
+    tls = True
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        conn: ServerConnection,
+        limits: Limits,
+        on_client_hello: Callable[[ServerConnection, ClientHelloReceived], object],
+    ) -> None:
+        self.reader, self.writer, self.conn, self.limits = reader, writer, conn, limits
+        self._on_client_hello = on_client_hello
+        self.handshake: HandshakeComplete | None = None
+        self._closed = False  # the peer's side ended (close_notify, alert or EOF)
+
+    async def do_handshake(self) -> HandshakeComplete:
+        """Run the handshake within ``handshake_timeout``; raise HandshakeFailed."""
+        try:
+            async with asyncio.timeout(self.limits.handshake_timeout):
+                while self.handshake is None:
+                    event = await self._next_event()
+                    if event is None:
+                        raise HandshakeFailed("connection closed during the handshake")
+        except TimeoutError:
+            raise HandshakeFailed(f"handshake timeout ({self.limits.handshake_timeout:g} s)") from None
+        return self.handshake
+
+    async def receive(self) -> bytes:
+        while True:
+            event = await self._next_event()
+            if event is None:
+                return b""
+            if isinstance(event, DataReceived):
+                return event.data
+
+    async def _next_event(self):
+        """The next interesting event, pumping the socket as needed; None once closed."""
+        conn = self.conn
+        while not self._closed:
+            try:
+                event = conn.next_event()
+            except ProtocolError as exc:
+                # The engine queued its fatal alert: send it, then we are done.
+                await self._flush_quietly()
+                self._closed = True
+                if self.handshake is None:
+                    raise HandshakeFailed(f"TLS: {exc}") from None
+                return None
+            if event is NEED_DATA:
+                await self._flush()
+                try:
+                    data = await self.reader.read(READ_SIZE)
+                except (ConnectionError, OSError):
+                    data = b""
+                conn.receive_data(data)
+                continue
+            if event is PAUSED:
+                raise HandshakeFailed("handshake left paused")  # on_client_hello must proceed
+            if isinstance(event, ClientHelloReceived):
+                self._on_client_hello(conn, event)
+                await self._flush()
+                continue
+            if isinstance(event, HandshakeComplete):
+                self.handshake = event
+                await self._flush()  # TLS 1.3 tickets, TLS 1.2 Finished
+                return event
+            if isinstance(event, ConnectionClosed):
+                self._closed = True
+                return None
+            if isinstance(event, AlertReceived):
+                continue
+            return event
+        return None
+
+    async def send(self, data: bytes) -> None:
+        if self._closed and self.writer.is_closing():
+            raise ClientGone("connection closed")
+        try:
+            self.conn.send_data(data)
+        except ProtocolError as exc:
+            raise ClientGone(str(exc)) from None
+        await self._flush()
+
+    async def _flush(self) -> None:
+        out = self.conn.data_to_send()
+        if out:
+            if self.writer.is_closing():
+                raise ClientGone("connection closed")
+            self.writer.write(out)
+            await _drain(self.writer, self.limits.client_timeout)
+
+    async def _flush_quietly(self) -> None:
+        try:
+            await self._flush()
+        except (ClientGone, ConnectionError, OSError):
+            pass
+
+    async def close(self) -> None:
+        try:
+            self.conn.close()  # close_notify
+        except ProtocolError:
+            pass
+        await self._flush_quietly()
+        await _close_writer(self.writer)
+
+    def abort(self) -> None:
+        self.writer.transport.abort()
+
+
+async def _drain(writer: asyncio.StreamWriter, timeout: float) -> None:
+    try:
+        async with asyncio.timeout(timeout):
+            await writer.drain()
+    except TimeoutError:
+        raise ClientGone(f"client did not read for {timeout:g} s") from None
+    except (ConnectionError, OSError) as exc:
+        raise ClientGone(str(exc) or type(exc).__name__) from None
+
+
+async def _close_writer(writer: asyncio.StreamWriter) -> None:
+    """Close politely (flush, FIN), but never wait more than a second for it."""
+    if writer.is_closing():
+        writer.transport.abort()
+        return
+    try:
+        writer.close()
+        async with asyncio.timeout(1.0):
+            await writer.wait_closed()
+    except (TimeoutError, ConnectionError, OSError):
+        writer.transport.abort()
+
+
+# -- HTTP ----------------------------------------------------------------------------
+
+
+@dataclass
+class HTTPRequest:
+    method: str
+    target: str
+    headers: list[tuple[str, str]]  # names in the client's case
+    body: bytes
+    http_version: str
+
+    def header(self, name: str) -> str | None:
+        name = name.lower()
+        return next((v for k, v in self.headers if k.lower() == name), None)
+
+
+@dataclass
+class Reply:
+    """What the handler answers: a status, headers and a body.
+
+    ``body`` is bytes, or an async iterator of chunks (streamed: chunked
+    encoding unless a Content-Length header says otherwise). ``done`` is
+    called once the exchange is over with the body bytes sent and whether
+    the whole response went out (the access log is written there).
+    """
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes | AsyncIterator[bytes] = b""
+    done: Callable[[int, bool], Awaitable[None] | None] | None = field(default=None, repr=False)
+    close: bool = False  # close the connection after this response
+
+
+Handler = Callable[[HTTPRequest], Awaitable[Reply]]
+
+
+class _BadRequest(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+# Kong's bodies for the errors the server itself answers (kong/tools/http.lua).
+_MESSAGES = {
+    400: "Bad request",
+    408: "Request timeout",
+    413: "Payload too large",
+    494: "Request header or cookie too large",
+    500: "An unexpected error occurred",
+}
+
+
+def error_reply(status: int, message: str | None = None, *, close: bool = False) -> Reply:
+    import json
+
+    body = json.dumps({"message": message or _MESSAGES.get(status, "Bad request")}, separators=(",", ":")).encode()
+    headers = [("Content-Type", "application/json; charset=utf-8"), ("Content-Length", str(len(body)))]
+    return Reply(status, headers, body, close=close)
+
+
+_NO_BODY_STATUSES = frozenset({204, 304})
+
+
+@dataclass
+class ConnectionState:
+    """What the gateway can see of a connection (for shutdown)."""
+
+    idle: bool = True  # between requests: safe to close at shutdown
+    draining: bool = False  # the server is stopping: close after this response
+    requests: int = 0
+
+
+async def serve_connection(stream, handler: Handler, limits: Limits, state: ConnectionState | None = None) -> None:
+    """Serve HTTP/1.1 requests on ``stream`` until either side closes it."""
+    state = state or ConnectionState()
+    conn = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.max_request_head)
+
+    async def next_event(timeout: float):
+        while True:
+            event = conn.next_event()
+            if event is not h11.NEED_DATA:
+                return event
+            try:
+                async with asyncio.timeout(timeout):
+                    data = await stream.receive()
+            except TimeoutError:
+                return None
+            conn.receive_data(data)  # b"" = EOF; h11 turns it into ConnectionClosed or an error
+
+    async def send(event) -> None:
+        data = conn.send(event)
+        if data:
+            await stream.send(data)
+
+    while True:
+        state.idle = True
+        if state.draining:
+            return
+        reply: Reply | None = None
+        try:
+            event = await next_event(limits.idle_timeout if state.requests else limits.client_timeout)
+            state.idle = False
+            if event is None or isinstance(event, h11.ConnectionClosed):
+                return  # idle timeout, or the client closed between requests
+            assert isinstance(event, h11.Request), event
+            request = await _read_request(conn, event, next_event, send, limits)
+        except h11.RemoteProtocolError as exc:
+            # h11 hints 431 for an oversized head; Kong (nginx) answers 494 there.
+            status = 494 if exc.error_status_hint == 431 else 400
+            reply = error_reply(status, close=True)
+            request = None
+        except _BadRequest as exc:
+            reply = error_reply(exc.status, close=True)
+            request = None
+        except ClientGone:
+            return
+        state.requests += 1
+        if request is not None:
+            try:
+                reply = await handler(request)
+            except ClientGone:
+                return
+            except Exception:
+                _log.exception("handler failed for %s %s", request.method, request.target)
+                reply = error_reply(500)
+        assert reply is not None
+        if state.draining:
+            reply.close = True
+        ok = await _send_reply(conn, send, reply, request, limits)
+        if not ok or reply.close or conn.our_state is h11.MUST_CLOSE or conn.their_state is not h11.DONE:
+            return
+        try:
+            conn.start_next_cycle()
+        except h11.LocalProtocolError:
+            return
+
+
+async def _read_request(conn, head: h11.Request, next_event, send, limits: Limits) -> HTTPRequest:
+    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in head.headers.raw_items()]
+    length = next((v for k, v in headers if k.lower() == "content-length"), None)
+    if limits.max_body_size and length is not None and length.isdigit() and int(length) > limits.max_body_size:
+        raise _BadRequest(413, "body too large")
+    if conn.they_are_waiting_for_100_continue:
+        await send(h11.InformationalResponse(status_code=100, headers=[]))
+    body = bytearray()
+    while True:
+        event = await next_event(limits.client_timeout)
+        if event is None:
+            raise ClientGone("client stalled in the request body")
+        if isinstance(event, h11.Data):
+            body += event.data
+            if limits.max_body_size and len(body) > limits.max_body_size:
+                raise _BadRequest(413, "body too large")
+        elif isinstance(event, h11.EndOfMessage):
+            break
+        elif isinstance(event, h11.ConnectionClosed):
+            raise ClientGone("client closed in the request body")
+    return HTTPRequest(
+        method=head.method.decode("ascii"),
+        target=head.target.decode("latin-1"),
+        headers=headers,
+        body=bytes(body),
+        http_version=head.http_version.decode("ascii"),
+    )
+
+
+async def _send_reply(conn, send, reply: Reply, request: HTTPRequest | None, limits: Limits) -> bool:
+    """Send ``reply``; call its ``done``. False when the connection must end."""
+    sent, complete = 0, False
+    body = reply.body
+    try:
+        headers = [(k, v) for k, v in reply.headers if k.lower() not in ("connection", "keep-alive")]
+        no_body = reply.status in _NO_BODY_STATUSES or (request is not None and request.method == "HEAD")
+        if isinstance(body, (bytes, bytearray)) and not any(k.lower() in ("content-length", "transfer-encoding") for k, _ in headers) and not (reply.status in _NO_BODY_STATUSES):
+            headers.append(("Content-Length", str(len(body))))
+        if reply.close:
+            headers.append(("Connection", "close"))
+        if conn.our_state not in (h11.SEND_RESPONSE, h11.IDLE):
+            return False  # e.g. a protocol error before h11 saw a request line
+        await send(h11.Response(status_code=reply.status, headers=[(k.encode("latin-1"), str(v).encode("latin-1")) for k, v in headers]))
+        if isinstance(body, (bytes, bytearray)):
+            if body and not no_body:
+                await send(h11.Data(data=bytes(body)))
+                sent = len(body)
+        else:
+            async for chunk in body:
+                if chunk and not no_body:
+                    await send(h11.Data(data=chunk))
+                    sent += len(chunk)
+        await send(h11.EndOfMessage())
+        complete = True
+        return True
+    except (ClientGone, h11.LocalProtocolError) as exc:
+        _log.debug("response not completed: %s", exc)
+        return False
+    finally:
+        if not isinstance(body, (bytes, bytearray)) and hasattr(body, "aclose"):
+            try:
+                await body.aclose()  # release the upstream connection
+            except Exception:  # noqa: BLE001 - cleanup must not mask the real outcome
+                pass
+        if reply.done is not None:
+            try:
+                result = reply.done(sent, complete)
+                if asyncio.iscoroutine(result):
+                    await result
+            except Exception:
+                _log.exception("after-response hook failed")
