@@ -28,6 +28,8 @@ class Service:
     write_timeout: int = 60_000
     read_timeout: int = 60_000
     retries: int = 5
+    #: Kong 3.x: a disabled service's routes are left out of the router.
+    enabled: bool = True
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,9 @@ class Route:
     snis: tuple[str, ...] = ()
     strip_path: bool = True
     preserve_host: bool = False
+    #: What Kong answers when an https-only route is matched over plain http:
+    #: 426 ("Please use HTTPS protocol") or a 301/302/307/308 redirect.
+    https_redirect_status_code: int = 426
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,10 @@ class PluginEntity:
     service: str | None = None  # Service.id
     route: str | None = None  # Route.id
     consumer: str | None = None  # Consumer.id
+    #: Kong runs a plugin only for requests whose protocol is listed here
+    #: (Kong's default: every http-subsystem protocol).
+    protocols: tuple[str, ...] = ("grpc", "grpcs", "http", "https")
+    instance_name: str | None = None
 
     @property
     def scope(self) -> str:
@@ -104,6 +113,9 @@ class Declarative:
     certificates: tuple[Certificate, ...] = ()
     ca_certificates: tuple[CACertificate, ...] = ()
     consumers: tuple[Consumer, ...] = ()
+
+    def route(self, route_id: str | None) -> Route | None:
+        return next((r for r in self.routes if r.id == route_id), None)
 
     def service(self, service_id: str | None) -> Service | None:
         return next((s for s in self.services if s.id == service_id), None)
