@@ -2,6 +2,7 @@
 and how they become listeners, plugins and certificates. No I/O here; the
 network side is :mod:`purekong.server`."""
 
+from ._declarative import ConfigError, load_declarative, parse_declarative
 from ._model import (
     CACertificate,
     Certificate,
@@ -12,14 +13,23 @@ from ._model import (
     Route,
     Service,
 )
+from ._router import RouteMatch, Router, certificate_for, match_sni, sni_matches
 
 __all__ = [
     "CACertificate",
     "Certificate",
+    "ConfigError",
     "Consumer",
     "Declarative",
     "MTLSCredential",
     "PluginEntity",
     "Route",
+    "RouteMatch",
+    "Router",
     "Service",
+    "certificate_for",
+    "load_declarative",
+    "match_sni",
+    "parse_declarative",
+    "sni_matches",
 ]
