@@ -241,7 +241,8 @@ def client_context(pki: Pki, version: str | None = None, cert: bool = False) -> 
 
 def tls_connect(port: int, context: ssl.SSLContext, session=None) -> ssl.SSLSocket:
     sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
-    return context.wrap_socket(sock, server_hostname="localhost", session=session)
+    # suppress_ragged_eofs=False: an EOF without the server's close_notify raises.
+    return context.wrap_socket(sock, server_hostname="localhost", session=session, suppress_ragged_eofs=False)
 
 
 def read_all(sock) -> bytes:
@@ -479,6 +480,36 @@ def test_echo_round_trip(pki, echo_server, version):
         assert sock.recv(100) == b"bye\n"
         sock.unwrap()  # close_notify both ways
     echo_server.wait_for_log(rf"version={re.escape(version)} .*outcome=\"ok\"")
+
+
+def test_echo_answers_close_notify_with_close_notify(pki, echo_server):
+    # A memory-BIO client sees exactly what arrives: unwrap() completes only
+    # on the server's close_notify and raises on a bare EOF.
+    raw = socket.create_connection(("127.0.0.1", echo_server.port), timeout=TIMEOUT)
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = client_context(pki).wrap_bio(incoming, outgoing, server_hostname="localhost")
+
+    def pump(operation):
+        while True:
+            try:
+                result = operation()
+                raw.sendall(outgoing.read())
+                return result
+            except ssl.SSLWantReadError:
+                raw.sendall(outgoing.read())
+                data = raw.recv(65536)
+                if data:
+                    incoming.write(data)
+                else:
+                    incoming.write_eof()
+
+    with raw:
+        pump(tls.do_handshake)
+        tls.write(b"ping")
+        assert pump(lambda: tls.read(4)) == b"ping"
+        pump(tls.unwrap)
+        assert raw.recv(100) == b""  # and then the server closes the socket
+    echo_server.wait_for_log(r"version=TLSv1\.3 .*in=\d+ out=\d+ .*outcome=\"ok\"")
 
 
 # -- the command line ---------------------------------------------------------------
