@@ -133,6 +133,16 @@ class ServerConnection(Connection):
             # Not something we read ourselves: tlslite answers with the alert.
             self._start(self._plan(), resume=False)
             return True
+        extension_types = [ext.extType for ext in hello.message.extensions or ()]
+        if len(extension_types) != len(set(extension_types)):
+            # RFC 8446 §4.2, RFC 5246 §7.4.1.4; tlslite's getExtension()
+            # raises TLSInternalError on these, which must not escape.
+            self._fail_plaintext(AlertDescription.illegal_parameter, "duplicate extension in ClientHello")
+        sni = hello.message.getExtension(0)  # server_name
+        if sni is not None and not sni.hostNames:
+            # tlslite indexes hostNames[0] unchecked (IndexError); OpenSSL
+            # answers an SNI without a host_name entry with decode_error.
+            self._fail_plaintext(AlertDescription.decode_error, "server_name extension without a host_name")
         self._hello = hello
         self._cipher, self._resumes = self._driver.choose(hello, self._plan(), self.config.session_store, self.config.session_resumption)
         self._state = State.PAUSED

@@ -168,6 +168,11 @@ class Driver:
             raise PeerEOF() from None
         except (TLSAlert, Exception) as exc:  # a tlslite bug must not escape as-is
             self._generator = None
+            if tuple(self.tls.version) == (0, 0):
+                # tlslite's handshake wrapper has already shut the record
+                # layer down (states and version cleared): without this the
+                # alert record would carry version 0x0000, which peers reject.
+                self.tls.version = (3, 3)
             raise self.fail(AlertDescription.internal_error, f"internal error: {exc!r}") from exc
         finally:
             RUNNING.reset(running)
