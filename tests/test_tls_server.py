@@ -482,6 +482,46 @@ def test_echo_round_trip(pki, echo_server, version):
     echo_server.wait_for_log(rf"version={re.escape(version)} .*outcome=\"ok\"")
 
 
+def test_echo_client_that_never_reads_is_throttled_not_buffered(pki, echo_server):
+    hog = tls_connect(echo_server.port, client_context(pki))
+    hog.settimeout(1.0)
+    chunk = b"x" * 65536
+    sent = 0
+    try:
+        while sent < 64 * 2**20:  # stop at 64 MiB: an unthrottled server would take it all
+            try:
+                hog.sendall(chunk)
+            except (TimeoutError, socket.timeout):
+                break  # the server stopped reading from us: flow control works
+            sent += len(chunk)
+        assert sent < 64 * 2**20, "the server kept reading from a client that never reads"
+
+        def buffered() -> int:
+            async def sizes():
+                return [p._transport.get_write_buffer_size() for p in echo_server.server._connections]
+            return max(echo_server._call(sizes()))
+
+        assert buffered() < 2 * 2**20  # what it holds for the hog stays small
+        # Meanwhile everyone else is served.
+        with tls_connect(echo_server.port, client_context(pki, "TLSv1.2")) as other:
+            other.sendall(b"still here")
+            assert other.recv(100) == b"still here"
+    finally:
+        hog.close()
+
+
+def test_idle_established_connection_is_closed(pki):
+    config = ServerConfig(certificates=(pki.certified("ecdsa"),))
+    server = BackgroundServer(ServerOptions(config=config, idle_timeout=0.5))
+    try:
+        with tls_connect(server.port, client_context(pki)) as sock:
+            sock.sendall(b"GET / HTTP/1.0\r\n")  # then nothing more
+            assert sock.recv(100) == b""  # close_notify (a bare EOF would raise)
+        server.wait_for_log(r'version=TLSv1\.3 .*outcome="idle timeout \(0\.5 s\)"')
+    finally:
+        server.close()
+
+
 def test_echo_answers_close_notify_with_close_notify(pki, echo_server):
     # A memory-BIO client sees exactly what arrives: unwrap() completes only
     # on the server's close_notify and raises on a bare EOF.
