@@ -578,7 +578,7 @@ class _Parser:
                 self.err(f"{rec.where}.asgi", f'cannot be combined with "{clash}"')
             if not _ASGI_RE.match(asgi):
                 self.err(f"{rec.where}.asgi", f'expected "module:attribute", got {_show(asgi)}')
-            v.update(protocol="asgi", asgi=asgi, path=self.service_path(rec))
+            v.update(protocol="asgi", asgi=asgi, host=None, port=None, path=self.service_path(rec))
         elif url is not None:
             if given:
                 self.err(f"{rec.where}.url", f'cannot be combined with "{given[0]}"')
@@ -872,7 +872,9 @@ class _Parser:
         chain = self.pem_certificates(rec, "cert")
         key_pem = self.string(rec, "key", required=True)
         key = None
-        if key_pem is not None:
+        if key_pem is not None and "PRIVATE KEY-----" not in key_pem:
+            self.err(f"{rec.where}.key", 'invalid key: no PEM "PRIVATE KEY" block found')
+        elif key_pem is not None:
             try:
                 key = serialization.load_pem_private_key(key_pem.encode(), password=None)
             except TypeError:
