@@ -113,6 +113,33 @@ class HookedTLSConnection(TLSConnection):
 
         record_layer._decryptSSL2 = decrypt_ssl2
 
+        # TLS 1.3: tlslite accepts an *unprotected* alert as the first record
+        # under any read key (seqnum 0), meant for a peer that fails before it
+        # has keys. After the handshake (new application keys, and again after
+        # every KeyUpdate) that let anyone on the path inject a plaintext
+        # close_notify, a clean close that truncates the stream, or any other
+        # alert. Once the handshake is done every alert must be encrypted.
+        self._pk_handshake_done = False
+        record_socket = record_layer._recordSocket
+        original_recv = record_socket.recv
+
+        def recv():
+            for result in original_recv():
+                if (
+                    result not in (0, 1)
+                    and self._pk_handshake_done
+                    and getattr(result[0], "type", None) == ContentType.alert
+                    and record_layer._is_tls13_plus()
+                ):
+                    raise TLSUnexpectedMessage("unprotected alert after the TLS 1.3 handshake")
+                yield result
+
+        record_socket.recv = recv
+
+    def _handshakeDone(self, resumed):
+        self._pk_handshake_done = True
+        return super()._handshakeDone(resumed)
+
     def _log_secret(self, label: str, secret) -> None:
         random = self.pk.client_random or bytes(self._clientRandom)
         self.pk.on_secret(label, bytes(random), bytes(secret))
