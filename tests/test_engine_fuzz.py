@@ -573,3 +573,94 @@ def test_internal_error_alert_has_a_record_version(config, hellos):
         tls._serverCertKeyExchange = original
     assert info.value.alert == AlertDescription.internal_error
     assert records(conn.data_to_send())[-1][1] == bytes([21, 3, 3, 0, 2, 2, 80])
+
+
+@pytest.fixture(scope="module")
+def second_flights(pki, chunk_config):
+    """(ClientHello bytes, the client's second flight) from OpenSSL with a client certificate, per version."""
+    out = {}
+    for version in ("1.2", "1.3"):
+        srv = PK(ServerConnection(chunk_config))
+        cli = std_client(pki, version, client_cert=True)
+        cli.step()
+        hello = cli.out()
+        srv.feed(hello)
+        srv.step()
+        cli.feed(srv.out())
+        cli.step()
+        out[version] = (hello, cli.out())
+    return out
+
+
+@SETTINGS
+@given(version=st.sampled_from(["1.2", "1.3"]), mutation=MUTATIONS, cuts=st.lists(st.integers(0, 5000), max_size=4), eof=st.booleans())
+def test_mutated_second_flight(chunk_config, second_flights, version, mutation, cuts, eof):
+    """Corrupt the client's Certificate/KeyExchange/CertificateVerify/Finished flight.
+
+    The server's own random differs from the recording, so even an intact
+    flight fails its Finished/CertificateVerify check; what matters is that
+    every corruption ends in an alert, never in anything else.
+    """
+    hello, flight = second_flights[version]
+    data, trunc_eof = mutate(flight, mutation if mutation[0] != "length" else ("flip", mutation[2], mutation[1] % 8))
+    conn = ServerConnection(chunk_config)
+    first = drive(conn, [hello])
+    assert first.error is None
+    outcome = drive(conn, split(data, cuts), eof=eof or trunc_eof, encrypted=version == "1.3" or None)
+    assert not any(isinstance(e, HandshakeComplete) for e in outcome.events)
+    assert outcome.error is not None or (outcome.events and outcome.events[-1] == ConnectionClosed(clean=False)) or not (eof or trunc_eof)
+
+
+@SETTINGS
+@given(version=st.sampled_from(["1.2", "1.3"]), junk=st.binary(min_size=1, max_size=600), header=st.sampled_from([b"", b"\x17\x03\x03", b"\x15\x03\x03\x00\x02", b"\x16\x03\x03", b"\x14\x03\x03\x00\x01"]))
+def test_garbage_after_handshake(pki, config, version, junk, header):
+    srv = PK(ServerConnection(config))
+    cli = std_client(pki, version)
+    pump(cli, srv)
+    assert srv.handshake is not None
+    before = len(srv.events)
+    outcome = drive(srv.conn, [header + junk], eof=True, encrypted=True)
+    assert not any(isinstance(e, DataReceived) for e in outcome.events)
+    assert outcome.error is not None or outcome.events[-1] == ConnectionClosed(clean=False)
+    assert len(srv.events) == before
+
+
+UNPROTECTED = {
+    "close_notify": b"\x15\x03\x03\x00\x02\x01\x00",
+    "fatal": b"\x15\x03\x03\x00\x02\x02\x28",
+    "user_canceled": b"\x15\x03\x03\x00\x02\x01\x5a",
+}
+
+
+@pytest.mark.parametrize("alert", list(UNPROTECTED))
+@pytest.mark.parametrize("when", ["after-handshake", "after-key-update"])
+@pytest.mark.parametrize("side", ["server", "client"])
+def test_tls13_unprotected_alert_after_handshake_is_rejected(pki, config, alert, when, side):
+    """Found by the fuzzer: tlslite took a plaintext alert as the first record under new
+    read keys, so anyone on the path could fake a clean close (truncation) or any alert."""
+    srv = PK(ServerConnection(config))
+    cli = pk_client(pk_client_config(pki, "1.3"))
+    pump(cli, srv)
+    if when == "after-key-update":
+        (srv if side == "client" else cli).conn.key_update()
+        pump(cli, srv)
+    victim = srv if side == "server" else cli
+    victim.conn.receive_data(UNPROTECTED[alert])
+    with pytest.raises(RemoteProtocolError) as info:
+        while victim.conn.next_event() is not NEED_DATA:
+            pass
+    assert info.value.alert == AlertDescription.unexpected_message
+    out = victim.conn.data_to_send()
+    assert [c for c, _ in records(out)] == [23]  # the answer is encrypted
+    assert not any(isinstance(e, (ConnectionClosed,)) for e in victim.events)
+
+
+def test_tls13_unprotected_alert_during_handshake_still_accepted(pki, config, hellos):
+    """A client that fails on the ServerHello has no keys yet; its plaintext alert is legitimate."""
+    conn = ServerConnection(config)
+    first = drive(conn, [hellos["openssl-1.3"]])
+    assert first.sent[:1] == b"\x16"
+    outcome = drive(conn, [UNPROTECTED["fatal"]])
+    assert outcome.error is None
+    assert [type(e).__name__ for e in outcome.events] == ["AlertReceived", "ConnectionClosed"]
+    assert outcome.events[0].description == AlertDescription.handshake_failure
