@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import functools
+import ipaddress
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -266,6 +267,17 @@ def _bad_time(field: int, tag: int, value: bytes, who: str = "leaf") -> Scenario
     return Scenario([leaf, with_time(inter, root.key, field, tag, value)], [root])
 
 
+def _constrained(permitted=None, excluded=None, leaf_subject="Test Leaf", san=None, **leaf_kw) -> Scenario:
+    """leaf <- intermediate with nameConstraints <- trusted root."""
+    root = make_ca("Test Root", key=pool_key("ec", 0))
+    nc = x509.NameConstraints(permitted_subtrees=permitted, excluded_subtrees=excluded)
+    inter = make_intermediate(root, "Constrained CA", key=pool_key("ec", 1), extensions=[(nc, True)])
+    if san:
+        leaf_kw["extensions"] = [(x509.SubjectAlternativeName(san), False)]
+    leaf = make_leaf(inter, leaf_subject, key=pool_key("ec", 2), **leaf_kw)
+    return Scenario([leaf, inter], [root])
+
+
 _UNKNOWN_CRITICAL = (x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.99999.1"), b"\x05\x00"), True)
 
 CASES = [
@@ -356,6 +368,57 @@ CASES = [
     Case("v1 intermediate", lambda: Scenario(
         [make_leaf(_pki()[1], "Test Leaf", key=pool_key("ec", 2)), as_v1(_pki()[1], _pki()[0].key)], [_pki()[0]]),
          "FAILED:unsuitable certificate purpose"),
+    # Name constraints are checked last, so their errors win.
+    Case("DNS name inside permitted subtree", lambda: _constrained(
+        permitted=[x509.DNSName(".example.com")], san=[x509.DNSName("client.example.com")]), "SUCCESS"),
+    Case("DNS name outside permitted subtree", lambda: _constrained(
+        permitted=[x509.DNSName("example.com")], san=[x509.DNSName("client.example.org")]),
+         "FAILED:permitted subtree violation"),
+    Case("DNS name in excluded subtree", lambda: _constrained(
+        excluded=[x509.DNSName("bad.example.com")], san=[x509.DNSName("BAD.example.com")]),
+         "FAILED:excluded subtree violation"),
+    Case("subject outside permitted directoryName", lambda: _constrained(
+        permitted=[x509.DirectoryName(x509.Name.from_rfc4514_string("O=Kong Testing,C=US"))],
+        leaf_subject="CN=foo,O=Elsewhere,C=US"), "FAILED:permitted subtree violation"),
+    Case("subject inside permitted directoryName", lambda: _constrained(
+        permitted=[x509.DirectoryName(x509.Name.from_rfc4514_string("O=kong  testing,ST=CALIFORNIA,C=US"))],
+        leaf_subject=LEAF_DN), "SUCCESS"),
+    Case("e-mail outside permitted host", lambda: _constrained(
+        permitted=[x509.RFC822Name("example.com")], san=[x509.RFC822Name("foo@evil.example.com")]),
+         "FAILED:permitted subtree violation"),
+    Case("e-mail in permitted domain", lambda: _constrained(
+        permitted=[x509.RFC822Name(".example.com")], san=[x509.RFC822Name("foo@mail.example.com")]), "SUCCESS"),
+    Case("IP outside permitted network", lambda: _constrained(
+        permitted=[x509.IPAddress(ipaddress.ip_network("10.0.0.0/8"))],
+        san=[x509.IPAddress(ipaddress.ip_address("192.168.1.1"))]), "FAILED:permitted subtree violation"),
+    Case("IPv6 against IPv4 subtree", lambda: _constrained(
+        permitted=[x509.IPAddress(ipaddress.ip_network("10.0.0.0/8"))],
+        san=[x509.IPAddress(ipaddress.ip_address("::1"))]), "FAILED:permitted subtree violation"),
+    Case("URI host in permitted domain", lambda: _constrained(
+        permitted=[x509.UniformResourceIdentifier(".example.com")],
+        san=[x509.UniformResourceIdentifier("spiffe://svc.example.com/ns/x")]), "SUCCESS"),
+    Case("URI with a colon in its path", lambda: _constrained(
+        permitted=[x509.UniformResourceIdentifier("host.example.com")],
+        san=[x509.UniformResourceIdentifier("https://host.example.com/a:b")]), "SUCCESS"),
+    Case("e-mail local part is case-sensitive", lambda: _constrained(
+        permitted=[x509.RFC822Name("root@example.com")], san=[x509.RFC822Name("Root@example.com")]),
+         "FAILED:permitted subtree violation"),
+    # OpenSSL checks a leaf's host-like commonName when it has no DNS SAN.
+    Case("host-like CN outside permitted DNS", lambda: _constrained(
+        permitted=[x509.DNSName(".example.com")], leaf_subject="CN=host.evil.org"),
+         "FAILED:permitted subtree violation"),
+    Case("host-like CN ignored beside a DNS SAN", lambda: _constrained(
+        permitted=[x509.DNSName(".example.com")], leaf_subject="CN=host.evil.org",
+        san=[x509.DNSName("a.example.com")]), "SUCCESS"),
+    Case("constraint of an unsupported type", lambda: _constrained(
+        permitted=[x509.RegisteredID(x509.ObjectIdentifier("1.2.3"))],
+        san=[x509.RegisteredID(x509.ObjectIdentifier("1.2.3.4"))]), "FAILED:unsupported name constraint type"),
+    Case("URI without a host", lambda: _constrained(
+        permitted=[x509.UniformResourceIdentifier(".example.com")],
+        san=[x509.UniformResourceIdentifier("urn:example:x")]), "FAILED:unsupported or invalid name syntax"),
+    Case("name constraints beat an expired leaf", lambda: _constrained(
+        permitted=[x509.DNSName("example.com")], san=[x509.DNSName("x.example.org")], days=(-30, -1)),
+         "FAILED:permitted subtree violation"),
     # Among plausible issuers the first one valid now wins...
     Case("sent twin CAs: expired one first", lambda: _twins((-30, -1), (-1, 30), {}), "SUCCESS"),
     Case("trusted twin roots: expired one first", _trusted_twins, "SUCCESS"),

@@ -9,6 +9,8 @@ SSL_get_verify_result() is what nginx turns into $ssl_client_verify.
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -149,6 +151,14 @@ def test_openssl_cannot_parse_too_short_times_either(tag, value):
 _SERVER_ONLY = [ExtendedKeyUsageOID.SERVER_AUTH]
 _CRITICAL = [(x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.99999.2"), b"\x05\x00"), True)]
 
+
+def _nc(permitted=None, excluded=None):
+    return [(x509.NameConstraints(permitted_subtrees=permitted, excluded_subtrees=excluded), True)]
+
+
+def _san(*names):
+    return [(x509.SubjectAlternativeName(list(names)), False)]
+
 # Ways to spoil a certificate: make_cert keyword arguments.
 _CA_FLAWS = {
     "none": {},
@@ -163,6 +173,9 @@ _CA_FLAWS = {
     "serverAuth only": {"eku": _SERVER_ONLY},
     "critical extension": {"extensions": _CRITICAL},
     "RSA-1024": {"key": pool_key("rsa", 21, 1024)},
+    "permits .example.com": {"extensions": _nc(permitted=[x509.DNSName(".example.com")])},
+    "excludes bad.example.com": {"extensions": _nc(excluded=[x509.DNSName("bad.example.com")])},
+    "permits 10/8": {"extensions": _nc(permitted=[x509.IPAddress(ipaddress.ip_network("10.0.0.0/8"))])},
 }
 # Flaws applied to the DER afterwards (field, ASN.1 tag, value): re-signed
 # certificates whose time OpenSSL parses but calls a format error.
@@ -184,6 +197,10 @@ _LEAF_FLAWS = {
     "critical extension": {"extensions": _CRITICAL},
     "self-signed": {},
     "RSA-1024": {"key": pool_key("rsa", 20, 1024)},
+    "SAN x.example.com": {"extensions": _san(x509.DNSName("x.example.com"))},
+    "SAN bad.example.com": {"extensions": _san(x509.DNSName("bad.example.com"))},
+    "SAN x.example.org + 10.1.2.3": {"extensions": _san(
+        x509.DNSName("x.example.org"), x509.IPAddress(ipaddress.ip_address("10.1.2.3")))},
 }
 
 

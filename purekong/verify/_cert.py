@@ -141,6 +141,7 @@ class Cert:
     ext_key_usage: frozenset | None = None  # None when the extension is absent
     skid: bytes | None = None
     akid: x509.AuthorityKeyIdentifier | None = None
+    name_constraints: x509.NameConstraints | None = None  # x->nc
 
     @classmethod
     def load(cls, item: bytes | x509.Certificate) -> Cert:
@@ -204,6 +205,8 @@ class Cert:
                 self.skid = value.digest
             elif ext.oid == ExtensionOID.AUTHORITY_KEY_IDENTIFIER:
                 self.akid = value
+            elif ext.oid == ExtensionOID.NAME_CONSTRAINTS:
+                self.name_constraints = value
 
     # --- predicates of x509_vfy.c / v3_purp.c ---
 

@@ -14,6 +14,7 @@ The steps, in OpenSSL's order:
 4. security level of CA keys and digests  (check_auth_level)
 5. every key decodable, else abort        (X509_get_pubkey_parameters)
 6. signatures and validity periods        (internal_verify)
+7. name constraints                       (check_name_constraints)
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from . import _errors as E
+from . import _names
 from ._cert import Cert
 from ._purpose import check_ca, check_ssl_client
 from ._seclevel import key_security_bits, min_bits, signature_security_bits
@@ -58,6 +60,7 @@ class _Verification:
             if any(cert.public_key is None for cert in self.chain):
                 raise _Abort  # X509_get_pubkey_parameters() fails
             self.internal_verify()
+            self.check_name_constraints()
         except _Abort:
             # OpenSSL's safety net: a failed verification always has an error.
             if self.error is None:
@@ -259,6 +262,22 @@ class _Verification:
             n -= 1
             if n >= 0:
                 issuer, subject = subject, chain[n]
+
+
+    # --- step 7: check_name_constraints() ---------------------------------
+
+    def check_name_constraints(self) -> None:
+        chain = self.chain
+        for i in range(len(chain) - 1, -1, -1):
+            cert = chain[i]
+            if i != 0 and cert.self_issued:
+                continue  # constraints do not apply to self-issued CAs
+            # Every CA above, the trust anchor included, may constrain it.
+            for above in chain[:i:-1]:
+                if above.name_constraints is not None:
+                    error = _names.check(cert, above.name_constraints, leaf=i == 0)
+                    if error:
+                        self.fail(error)
 
 
 def verify(sent: list[Cert], store: list[Cert], *, depth: int, now: datetime,
