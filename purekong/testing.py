@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from purekong import plugins as builtins
 from purekong.engine import (
     NEED_DATA,
     PAUSED,
@@ -43,6 +44,7 @@ from purekong.engine import (
     ServerConnection,
 )
 from purekong.pdk import PLAIN_HTTP, ConnectionInfo, Request, Response, UpstreamRequest
+from purekong.gateway import Declarative
 from purekong.runner import PluginInstance, PluginSpec, Runner, configure, load_plugin_file
 from purekong.runner._engine import ConnectionPhases
 
@@ -86,8 +88,21 @@ class KongHarness:
         verify_depth: int | None = None,
         server_certificate: CertifiedKey | None = None,
         trace=None,
+        declarative: Declarative | None = None,
+        certificate_handlers: Iterable[Callable] | None = None,
     ) -> None:
-        self.runner = Runner([_instance(p) for p in plugins], lua_style=lua_style)
+        """``declarative`` adds the built-in plugins it configures
+        (:mod:`purekong.plugins`) and, unless ``certificate_handlers`` is
+        given, their certificate-phase handlers.  Routing is not modelled:
+        every plugin runs on every request."""
+        instances = [_instance(p) for p in plugins]
+        handlers = list(certificate_handlers or ())
+        if declarative is not None:
+            instances += builtins.build_plugins(declarative)
+            if certificate_handlers is None:
+                handlers = builtins.certificate_handlers(declarative)
+        self.certificate_handlers = handlers
+        self.runner = Runner(instances, lua_style=lua_style)
         self.verify_depth = verify_depth
         self.trace = trace  # the server's purekong.engine tracer, to see the handshake
         self.server_config = ServerConfig(certificates=(server_certificate or _throwaway_server_certificate(),))
@@ -122,7 +137,9 @@ class KongHarness:
         client = ClientConnection(
             ClientConfig(verify_server=False, certificate=certificate, versions=versions), server_name
         )
-        phases = ConnectionPhases(self.runner, verify_depth=self.verify_depth)
+        phases = ConnectionPhases(
+            self.runner, verify_depth=self.verify_depth, certificate_handlers=self.certificate_handlers
+        )
         for _ in range(16):  # a handshake takes a few round trips
             server.receive_data(client.data_to_send())
             while (event := server.next_event()) not in (NEED_DATA, PAUSED):

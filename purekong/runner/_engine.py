@@ -14,6 +14,14 @@ PDK call                              engine effect (``ServerConnection.proceed`
 ``disable_http2_alpn()``              ``alpn_protocols`` without ``h2``
 ====================================  ==========================================
 
+``certificate_handlers`` (optional) are run next in the certificate phase,
+each with its own lua-style ``kong`` object on a fresh context, phase checks
+as the runner's: they are how Kong EE's TLS plugins (mtls-auth,
+tls-handshake-modifier) hook the handshake, by wrapping
+``Kong.ssl_certificate`` rather than as certificate-phase plugins (see
+``purekong.plugins.certificate_handlers``).  One that raises aborts the
+handshake, as a Lua error there does in Kong.
+
 After the handshake it turns ``HandshakeComplete`` into the ``TLSInfo`` later
 phases read, with ``client_verify`` computed as nginx's
 ``$ssl_client_verify``: against the CAs given to
@@ -23,13 +31,25 @@ depth 0 unless the server sets ``verify_depth`` (nginx's ``ssl_verify_depth``).
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from purekong.engine import AlertDescription, ClientHelloReceived, HandshakeComplete, ServerConnection
-from purekong.pdk import ClientHelloInfo, HandshakeRequests, TLSInfo
+from purekong.pdk import (
+    ClientHelloInfo,
+    ConnectionInfo,
+    HandshakeRequests,
+    KongContext,
+    Phase,
+    TLSInfo,
+    make_kong,
+)
 from purekong.verify import client_verify
 
 from ._runner import Runner
+
+_log = logging.getLogger("purekong.runner")
 
 
 @dataclass
@@ -40,6 +60,9 @@ class ConnectionPhases:
     #: nginx's ssl_verify_depth; None keeps Kong's behaviour (depth 0).
     verify_depth: int | None = None
     requests: HandshakeRequests = field(default_factory=HandshakeRequests)
+    #: Called as ``handler(kong)`` after the global plugins' certificate phase;
+    #: a ``name`` attribute namespaces its kong.log lines.
+    certificate_handlers: Sequence[Callable] = ()
 
     def on_client_hello(
         self,
@@ -62,6 +85,8 @@ class ConnectionPhases:
         ok = self.runner.run_client_hello(self.requests, hello)
         if ok and not event.resumes_session:
             ok = self.runner.run_certificate(self.requests, hello)
+            if ok and self.certificate_handlers:
+                ok = self._run_certificate_handlers(hello)
         if not ok:
             # A failing handler aborts the handshake in Kong too.
             conn.abort(AlertDescription.internal_error)
@@ -76,6 +101,34 @@ class ConnectionPhases:
             session_reuse=not requests.disable_session_reuse,
             alpn_protocols=alpn,
         )
+        return True
+
+    def _run_certificate_handlers(self, hello: ClientHelloInfo) -> bool:
+        # A fresh context, as Kong's wrapper gets after Kong.ssl_certificate
+        # cleared ngx.ctx; built like the runner's for the certificate phase.
+        ctx = KongContext(
+            phase=Phase.certificate,
+            check_phases=self.runner.check_phases,
+            conn=ConnectionInfo(
+                tls=TLSInfo(server_name=hello.server_name),
+                client_ip=hello.client_ip,
+                client_port=hello.client_port,
+                server_port=hello.server_port,
+            ),
+            handshake=self.requests,
+            hello=hello,
+            logger=self.runner.logger,
+        )
+        for handler in self.certificate_handlers:
+            ctx.phase = Phase.certificate
+            ctx.plugin_name = getattr(handler, "name", None)
+            try:
+                handler(make_kong(ctx, lua_style=True))
+            except Exception:
+                _log.exception("certificate handler %s failed", ctx.plugin_name or handler)
+                return False  # the Lua error ends Kong.ssl_certificate there
+            finally:
+                ctx.plugin_name = None
         return True
 
     def tls_info(self, handshake: HandshakeComplete) -> TLSInfo:
