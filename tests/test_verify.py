@@ -53,13 +53,14 @@ def kong_pki() -> KongPKI:
 
 
 # (CA list passed to request_client_certificate, client sends, depth, value):
-# spec section 3.1's table and section 6.B.
+# spec section 3.1's table; "6.B.n" is block n of 01-request_client_certificate.t
+# (block 1 is test_not_requested_is_none; block 6 checks DN hints, not this).
 KONG_TABLE = [
-    ("none", "leaf+inter", 0, "FAILED:unable to get local issuer certificate"),
-    ("inter+root", "leaf+inter", 0, "FAILED:unable to get issuer certificate"),
-    ("inter", "leaf+inter", 0, "FAILED:unable to get issuer certificate"),
+    ("none", "leaf+inter", 0, "FAILED:unable to get local issuer certificate"),  # 6.B.2
+    ("inter+root", "leaf+inter", 0, "FAILED:unable to get issuer certificate"),  # 6.B.3
+    ("inter", "leaf+inter", 0, "FAILED:unable to get issuer certificate"),  # 6.B.4
     ("root", "leaf+inter", 0, "FAILED:unable to get local issuer certificate"),
-    ("inter+root", "nothing", 0, "NONE"),
+    ("inter+root", "nothing", 0, "NONE"),  # 6.B.5
     ("none", "nothing", 0, "NONE"),
     ("inter+root", "leaf+inter", 1, "SUCCESS"),
     ("root", "leaf+inter", 1, "SUCCESS"),
@@ -80,7 +81,17 @@ def test_kong_request_client_certificate_table(ca_list, sends, depth, expected):
     assert client_verify([c.der for c in chain], trusted, depth=depth) == expected
 
 
-def test_not_requested_is_none():
+def test_kong_dn_shapes():
+    # As `openssl s_client` prints them in 6.B.6: C, ST, O, CN.
+    pki = kong_pki()
+    assert [a.oid._name for a in pki.root.cert.subject] == ["countryName", "stateOrProvinceName",
+                                                             "organizationName", "commonName"]
+    assert pki.inter.cert.subject.rfc4514_string() == INTER_DN
+    assert pki.leaf.cert.subject.rfc4514_string() == LEAF_DN
+    assert pki.leaf.cert.issuer == pki.inter.cert.subject
+
+
+def test_not_requested_is_none():  # 6.B.1
     assert client_verify(None, [kong_pki().root.cert]) == "NONE"
 
 
