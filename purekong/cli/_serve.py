@@ -78,7 +78,6 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import logging
 
-    from purekong.gateway import Declarative
     from purekong.server import _default, _gateway
     from purekong.server._gateway import Listener, ServeConfigError, ServeOptions
 

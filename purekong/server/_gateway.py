@@ -39,13 +39,14 @@ from typing import Any, Callable
 from cryptography.hazmat.primitives import serialization
 
 from purekong.engine import CertifiedKey, ClientHelloReceived, ServerConfig, ServerConnection
-from purekong.gateway import Declarative, PluginEntity, Route, Service
-from purekong.pdk import ConnectionInfo, Request, Response, TLSInfo, cjson_encode
+from purekong import gateway
+from purekong.gateway import Declarative, PluginEntity, Route, RouteMatch, Router, Service
+from purekong.pdk import ConnectionInfo, KongContext, Phase, Request, Response, TLSInfo, cjson_encode, make_kong
 from purekong.runner import NativePlugin, PluginInstance, Runner, configure, plugin_from_class
 from purekong.runner._engine import ConnectionPhases
 
 from . import _asgi, _proxy
-from ._http import ConnectionState, HTTPRequest, Limits, PlainStream, Reply, TLSStream, error_reply, serve_connection
+from ._http import ConnectionState, HTTPRequest, Limits, PlainStream, Reply, TLSStream, serve_connection
 
 _log = logging.getLogger("purekong.serve")
 
@@ -98,122 +99,33 @@ class ServeOptions:
     announce: Callable[[str], None] | None = None
 
 
-# -- routing (adapter over purekong.gateway's loader and router) --------------------
+# -- routing -------------------------------------------------------------------------
 
 
 def load_declarative(path: Path) -> Declarative:
-    """The declarative file, via the loader in purekong.gateway."""
-    from purekong.gateway import _declarative  # written alongside; see docs/serve.md
-
-    loader = next(
-        (getattr(_declarative, n) for n in ("load_file", "load", "load_declarative", "parse_file") if hasattr(_declarative, n)),
-        None,
-    )
-    if loader is None:
-        raise ServeConfigError("purekong.gateway._declarative has no loader function")
+    """The declarative file, validated by purekong.gateway (every problem listed)."""
     try:
-        return loader(path)
-    except getattr(_declarative, "ConfigError", ValueError) as exc:
+        return gateway.load_declarative(path)
+    except gateway.ConfigError as exc:
         raise ServeConfigError(str(exc)) from None
-
-
-def _router_module():
-    try:
-        from purekong.gateway import _router
-    except ImportError:
-        return None
-    return _router
-
-
-@dataclass(frozen=True)
-class Match:
-    route: Route
-    service: Service | None
-    prefix: str  # the matched path prefix ("" for none), for strip_path
-
-
-class Routing:
-    """``match()`` and ``certificate_for()`` over whatever router exists."""
-
-    def __init__(self, declarative: Declarative) -> None:
-        self.declarative = declarative
-        module = _router_module()
-        self._router = module.Router(declarative) if module is not None else None
-        self._cert_for = getattr(module, "certificate_for", None) if module is not None else None
-
-    def match(self, *, protocol: str, method: str, host: str | None, path: str, sni: str | None) -> Match | None:
-        if self._router is not None:
-            found = self._router.match(protocol=protocol, method=method, host=host, path=path, sni=sni)
-            if found is None:
-                return None
-            route = getattr(found, "route", found)
-            service = getattr(found, "service", None) or self.declarative.service(route.service)
-            prefix = getattr(found, "prefix", None)
-            if prefix is None:
-                prefix = getattr(found, "matched_path", None)
-            if prefix is None:
-                prefix = _longest_prefix(route, path)
-            return Match(route, service, prefix or "")
-        return self._fallback_match(protocol, method, host, path, sni)
-
-    def _fallback_match(self, protocol, method, host, path, sni) -> Match | None:
-        # Only for the embedded default and until a router exists: protocols,
-        # methods, exact hosts, SNIs and path prefixes; longest prefix wins.
-        best: tuple[int, Match] | None = None
-        for route in self.declarative.routes:
-            if protocol not in route.protocols or (route.methods and method not in route.methods):
-                continue
-            if route.hosts and (host or "") not in route.hosts:
-                continue
-            if route.snis and sni not in route.snis:
-                continue
-            prefix = _longest_prefix(route, path)
-            if route.paths and prefix is None:
-                continue
-            score = len(prefix or "")
-            if best is None or score > best[0]:
-                best = (score, Match(route, self.declarative.service(route.service), prefix or ""))
-        return best[1] if best else None
-
-    def certificate_for(self, sni: str | None):
-        if self._cert_for is not None:
-            return self._cert_for(self.declarative, sni)
-        for cert in self.declarative.certificates:
-            if sni and sni in cert.snis:
-                return cert
-        return None
-
-
-def _longest_prefix(route: Route, path: str) -> str | None:
-    prefixes = [p for p in route.paths if not p.startswith("~") and path.startswith(p)]
-    return max(prefixes, key=len) if prefixes else None
-
-
-def upstream_path(service_path: str | None, path: str, prefix: str, strip: bool) -> str:
-    """Kong's path_handling "v0": the service path, then the (stripped) request path."""
-    if strip and prefix and path.startswith(prefix):
-        path = path[len(prefix):]
-    base = service_path or "/"
-    if not path:
-        return base
-    if base.endswith("/") and path.startswith("/"):
-        return base + path[1:]
-    if not base.endswith("/") and not path.startswith("/"):
-        return base + "/" + path
-    return base + path
 
 
 # -- plugins -------------------------------------------------------------------------
 
 
-class _NoRoute(NativePlugin):
-    """Kong's router miss, as the first access handler: 404 and the usual log."""
+def _runloop_exit(status: int, body, headers: dict | None = None) -> PluginInstance:
+    """What Kong's runloop answers before the plugins' access handlers run
+    (no route matched, https required), as the first access handler: the
+    global rewrite handlers have run, and header_filter and log still run."""
 
-    name = "purekong-no-route"
-    priority = 10**9
+    class RunloopExit(NativePlugin):
+        name = "purekong-runloop"
+        priority = 10**9
 
-    def access(self, kong):
-        kong.response.exit(404, {"message": NO_ROUTE_MESSAGE})
+        def access(self, kong):
+            kong.response.exit(status, body, headers)
+
+    return configure(plugin_from_class(RunloopExit))
 
 
 class _ConsumerScoped:
@@ -240,19 +152,13 @@ class _ConsumerScoped:
         return call
 
 
-def _builtin_plugins() -> dict[str, Any]:
-    """Built-in plugins (purekong.plugins), by name, as PluginSpecs."""
+def _builtins():
+    """purekong.plugins (mtls-auth, tls-handshake-modifier, tls-metadata-headers), if present."""
     try:
         import purekong.plugins as builtins
     except ImportError:
-        return {}
-    registry = getattr(builtins, "REGISTRY", None) or getattr(builtins, "BUILTINS", None) or getattr(builtins, "PLUGINS", None)
-    if registry is None and hasattr(builtins, "registry"):
-        registry = builtins.registry() if callable(builtins.registry) else builtins.registry
-    out = {}
-    for name, spec in dict(registry or {}).items():
-        out[name] = spec if hasattr(spec, "phases") else plugin_from_class(spec)
-    return out
+        return None
+    return builtins
 
 
 @dataclass
@@ -260,25 +166,30 @@ class Plan:
     """Everything a worker needs, built and validated before listening."""
 
     declarative: Declarative
-    routing: Routing
+    router: Router
     instances: list[tuple[PluginEntity, PluginInstance]]
     connection_runner: Runner
     certificates: list[CertifiedKey]  # the default (first) and the declarative ones
     cert_by_id: dict[str, CertifiedKey]
     asgi_apps: dict[str, Any]
     verify_depth: int | None
-    connection_handlers: list = field(default_factory=list)
     _runners: dict = field(default_factory=dict)
 
-    def runner_for(self, match: Match | None, protocol: str) -> Runner:
-        key = (match.route.id if match else None, protocol)
+    def runner_for(self, match: RouteMatch | None, protocol: str) -> Runner:
+        key = (match.route.id if match else None, protocol, bool(match and match.https_required))
         runner = self._runners.get(key)
         if runner is None:
-            runner = Runner(self._applicable(match, protocol), check_phases=True)
+            plugins = self._applicable(match, protocol)
+            if match is None:
+                plugins = [p for p in plugins if p.scope == "global"]
+                plugins.append(_runloop_exit(404, {"message": NO_ROUTE_MESSAGE}))
+            elif match.https_required:
+                plugins.append(_https_required(match.route))
+            runner = Runner(plugins, check_phases=True)
             self._runners[key] = runner
         return runner
 
-    def _applicable(self, match: Match | None, protocol: str) -> list[PluginInstance]:
+    def _applicable(self, match: RouteMatch | None, protocol: str) -> list[PluginInstance]:
         """Kong's plugins iterator: the most specific instance of each plugin name wins."""
         chosen: dict[str, tuple[int, PluginInstance]] = {}
         route_id = match.route.id if match else None
@@ -300,15 +211,29 @@ class Plan:
             previous = chosen.get(entity.name)
             if previous is None or rank > previous[0]:
                 chosen[entity.name] = (rank, inst)
-        plugins = [inst for _, inst in chosen.values()]
-        if match is None:
-            plugins = [p for p in plugins if p.scope == "global"]
-            plugins.append(configure(plugin_from_class(_NoRoute)))
-        return plugins
+        return [inst for _, inst in chosen.values()]
+
+
+def _https_required(route: Route) -> PluginInstance:
+    """Kong's answer to an https-only route reached over http."""
+    code = route.https_redirect_status_code
+    if code == 426:
+        return _runloop_exit(426, {"message": "Please use HTTPS protocol"}, {"Connection": "Upgrade", "Upgrade": "TLS/1.2, HTTP/1.1"})
+
+    class Redirect(NativePlugin):
+        name = "purekong-runloop"
+        priority = 10**9
+
+        def access(self, kong):
+            host = kong.request.get_host()
+            kong.response.exit(code, None, {"Location": f"https://{host}{kong.request.get_path_with_query()}"})
+
+    return configure(plugin_from_class(Redirect))
 
 
 def build_plan(declarative: Declarative, options: ServeOptions, *, default_cert: CertifiedKey | None, extra_plugins: dict | None = None) -> Plan:
-    specs = dict(_builtin_plugins())
+    builtins = _builtins()
+    specs: dict = {}
     if options.plugins_dir is not None:
         from purekong.runner import load_plugins_dir
 
@@ -323,8 +248,14 @@ def build_plan(declarative: Declarative, options: ServeOptions, *, default_cert:
         if not entity.enabled:
             continue
         spec = specs.get(entity.name)
+        if spec is None and builtins is not None and entity.name in builtins.BUILTIN_PLUGINS:
+            try:
+                instances.append((entity, builtins.build_plugin(entity, declarative)))
+            except builtins.PluginConfigError as exc:
+                raise ServeConfigError(f"{where}: {exc}") from None
+            continue
         if spec is None:
-            known = ", ".join(sorted(specs)) or "none"
+            known = ", ".join(sorted([*specs, *(builtins.BUILTIN_PLUGINS if builtins else ())])) or "none"
             raise ServeConfigError(f"{where}: name: unknown plugin {entity.name!r} (available: {known})")
         try:
             inst = configure(spec, entity.config)
@@ -351,31 +282,57 @@ def build_plan(declarative: Declarative, options: ServeOptions, *, default_cert:
     if default_cert is not None:
         certs.insert(0, default_cert)
 
+    handlers = []
+    if builtins is not None:
+        try:
+            handlers = builtins.certificate_handlers(declarative)
+        except builtins.PluginConfigError as exc:
+            raise ServeConfigError(f"plugins: {exc}") from None
     global_instances = [inst for entity, inst in instances if entity.scope == "global"]
-    plan = Plan(
+    return Plan(
         declarative=declarative,
-        routing=Routing(declarative),
+        router=Router(declarative),
         instances=instances,
-        connection_runner=Runner(global_instances),
+        connection_runner=_ConnectionRunner(global_instances, handlers),
         certificates=certs,
         cert_by_id=by_id,
         asgi_apps=apps,
         verify_depth=options.verify_depth,
     )
-    plan.connection_handlers = _certificate_handlers(declarative, instances)
-    return plan
 
 
-def _certificate_handlers(declarative: Declarative, instances) -> list:
-    """Certificate-phase handlers of the built-in plugins (SNI sets), if any."""
-    try:
-        import purekong.plugins as builtins
-    except ImportError:
-        return []
-    factory = getattr(builtins, "certificate_handlers", None)
-    if factory is None:
-        return []
-    return list(factory(declarative))
+class _ConnectionRunner(Runner):
+    """The connection-phase runner, plus the built-in plugins' certificate handlers.
+
+    A thin adapter: ``ConnectionPhases`` (purekong.runner) runs the global
+    plugins' certificate phase; Kong EE's TLS plugins wrap that phase and run
+    after it (purekong.plugins ``CertificateRequester``), so they are called
+    here, with a lua-style ``kong`` in the certificate phase.
+    """
+
+    def __init__(self, plugins, handlers) -> None:
+        super().__init__(plugins)
+        self.handlers = list(handlers)
+
+    def run_certificate(self, requests, hello) -> bool:
+        ok = super().run_certificate(requests, hello)
+        if not ok or not self.handlers:
+            return ok
+        ctx = KongContext(
+            phase=Phase.certificate,
+            conn=ConnectionInfo(tls=TLSInfo(server_name=hello.server_name), client_ip=hello.client_ip,
+                                client_port=hello.client_port, server_port=hello.server_port),
+            handshake=requests,
+            hello=hello,
+        )
+        for handler in self.handlers:
+            ctx.plugin_name = handler.name
+            try:
+                handler(make_kong(ctx, lua_style=True))
+            except Exception:
+                _log.exception("%s failed in the certificate phase", handler.name)
+                return False  # Kong aborts the handshake (ngx.exit(ngx.ERROR))
+        return ok
 
 
 # -- one worker ----------------------------------------------------------------------
@@ -487,8 +444,6 @@ class Gateway:
             def on_hello(conn: ServerConnection, event: ClientHelloReceived) -> None:
                 certs = self._certificates_for(event.server_name)
                 chosen.append(certs[0])
-                for handler in self.plan.connection_handlers:
-                    handler(phases.requests, event)
                 phases.on_client_hello(_WithCertificates(conn, certs), event, client_ip=client_ip, client_port=client_port, server_port=server_port)
 
             stream = TLSStream(reader, writer, ServerConnection(self._tls_config), self.limits, on_hello)
@@ -510,7 +465,7 @@ class Gateway:
             await stream.close()  # close_notify and FIN; _accept aborts if that hangs
 
     def _certificates_for(self, sni: str | None) -> tuple[CertifiedKey, ...]:
-        cert = self.plan.routing.certificate_for(sni) if sni else None
+        cert = gateway.certificate_for(self.plan.declarative, sni)
         if cert is not None and cert.id in self.plan.cert_by_id:
             return (self.plan.cert_by_id[cert.id],)
         return (self.plan.certificates[0],)  # the default certificate
@@ -519,11 +474,9 @@ class Gateway:
     async def _handle(self, client: _Client, req: HTTPRequest) -> Reply:
         started = time.time()
         protocol = "https" if client.listener.ssl else "http"
-        path = req.target.split("?", 1)[0]
-        host_header = req.header("host")
-        host = _strip_port(host_header) if host_header else None
-        sni = client.info.tls.server_name
-        match = self.plan.routing.match(protocol=protocol, method=req.method, host=host, path=path, sni=sni)
+        match = self.plan.router.match(
+            protocol=protocol, method=req.method, host=req.header("host"), path=req.target, sni=client.info.tls.server_name
+        )
         runner = self.plan.runner_for(match, protocol)
         request = Request(
             method=req.method,
@@ -537,98 +490,117 @@ class Gateway:
         )
         outcome = runner.run_request(client.info, request)
         if not outcome.proxy:
-            response = runner.run_response(outcome)
-            return self._buffered_reply(response, outcome, started)
+            return self._buffered_reply(runner.run_response(outcome), outcome)
+        assert match is not None
+        if match.service is None:
+            # Kong: a route without a service, and no plugin answered.
+            return self._error_reply(runner, outcome, 503, "no Service found with those values")
 
-        assert match is not None and match.service is not None
         service = match.service
-        upstream_req = outcome.upstream
         proxy_started = time.time()
         try:
-            upstream = await self._call_upstream(client, req, match, upstream_req)
+            upstream = await self._call_upstream(client, req, match, outcome.upstream)
         except _proxy.UpstreamError as exc:
             _log.error("upstream failure for %s %s (service %s): %s", req.method, req.target, service.name or service.id, exc)
-            if exc.status == 504:
-                outcome.context.pending_status = 504  # the runner's own error response is a 502
-            response = runner.run_response(outcome, None)
-            if exc.status == 504:
-                response.body = cjson_encode({"message": "The upstream server is timing out"})
-            return self._buffered_reply(response, outcome, started)
+            message = "The upstream server is timing out" if exc.status == 504 else None
+            return self._error_reply(runner, outcome, exc.status, message)
         latency = int((time.time() - proxy_started) * 1000)
         head = _proxy.strip_hop_by_hop(upstream.headers)
         head += [("Via", VIA), ("X-Kong-Upstream-Latency", str(latency)), ("X-Kong-Proxy-Latency", str(int((proxy_started - started) * 1000)))]
 
         if any(runner.needs_phase(p) for p in ("response", "header_filter", "body_filter")):
-            # A plugin may read or rewrite the response: buffer it (Kong does too
-            # for the response phase).
+            # A plugin may read or rewrite the response: buffer it (Kong does
+            # too for the response phase).
             try:
                 body = await upstream.read()
             except _proxy.UpstreamError as exc:
                 _log.error("upstream failed mid-body for %s %s: %s", req.method, req.target, exc)
-                response = runner.run_response(outcome, None)
-                return self._buffered_reply(response, outcome, started)
+                return self._error_reply(runner, outcome, exc.status, None)
             head = [(k, v) for k, v in head if k.lower() != "content-length"]
             response = runner.run_response(outcome, Response(upstream.status, head, body))
-            return self._buffered_reply(response, outcome, started)
+            return self._buffered_reply(response, outcome)
 
-        # Streaming: headers now (with edits plugins queued in access), the body
-        # as it arrives, the log phase once it is all out.
-        ctx = outcome.context
-        first = ctx.begin_response(Response(upstream.status, head, b""))
+        # Streaming: headers now (with the edits plugins queued in access), the
+        # body as it arrives, the log phase once it is all out.
+        first = outcome.context.begin_response(Response(upstream.status, head, b""))
         headers, status = list(first.headers), first.status
 
         async def done(sent: int, complete: bool) -> None:
             if not complete:
                 _log.info("response to %s %s not completed (%d body bytes sent)", req.method, req.target, sent)
             runner.run_response(outcome, Response(status, headers, _StreamedBody(sent)))
-            self._access(outcome, started)
+            self._access(outcome)
 
         return Reply(status, headers, upstream.iter_body(), done=done)
 
-    async def _call_upstream(self, client: _Client, req: HTTPRequest, match: Match, up) -> Any:
-        service, route = match.service, match.route
+    def _error_reply(self, runner: Runner, outcome, status: int, message: str | None) -> Reply:
+        """Kong's error page for a failed proxy attempt, after the response phases.
+
+        The runner reports "no upstream response" as its 502; the status is
+        set before the phases run (so log plugins see the real one) and the
+        body is Kong's message for it.
+        """
+        if status != 502:
+            outcome.context.pending_status = status
+        response = runner.run_response(outcome, None)
+        if message is not None and response.status == status:
+            response.body = cjson_encode({"message": message})
+        return self._buffered_reply(response, outcome)
+
+    async def _call_upstream(self, client: _Client, req: HTTPRequest, match: RouteMatch, up) -> Any:
+        service = match.service
         target = up.target
-        if target == req.target:  # not rewritten by a plugin: apply route and service paths
-            path, sep, query = target.partition("?")
-            target = upstream_path(service.path, path, match.prefix, route.strip_path) + (sep + query)
-        headers = self._forwarded_headers(client, req, up.headers, service, route)
+        if target == req.target:
+            # Not rewritten by a plugin: the router's upstream path (strip_path,
+            # service path), then the client's query string, as Kong.
+            query = req.target.partition("?")[2]
+            target = match.upstream_path + ("?" + query if query else "")
+            up.target = target  # what the log reports as upstream_uri
+        headers = self._forwarded_headers(client, req, up.headers, match)
         timeouts = _proxy.Timeouts(service.connect_timeout / 1000, service.write_timeout / 1000, service.read_timeout / 1000)
         if service.protocol == "asgi":
-            app = self.plan.asgi_apps[service.id]
-            extensions: dict = {}
-            tls = client.info.tls
-            if tls.is_tls and client.handshake is not None:
-                extensions["tls"] = _asgi.tls_extension(server_cert_pem=client.server_cert_pem, handshake=client.handshake, client_verify=tls.client_verify)
-                extensions["purekong.tls"] = {
-                    "version": tls.version,
-                    "cipher": tls.cipher,
-                    "sni": tls.server_name,
-                    "alpn": client.handshake.alpn_protocol,
-                    "resumed": client.handshake.resumed,
-                    "client_verify": tls.client_verify,
-                }
-            scope = _asgi.build_scope(
-                method=up.method,
-                target=target,
-                headers=headers,
-                http_version=req.http_version,
-                scheme="https" if client.listener.ssl else "http",
-                client=(client.info.client_ip, client.info.client_port),
-                server=(client.listener.host, client.info.server_port),
-                extensions=extensions,
-            )
-            return await _asgi.call_app(app, scope, up.body, timeout=timeouts.read)
+            return await self._call_app(client, req, service, up, target, headers, timeouts)
         scheme = up.scheme or service.protocol
         port = service.port or (443 if scheme == "https" else 80)
         return await self.pool.request(scheme, service.host, port, up.method, target, headers, up.body, timeouts)
 
-    def _forwarded_headers(self, client: _Client, req: HTTPRequest, headers, service: Service, route: Route) -> list[tuple[str, str]]:
+    async def _call_app(self, client: _Client, req: HTTPRequest, service: Service, up, target, headers, timeouts):
+        extensions: dict = {}
+        tls = client.info.tls
+        if tls.is_tls and client.handshake is not None:
+            extensions["tls"] = _asgi.tls_extension(server_cert_pem=client.server_cert_pem, handshake=client.handshake, client_verify=tls.client_verify)
+            extensions["purekong.tls"] = {
+                "version": tls.version,
+                "cipher": tls.cipher,
+                "sni": tls.server_name,
+                "alpn": client.handshake.alpn_protocol,
+                "resumed": client.handshake.resumed,
+                "client_verify": tls.client_verify,
+            }
+        scope = _asgi.build_scope(
+            method=up.method,
+            target=target,
+            headers=headers,
+            http_version=req.http_version,
+            scheme="https" if client.listener.ssl else "http",
+            client=(client.info.client_ip, client.info.client_port),
+            server=(client.listener.host, client.info.server_port),
+            extensions=extensions,
+        )
+        return await _asgi.call_app(self.plan.asgi_apps[service.id], scope, up.body, timeout=timeouts.read)
+
+    def _forwarded_headers(self, client: _Client, req: HTTPRequest, headers, match: RouteMatch) -> list[tuple[str, str]]:
         """Kong's upstream headers: Host, X-Forwarded-*, X-Real-IP (no trusted_ips)."""
-        names = {"host", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port", "x-forwarded-path", "x-real-ip"}
+        service = match.service
+        names = {"host", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port",
+                 "x-forwarded-path", "x-forwarded-prefix", "x-real-ip"}
+        plugin_set = {k.lower(): v for k, v in headers if k.lower() == "host"}
         out = [(k, v) for k, v in headers if k.lower() not in names]
         client_host = req.header("host") or ""
-        if route.preserve_host and client_host:
-            host = client_host
+        if match.upstream_host:
+            host = match.upstream_host  # preserve_host
+        elif "host" in plugin_set and plugin_set["host"] != client_host:
+            host = plugin_set["host"]  # kong.service.request.set_header("Host", ...)
         elif service.protocol == "asgi":
             host = client_host or "localhost"
         else:
@@ -643,21 +615,23 @@ class Gateway:
             ("X-Forwarded-Host", _strip_port(client_host) if client_host else ""),
             ("X-Forwarded-Port", str(client.info.server_port)),
             ("X-Forwarded-Path", req.target.split("?", 1)[0]),
-            ("X-Real-IP", ip),
         ]
+        if match.stripped_prefix and match.stripped_prefix != "/":
+            out.append(("X-Forwarded-Prefix", match.stripped_prefix))
+        out.append(("X-Real-IP", ip))
         return out
 
-    def _buffered_reply(self, response: Response, outcome, started: float) -> Reply:
+    def _buffered_reply(self, response: Response, outcome) -> Reply:
         headers = [(k, v) for k, v in response.headers if k.lower() not in ("content-length", "transfer-encoding")]
         if not any(k.lower() == "via" for k, _ in headers) and outcome.proxy and outcome.context.upstream_response is not None:
             headers.append(("Via", VIA))
 
         def done(sent: int, complete: bool) -> None:
-            self._access(outcome, started)
+            self._access(outcome)
 
         return Reply(response.status, headers, bytes(response.body), done=done)
 
-    def _access(self, outcome, started: float) -> None:
+    def _access(self, outcome) -> None:
         if self._access_fd is None:
             return
         try:

@@ -311,7 +311,10 @@ async def serve_connection(stream, handler: Handler, limits: Limits, state: Conn
     state = state or ConnectionState()
     conn = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.max_request_head)
 
+    fed = 0  # bytes handed to h11 since this request began (for the head limit)
+
     async def next_event(timeout: float):
+        nonlocal fed
         while True:
             event = conn.next_event()
             if event is not h11.NEED_DATA:
@@ -321,6 +324,7 @@ async def serve_connection(stream, handler: Handler, limits: Limits, state: Conn
                     data = await stream.receive()
             except TimeoutError:
                 return None
+            fed += len(data)
             conn.receive_data(data)  # b"" = EOF; h11 turns it into ConnectionClosed or an error
 
     async def send(event) -> None:
@@ -333,12 +337,18 @@ async def serve_connection(stream, handler: Handler, limits: Limits, state: Conn
         if state.draining:
             return
         reply: Reply | None = None
+        fed = len(conn.trailing_data[0])  # a pipelined request already buffered
         try:
             event = await next_event(limits.idle_timeout if state.requests else limits.client_timeout)
             state.idle = False
             if event is None or isinstance(event, h11.ConnectionClosed):
                 return  # idle timeout, or the client closed between requests
             assert isinstance(event, h11.Request), event
+            # h11 only limits a head that is still incomplete; a whole one that
+            # arrived in one go is measured here (what was fed, minus what h11
+            # has not parsed yet).
+            if fed - len(conn.trailing_data[0]) > limits.max_request_head:
+                raise _BadRequest(494, "request head too large")
             request = await _read_request(conn, event, next_event, send, limits)
         except h11.RemoteProtocolError as exc:
             # h11 hints 431 for an oversized head; Kong (nginx) answers 494 there.

@@ -72,7 +72,7 @@ def _ssl_context() -> ssl.SSLContext:
     return _client_ssl_context
 
 
-@dataclass
+@dataclass(eq=False)  # identity: connections live in sets
 class _Conn:
     key: tuple[str, str, int]
     reader: asyncio.StreamReader

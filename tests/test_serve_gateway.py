@@ -1,0 +1,570 @@
+"""``purekong serve`` as users run it: the real command, real clients, a real upstream.
+
+The gateway runs as a subprocess (``python -m purekong.cli serve``) on
+127.0.0.1 port 0 (the bound ports are read from its startup summary); the
+upstream is a threaded ``http.server`` started here; clients are httpx,
+curl and ``openssl s_client``. The other ``test_serve_*`` files reuse the
+helpers defined here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from _pki import Issued, make_ca, make_cert, make_leaf, pool_key
+
+REPO = Path(__file__).resolve().parent.parent
+TIMEOUT = 30.0  # generous: only reached when something is broken
+HAVE_CURL = shutil.which("curl") is not None
+HAVE_OPENSSL = shutil.which("openssl") is not None
+
+
+# -- PKI -----------------------------------------------------------------------------
+
+
+@dataclass
+class Files:
+    dir: Path
+    ca: Issued
+    server: Issued
+    good: Issued  # client cert issued by ca
+    rogue_ca: Issued
+    rogue: Issued  # client cert from another CA
+
+    def path(self, name: str) -> str:
+        return str(self.dir / name)
+
+
+def _write(path: Path, issued: Issued, chain: tuple[Issued, ...] = ()) -> None:
+    path.with_suffix(".pem").write_text(issued.pem + "".join(c.pem for c in chain))
+    path.with_name(path.name + "-key.pem").write_bytes(
+        issued.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+
+
+@pytest.fixture(scope="session")
+def files(tmp_path_factory) -> Files:
+    d = tmp_path_factory.mktemp("serve-pki")
+    from cryptography import x509
+
+    ca = make_ca("CN=Serve Test CA,O=purekong tests", key=pool_key("ec", 40))
+    server = make_cert(
+        "localhost", ca, key=pool_key("ec", 41), key_usage={"digital_signature"},
+        eku=[ExtendedKeyUsageOID.SERVER_AUTH],
+        extensions=[(x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.DNSName("api.test")]), False)],
+    )
+    good = make_leaf(ca, "CN=good client,O=purekong tests", key=pool_key("ec", 42))
+    rogue_ca = make_ca("CN=Rogue CA", key=pool_key("ec", 43))
+    rogue = make_leaf(rogue_ca, "CN=rogue client", key=pool_key("ec", 44))
+    for stem, issued in (("ca", ca), ("server", server), ("good", good), ("rogue-ca", rogue_ca), ("rogue", rogue)):
+        _write(d / stem, issued)
+    return Files(d, ca, server, good, rogue_ca, rogue)
+
+
+# -- the upstream --------------------------------------------------------------------
+
+
+class _Upstream(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):  # quiet
+        pass
+
+    def _reply(self, status: int, body: bytes, ctype: str = "application/json", extra=()) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in extra:
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _handle(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        if self.path.startswith("/slow"):
+            time.sleep(3)
+        if self.path.startswith("/garbage"):
+            self.wfile.write(b"this is not HTTP\r\n\r\n")
+            self.close_connection = True
+            return
+        if self.path.startswith("/stream"):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for i in range(5):
+                chunk = f"chunk {i}\n".encode()
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                self.wfile.flush()
+                time.sleep(0.05)
+            self.wfile.write(b"0\r\n\r\n")
+            return
+        echo = {"method": self.command, "path": self.path, "headers": [[k, v] for k, v in self.headers.items()], "body": body.decode("latin-1")}
+        self._reply(200, json.dumps(echo).encode(), extra=[("X-Upstream", "yes")])
+
+    do_GET = do_POST = do_PUT = do_DELETE = _handle
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request, client_address):  # the gateway gave up on /slow: expected
+        pass
+
+
+@pytest.fixture(scope="session")
+def upstream():
+    server = _QuietServer(("127.0.0.1", 0), _Upstream)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+# -- the gateway process -------------------------------------------------------------
+
+
+@dataclass
+class Gateway:
+    proc: subprocess.Popen
+    https: int | None
+    http: int | None
+    summary: list[str]
+    stderr_path: Path
+    access_log: Path | None = None
+    lines: list[str] = field(default_factory=list)
+
+    def url(self, path: str = "/", *, tls: bool = True) -> str:
+        return f"https://localhost:{self.https}{path}" if tls else f"http://127.0.0.1:{self.http}{path}"
+
+    def access(self) -> list[dict]:
+        if self.access_log is None or not self.access_log.exists():
+            return []
+        return [json.loads(line) for line in self.access_log.read_text().splitlines() if line.strip()]
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text()
+
+    def stop(self, sig=signal.SIGTERM) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(TIMEOUT)
+            raise
+
+
+def start_gateway(tmp: Path, args: list[str], *, env: dict | None = None, expect_listeners: int | None = None) -> Gateway:
+    """Run ``purekong serve ARGS``; return once its startup summary is printed."""
+    stderr_path = tmp / f"serve-{time.monotonic_ns()}.err"
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), str(REPO / "tests"), full_env.get("PYTHONPATH")]))
+    with open(stderr_path, "wb") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "purekong.cli", "serve", *args], stdout=subprocess.PIPE, stderr=err, env=full_env, cwd=tmp)
+    summary: list[str] = []
+    deadline = time.monotonic() + TIMEOUT
+    https = http = None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline().decode()
+        if not line:
+            raise AssertionError(f"purekong serve exited ({proc.wait()}):\n{stderr_path.read_text()}")
+        summary.append(line.rstrip("\n"))
+        m = re.search(r"listening on (https?)://[^:]+:(\d+)", line)
+        if m:
+            if m.group(1) == "https" and https is None:
+                https = int(m.group(2))
+            elif m.group(1) == "http" and http is None:
+                http = int(m.group(2))
+        if _summary_done(summary):
+            break
+    # Drain stdout in the background so the process never blocks on it.
+    threading.Thread(target=lambda: [summary.append(l.decode().rstrip()) for l in proc.stdout], daemon=True).start()
+    log = None
+    if "--access-log" in args:
+        log = Path(args[args.index("--access-log") + 1])
+        if not log.is_absolute():
+            log = tmp / log
+    return Gateway(proc, https, http, summary, stderr_path, log)
+
+
+def _summary_done(lines: list[str]) -> bool:
+    # The summary ends with the certificates, the access log line or the curl hints;
+    # a short pause after the last listener line is the simplest robust signal.
+    return any(l.startswith("  certificate") for l in lines) and not any("embedded default" in l for l in lines) or any(
+        "-H 'Accept: application/json'" in l for l in lines
+    )
+
+
+def wait_for_port(port: int) -> None:
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError(f"port {port} never opened")
+
+
+def kong_yml(tmp: Path, upstream_port: int, files: Files, extra_plugins: str = "", extra: str = "") -> Path:
+    path = tmp / "kong.yml"
+    path.write_text(f"""_format_version: "3.0"
+services:
+- name: echo
+  url: http://127.0.0.1:{upstream_port}/up
+  read_timeout: 1500
+  routes:
+  - name: echo
+    paths: [/echo]
+- name: slow
+  url: http://127.0.0.1:{upstream_port}
+  read_timeout: 1000
+  routes:
+  - name: slow
+    paths: [/slow, /garbage, /stream]
+    strip_path: false
+- name: dead
+  url: http://127.0.0.1:{_dead_port()}
+  routes:
+  - name: dead
+    paths: [/dead]
+- name: app
+  asgi: tls_app:app
+  routes:
+  - name: app
+    paths: [/app]
+  - name: app-mtls
+    paths: [/app]
+    snis: [api.test]
+    protocols: [https]
+    plugins:
+    - name: tls-handshake-modifier
+- name: boom
+  url: http://127.0.0.1:{upstream_port}
+  routes:
+  - name: boom
+    paths: [/boom]
+    plugins:
+    - name: boom
+{extra}
+plugins:
+- name: tagger
+{extra_plugins}
+certificates:
+- cert: |
+{_indent(files.server.pem + files.ca.pem, 4)}
+  key: |
+{_indent(files.server.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode(), 4)}
+  snis: [{{name: localhost}}, {{name: api.test}}]
+""")
+    return path
+
+
+def _indent(text: str, n: int) -> str:
+    return "".join(" " * n + line + "\n" for line in text.splitlines())
+
+
+def _dead_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now
+    return port
+
+
+PLUGINS = {
+    "tagger.py": '''
+version = "0.1.0"
+priority = 10
+
+class Plugin:
+    def __init__(self, config):
+        self.config = config
+
+    def access(self, kong):
+        kong.service.request.set_header("X-Tagged", "yes")
+        kong.response.set_header("X-Gateway", "purekong")
+''',
+    "boom.py": '''
+priority = 5
+
+class Plugin:
+    def __init__(self, config):
+        pass
+
+    def access(self, kong):
+        raise RuntimeError("boom")
+''',
+}
+
+TLS_APP = '''
+async def app(scope, receive, send):
+    import json
+    if scope["type"] != "http":
+        return
+    message = await receive()
+    tls = scope.get("extensions", {}).get("tls")
+    body = json.dumps({"tls": tls, "path": scope["path"], "body": message["body"].decode(),
+                       "headers": [[k.decode(), v.decode()] for k, v in scope["headers"]]}).encode()
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": body})
+'''
+
+
+def write_plugins(tmp: Path, extra: dict | None = None) -> Path:
+    d = tmp / "plugins"
+    d.mkdir(exist_ok=True)
+    for name, text in {**PLUGINS, **(extra or {})}.items():
+        (d / name).write_text(text)
+    (tmp / "tls_app.py").write_text(TLS_APP)
+    return d
+
+
+@pytest.fixture(scope="module")
+def gw(tmp_path_factory, upstream, files):
+    tmp = tmp_path_factory.mktemp("serve")
+    plugins = write_plugins(tmp)
+    config = kong_yml(tmp, upstream, files)
+    g = start_gateway(tmp, [
+        "-c", str(config), "--listen", "127.0.0.1:0 ssl", "--listen", "127.0.0.1:0",
+        "--plugins-dir", str(plugins), "--access-log", str(tmp / "access.log"), "--state-dir", str(tmp / "state"),
+    ])
+    yield g
+    assert g.stop() == 0, g.stderr()
+
+
+def client(files: Files, cert: str | None = None, **kw) -> httpx.Client:
+    # The gateway's certificate for "localhost" is issued by the test CA.
+    import ssl
+
+    ctx = ssl.create_default_context(cafile=files.path("ca.pem"))
+    if cert:
+        ctx.load_cert_chain(files.path(f"{cert}.pem"), files.path(f"{cert}-key.pem"))
+    return httpx.Client(verify=ctx, timeout=TIMEOUT, **kw)
+
+
+# -- tests ---------------------------------------------------------------------------
+
+
+def test_startup_summary_names_listeners_routes_plugins_certificates(gw):
+    text = "\n".join(gw.summary)
+    assert "listening on https://127.0.0.1:" in text and "listening on http://127.0.0.1:" in text
+    assert "route echo:" in text and "plugin tagger (global" in text and "plugin boom (route" in text
+    assert re.search(r"certificate CN=localhost \[localhost,api.test\] expires \d{4}-\d\d-\d\d", text), text
+
+
+def test_proxy_over_tls_and_plain_http(gw, files, upstream):
+    with client(files) as c:
+        r = c.post(gw.url("/echo/a/b?x=1"), content=b"hello body")
+    assert r.status_code == 200, r.text
+    echo = r.json()
+    headers = {k.lower(): v for k, v in echo["headers"]}
+    assert echo["path"] == "/up/a/b?x=1" and echo["body"] == "hello body" and echo["method"] == "POST"
+    assert headers["host"] == f"127.0.0.1:{upstream}"  # the service's host, not the client's
+    assert headers["x-forwarded-proto"] == "https" and headers["x-forwarded-for"] == "127.0.0.1"
+    assert headers["x-forwarded-host"] == "localhost" and headers["x-forwarded-port"] == str(gw.https)
+    assert headers["x-forwarded-path"] == "/echo/a/b" and headers["x-forwarded-prefix"] == "/echo"
+    assert headers["x-real-ip"] == "127.0.0.1" and headers["x-tagged"] == "yes"
+    assert r.headers["x-gateway"] == "purekong" and r.headers["via"] == "1.1 purekong" and r.headers["x-upstream"] == "yes"
+    with httpx.Client(timeout=TIMEOUT) as c:
+        r = c.get(gw.url("/echo", tls=False), headers={"X-Forwarded-For": "10.0.0.1"})
+    headers = {k.lower(): v for k, v in r.json()["headers"]}
+    assert r.status_code == 200 and headers["x-forwarded-proto"] == "http"
+    assert headers["x-forwarded-for"] == "10.0.0.1, 127.0.0.1"
+
+
+def test_keep_alive_reuses_one_connection(gw, files):
+    with client(files) as c:
+        ports = set()
+        for _ in range(5):
+            r = c.get(gw.url("/app/"))
+            assert r.status_code == 200
+            ports.add(next(v for k, v in r.json()["headers"] if k == "x-forwarded-port"))
+        # httpx keeps one connection: every request after the first skipped the handshake.
+        assert len(c._transport._pool.connections) == 1
+
+
+def test_no_route_is_kongs_404(gw, files):
+    with client(files) as c:
+        r = c.get(gw.url("/nowhere"))
+    assert r.status_code == 404
+    assert r.json() == {"message": "no Route matched with those values"}
+    # As in Kong, the router's 404 comes before the plugins' access handlers.
+    assert "x-gateway" not in r.headers
+
+
+def test_upstream_failures_are_kongs_502_and_504(gw, files):
+    with client(files) as c:
+        dead = c.get(gw.url("/dead"))
+        slow = c.get(gw.url("/slow"))
+        garbage = c.get(gw.url("/garbage"))
+    assert dead.status_code == 502 and dead.json() == {"message": "An invalid response was received from the upstream server"}
+    assert slow.status_code == 504 and slow.json() == {"message": "The upstream server is timing out"}
+    assert garbage.status_code == 502 and garbage.json() == {"message": "An invalid response was received from the upstream server"}
+
+
+def test_streamed_chunked_response(gw, files):
+    with client(files) as c:
+        with c.stream("GET", gw.url("/stream")) as r:
+            assert r.headers.get("transfer-encoding") == "chunked"
+            chunks = b"".join(r.iter_raw())
+    assert chunks == b"".join(f"chunk {i}\n".encode() for i in range(5))
+
+
+def test_chunked_request_body(gw, files):
+    def gen():
+        for i in range(4):
+            yield f"part{i};".encode()
+
+    with client(files) as c:
+        r = c.post(gw.url("/echo"), content=gen())
+    assert r.json()["body"] == "part0;part1;part2;part3;"
+
+
+def test_plugin_that_raises_gives_500_for_that_request_only(gw, files):
+    with client(files) as c:
+        bad = c.get(gw.url("/boom"))
+        good = c.get(gw.url("/echo"))
+    assert bad.status_code == 500 and bad.json() == {"message": "An unexpected error occurred"}
+    assert good.status_code == 200
+    assert "plugin boom failed in the access phase" in gw.stderr()
+
+
+def test_access_log_has_one_serialized_line_per_request(gw, files):
+    before = len(gw.access())
+    with client(files, cert="good") as c:
+        c.get(gw.url("/echo/logged"))
+    with httpx.Client(timeout=TIMEOUT) as c:
+        c.get(gw.url("/echo/plain", tls=False))
+    deadline = time.monotonic() + TIMEOUT
+    while len(gw.access()) < before + 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    entries = gw.access()[before:]
+    assert len(entries) == 2
+    tls_entry = next(e for e in entries if e["request"]["uri"] == "/echo/logged")
+    plain_entry = next(e for e in entries if e["request"]["uri"] == "/echo/plain")
+    assert tls_entry["request"]["tls"]["version"] in ("TLSv1.2", "TLSv1.3")
+    # No plugin asked for a client certificate: none was requested, so NONE.
+    assert tls_entry["request"]["tls"]["client_verify"] == "NONE"
+    assert tls_entry["response"]["status"] == 200 and tls_entry["response"]["size"] > 0
+    assert tls_entry["route"]["name"] == "echo" and tls_entry["service"]["name"] == "echo"
+    assert tls_entry["upstream_uri"] == "/up/logged"
+    assert "tls" not in plain_entry["request"]
+
+
+def test_asgi_app_reads_the_tls_extension(gw, files):
+    # SNI api.test: tls-handshake-modifier (on that route) requests a certificate.
+    with client(files, cert="good") as c:
+        r = c.post(gw.url("/app/x"), content=b"payload", extensions={"sni_hostname": "api.test"})
+    with client(files, cert="good") as c:
+        without = c.get(gw.url("/app/x")).json()["tls"]
+    data = r.json()
+    tls = data["tls"]
+    assert data["path"] == "/x" and data["body"] == "payload"
+    assert set(tls) == {"server_cert", "client_cert_chain", "client_cert_name", "client_cert_error", "tls_version", "cipher_suite"}
+    assert tls["server_cert"] == files.server.pem
+    assert tls["client_cert_chain"][0] == files.good.pem  # OpenSSL adds the CA it knows
+    assert tls["client_cert_name"] == "CN=good client,O=purekong tests"
+    # tls-handshake-modifier sends no CAs: as in Kong the store is empty, and the
+    # client sent its root along, so OpenSSL's verdict is this one.
+    assert tls["client_cert_error"] == "self-signed certificate in certificate chain"
+    assert tls["tls_version"] in (0x0303, 0x0304) and tls["cipher_suite"] in (0x1301, 0x1302, 0x1303, 0xC02B, 0xC02C, 0xCCA9)
+    # SNI localhost: no certificate requested, so none sent.
+    assert without["client_cert_chain"] == [] and without["client_cert_name"] is None and without["client_cert_error"] is None
+
+
+
+def test_https_only_route_over_http_is_kongs_426(gw):
+    # Over plain HTTP the SNI condition does not apply (Kong's router), so the
+    # https-only route matches and Kong asks for HTTPS.
+    with httpx.Client(timeout=TIMEOUT) as c:
+        r = c.get(gw.url("/app/", tls=False))
+    assert r.status_code == 426 and r.json() == {"message": "Please use HTTPS protocol"}
+
+
+def test_malformed_request_gets_400_and_close(gw):
+    with socket.create_connection(("127.0.0.1", gw.http), timeout=TIMEOUT) as s:
+        s.sendall(b"NOT HTTP AT ALL\x00\r\n\r\n")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 400 ") and b'{"message":"Bad request"}' in data
+
+
+def test_oversized_head_gets_494(gw):
+    with socket.create_connection(("127.0.0.1", gw.http), timeout=TIMEOUT) as s:
+        s.sendall(b"GET /echo HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70000 + b"\r\n\r\n")
+        data = b""
+        try:
+            while chunk := s.recv(65536):
+                data += chunk
+        except ConnectionResetError:
+            pass
+    assert data.startswith(b"HTTP/1.1 494 ")
+
+
+@pytest.mark.skipif(not HAVE_CURL, reason="curl not installed")
+@pytest.mark.parametrize("version", ["--tlsv1.2 --tls-max 1.2", "--tlsv1.3"])
+@pytest.mark.parametrize("cert", [None, "good"])
+def test_curl(gw, files, version, cert):
+    # api.test: the route whose tls-handshake-modifier requests a certificate.
+    args = ["curl", "-sS", "--cacert", files.path("ca.pem"), *version.split(), "--resolve", f"api.test:{gw.https}:127.0.0.1"]
+    if cert:
+        args += ["--cert", files.path(f"{cert}.pem"), "--key", files.path(f"{cert}-key.pem")]
+    out = subprocess.run([*args, f"https://api.test:{gw.https}/app/curl"], capture_output=True, timeout=TIMEOUT)
+    assert out.returncode == 0, out.stderr
+    tls = json.loads(out.stdout)["tls"]
+    assert tls["tls_version"] == (0x0304 if "1.3" in version else 0x0303)
+    assert tls["client_cert_chain"][:1] == ([files.good.pem] if cert else [])
+
+
+@pytest.mark.skipif(not HAVE_OPENSSL, reason="openssl not installed")
+@pytest.mark.parametrize("version", ["-tls1_2", "-tls1_3"])
+def test_openssl_s_client(gw, files, version):
+    request = b"GET /echo/sc HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    out = subprocess.run(
+        ["openssl", "s_client", "-connect", f"127.0.0.1:{gw.https}", "-servername", "localhost", version,
+         "-CAfile", files.path("ca.pem"), "-cert", files.path("good.pem"), "-key", files.path("good-key.pem"), "-ign_eof"],
+        input=request, capture_output=True, timeout=TIMEOUT,
+    )
+    text = out.stdout.decode(errors="replace")
+    assert "Verify return code: 0 (ok)" in text
+    assert "HTTP/1.1 200 " in text and '"path": "/up/sc"' in text
+
+
+def test_bad_config_names_entry_and_field_and_exits_nonzero(tmp_path, upstream, files):
+    write_plugins(tmp_path)
+    bad = tmp_path / "bad.yml"
+    bad.write_text('_format_version: "3.0"\nservices:\n- name: s\n  url: http://127.0.0.1:1\n  routes:\n  - name: r\n    paths: [/x]\nplugins:\n- name: no-such-plugin\n')
+    out = subprocess.run([sys.executable, "-m", "purekong.cli", "serve", "-c", str(bad), "--listen", "127.0.0.1:0"],
+                         capture_output=True, timeout=TIMEOUT, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert out.returncode != 0
+    assert b"plugins[0] (name=no-such-plugin): name: unknown plugin" in out.stderr
+    assert b"listening" not in out.stdout
+    bad.write_text('_format_version: "3.0"\nservices:\n- name: s\n  url: http://127.0.0.1:1\n  connect_timeout: -5\n')
+    out = subprocess.run([sys.executable, "-m", "purekong.cli", "serve", "-c", str(bad), "--listen", "127.0.0.1:0"],
+                         capture_output=True, timeout=TIMEOUT, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert out.returncode != 0 and b"connect_timeout" in out.stderr, out.stderr
+    out = subprocess.run([sys.executable, "-m", "purekong.cli", "serve", "-c", str(bad), "--listen", "127.0.0.1:99999"],
+                         capture_output=True, timeout=TIMEOUT, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert out.returncode != 0 and b"listen" in out.stderr
