@@ -240,6 +240,8 @@ def test_empty_config_and_empty_lists():
     ({"paths": ["/"], "protocols": ["ftp"]},
      'routes[0] (name "api").protocols[0]: invalid protocol "ftp" (expected http or https)'),
     ({"paths": ["/"], "protocols": []}, 'routes[0] (name "api").protocols: length must be at least 1'),
+    ({"paths": ["/"], "protocols": ["https", 1]},
+     'routes[0] (name "api").protocols[1]: expected a string, got integer 1'),
     ({}, 'routes[0] (name "api"): must set one of "methods", "hosts", "paths", "snis" when "protocols" '
          'includes "https"'),
     ({"protocols": ["http"]}, 'routes[0] (name "api"): must set one of "methods", "hosts", "paths" when '
@@ -260,6 +262,11 @@ def test_empty_config_and_empty_lists():
 ])
 def test_route_errors(entry, message):
     assert only_problem(cfg(routes=[{"name": "api", **entry}])) == message
+
+
+def test_duplicate_protocols_and_methods_are_merged():
+    d = parse_declarative(cfg(routes=[{"paths": ["/"], "protocols": ["https", "https"], "methods": ["GET", "GET"]}]))
+    assert (d.routes[0].protocols, d.routes[0].methods) == (("https",), ("GET",))
 
 
 def test_route_headers_null_or_empty_is_fine():
@@ -574,6 +581,18 @@ def test_load_errors(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_declarative(dup)
     assert "duplicate key 'host'" in info.value.problems[0]
+
+    dup_json = tmp_path / "dup.json"
+    dup_json.write_text('{"_format_version": "3.0", "_format_version": "3.0"}')
+    with pytest.raises(ConfigError) as info:
+        load_declarative(dup_json)
+    assert info.value.problems == ["failed parsing declarative configuration: duplicate key '_format_version'"]
+
+    unquoted = tmp_path / "unquoted.yml"
+    unquoted.write_text("_format_version: 3.0\n")
+    with pytest.raises(ConfigError) as info:
+        load_declarative(unquoted)
+    assert info.value.problems == ['_format_version: expected a string, got number 3.0 (quote it: "3.0")']
 
     unsafe = tmp_path / "unsafe.yaml"
     unsafe.write_text('_format_version: !!python/object/apply:os.system ["true"]\n')

@@ -92,7 +92,7 @@ def load_declarative(path: str | Path) -> Declarative:
     suffix = path.suffix.lower()
     try:
         if suffix == ".json":
-            data = json.loads(text)
+            data = json.loads(text, object_pairs_hook=_no_duplicate_keys)
         elif suffix in (".yml", ".yaml"):
             data = _load_yaml(text)
         else:
@@ -103,6 +103,16 @@ def load_declarative(path: str | Path) -> Declarative:
     except Exception as exc:  # json.JSONDecodeError, yaml.YAMLError
         raise ConfigError([f"failed parsing declarative configuration: {exc}"], source) from None
     return parse_declarative(data, source=source)
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict:
+    """json's object_pairs_hook: a repeated key is an error, not "last wins"."""
+    out: dict = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {key!r}")
+        out[key] = value
+    return out
 
 
 def _load_yaml(text: str) -> Any:
@@ -710,15 +720,18 @@ class _Parser:
             self.err(f"{rec.where}.protocols", "length must be at least 1")
             return None
         out: list[str] = []
+        valid = len(items) == len(rec.raw["protocols"])
         for where, protocol in items:
             if protocol in ("http", "https"):
                 if protocol not in out:
                     out.append(protocol)
             elif protocol in _KONG_PROTOCOLS:
                 self.err(where, f"protocol {_show(protocol)} not supported by purekong")
+                valid = False
             else:
                 self.err(where, f"invalid protocol {_show(protocol)} (expected http or https)")
-        return tuple(out) if len(out) == len(items) else None
+                valid = False
+        return tuple(out) if valid else None
 
     def route_methods(self, rec: _Rec) -> tuple[str, ...]:
         out: list[str] = []
