@@ -270,14 +270,20 @@ services:
 plugins:
 - name: tagger
 {extra_plugins}
-certificates:
+{certificates_yml(files)}""")
+    return path
+
+
+def certificates_yml(files: Files) -> str:
+    """The ``certificates`` section: the test server certificate for localhost and api.test."""
+    key = files.server.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    return f"""certificates:
 - cert: |
 {_indent(files.server.pem + files.ca.pem, 4)}
   key: |
-{_indent(files.server.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode(), 4)}
+{_indent(key, 4)}
   snis: [{{name: localhost}}, {{name: api.test}}]
-""")
-    return path
+"""
 
 
 def _indent(text: str, n: int) -> str:
