@@ -35,6 +35,10 @@ class _Abort(Exception):
 
 
 class _Verification:
+    # purekong.plugins._verify subclasses this (overriding fail()) for
+    # mtls-auth's store:verify(), which stops at the first error: keep the
+    # constructor, run(), fail() and .chain stable.
+
     def __init__(self, sent: list[Cert], store: list[Cert], depth: int,
                  now: datetime, partial_chain: bool) -> None:
         self.sent = sent  # what the client sent, leaf first (ctx->untrusted)
