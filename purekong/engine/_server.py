@@ -143,10 +143,19 @@ class ServerConnection(Connection):
             # tlslite indexes hostNames[0] unchecked (IndexError); OpenSSL
             # answers an SNI without a host_name entry with decode_error.
             self._fail_plaintext(AlertDescription.decode_error, "server_name extension without a host_name")
+        try:
+            cipher, resumes = self._driver.choose(hello, self._plan(), self.config.session_store, self.config.session_resumption)
+            event = _client_hello_event(hello, resumes)
+        except Exception as exc:
+            # tlslite's parser leaves None for some empty extension bodies
+            # (an empty supported_versions made choose() raise TypeError);
+            # whatever our reading of a parsed hello trips on, it is the
+            # peer's malformed message, never an exception out of next_event().
+            self._fail_plaintext(AlertDescription.decode_error, f"malformed ClientHello ({exc!r})")
         self._hello = hello
-        self._cipher, self._resumes = self._driver.choose(hello, self._plan(), self.config.session_store, self.config.session_resumption)
+        self._cipher, self._resumes = cipher, resumes
         self._state = State.PAUSED
-        self._events.append(_client_hello_event(hello, self._resumes))
+        self._events.append(event)
         return True
 
     def _plan(self, *, certificates=None, request_client_certificate=None, client_ca_certificates=None, reuse=None, alpn_protocols=None) -> Plan:
