@@ -362,10 +362,6 @@ class _Rec:
     #: deterministic ids from it.
     stable_id: bool = False
     parent: "_Rec | None" = None
-    children: list = field(default_factory=list)
-
-
-_Spec = dict[str, Callable[[Any, str], Any]]
 
 
 class _Parser:
