@@ -130,6 +130,12 @@ class ServerConnection(Connection):
                 return True
             return False
         if hello is False:
+            early = self._early
+            if len(early) >= 6 and early[0] == 22 and int.from_bytes(early[3:5], "big") > 0 and early[5] != 1:
+                # A first handshake message that is not a ClientHello: refuse
+                # it on its type, as OpenSSL does; tlslite would first wait
+                # for the whole message (up to 16 MiB announced).
+                self._fail_plaintext(AlertDescription.unexpected_message, "first handshake message is not a ClientHello")
             # Not something we read ourselves: tlslite answers with the alert.
             self._start(self._plan(), resume=False)
             return True
