@@ -407,8 +407,15 @@ def test_silent_client_is_dropped_after_the_handshake_timeout_others_are_served(
 
 @pytest.mark.parametrize(
     "garbage",
-    [b"GET / HTTP/1.0\r\n\r\n", b"\x17\x03\x03\x00\x05hello", b"\x16\x03\x01\x00\x08\x01\x00\x00\x04\x03\x03\x00\x00"],
-    ids=["http", "appdata-first", "truncated-hello"],
+    [
+        b"GET / HTTP/1.0\r\n\r\n",
+        b"\x17\x03\x03\x00\x05hello",
+        b"\x16\x03\x01\x00\x08\x01\x00\x00\x04\x03\x03\x00\x00",
+        # A handshake record whose message is not a ClientHello and announces
+        # 6.6 MB: refused on its type, not waited for until the timeout.
+        b"\x16\x03\x01\x00\x05hello",
+    ],
+    ids=["http", "appdata-first", "truncated-hello", "not-a-client-hello"],
 )
 def test_garbage_gets_a_fatal_alert_and_the_server_keeps_serving(pki, served, garbage):
     with socket.create_connection(("127.0.0.1", served.port), timeout=TIMEOUT) as sock:
