@@ -208,11 +208,7 @@ def start_gateway(tmp: Path, args: list[str], *, env: dict | None = None, expect
 
 
 def _summary_done(lines: list[str]) -> bool:
-    # The summary ends with the certificates, the access log line or the curl hints;
-    # a short pause after the last listener line is the simplest robust signal.
-    return any(l.startswith("  certificate") for l in lines) and not any("embedded default" in l for l in lines) or any(
-        "-H 'Accept: application/json'" in l for l in lines
-    )
+    return any(line.startswith("  ready") for line in lines)
 
 
 def wait_for_port(port: int) -> None:

@@ -157,21 +157,27 @@ def run(args: argparse.Namespace) -> int:
         if port is not None:
             summary.append("  try it (without, then with the client certificate):")
             summary += [f"    {cmd}" for cmd in _default.curl_commands(paths, port)]
+    summary.append("  ready (SIGTERM or Ctrl-C stops, letting requests in flight finish)")
     return _gateway.serve(plan, options, sockets, summary)
 
 
 def _embedded(paths):
     """The embedded default's entities: one route to the TLS info page."""
-    from purekong.gateway import Declarative, PluginEntity, Route, Service
+    from purekong.gateway import parse_declarative
     from purekong.runner import plugin_from_class
     from purekong.server import _default
 
-    service = Service(id="purekong-info", name="purekong-info", protocol="asgi", asgi="purekong.server._default:info_app")
-    route = Route(id="purekong-info", name="purekong-info", service=service.id, paths=("/",), strip_path=False)
-    plugin = PluginEntity(
-        id="purekong-dev-client-cert",
-        name=_default.RequestDevClientCert.name,
-        config={"ca_pem": paths["ca.pem"].read_text()},
+    name = _default.RequestDevClientCert.name
+    declarative = parse_declarative(
+        {
+            "_format_version": "3.0",
+            "services": [{
+                "name": "purekong-info",
+                "asgi": "purekong.server._default:info_app",
+                "routes": [{"name": "purekong-info", "paths": ["/"], "strip_path": False}],
+            }],
+            "plugins": [{"name": name, "config": {"ca_pem": paths["ca.pem"].read_text()}}],
+        },
+        source="<embedded default>",
     )
-    declarative = Declarative(services=(service,), routes=(route,), plugins=(plugin,))
-    return declarative, {plugin.name: plugin_from_class(_default.RequestDevClientCert)}
+    return declarative, {name: plugin_from_class(_default.RequestDevClientCert)}
