@@ -9,7 +9,8 @@ with plain (prefix) paths:
   ``get_expression``):
 
   - ``methods``: the request method is one of them (exact, case-sensitive);
-  - ``hosts``: the Host header, its port split off, equals an entry,
+  - ``hosts``: the Host header, its port split off, equals an entry
+    (compared case-insensitively here; Kong passes the header as received),
     ``*.example.com`` matches by suffix (``.example.com``, any depth, not
     ``example.com`` itself), ``example.*`` by prefix (``example.``); an entry
     with a port (``example.com:8080``) also needs that port in the Host header;
@@ -124,7 +125,8 @@ class Router:
         for route in declarative.routes:
             service = services.get(route.service) if route.service else None
             if service is not None and not service.enabled:
-                # Kong 3.x: "as if any routes attached to it do not exist".
+                # kong/runloop/handler.lua build_router: "routes where the
+                # services.enabled == false are not put in router".
                 continue
             hosts = tuple(_parse_host(h) for h in route.hosts)
             for paths, matcher_id in _split_by_path_length(route):
