@@ -609,13 +609,31 @@ def test_flags_build_the_config(pki):
         build_parser().parse_args(["tls-server", "--tls12-only", "--tls13-only"])
 
 
+def test_address_in_use_exits_1(pki, capsys):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = cli_main(["tls-server", "--port", str(port), "--cert", pki.path("rsa.pem"), "--key", pki.path("rsa.key")])
+    assert code == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_process_serves_and_exits_0_on_signal(pki, tmp_path, signum):
-    server = ServerProcess(["--cert", pki.path("ecdsa.pem"), "--key", pki.path("ecdsa.key")], tmp_path)
+    server = ServerProcess(
+        ["--cert", pki.path("ecdsa.pem"), "--key", pki.path("ecdsa.key"), "--handshake-timeout", "0.5"], tmp_path
+    )
     try:
-        body, _ = request(server.port, client_context(pki, "TLSv1.2"))
-        assert body["cipher"] == "ECDHE-ECDSA-AES256-GCM-SHA384"
-        server.wait_for_log(r'conn peer=127\.0\.0\.1:\d+ version=TLSv1\.2 .*outcome="ok"')
+        with socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT) as silent:
+            body, _ = request(server.port, client_context(pki, "TLSv1.2"))
+            assert body["cipher"] == "ECDHE-ECDSA-AES256-GCM-SHA384"
+            server.wait_for_log(r'conn peer=127\.0\.0\.1:\d+ version=TLSv1\.2 .*outcome="ok"')
+            try:
+                assert silent.recv(1) == b""  # --handshake-timeout 0.5 dropped it
+            except ConnectionResetError:
+                pass
+        server.wait_for_log(r'outcome="handshake timeout \(0\.5 s\)"')
         idle = socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT)  # open during shutdown
         server.wait_for_log(r"listening on")
     finally:

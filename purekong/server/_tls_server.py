@@ -90,6 +90,13 @@ def http_response(handshake: HandshakeComplete) -> bytes:
     return head + body
 
 
+def _safe(value: str | None) -> str:
+    """A peer-chosen string as one log token: no spaces, controls or non-ASCII."""
+    if not value:
+        return "-"
+    return "".join(c if 33 <= ord(c) < 127 and c != "\\" else (f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}") for c in value)
+
+
 def _stderr_log(line: str) -> None:
     try:
         sys.stderr.write(line + "\n")
@@ -309,8 +316,8 @@ class _TLSProtocol(asyncio.Protocol):
             f"peer={self._peer}",
             f"version={hs.version if hs else '-'}",
             f"cipher={hs.openssl_cipher if hs else '-'}",
-            f"sni={(hs.server_name or '-') if hs else '-'}",
-            f"alpn={(hs.alpn_protocol or '-') if hs else '-'}",
+            f"sni={_safe(hs.server_name) if hs else '-'}",
+            f"alpn={_safe(hs.alpn_protocol) if hs else '-'}",
             f"resumed={('yes' if hs.resumed else 'no') if hs else '-'}",
             f"client_cert={('yes' if hs.peer_certificates else 'no') if hs else '-'}",
             f"in={self._bytes_in}",
