@@ -223,7 +223,9 @@ class Driver:
         version = VERSION_NAMES[tuple(tls.version)]
         if tls._client:
             resumed = bool(tls.resumed)
-            chain = session.serverCertChain
+            # A resumed TLS 1.2 session still holds the chain of the full
+            # handshake; HandshakeComplete reports None on resumption.
+            chain = None if resumed else session.serverCertChain
         else:
             # tlslite never sets ``resumed`` for a TLS 1.3 server; a PSK
             # handshake is the one where the server signed nothing.
