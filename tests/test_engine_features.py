@@ -203,6 +203,8 @@ def test_purekong_client_resumes(pki, version):
     assert srv2.handshake.resumed is True and cli2.handshake.resumed is True
     assert srv2.hellos[0].resumes_session is True
     assert srv2.handshake.peer_certificates is None
+    # Also on the client (a resumed TLS 1.2 session used to report the old chain).
+    assert cli2.handshake.peer_certificates is None
     cli2.send(b"again")
     pump(cli2, srv2)
     assert bytes(srv2.received) == b"again"
@@ -216,6 +218,22 @@ def test_purekong_client_resumes(pki, version):
     pump(cli4, srv4)
     assert srv4.hellos[0].resumes_session is False
     assert srv4.handshake.resumed is False and cli4.handshake.resumed is False
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_purekong_client_resumes_with_stdlib_server(pki, version):
+    ctx = std_server_context(pki, "ec", version)
+    ccfg = pk_client_config(pki, version)
+    first_srv = Std(ctx, server_side=True)
+    first = pk_client(ccfg)
+    pump(first, first_srv)
+    assert first.handshake.peer_certificates == pki.server_chain_der("ec")
+    again_srv = Std(ctx, server_side=True)
+    again = pk_client(ccfg, session=first.conn.session)
+    pump(again, again_srv)
+    assert again_srv.obj.session_reused
+    assert again.handshake.resumed is True
+    assert again.handshake.peer_certificates is None
 
 
 @pytest.mark.parametrize("version,tickets", REUSE, ids=REUSE_IDS)
