@@ -381,3 +381,18 @@ def test_directory_name_san_fails_like_kong(pki):
     cert = make_leaf(pki["inter"], "kongclient", extensions=[(san, False)])
     result = setup(pki).request(client_certificate=client(cert, pki["inter"]))
     assert result.response.status == 500  # table.concat on a name object: a Lua error
+
+
+def test_empty_subject_fails_where_kongs_code_does(pki):
+    # nginx's $ssl_client_s_dn is "not found" (nil) for an empty subject, and
+    # Kong passes it on: as the revocation cache key ("key must be a string")
+    # and, with SKIP, as the X-Client-Cert-DN header value. Both are 500s.
+    san = x509.SubjectAlternativeName([x509.DNSName("spiffe.test")])
+    empty = make_leaf(pki["inter"], x509.Name([]), extensions=[(san, True)])
+    chain = client(empty, pki["inter"])
+    consumers = (Consumer("c1", mtls_auth_credentials=(MTLSCredential("x", "spiffe.test"),)),)
+    assert setup(pki, consumers=consumers).request(client_certificate=chain).response.status == 500
+    ok = setup(pki, {"revocation_check_mode": "SKIP"}, consumers=consumers).request(client_certificate=chain)
+    assert ok.response.status == 200 and upstream(ok)["X-Consumer-ID"] == "c1"
+    skip = setup(pki, {"revocation_check_mode": "SKIP", "skip_consumer_lookup": True, "authenticated_group_by": "DN"})
+    assert skip.request(client_certificate=chain).response.status == 500

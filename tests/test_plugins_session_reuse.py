@@ -1,0 +1,81 @@
+"""The handshake plugins always disable session reuse where they ask for a
+certificate, so the client's next connection does a full handshake and the
+certificate is requested (and available) again. Elsewhere resumption works.
+
+A stdlib ``ssl`` (OpenSSL) client connects twice to a purekong server whose
+ConnectionPhases run the built-in certificate handlers.
+"""
+
+from __future__ import annotations
+
+import ssl
+
+import pytest
+from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from _pki import make_ca, make_leaf
+from purekong.engine import NEED_DATA, PAUSED, CertifiedKey, ClientHelloReceived, ServerConfig, ServerConnection
+from purekong.gateway import Declarative, PluginEntity, Route, Service
+from purekong.plugins import certificate_handlers
+from purekong.runner import Runner
+from purekong.runner._engine import ConnectionPhases
+
+
+@pytest.fixture(scope="module")
+def setup():
+    root = make_ca("Reuse Plugins CA")
+    names = [x509.DNSName(n) for n in ("localhost", "mtls.test")]
+    server = make_leaf(root, "localhost", eku=[ExtendedKeyUsageOID.SERVER_AUTH],
+                       extensions=[(x509.SubjectAlternativeName(names), False)])
+    config = ServerConfig(certificates=(CertifiedKey((server.cert,), server.key),))
+    decl = Declarative(
+        services=(Service("s", "s", "http"),),
+        routes=(Route("r", "r", "s", snis=("mtls.test",)),),
+        plugins=(PluginEntity("t", "tls-handshake-modifier", {}, route="r"),),
+    )
+    return root, config, certificate_handlers(decl)
+
+
+def connect(config, handlers, ctx, server_name, session=None):
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    client = ctx.wrap_bio(incoming, outgoing, server_hostname=server_name, session=session)
+    server = ServerConnection(config)
+    phases = ConnectionPhases(Runner([]), certificate_handlers=handlers)
+    for _ in range(10):
+        try:
+            client.do_handshake()
+        except ssl.SSLWantReadError:
+            pass
+        data = outgoing.read()
+        if data:
+            server.receive_data(data)
+        while (event := server.next_event()) not in (NEED_DATA, PAUSED):
+            if isinstance(event, ClientHelloReceived):
+                phases.on_client_hello(server, event)
+        incoming.write(server.data_to_send())
+        if server.handshake is not None and client.session is not None and not outgoing.pending:
+            break
+    # One exchange so a TLS 1.3 client reads its NewSessionTickets.
+    client.write(b"ping")
+    server.receive_data(outgoing.read())
+    server.next_event()
+    server.send_data(b"pong")
+    incoming.write(server.data_to_send())
+    assert client.read() == b"pong"
+    return client, server, phases
+
+
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
+@pytest.mark.parametrize("server_name, requested", [("mtls.test", True), ("localhost", False)])
+def test_reuse_is_disabled_exactly_where_a_certificate_is_requested(setup, version, server_name, requested):
+    root, config, handlers = setup
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(cadata=root.pem)
+    ctx.minimum_version = ctx.maximum_version = version
+    first, _, phases = connect(config, handlers, ctx, server_name)
+    assert phases.requests.request_client_certificate is requested
+    assert phases.requests.disable_session_reuse is requested
+    second, second_server, _ = connect(config, handlers, ctx, server_name, session=first.session)
+    assert second.session_reused is not requested
+    assert second_server.handshake.resumed is not requested
