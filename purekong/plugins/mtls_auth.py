@@ -32,13 +32,13 @@ error text the cache adds.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import re
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
+from purekong.gateway import Declarative
 from purekong.pdk import LuaError
 from purekong.runner import NativePlugin
 
@@ -99,8 +99,6 @@ class MtlsAuth(NativePlugin):
 
     def __init__(self, config: dict, entities=None) -> None:
         super().__init__(config)
-        from purekong.gateway import Declarative
-
         self.entities = entities if entities is not None else Declarative()
         # Kong's trust table: a store of the CAs, in order, and the CA id by
         # the certificate's SHA-1 digest (a later duplicate wins, as in Lua).
@@ -296,8 +294,7 @@ def subject_names(cert: x509.Certificate) -> tuple[list, str | None]:
         if isinstance(general_name, (x509.DNSName, x509.RFC822Name, x509.UniformResourceIdentifier)):
             names.append(general_name.value)
         elif isinstance(general_name, x509.IPAddress):
-            names.append(str(general_name.value) if not isinstance(general_name.value, (
-                ipaddress.IPv4Network, ipaddress.IPv6Network)) else "Unknown IP address type")
+            names.append(str(general_name.value))  # inet_ntop
         elif isinstance(general_name, x509.DirectoryName):
             names.append(general_name.value)
         elif isinstance(general_name, x509.OtherName):
@@ -306,8 +303,6 @@ def subject_names(cert: x509.Certificate) -> tuple[list, str | None]:
             names.append("RID:<unsupported>")
     cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     cn = cns[0].value if cns else None
-    if isinstance(cn, bytes):
-        cn = cn.decode("latin-1")
     if cn is not None:
         names.append(cn)
     return names, cn
