@@ -103,7 +103,19 @@ def test_star_is_the_fallback_for_unknown_and_missing_sni():
                      "client didn't send an sni", "mTLS is enabled globally"]
 
 
-def test_matching_is_case_sensitive_as_in_kong():
+def test_matching_follows_the_gateway_router():
+    # purekong.gateway.match_sni decides: case-insensitive, and among
+    # wildcards the longest first (Kong: Lua hash order, undefined).
     snis = SNISet()
-    snis.add_route_snis(["known.test"], False, ())
-    assert match_sni(snis, "KNOWN.test") is None
+    snis.add_route_snis(["known.test", "*.test", "*.b.test", "A.*"], False, ())
+    assert match_sni(snis, "KNOWN.test") is snis.exact["known.test"]
+    assert match_sni(snis, "a.b.test") is snis.leftmost["*.b.test"]
+    assert match_sni(snis, "x.test") is snis.leftmost["*.test"]
+    assert match_sni(snis, "a.example") is snis.rightmost["a.*"]
+
+
+def test_a_bare_star_sni_is_the_star_entry():
+    snis = SNISet()
+    snis.add_route_snis(["*"], True, ["ca"])
+    assert snis.star is not None and snis.star.ca_ids == ["ca"] and not snis.leftmost
+    assert match_sni(snis, None) is snis.star

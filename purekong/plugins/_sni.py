@@ -7,9 +7,8 @@ matches the server name against it at the handshake (``certificate.lua``
 ``kong/tls/plugins/sni_filter.lua`` and ``certificate.lua`` (3.9.x, the same
 code as EE's ``kong/enterprise_edition/tls/plugins/``).
 
-It is private to the plugins: the gateway's router has its own SNI matching for
-routes (``purekong.gateway._router``), which was not there yet when this was
-written; the order here is Kong's for this table and is tested on its own.
+The choice of entry is the gateway router's ``match_sni``, so that a route
+and the plugins on it agree on what a server name matches.
 """
 
 from __future__ import annotations
@@ -17,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from cryptography import x509
+
+from purekong.gateway import match_sni as gateway_match_sni
 
 
 @dataclass
@@ -56,8 +57,14 @@ class SNISet:
             self.add_star(send_ca_dn, ca_ids)
             return
         for sni in snis:
+            sni = sni.lower()  # as the router compares them
+            if sni == "*":
+                # Kong files it as a leftmost wildcard matching every SNI; the
+                # router's "*" also covers a ClientHello without one.
+                self.add_star(send_ca_dn, ca_ids)
+                continue
             star = sni.find("*")
-            if star == 0:  # checked first, as in Lua: a bare "*" lands here
+            if star == 0:
                 entry = self.leftmost.setdefault(sni, SNIEntry())
             elif star == len(sni) - 1:
                 entry = self.rightmost.setdefault(sni, SNIEntry())
@@ -71,6 +78,9 @@ class SNISet:
             self.star = SNIEntry()
         if send_ca_dn:
             self.star.merge(ca_ids)
+
+    def keys(self) -> list[str]:
+        return [*self.exact, *self.leftmost, *self.rightmost, *(["*"] if self.star is not None else [])]
 
     def entries(self):
         yield from self.exact.values()
@@ -110,27 +120,26 @@ def build_sni_set(declarative, plugin_name: str) -> SNISet:
 def match_sni(sni_set: SNISet, server_name: str | None, debug=lambda *args: None) -> SNIEntry | None:
     """certificate.lua ``match_sni``: exact, leftmost wildcard, rightmost wildcard, ``*``.
 
-    ``debug(*parts)`` receives Kong's debug log lines (concatenated by the caller).
-    Within each wildcard table the first configured match wins (Kong iterates
-    a Lua hash, in no defined order).  Matching is case-sensitive, as in Kong.
+    The choice is the gateway router's :func:`purekong.gateway.match_sni` (§7.1's
+    order; case-insensitive; the longest wildcard first, where Kong iterates a
+    Lua hash in no defined order), so routes and plugins agree on what an SNI
+    matches.  ``debug(*parts)`` receives Kong's debug log lines.
     """
-    if server_name:
-        entry = sni_set.exact.get(server_name)
-        if entry is not None:
+    key = gateway_match_sni(sni_set.keys(), server_name)
+    if key is not None and key != "*":
+        if key in sni_set.exact:
             debug("matched the plain sni ", server_name)
-            return entry
-        for sni, entry in sni_set.leftmost.items():
-            if server_name.endswith(sni[1:]):
-                debug(server_name, " matched the sni with the leftmost wildcard ", sni)
-                return entry
-        for sni, entry in sni_set.rightmost.items():
-            if server_name.startswith(sni[:-1]):
-                debug(server_name, " matched the sni with the rightmost wildcard ", sni)
-                return entry
+            return sni_set.exact[key]
+        if key in sni_set.leftmost:
+            debug(server_name, " matched the sni with the leftmost wildcard ", key)
+            return sni_set.leftmost[key]
+        debug(server_name, " matched the sni with the rightmost wildcard ", key)
+        return sni_set.rightmost[key]
+    if server_name:
         debug("client sent an unknown sni ", server_name)
     else:
         debug("client didn't send an sni")
-    if sni_set.star is not None:
+    if key == "*":
         debug("mTLS is enabled globally")
         return sni_set.star
     return None
