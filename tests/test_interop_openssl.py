@@ -236,31 +236,65 @@ def test_alpn_is_reported(main_server):
 @needs_openssl
 @pytest.mark.parametrize("version", VERSIONS)
 def test_echo_with_s_client(echo_server, version):
-    command = [OPENSSL, "s_client", "-connect", f"127.0.0.1:{echo_server.port}", "-servername", "localhost", version]
-    proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    try:
-        proc.stdin.write(b"hello purekong\n")
-        proc.stdin.flush()
-        deadline = time.monotonic() + TIMEOUT
-        seen = b""
-        # os.read on the descriptor: a buffered readline() could hide data from select().
-        while b"\nhello purekong\n" not in seen and time.monotonic() < deadline:
-            ready, _, _ = select.select([proc.stdout], [], [], max(0.0, deadline - time.monotonic()))
-            if not ready:
-                break
-            data = os.read(proc.stdout.fileno(), 65536)
-            if not data:
-                break
-            seen += data
-        assert b"\nhello purekong\n" in seen, seen
-        proc.stdin.close()  # s_client sends close_notify and exits
-        assert proc.wait(TIMEOUT) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    with InteractiveClient(echo_server.port, version) as client:
+        client.send(b"hello purekong\n")
+        client.expect(b"\nhello purekong\n")
+    assert client.returncode == 0
     want = {"-tls1_2": r"TLSv1\.2", "-tls1_3": r"TLSv1\.3"}[version]
     echo_server.wait_for_log(rf"version={want} .*in=\d+ out=\d+ .*outcome=\"ok\"")
+
+
+@needs_openssl
+def test_echo_survives_a_tls13_key_update(echo_server):
+    with InteractiveClient(echo_server.port, "-tls1_3") as client:
+        client.send(b"before\n")
+        client.expect(b"\nbefore\n")
+        client.send(b"K\n")  # s_client: send a KeyUpdate asking the server to update too
+        client.expect(b"KEYUPDATE\n")
+        client.send(b"after\n")
+        client.expect(b"after\n")  # echoed under the new keys
+    assert client.returncode == 0
+
+
+class InteractiveClient:
+    """``openssl s_client`` driven line by line (without -ign_eof: closing stdin ends it)."""
+
+    def __init__(self, port: int, *args: str) -> None:
+        command = [OPENSSL, "s_client", "-connect", f"127.0.0.1:{port}", "-servername", "localhost", *args]
+        self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.seen = b""
+        self.returncode = None
+
+    def send(self, data: bytes) -> None:
+        self.proc.stdin.write(data)
+        self.proc.stdin.flush()
+
+    def expect(self, needle: bytes) -> None:
+        deadline = time.monotonic() + TIMEOUT
+        # os.read on the descriptor: a buffered readline() could hide data from select().
+        while needle not in self.seen and time.monotonic() < deadline:
+            ready, _, _ = select.select([self.proc.stdout], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                break
+            data = os.read(self.proc.stdout.fileno(), 65536)
+            if not data:
+                break
+            self.seen += data
+        assert needle in self.seen, self.seen
+        self.seen = self.seen[self.seen.index(needle) + len(needle):]
+
+    def __enter__(self) -> "InteractiveClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self.proc.stdin.close()  # s_client sends close_notify and exits
+            self.returncode = self.proc.wait(TIMEOUT)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc.stdout.close()
 
 
 @needs_openssl
