@@ -14,6 +14,8 @@ from types import SimpleNamespace
 
 import pytest
 from cryptography import x509
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import NameOID
@@ -141,3 +143,25 @@ def test_multivalued_rdn_is_joined_with_plus_in_reverse():
     name = x509.Name([x509.RelativeDistinguishedName([A(NameOID.COUNTRY_NAME, "US")]), rdn])
     printed = _nginx.rfc2253(name)
     assert printed.endswith(",C=US") and "+" in printed
+
+
+# Awkward characters for RFC 2253 printing: its specials, controls, non-ASCII
+# (2-, 3- and 4-byte UTF-8), and plain letters.
+_DN_ALPHABET = ',+"\\<>;#= =\x01\x1f\x7féà€😀abcXYZ09.-_'
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="the openssl command is not installed")
+@given(st.lists(st.tuples(st.sampled_from([NameOID.COMMON_NAME, NameOID.ORGANIZATION_NAME,
+                                           NameOID.ORGANIZATIONAL_UNIT_NAME, NameOID.DOMAIN_COMPONENT]),
+                          st.text(_DN_ALPHABET, min_size=1, max_size=8),
+                          st.sampled_from([_ASN1Type.UTF8String, _ASN1Type.BMPString])),
+                min_size=1, max_size=4))
+@settings(max_examples=40)
+def test_random_dns_match_openssl(attrs):
+    name = x509.Name([
+        A(oid, value, _type=kind if kind != _ASN1Type.BMPString or all(ord(c) < 0x10000 for c in value)
+          else _ASN1Type.UTF8String)
+        for oid, value, kind in attrs
+    ])
+    cert = make_cert(name, None).cert
+    assert _openssl(cert).splitlines()[0] == f"subject={_nginx.rfc2253(name)}"
