@@ -690,3 +690,39 @@ def test_empty_signature_algorithms_cert(config, hellos):
     hello.set_ext(50, b"")
     outcome = drive(ServerConnection(config), [hello.record()])
     assert outcome.error is not None and outcome.error.alert == AlertDescription.decode_error
+
+
+class _RawHandshake:
+    """A pre-serialised handshake message for tlslite's ``_sendMsg`` (test-only peer misbehaviour)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.contentType = 22
+        self.data = data
+
+    def write(self) -> bytearray:
+        return bytearray(self.data)
+
+
+@pytest.mark.parametrize("version", ["1.2", "1.3"])
+def test_huge_post_handshake_message_is_bounded(pki, version):
+    """A peer announcing a 16 MiB handshake message after the handshake (encrypted,
+    sent through the purekong client's tlslite connection) is refused within the limit."""
+    cfg = ServerConfig(certificates=(pki.server_key("ec"),), max_handshake_message_size=LIMIT)
+    srv = PK(ServerConnection(cfg))
+    cli = pk_client(pk_client_config(pki, version))
+    pump(cli, srv)
+    message = bytes([24]) + (0xFFFFFF).to_bytes(3, "big") + b"\x00" * 200_000
+    for _ in cli.conn._driver.tls._sendMsg(_RawHandshake(message), update_hashes=False):
+        pass
+    wire = cli.out()
+    fed = 0
+    with pytest.raises(RemoteProtocolError) as info:
+        for piece in split(wire, range(0, len(wire), 4000)):
+            srv.conn.receive_data(piece)
+            fed += len(piece)
+            while srv.conn.next_event() is not NEED_DATA:
+                pass
+            assert retained(srv.conn) <= LIMIT + 2 * (2**14 + 256)
+    assert info.value.alert is not None
+    assert fed <= LIMIT + 3 * (2**14 + 256)
+    check_error(srv.conn, info.value, b"", encrypted=True)
