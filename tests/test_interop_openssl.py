@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from test_tls_server import REQUEST, TIMEOUT, ServerProcess, dn_oneline, pki  # noqa: F401 (pki is a fixture)
+from test_tls_server import REQUEST, TIMEOUT, ServerProcess, dn_oneline, write_pki
 
 OPENSSL = shutil.which("openssl")
 CURL = shutil.which("curl")
@@ -26,6 +26,11 @@ needs_openssl = pytest.mark.skipif(OPENSSL is None, reason="needs the openssl bi
 needs_curl = pytest.mark.skipif(CURL is None, reason="needs the curl binary")
 
 VERSIONS = ["-tls1_2", "-tls1_3"]
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    return write_pki(tmp_path_factory.mktemp("pki"))
 
 
 def _start(tmp_path_factory, args: list[str]) -> ServerProcess:
