@@ -12,7 +12,7 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from _pki import make_ca, make_cert, make_intermediate, make_leaf
-from _plugin_helpers import der_name, handshake
+from test_plugins_handshake import der_name, handshake
 from purekong.engine import CertifiedKey
 from purekong.gateway import (
     CACertificate,
@@ -348,15 +348,6 @@ def test_mtls_auth_end_to_end_with_dn_hints(pki):
     phases, done, sent = handshake(kong.certificate_handlers, certificate=client(pki["leaf"], pki["inter"]))
     assert sent == [[der_name(pki["root"]), der_name(pki["inter"])]]
     assert phases.tls_info(done).client_verify == "FAILED:unable to get issuer certificate"
-
-
-def test_failing_handler_aborts_the_handshake():
-    def broken(kong):
-        kong.client.tls.get_full_client_certificate_chain()  # not allowed in certificate: raises
-
-    broken.name = "broken"
-    phases, done, _ = handshake([broken])
-    assert done is None
 
 
 # -- names --------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
 
 from _pki import make_ca, make_cert, make_intermediate, make_leaf
-from _plugin_helpers import handshake
+from test_plugins_handshake import handshake
 from purekong.engine import CertifiedKey
 from purekong.gateway import Declarative, PluginEntity, Route, Service
 from purekong.plugins import certificate_handlers
