@@ -126,6 +126,9 @@ def test_workers_share_the_listening_socket(tmp_path, upstream, files):
     g = start_gateway(tmp_path, ["-c", str(config), "--listen", "127.0.0.1:0", "--workers", "2",
                                  "--state-dir", str(tmp_path / "st"), "--plugins-dir", str(plugins)])
     try:
+        deadline = time.monotonic() + TIMEOUT
+        while len(_children(g.proc.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)  # the workers fork right after the summary
         children = set(_children(g.proc.pid))
         assert len(children) == 2
         seen = set()

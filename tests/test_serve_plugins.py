@@ -19,11 +19,22 @@ from test_serve_gateway import HAVE_CURL, HAVE_OPENSSL, TIMEOUT, _indent, certif
 
 CA_ID = str(uuid.UUID(int=0xCA))
 
+CONSUMER_TAG = """
+priority = 10
+
+class Plugin:
+    def __init__(self, config):
+        pass
+
+    def access(self, kong):
+        kong.service.request.set_header("X-Consumer-Plugin", "ran")
+"""
+
 
 @pytest.fixture(scope="module")
 def mtls(tmp_path_factory, upstream, files):
     tmp = tmp_path_factory.mktemp("serve-mtls")
-    write_plugins(tmp)
+    plugins = write_plugins(tmp, {"consumer-tag.py": CONSUMER_TAG})
     config = tmp / "kong.yml"
     config.write_text(f"""_format_version: "3.0"
 ca_certificates:
@@ -36,6 +47,8 @@ consumers:
   mtls_auth_credentials:
   - subject_name: good client
     ca_certificate: {CA_ID}
+  plugins:
+  - name: consumer-tag
 services:
 - name: echo
   url: http://127.0.0.1:{upstream}/up
@@ -56,7 +69,8 @@ services:
         inject_client_cert_details: true
 {certificates_yml(files)}""")
     g = start_gateway(tmp, ["-c", str(config), "--listen", "127.0.0.1:0 ssl", "--listen", "127.0.0.1:0",
-                            "--access-log", str(tmp / "access.log"), "--state-dir", str(tmp / "state")])
+                            "--access-log", str(tmp / "access.log"), "--state-dir", str(tmp / "state"),
+                            "--plugins-dir", str(plugins)])
     yield g
     assert g.stop() == 0, g.stderr()
 
@@ -81,6 +95,8 @@ def test_mtls_auth_trusted_certificate_is_a_consumer(mtls, files):
     assert r.status_code == 200, r.text
     headers = _upstream_headers(r)
     assert headers["x-consumer-username"] == "alice" and headers["x-consumer-custom-id"] == "alice-1"
+    # alice's own plugin runs once mtls-auth (priority 1600) identified her.
+    assert headers["x-consumer-plugin"] == "ran"
     entry = _log_entry(mtls, "/secure/trusted")
     assert entry["request"]["tls"]["client_verify"] == "SUCCESS"
     assert entry["consumer"]["username"] == "alice"
@@ -133,3 +149,4 @@ def test_metadata_headers_reach_the_upstream(mtls, files, version):
     assert headers["x-client-cert"].startswith("-----BEGIN%20CERTIFICATE-----")
     assert headers["x-client-cert-serial"] and len(headers["x-client-cert-fingerprint"]) == 40
     assert "x-client-cert-chain" in headers
+    assert "x-consumer-plugin" not in headers  # no consumer on this route

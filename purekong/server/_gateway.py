@@ -687,7 +687,9 @@ def bind(listeners: list[Listener]) -> list[tuple[Listener, socket.socket]]:
     try:
         for listener in listeners:
             family = socket.AF_INET6 if ":" in listener.host else socket.AF_INET
-            sock = socket.socket(family, socket.SOCK_STREAM)
+            # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on accepted
+            # sockets whose proto says TCP, and Nagle + delayed ACKs cost 40 ms per response.
+            sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
             out.append((listener, sock))
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if hasattr(socket, "SO_REUSEPORT"):
@@ -703,15 +705,23 @@ def bind(listeners: list[Listener]) -> list[tuple[Listener, socket.socket]]:
     return [(dataclasses.replace(l, port=s.getsockname()[1]), s) for l, s in out]
 
 
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
 def run_worker(plan: Plan, options: ServeOptions, sockets) -> int:
-    """One worker: serve until SIGTERM/SIGINT, then drain and return 0."""
+    """One worker: serve until SIGTERM/SIGINT, then drain and return 0.
+
+    Stop signals are blocked by :func:`serve` until the loop's handlers are
+    in place, so a signal that arrives during start-up is handled, not fatal.
+    """
 
     async def main() -> int:
         gateway = Gateway(plan, options)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in _STOP_SIGNALS:
             loop.add_signal_handler(signum, stop.set)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
         await gateway.start(sockets)
         await stop.wait()
         _log.info("worker %d stopping: %d connections open", os.getpid(), len(gateway._tasks))
@@ -723,6 +733,7 @@ def run_worker(plan: Plan, options: ServeOptions, sockets) -> int:
 
 def serve(plan: Plan, options: ServeOptions, sockets, summary: list[str]) -> int:
     """Run ``options.workers`` workers on the bound sockets; return the exit status."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
     for line in summary:
         _log.info("%s", line)
         if options.announce:
@@ -738,6 +749,8 @@ def serve(plan: Plan, options: ServeOptions, sockets, summary: list[str]) -> int
             status = 1
             try:
                 status = run_worker(plan, options, sockets)
+            except BaseException:
+                _log.exception("worker %d failed", os.getpid())
             finally:
                 os._exit(status)
         children.append(pid)
@@ -751,17 +764,14 @@ def serve(plan: Plan, options: ServeOptions, sockets, summary: list[str]) -> int
             except ProcessLookupError:
                 pass
 
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
+    for signum in _STOP_SIGNALS:
+        signal.signal(signum, forward)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
     status = 0
     for pid in children:
-        while True:
-            try:
-                _, code = os.waitpid(pid, 0)
-                break
-            except InterruptedError:
-                continue
+        _, code = os.waitpid(pid, 0)  # PEP 475: retried after the handler runs
         if os.waitstatus_to_exitcode(code) != 0:
+            _log.error("worker %d exited with status %d", pid, os.waitstatus_to_exitcode(code))
             status = 1
     return status
 

@@ -372,7 +372,7 @@ async def serve_connection(stream, handler: Handler, limits: Limits, state: Conn
         assert reply is not None
         if state.draining:
             reply.close = True
-        ok = await _send_reply(conn, send, reply, request, limits)
+        ok = await _send_reply(conn, stream.send, reply, request)
         if not ok or reply.close or conn.our_state is h11.MUST_CLOSE or conn.their_state is not h11.DONE:
             return
         try:
@@ -410,7 +410,7 @@ async def _read_request(conn, head: h11.Request, next_event, send, limits: Limit
     )
 
 
-async def _send_reply(conn, send, reply: Reply, request: HTTPRequest | None, limits: Limits) -> bool:
+async def _send_reply(conn, send_bytes, reply: Reply, request: HTTPRequest | None) -> bool:
     """Send ``reply``; call its ``done``. False when the connection must end."""
     sent, complete = 0, False
     body = reply.body
@@ -423,17 +423,26 @@ async def _send_reply(conn, send, reply: Reply, request: HTTPRequest | None, lim
             headers.append(("Connection", "close"))
         if conn.our_state not in (h11.SEND_RESPONSE, h11.IDLE):
             return False  # e.g. a protocol error before h11 saw a request line
-        await send(h11.Response(status_code=reply.status, headers=[(k.encode("latin-1"), str(v).encode("latin-1")) for k, v in headers]))
+        head = h11.Response(status_code=reply.status, headers=[(k.encode("latin-1"), str(v).encode("latin-1")) for k, v in headers])
         if isinstance(body, (bytes, bytearray)):
+            # One write (one TLS record) for the whole response.
+            data = conn.send(head)
             if body and not no_body:
-                await send(h11.Data(data=bytes(body)))
+                data += conn.send(h11.Data(data=bytes(body)))
                 sent = len(body)
+            await send_bytes(data + conn.send(h11.EndOfMessage()))
         else:
+            # Streamed: the head goes out with the first chunk, then each chunk
+            # as it arrives (a slow upstream must not hold the head back either,
+            # so at most the first chunk is waited for).
+            pending = conn.send(head)
             async for chunk in body:
                 if chunk and not no_body:
-                    await send(h11.Data(data=chunk))
+                    pending += conn.send(h11.Data(data=chunk))
                     sent += len(chunk)
-        await send(h11.EndOfMessage())
+                    await send_bytes(pending)
+                    pending = b""
+            await send_bytes(pending + conn.send(h11.EndOfMessage()))
         complete = True
         return True
     except (ClientGone, h11.LocalProtocolError) as exc:
