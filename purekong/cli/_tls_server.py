@@ -60,8 +60,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    # The module itself, not the package: tls-server needs none of purekong serve.
-    from purekong.server._tls_server import ServerOptions, run_server
+    from purekong.server import ServerOptions, run_server
 
     try:
         config = build_config(args)
