@@ -184,6 +184,11 @@ class HookedTLSConnection(TLSConnection):
             if self.pk.close_notify_sent:
                 return
             self.pk.close_notify_sent = True
+        if isinstance(msg, ClientHello) and not self.pk.client_random:
+            # A client's key log lines need its random while the handshake
+            # runs; tlslite sets _clientRandom only at the end (the lines
+            # came out with an empty random).
+            self.pk.client_random = bytes(msg.random)
         if update_hashes and msg.contentType == ContentType.handshake and self.pk.on_message is not None:
             self._report("sent", msg.write())
         yield from super()._sendMsg(msg, randomizeFirstBlock, update_hashes)
