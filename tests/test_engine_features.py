@@ -631,32 +631,63 @@ def decrypt_stream(stream: bytes, handshake_secret: bytes, app_secret: bytes) ->
     return hs_plain, app_plain
 
 
-@pytest.mark.parametrize("peer", ["stdlib", "purekong"])
-def test_keylog_secrets_decrypt_the_traffic(pki, peer):
+class Tap:
+    """Records everything an endpoint sends."""
+
+    def __init__(self, inner, sink: bytearray) -> None:
+        self.inner, self.sink = inner, sink
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def out(self) -> bytes:
+        data = self.inner.out()
+        self.sink += data
+        return data
+
+
+KEYLOG_CASES = ["stdlib", "purekong", "stdlib-hrr", "purekong-hrr", "stdlib-resumed", "purekong-resumed", "client-side"]
+
+
+@pytest.mark.parametrize("case", KEYLOG_CASES)
+def test_keylog_secrets_decrypt_the_traffic(pki, case):
+    """The logged TLS 1.3 secrets are the real ones: they decrypt both directions' records."""
     log = io.StringIO()
-    srv = server(ec_config(pki, ciphers=("AES_128_GCM",)), trace=KeyLogWriter(log))
-    cli = std_client(pki, "1.3") if peer == "stdlib" else pk_client(pk_client_config(pki, "1.3"))
+    groups = ("secp256r1",) if case.endswith("hrr") else ("x25519", "secp256r1")
+    cfg = ec_config(pki, ciphers=("AES_128_GCM",), groups=groups)
+    std_ctx = std_client_context(pki, "1.3")
+    ccfg = pk_client_config(pki, "1.3", groups=("x25519", "secp256r1"))
+
+    def client(session=None):
+        if case.startswith("stdlib"):
+            return Std(std_ctx, server_side=False, server_hostname=HOST, session=session)
+        return pk_client(ccfg, session=session)
+
+    session = None
+    if case.endswith("resumed"):
+        first = client()
+        pump(first, server(cfg))
+        session = first.obj.session if case.startswith("stdlib") else first.conn.session
+    if case == "client-side":
+        srv = Std(std_server_context(pki, "rsa", "1.3"), server_side=True)
+        # The purekong client offers only AES-128-GCM, so OpenSSL picks it.
+        cli = pk_client(pk_client_config(pki, "1.3", ciphers=("AES_128_GCM",)), trace=KeyLogWriter(log))
+    else:
+        srv = server(cfg, trace=KeyLogWriter(log))
+        cli = client(session)
     to_client, to_server = bytearray(), bytearray()
-
-    class Tap:
-        def __init__(self, inner, sink):
-            self.inner, self.sink = inner, sink
-
-        def __getattr__(self, name):
-            return getattr(self.inner, name)
-
-        def out(self):
-            data = self.inner.out()
-            self.sink += data
-            return data
-
     pump(Tap(cli, to_server), Tap(srv, to_client))
     srv.send(b"server secret payload")
     cli.send(b"client secret payload")
     pump(Tap(cli, to_server), Tap(srv, to_client))
     assert bytes(cli.received) == b"server secret payload"
+    assert bytes(srv.received) == b"client secret payload"
+    if case.endswith("resumed"):
+        assert srv.handshake.resumed
+    if case.endswith("hrr"):
+        assert sum(1 for m in handshake_messages(bytes(to_server)) if m[0] == 1) == 2
 
-    client_random = srv.hellos[0].raw[6:38]
+    client_random = Hello.parse(bytes(to_server)).random
     lines = parse_keylog(log.getvalue())
     for label in ("CLIENT_HANDSHAKE_TRAFFIC_SECRET", "SERVER_HANDSHAKE_TRAFFIC_SECRET", "CLIENT_TRAFFIC_SECRET_0", "SERVER_TRAFFIC_SECRET_0"):
         assert lines[label][0] == client_random, label
@@ -666,6 +697,8 @@ def test_keylog_secrets_decrypt_the_traffic(pki, peer):
     # Handshake flight: EncryptedExtensions first, Finished last.
     flight = b"".join(data for ctype, data in hs_plain if ctype == 22)
     assert flight[0] == 8 and handshake_types(flight)[-1] == 20
+    if case.endswith("resumed"):
+        assert 11 not in handshake_types(flight)  # no Certificate on a PSK handshake
     assert (23, b"server secret payload") in app_plain
     assert all(data[0] == 4 for ctype, data in app_plain if ctype == 22)  # NewSessionTickets
 
