@@ -544,16 +544,61 @@ def test_curl(gw, files, version, cert):
 
 @pytest.mark.skipif(not HAVE_OPENSSL, reason="openssl not installed")
 @pytest.mark.parametrize("version", ["-tls1_2", "-tls1_3"])
-def test_openssl_s_client(gw, files, version):
-    request = b"GET /echo/sc HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    out = subprocess.run(
-        ["openssl", "s_client", "-connect", f"127.0.0.1:{gw.https}", "-servername", "localhost", version,
-         "-CAfile", files.path("ca.pem"), "-cert", files.path("good.pem"), "-key", files.path("good-key.pem"), "-ign_eof"],
-        input=request, capture_output=True, timeout=TIMEOUT,
-    )
+@pytest.mark.parametrize("cert", [None, "good"])
+def test_openssl_s_client(gw, files, version, cert):
+    # SNI api.test + /app: the route whose tls-handshake-modifier asks for a certificate.
+    request = b"GET /app/sc HTTP/1.1\r\nHost: api.test\r\nConnection: close\r\n\r\n"
+    args = ["openssl", "s_client", "-connect", f"127.0.0.1:{gw.https}", "-servername", "api.test", version,
+            "-CAfile", files.path("ca.pem"), "-ign_eof"]
+    if cert:
+        args += ["-cert", files.path(f"{cert}.pem"), "-key", files.path(f"{cert}-key.pem")]
+    out = subprocess.run(args, input=request, capture_output=True, timeout=TIMEOUT)
     text = out.stdout.decode(errors="replace")
     assert "Verify return code: 0 (ok)" in text
-    assert "HTTP/1.1 200 " in text and '"path": "/up/sc"' in text
+    assert ("TLSv1.3" if version == "-tls1_3" else "TLSv1.2") in text
+    assert "HTTP/1.1 200 " in text
+    tls = json.loads(text[text.index('{"tls"'):text.rindex("}") + 1])["tls"]
+    if cert:
+        # s_client completes the chain from -CAfile, so the root comes along and,
+        # against Kong's empty store, that is the verdict.
+        assert tls["client_cert_chain"][0] == files.good.pem
+        assert tls["client_cert_error"] == "self-signed certificate in certificate chain"
+    else:
+        assert tls["client_cert_chain"] == [] and tls["client_cert_error"] is None
+
+
+def test_body_larger_than_the_limit_is_413(gw):
+    with socket.create_connection(("127.0.0.1", gw.http), timeout=TIMEOUT) as s:
+        s.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 413 ") and b'{"message":"Payload too large"}' in data
+
+
+def test_https_upstream(tmp_path, upstream, files):
+    """A service with an https URL: the pooled client speaks TLS (stdlib ssl) upstream."""
+    import ssl
+
+    server = _QuietServer(("127.0.0.1", 0), _Upstream)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(files.path("server.pem"), files.path("server-key.pem"))
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    plugins = write_plugins(tmp_path)
+    extra = f"- name: tls-up\n  url: https://127.0.0.1:{server.server_address[1]}/secure\n  routes:\n  - name: tls-up\n    paths: [/tls-up]\n"
+    config = kong_yml(tmp_path, upstream, files, extra=extra)
+    g = start_gateway(tmp_path, ["-c", str(config), "--listen", "127.0.0.1:0", "--plugins-dir", str(plugins),
+                                 "--state-dir", str(tmp_path / "st")])
+    try:
+        with httpx.Client(timeout=TIMEOUT) as c:
+            replies = [c.get(g.url("/tls-up/x", tls=False)) for _ in range(3)]
+        assert all(r.status_code == 200 for r in replies)
+        assert replies[0].json()["path"] == "/secure/x"
+    finally:
+        assert g.stop() == 0
+        server.shutdown()
+        server.server_close()
 
 
 def test_bad_config_names_entry_and_field_and_exits_nonzero(tmp_path, upstream, files):
