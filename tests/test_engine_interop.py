@@ -10,7 +10,7 @@ import ssl
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from purekong.engine import ConnectionClosed, HandshakeComplete, ServerConfig
+from purekong.engine import ConnectionClosed, HandshakeComplete, LocalProtocolError, ServerConfig
 
 from _engine_helpers import (  # noqa: F401  (pki is a fixture)
     HOST,
@@ -200,3 +200,47 @@ def test_client_rejects_untrusted_server(pki):
         pump(cli, srv)
     assert info.value.alert.name == "bad_certificate"
     assert not any(isinstance(e, HandshakeComplete) for e in cli.events)
+
+
+@pytest.mark.parametrize("version", ["1.2", "1.3"])
+def test_data_still_arrives_after_our_close_notify(pki, version):
+    """close() sends close_notify; the peer's data sent before it saw ours still arrives."""
+    srv = server(ServerConfig(certificates=(pki.server_key("ec"),)))
+    cli = std_client(pki, version)
+    pump(cli, srv)
+    srv.close()
+    closing = srv.out()
+    assert [c for c, _ in records(closing)] == [21 if version == "1.2" else 23]
+    with pytest.raises(LocalProtocolError):
+        srv.send(b"no more")
+    cli.send(b"crossing in flight")
+    srv.feed(cli.out())
+    srv.step()
+    assert srv.events[-1].__class__.__name__ == "DataReceived" and bytes(srv.received) == b"crossing in flight"
+    cli.feed(closing)
+    cli.step()
+    assert cli.closed_by_peer
+    cli.close()
+    srv.feed(cli.out())
+    srv.step()
+    assert srv.events[-1] == ConnectionClosed(clean=True)
+    assert srv.out() == b""  # our close_notify went out once, not twice
+
+
+@pytest.mark.parametrize("version", ["1.2", "1.3"])
+def test_purekong_client_reads_after_its_close(pki, version):
+    srv = server(ServerConfig(certificates=(pki.server_key("ec"),)))
+    cli = pk_client(pk_client_config(pki, version))
+    pump(cli, srv)
+    cli.close()
+    closing = cli.out()
+    srv.send(b"reply after the client's close")
+    cli.feed(srv.out())
+    cli.step()
+    assert bytes(cli.received) == b"reply after the client's close"
+    srv.feed(closing)
+    srv.step()
+    assert srv.events[-1] == ConnectionClosed(clean=True)
+    cli.feed(srv.out())  # the server's answering close_notify
+    cli.step()
+    assert cli.events[-1] == ConnectionClosed(clean=True)
