@@ -23,6 +23,7 @@ from _engine_helpers import (  # noqa: F401  (pki is a fixture)
     records,
     server,
     std_client,
+    std_client_context,
     std_server_context,
     pki,
 )
@@ -244,3 +245,82 @@ def test_purekong_client_reads_after_its_close(pki, version):
     cli.feed(srv.out())  # the server's answering close_notify
     cli.step()
     assert cli.events[-1] == ConnectionClosed(clean=True)
+
+
+@pytest.fixture(scope="module")
+def other_keys(pki, tmp_path_factory):
+    """Server and client certificates for more key types: P-384, Ed25519, RSA-3072."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    from purekong.engine import CertifiedKey
+    from _pki import make_cert, make_leaf, pool_key
+
+    directory = tmp_path_factory.mktemp("other-keys")
+    keys = {
+        "p384": ec.generate_private_key(ec.SECP384R1()),
+        "ed25519": ed25519.Ed25519PrivateKey.generate(),
+        "rsa3072": pool_key("rsa", 30, 3072),
+    }
+    out = {}
+    for name, key in keys.items():
+        leaf = make_cert(f"{name} server", pki.server_inter, key=key, eku=[ExtendedKeyUsageOID.SERVER_AUTH], key_usage={"digital_signature"},
+                         extensions=[(x509.SubjectAlternativeName([x509.DNSName(HOST)]), False)])
+        client = make_leaf(pki.client_inter, f"{name} client", key=key)
+        chain = directory / f"{name}-client.pem"
+        chain.write_text(client.pem + pki.client_inter.pem)
+        key_file = directory / f"{name}-client.key"
+        key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        out[name] = {
+            "server": CertifiedKey((leaf.cert, pki.server_inter.cert), key),
+            "client": CertifiedKey((client.cert, pki.client_inter.cert), key),
+            "client_files": (str(chain), str(key_file)),
+            "client_der": (client.der, pki.client_inter.der),
+        }
+    return out
+
+
+@pytest.mark.parametrize("kind", ["p384", "ed25519", "rsa3072"])
+@pytest.mark.parametrize("version", ["1.2", "1.3"])
+def test_more_key_types(pki, other_keys, version, kind):
+    keys = other_keys[kind]
+    # As the server's certificate, against OpenSSL (which verifies the chain).
+    srv = server(ServerConfig(certificates=(keys["server"],)))
+    cli = std_client(pki, version)
+    pump(cli, srv)
+    assert srv.handshake.version == cli.obj.version() == VERSION_NAME[version]
+    assert cli.obj.getpeercert(binary_form=True) == keys["server"].chain[0].public_bytes(serialization.Encoding.DER)
+    # As OpenSSL's client certificate: the engine checks its CertificateVerify.
+    srv = server(ServerConfig(certificates=(pki.server_key("ec"),)), request_client_certificate=True)
+    ctx = std_client_context(pki, version)
+    ctx.load_cert_chain(*keys["client_files"])
+    cli = Std(ctx, server_side=False, server_hostname=HOST)
+    pump(cli, srv)
+    assert srv.handshake.peer_certificates == keys["client_der"]
+    # As the purekong client's certificate, against OpenSSL.
+    ossl = Std(std_server_context(pki, "ec", version, request_cert=True), server_side=True)
+    pkc = pk_client(pk_client_config(pki, version, certificate=keys["client"]))
+    pump(pkc, ossl)
+    assert ossl.obj.getpeercert(binary_form=True) == keys["client_der"][0]
+
+
+@pytest.mark.parametrize("version", ["1.2", "1.3"])
+def test_certificate_choice_follows_the_client(pki, version):
+    """With RSA and ECDSA chains configured, a client that can only use one gets that one."""
+    cfg = ServerConfig(certificates=(pki.server_key("rsa"), pki.server_key("ec")))
+    ctx = std_client_context(pki, version)
+    if version == "1.2":
+        ctx.set_ciphers("ECDHE-ECDSA-AES128-GCM-SHA256")
+    # (TLS 1.3 suites do not name a key type, and Python cannot restrict
+    # OpenSSL's signature algorithms: there the first chain wins.)
+    srv = server(cfg)
+    cli = Std(ctx, server_side=False, server_hostname=HOST)
+    pump(cli, srv)
+    expected = "ec" if version == "1.2" else "rsa"  # TLS 1.3: the first chain the client can verify
+    assert cli.obj.getpeercert(binary_form=True) == pki.server_chain_der(expected)[0]
+    # proceed(certificates=...) overrides the config's choice.
+    srv = server(cfg, certificates=(pki.server_key("ec"),))
+    cli = std_client(pki, version)
+    pump(cli, srv)
+    assert cli.obj.getpeercert(binary_form=True) == pki.server_chain_der("ec")[0]
