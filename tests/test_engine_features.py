@@ -794,3 +794,24 @@ def test_client_send_before_handshake(pki):
         cli.send_data(b"x")
     with pytest.raises(LocalProtocolError):
         cli.key_update()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("sigalgs,expected", [([0x0403], "ec"), ([0x0804, 0x0401], "rsa")], ids=["ecdsa-only", "rsa-only"])
+def test_certificate_choice_by_signature_algorithms(pki, version, sigalgs, expected):
+    """The first configured chain the client can verify is used (crafted sigalgs, both orders of config)."""
+    cli = std_client(pki, version)
+    cli.step()
+    hello = Hello.parse(cli.out())
+    hello.set_ext(13, u16_list(sigalgs))
+    for order in (("rsa", "ec"), ("ec", "rsa")):
+        rec = Recorder()
+        conn = ServerConnection(ServerConfig(certificates=tuple(pki.server_key(k) for k in order)), trace=rec)
+        conn.receive_data(hello.record())
+        assert conn.next_event().signature_algorithms == tuple(sigalgs)
+        conn.proceed()
+        conn.next_event()
+        certificate = rec.messages("sent", 11)[0].raw
+        leaf = pki.server_chain_der(expected)[0]
+        assert leaf in certificate
+        assert pki.server_chain_der("rsa" if expected == "ec" else "ec")[0] not in certificate
