@@ -314,18 +314,11 @@ def test_keylog_matches_openssl_own(main_server, tmp_path, version):
     else:
         assert {"CLIENT_HANDSHAKE_TRAFFIC_SECRET", "SERVER_HANDSHAKE_TRAFFIC_SECRET",
                 "CLIENT_TRAFFIC_SECRET_0", "SERVER_TRAFFIC_SECRET_0"} <= labels
-    # EXPORTER_SECRET is compared separately (below).
-    client_lines = {line for line in client_lines if not line.startswith("EXPORTER_SECRET ")}
     server_lines = set(main_server.keylog.read_text().splitlines())
     assert client_lines <= server_lines, client_lines - server_lines
 
 
 @needs_openssl
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug (tlslite 0.8 server): with a CertificateRequest, exporter_master_secret is derived "
-    "over a transcript that includes the client's Certificate/CertificateVerify instead of ending "
-    "at the server Finished (RFC 8446 7.1), so the EXPORTER_SECRET line differs from OpenSSL's"
-))
 def test_tls13_exporter_secret_matches_openssl_when_a_cert_is_requested(main_server, tmp_path):
     client_log = tmp_path / "client-keys.log"
     s_client(main_server.port, "-tls1_3", "-keylogfile", str(client_log))

@@ -11,6 +11,7 @@ import contextvars
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import tlslite.tlsconnection
 import tlslite.tlsrecordlayer
 
 from tlslite.constants import AlertDescription, AlertLevel, ContentType, HandshakeType
@@ -43,6 +44,8 @@ class Hooks:
     tls13_secret_sets: int = 0
     #: The ClientHello the engine already parsed (FirstHello), until tlslite reads it.
     first_hello: Any = None
+    #: The TLS 1.3 transcript up to the server Finished (for exp master).
+    server_finished_transcript: Any = None
 
 
 #: The Hooks of the connection whose tlslite generator is running now.
@@ -72,6 +75,29 @@ class _ReusedClientHello:
 
 # tlsrecordlayer looks the class up by name when it parses a ClientHello.
 tlslite.tlsrecordlayer.ClientHello = _ReusedClientHello
+
+
+_tlslite_derive_secret = tlslite.tlsconnection.derive_secret
+
+
+def _derive_secret(secret, label, handshake_hashes, algorithm):
+    """RFC 8446 §7.1: exporter_master_secret hashes the transcript up to the server Finished.
+
+    A tlslite 0.8 server derives it only after reading the client's
+    Certificate and CertificateVerify, so with a CertificateRequest its
+    exporters (and the EXPORTER_SECRET key-log line) were wrong. The
+    application traffic secrets use the right transcript: keep that one.
+    """
+    hooks = RUNNING.get()
+    if hooks is not None and handshake_hashes is not None:
+        if label == b"s ap traffic":
+            hooks.server_finished_transcript = handshake_hashes.copy()
+        elif label == b"exp master" and hooks.server_finished_transcript is not None:
+            handshake_hashes = hooks.server_finished_transcript
+    return _tlslite_derive_secret(secret, label, handshake_hashes, algorithm)
+
+
+tlslite.tlsconnection.derive_secret = _derive_secret
 
 
 class HookedTLSConnection(TLSConnection):
