@@ -339,7 +339,15 @@ async def serve_connection(stream, handler: Handler, limits: Limits, state: Conn
         reply: Reply | None = None
         fed = len(conn.trailing_data[0])  # a pipelined request already buffered
         try:
-            event = await next_event(limits.idle_timeout if state.requests else limits.client_timeout)
+            # The whole head within the deadline (nginx's client_header_timeout;
+            # a byte now and then does not keep a connection alive), after up to
+            # idle_timeout of keep-alive silence.
+            deadline = (limits.idle_timeout if state.requests else 0) + limits.client_timeout
+            try:
+                async with asyncio.timeout(deadline):
+                    event = await next_event(limits.idle_timeout if state.requests else limits.client_timeout)
+            except TimeoutError:
+                return
             state.idle = False
             if event is None or isinstance(event, h11.ConnectionClosed):
                 return  # idle timeout, or the client closed between requests
