@@ -726,3 +726,26 @@ def test_huge_post_handshake_message_is_bounded(pki, version):
     assert info.value.alert is not None
     assert fed <= LIMIT + 3 * (2**14 + 256)
     check_error(srv.conn, info.value, b"", encrypted=True)
+
+
+@SETTINGS
+@given(version=st.sampled_from(["1.2", "1.3"]), msg_type=st.sampled_from([0, 1, 2, 4, 5, 8, 11, 13, 15, 16, 20, 24, 25, 254, 99]),
+       body=st.binary(max_size=64), then_data=st.booleans())
+def test_post_handshake_messages_from_client(pki, config, version, msg_type, body, then_data):
+    """Whatever handshake message a client sends after the handshake (encrypted, through
+    the purekong client's tlslite connection), the server answers with events or an alert."""
+    srv = PK(ServerConnection(config))
+    cli = pk_client(pk_client_config(pki, version))
+    pump(cli, srv)
+    message = bytes([msg_type]) + len(body).to_bytes(3, "big") + body
+    for _ in cli.conn._driver.tls._sendMsg(_RawHandshake(message), update_hashes=False):
+        pass
+    wire = cli.out()
+    if then_data:
+        cli.send(b"after")
+        wire += cli.out()
+    outcome = drive(srv.conn, [wire], encrypted=True)
+    for event in outcome.events:
+        assert isinstance(event, (DataReceived,)) or type(event).__name__ in ("AlertReceived", "KeyUpdated", "ConnectionClosed"), event
+    if msg_type == 24 and len(body) == 1 and body[0] in (0, 1) and version == "1.3":
+        assert outcome.error is None  # a well-formed KeyUpdate
