@@ -815,3 +815,72 @@ def test_certificate_choice_by_signature_algorithms(pki, version, sigalgs, expec
         leaf = pki.server_chain_der(expected)[0]
         assert leaf in certificate
         assert pki.server_chain_der("rsa" if expected == "ec" else "ec")[0] not in certificate
+
+
+# ---------------------------------------------------------------------------
+# TLS 1.2 records made by hand from the key log
+# ---------------------------------------------------------------------------
+
+def tls12_prf(secret: bytes, label: bytes, seed: bytes, size: int) -> bytes:
+    import hmac
+
+    seed = label + seed
+    out, a = b"", seed
+    while len(out) < size:
+        a = hmac.new(secret, a, "sha256").digest()
+        out += hmac.new(secret, a + seed, "sha256").digest()
+    return out[:size]
+
+
+class Tls12ClientWriter:
+    """Seals client records for TLS_ECDHE_*_WITH_AES_128_GCM_SHA256 from the master secret (RFC 5246, 5288)."""
+
+    def __init__(self, master: bytes, client_random: bytes, server_random: bytes, seq: int) -> None:
+        block = tls12_prf(master, b"key expansion", server_random + client_random, 2 * 16 + 2 * 4)
+        self.aead = AESGCM(block[:16])
+        self.salt = block[32:36]
+        self.seq = seq
+
+    def seal(self, ctype: int, plaintext: bytes) -> bytes:
+        explicit = self.seq.to_bytes(8, "big")
+        aad = self.seq.to_bytes(8, "big") + bytes([ctype, 3, 3]) + len(plaintext).to_bytes(2, "big")
+        body = explicit + self.aead.encrypt(self.salt + explicit, plaintext, aad)
+        self.seq += 1
+        return bytes([ctype, 3, 3]) + len(body).to_bytes(2, "big") + body
+
+
+@pytest.mark.parametrize("description", [AlertDescription.user_canceled, AlertDescription.no_renegotiation])
+def test_tls12_hand_made_warning_alert_from_the_key_log(pki, description):
+    """A warning alert sealed by hand with keys derived from the logged CLIENT_RANDOM
+    master secret: proves that key log line right, and the connection stays open."""
+    log = io.StringIO()
+    rec = Recorder()
+
+    def both(item):
+        rec(item)
+        KeyLogWriter(log)(item)
+
+    srv = server(ec_config(pki, ciphers=("AES_128_GCM",)), trace=both)
+    cli = std_client(pki, "1.2")
+    pump(cli, srv)
+    assert srv.handshake.cipher_suite == "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"
+    (label, random_hex, master_hex), = (line.split() for line in log.getvalue().splitlines())
+    assert label == "CLIENT_RANDOM"
+    client_random = bytes.fromhex(random_hex)
+    assert client_random == srv.hellos[0].raw[6:38]
+    server_random = server_hello_fields(rec.messages("sent", 2)[0].raw)["random"]
+    # The client's Finished was record 0 under its write keys.
+    writer = Tls12ClientWriter(bytes.fromhex(master_hex), client_random, server_random, seq=1)
+
+    srv.feed(writer.seal(21, bytes([1, description])) + writer.seal(23, b"hand-made data"))
+    srv.step()
+    assert srv.of(AlertReceived) == [AlertReceived(AlertLevel.warning, description)]
+    assert bytes(srv.received) == b"hand-made data"
+    srv.send(b"still open")
+    pump(cli, srv)
+    assert bytes(cli.received) == b"still open"
+    # A record sealed with a wrong sequence number is rejected: the keys are really checked.
+    srv.feed(Tls12ClientWriter(bytes.fromhex(master_hex), client_random, server_random, seq=1).seal(23, b"replayed"))
+    with pytest.raises(RemoteProtocolError) as info:
+        srv.step()
+    assert info.value.alert == AlertDescription.bad_record_mac
