@@ -136,3 +136,30 @@ def test_two_hundred_mixed_connections_leak_nothing(tmp_path, files):
         assert g.proc.poll() is None
     finally:
         assert g.stop() == 0, g.stderr()[-3000:]
+    # Every connection task ended too: none was left to cancel at shutdown.
+    assert "stopping: 0 connections open" in g.stderr()
+    assert "Traceback" not in g.stderr(), g.stderr()[-3000:]
+
+
+def test_max_connections(tmp_path, files):
+    g = start_gateway(tmp_path, ["--listen", "127.0.0.1:0", "--state-dir", str(tmp_path / "st"), "--max-connections", "2"])
+    try:
+        held = [socket.create_connection(("127.0.0.1", g.http), timeout=TIMEOUT) for _ in range(2)]
+        time.sleep(0.2)
+        with socket.create_connection(("127.0.0.1", g.http), timeout=TIMEOUT) as extra:
+            assert extra.recv(100) == b""  # closed at once
+        held.pop().close()
+        deadline = time.monotonic() + TIMEOUT
+        while True:  # the server notices the close, then has room again
+            with socket.create_connection(("127.0.0.1", g.http), timeout=TIMEOUT) as s:
+                s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\nConnection: close\r\n\r\n")
+                data = s.recv(100)
+            if data or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert data.startswith(b"HTTP/1.1 200 ")
+        for s in held:
+            s.close()
+    finally:
+        assert g.stop() == 0
+    assert "connection refused: 2 connections open (--max-connections)" in g.stderr()
