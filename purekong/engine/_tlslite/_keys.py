@@ -224,7 +224,13 @@ class CryptoRSAKey(RSAKey):
             if _deterministic():
                 # salt from getRandomBytes (patched to the random source); slow
                 # (pure-Python RSA) but only used for reproducible transcripts
-                sig = bytes_(self._pure().sign(bytes, padding, hashAlg, saltLen))
+                pure = self._pure()
+                # tlslite draws its RSA blinding factor on a key's first
+                # private operation and keeps it; this key is shared by
+                # connections, so reset it: every deterministic signature then
+                # draws the same bytes, whatever the key signed before.
+                pure.blinder = 0
+                sig = bytes_(pure.sign(bytes, padding, hashAlg, saltLen))
             else:
                 sig = self.crypto_private.sign(data, _pss(algorithm, saltLen), Prehashed(algorithm))
         else:
