@@ -29,6 +29,7 @@ from purekong.engine import (
 from _engine_helpers import (  # noqa: F401  (pki is a fixture)
     HOST,
     HRR_RANDOM,
+    PK,
     VERSION_NAME,
     Hello,
     Recorder,
@@ -772,8 +773,6 @@ def test_api_misuse_raises_local_protocol_error(pki):
     srv.proceed()
     with pytest.raises(LocalProtocolError):
         srv.proceed()  # twice
-    from _engine_helpers import PK
-
     wrapped = PK(srv)
     pump(cli, wrapped)
     assert wrapped.handshake.version == "TLSv1.2"
@@ -884,3 +883,48 @@ def test_tls12_hand_made_warning_alert_from_the_key_log(pki, description):
     with pytest.raises(RemoteProtocolError) as info:
         srv.step()
     assert info.value.alert == AlertDescription.bad_record_mac
+
+
+@pytest.fixture
+def fresh_rsa(pki):
+    """An RSA server key no other test has signed with (tlslite keeps per-key state)."""
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    from purekong.engine import CertifiedKey
+    from _pki import make_cert, new_key
+
+    key = new_key("rsa", 2048)
+    leaf = make_cert("fresh rsa", pki.server_inter, key=key, eku=[ExtendedKeyUsageOID.SERVER_AUTH])
+    return CertifiedKey((leaf.cert, pki.server_inter.cert), key)
+
+
+@pytest.mark.parametrize("kind", ["fresh-rsa", "ec"])
+@pytest.mark.parametrize("version", VERSIONS)
+def test_deterministic_mode_whole_transcript(pki, fresh_rsa, version, kind, monkeypatch):
+    """With the same sources on both ends, the whole conversation is byte-identical,
+    signatures and session tickets included (RFC 6979 ECDSA, PSS salt from the
+    source). The clock is frozen: tickets carry their creation time.
+
+    With a fresh RSA key this caught tlslite's RSA blinding factor, drawn from the
+    source only on a key's first signature, shifting every later draw (the ticket)."""
+    import time
+
+    monkeypatch.setattr(time, "time", lambda: 1_750_000_000.0)
+    certified = fresh_rsa if kind == "fresh-rsa" else pki.server_key("ec")
+    scfg = ServerConfig(certificates=(certified,), ticket_keys=(b"k" * 32,))
+    ccfg = pk_client_config(pki, version, certificate=pki.client_key, verify_server=False)
+
+    def run(seed: bytes):
+        srv = PK(ServerConnection(scfg, random=det_random(b"server" + seed)), request_client_certificate=True)
+        cli = PK(ClientConnection(ccfg, HOST, random=det_random(b"client" + seed)))
+        up, down = bytearray(), bytearray()
+        pump(Tap(cli, up), Tap(srv, down))
+        cli.send(b"ping")
+        srv.send(b"pong")
+        pump(Tap(cli, up), Tap(srv, down))
+        assert bytes(srv.received) == b"ping" and bytes(cli.received) == b"pong"
+        return bytes(up), bytes(down)
+
+    first, second, other = run(b"A"), run(b"A"), run(b"B")
+    assert first == second
+    assert first[0] != other[0] and first[1] != other[1]
