@@ -928,3 +928,35 @@ def test_deterministic_mode_whole_transcript(pki, fresh_rsa, version, kind, monk
     first, second, other = run(b"A"), run(b"A"), run(b"B")
     assert first == second
     assert first[0] != other[0] and first[1] != other[1]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("age,resumed", [(100, True), (3600 + 100, False)])
+def test_ticket_lifetime(pki, version, age, resumed, monkeypatch):
+    import time
+
+    cfg = ec_config(pki, ticket_lifetime=3600)
+    ctx = std_client_context(pki, version)
+    first, _, _ = std_pair(ctx, cfg)
+    now = time.time()
+    monkeypatch.setattr(time, "time", lambda: now + age)
+    again, srv, _ = std_pair(ctx, cfg, session=first.obj.session)
+    assert Hello.parse(srv.hellos[0].raw).ext(41 if version == "1.3" else 35)  # the ticket was offered
+    assert srv.hellos[0].resumes_session is resumed
+    assert srv.handshake.resumed is resumed
+    assert again.obj.session_reused is resumed
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_ticket_key_rotation(pki, version):
+    old, new = b"o" * 32, b"n" * 32
+    ctx = std_client_context(pki, version)
+    first, _, _ = std_pair(ctx, ec_config(pki, ticket_keys=(old,)))
+    rotated, srv, _ = std_pair(ctx, ec_config(pki, ticket_keys=(new, old)), session=first.obj.session)
+    assert srv.handshake.resumed is True
+    retired, srv, _ = std_pair(ctx, ec_config(pki, ticket_keys=(new,)), session=first.obj.session)
+    assert srv.handshake.resumed is False and srv.hellos[0].resumes_session is False
+    # Tickets issued under rotation are encrypted with the first key only.
+    fresh, _, _ = std_pair(ctx, ec_config(pki, ticket_keys=(new, old)))
+    _, srv, _ = std_pair(ctx, ec_config(pki, ticket_keys=(new,)), session=fresh.obj.session)
+    assert srv.handshake.resumed is True
