@@ -960,3 +960,19 @@ def test_ticket_key_rotation(pki, version):
     fresh, _, _ = std_pair(ctx, ec_config(pki, ticket_keys=(new, old)))
     _, srv, _ = std_pair(ctx, ec_config(pki, ticket_keys=(new,)), session=fresh.obj.session)
     assert srv.handshake.resumed is True
+
+
+@pytest.mark.parametrize("version,tickets", REUSE, ids=REUSE_IDS)
+def test_alpn_chosen_again_on_resumption(pki, version, tickets):
+    """On a resumed handshake only ALPN can still be chosen at the pause, and it is."""
+    cfg = ec_config(pki, alpn_protocols=("h2", "http/1.1"))
+    ctx = std_client_context(pki, version, tickets=tickets, alpn=["h2", "http/1.1"])
+    first, srv1, _ = std_pair(ctx, cfg)
+    assert srv1.handshake.alpn_protocol == "h2"
+    again, srv2, _ = std_pair(ctx, cfg, session=first.obj.session, alpn_protocols=("http/1.1",))
+    assert srv2.hellos[0].resumes_session and srv2.handshake.resumed
+    assert srv2.handshake.alpn_protocol == "http/1.1" == again.obj.selected_alpn_protocol()
+    srv3 = server(cfg, alpn_protocols=("spdy/3",))
+    with pytest.raises(RemoteProtocolError) as info:
+        pump(Std(ctx, server_side=False, server_hostname=HOST, session=first.obj.session), srv3)
+    assert info.value.alert == AlertDescription.no_application_protocol
