@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
 from purekong.engine import (
+    PAUSED,
     AlertDescription,
     AlertLevel,
     AlertReceived,
@@ -770,6 +771,9 @@ def test_api_misuse_raises_local_protocol_error(pki):
     assert srv.next_event().server_name == HOST
     with pytest.raises(LocalProtocolError):
         srv.send_data(b"still too early")
+    with pytest.raises(LocalProtocolError):
+        srv.proceed(certificates=())  # no certificate to use: refused, nothing changes
+    assert srv.next_event() is PAUSED
     srv.proceed()
     with pytest.raises(LocalProtocolError):
         srv.proceed()  # twice
