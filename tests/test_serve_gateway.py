@@ -619,3 +619,43 @@ def test_bad_config_names_entry_and_field_and_exits_nonzero(tmp_path, upstream, 
     out = subprocess.run([sys.executable, "-m", "purekong.cli", "serve", "-c", str(bad), "--listen", "127.0.0.1:99999"],
                          capture_output=True, timeout=TIMEOUT, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert out.returncode != 0 and b"listen" in out.stderr
+
+
+def test_unbuffered_request_body_reaches_the_upstream_as_it_arrives(tmp_path, upstream, files):
+    """--request-buffering off: the upstream sees the first part before the client sends the rest."""
+    first_seen = threading.Event()
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def raw_upstream():
+        conn, _ = listener.accept()
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(65536)
+            head, _, body = data.partition(b"\r\n\r\n")
+            while b"part1" not in body:
+                body += conn.recv(65536)
+            first_seen.set()
+            while not body.endswith(b"part2"):
+                body += conn.recv(65536)
+            reply = b"got " + body
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(reply), reply))
+
+    threading.Thread(target=raw_upstream, daemon=True).start()
+    plugins = write_plugins(tmp_path)
+    extra = f"- name: raw\n  url: http://127.0.0.1:{listener.getsockname()[1]}\n  routes:\n  - name: raw\n    paths: [/raw]\n"
+    config = kong_yml(tmp_path, upstream, files, extra=extra)
+    g = start_gateway(tmp_path, ["-c", str(config), "--listen", "127.0.0.1:0", "--plugins-dir", str(plugins),
+                                 "--state-dir", str(tmp_path / "st"), "--request-buffering", "off"])
+    try:
+        with socket.create_connection(("127.0.0.1", g.http), timeout=TIMEOUT) as s:
+            s.sendall(b"POST /raw HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\nConnection: close\r\n\r\npart1")
+            assert first_seen.wait(TIMEOUT), "the first part was held back"
+            s.sendall(b"part2")
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+        assert data.startswith(b"HTTP/1.1 200 ") and data.endswith(b"got part1part2")
+    finally:
+        assert g.stop() == 0
+        listener.close()

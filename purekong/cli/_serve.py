@@ -69,6 +69,9 @@ def register(subparsers) -> None:
                         help="largest request body, 0 for no limit")
     parser.add_argument("--max-connections", type=int, default=_typed(int, "MAX_CONNECTIONS", _DEFAULTS.max_connections), metavar="N",
                         help="open connections per worker")
+    parser.add_argument("--request-buffering", choices=("on", "off"), default=_env("REQUEST_BUFFERING", "on"),
+                        help="on (Kong's default): plugins see the whole request body; off: bodies are "
+                             "streamed to the upstream as they arrive and plugins see none")
     parser.add_argument("--grace", type=float, default=_typed(float, "GRACE", 10.0), metavar="S",
                         help="seconds in-flight requests get on SIGTERM/SIGINT")
     parser.add_argument("--log-level", default=_env("LOG_LEVEL", "info"), choices=("debug", "info", "warning", "error"))
@@ -96,6 +99,8 @@ def run(args: argparse.Namespace) -> int:
         for name in ("handshake_timeout", "idle_timeout", "client_timeout"):
             if getattr(args, name) <= 0:
                 raise ServeConfigError(f"--{name.replace('_', '-')}: must be positive")
+        if args.request_buffering not in ("on", "off"):
+            raise ServeConfigError(f"--request-buffering: expected 'on' or 'off', got {args.request_buffering!r}")
         if args.max_body_size < 0 or (args.verify_depth is not None and args.verify_depth < 0):
             raise ServeConfigError("--max-body-size and --verify-depth must not be negative")
         if not listen:
@@ -117,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
                 max_request_head=args.max_request_head,
                 max_body_size=args.max_body_size,
                 max_connections=args.max_connections,
+                request_buffering=args.request_buffering == "on",
             ),
             grace=args.grace,
             announce=lambda line: print(line, flush=True),

@@ -143,20 +143,34 @@ class ASGIResponse:
             self._task.get_loop().call_later(5.0, self._task.cancel)
 
 
-async def call_app(app, scope: dict, body: bytes, *, timeout: float = 60.0) -> ASGIResponse:
-    """Run ``app`` for one request; return once it sent ``http.response.start``."""
+async def call_app(app, scope: dict, body, *, timeout: float = 60.0) -> ASGIResponse:
+    """Run ``app`` for one request; return once it sent ``http.response.start``.
+
+    ``body`` is bytes, or (unbuffered requests) an async iterable of the
+    chunks as the client sends them, handed out one ``http.request`` each.
+    """
     loop = asyncio.get_running_loop()
     started: asyncio.Future = loop.create_future()
     queue: asyncio.Queue = asyncio.Queue()
     disconnected = asyncio.Event()
+    chunks = None if isinstance(body, (bytes, bytearray)) else body.__aiter__()
     request_sent = False
     finished = False
 
     async def receive():
         nonlocal request_sent
         if not request_sent:
-            request_sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
+            if chunks is None:
+                request_sent = True
+                return {"type": "http.request", "body": bytes(body), "more_body": False}
+            try:
+                return {"type": "http.request", "body": await chunks.__anext__(), "more_body": True}
+            except StopAsyncIteration:
+                request_sent = True
+                return {"type": "http.request", "body": b"", "more_body": False}
+            except Exception:  # the client went away mid-body, or sent too much
+                request_sent = True
+                disconnected.set()
         await disconnected.wait()
         return {"type": "http.disconnect"}
 

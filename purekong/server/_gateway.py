@@ -46,7 +46,7 @@ from purekong.runner import NativePlugin, PluginInstance, Runner, configure, plu
 from purekong.runner._engine import ConnectionPhases
 
 from . import _asgi, _proxy
-from ._http import ConnectionState, HTTPRequest, Limits, PlainStream, Reply, TLSStream, serve_connection
+from ._http import BodyTooLarge, ConnectionState, HTTPRequest, Limits, PlainStream, Reply, TLSStream, serve_connection
 
 _log = logging.getLogger("purekong.serve")
 
@@ -500,6 +500,8 @@ class Gateway:
         proxy_started = time.time()
         try:
             upstream = await self._call_upstream(client, req, match, outcome.upstream)
+        except BodyTooLarge:
+            return self._error_reply(runner, outcome, 413, "Payload too large")
         except _proxy.UpstreamError as exc:
             _log.error("upstream failure for %s %s (service %s): %s", req.method, req.target, service.name or service.id, exc)
             message = "The upstream server is timing out" if exc.status == 504 else None
@@ -558,13 +560,18 @@ class Gateway:
             up.target = target  # what the log reports as upstream_uri
         headers = self._forwarded_headers(client, req, up.headers, match)
         timeouts = _proxy.Timeouts(service.connect_timeout / 1000, service.write_timeout / 1000, service.read_timeout / 1000)
+        # Unbuffered (--request-buffering off): the client's body goes on as it
+        # arrives, unless a plugin replaced it.
+        body, length = up.body, None
+        if req.body_stream is not None and not up.body:
+            body, length = req.body_stream, req.body_stream.length
         if service.protocol == "asgi":
-            return await self._call_app(client, req, service, up, target, headers, timeouts)
+            return await self._call_app(client, req, service, up, target, headers, timeouts, body)
         scheme = up.scheme or service.protocol
         port = service.port or (443 if scheme == "https" else 80)
-        return await self.pool.request(scheme, service.host, port, up.method, target, headers, up.body, timeouts)
+        return await self.pool.request(scheme, service.host, port, up.method, target, headers, body, timeouts, body_length=length)
 
-    async def _call_app(self, client: _Client, req: HTTPRequest, service: Service, up, target, headers, timeouts):
+    async def _call_app(self, client: _Client, req: HTTPRequest, service: Service, up, target, headers, timeouts, body):
         extensions: dict = {}
         tls = client.info.tls
         if tls.is_tls and client.handshake is not None:
@@ -587,7 +594,7 @@ class Gateway:
             server=(client.listener.host, client.info.server_port),
             extensions=extensions,
         )
-        return await _asgi.call_app(self.plan.asgi_apps[service.id], scope, up.body, timeout=timeouts.read)
+        return await _asgi.call_app(self.plan.asgi_apps[service.id], scope, body, timeout=timeouts.read)
 
     def _forwarded_headers(self, client: _Client, req: HTTPRequest, headers, match: RouteMatch) -> list[tuple[str, str]]:
         """Kong's upstream headers: Host, X-Forwarded-*, X-Real-IP (no trusted_ips)."""

@@ -54,6 +54,10 @@ class Limits:
     max_request_head: int = 64 * 1024  # request line + headers (large_client_header_buffers)
     max_body_size: int = 8 * 1024 * 1024  # 0 = unlimited (client_max_body_size; Kong defaults to 0)
     max_connections: int = 1024  # per worker (worker_connections)
+    #: Read the whole request body before the handler runs (Kong's route
+    #: default, request_buffering = true). Off: the handler gets the body as a
+    #: stream (``HTTPRequest.body_stream``) and can forward it as it arrives.
+    request_buffering: bool = True
 
 
 class ClientGone(Exception):
@@ -244,6 +248,8 @@ class HTTPRequest:
     headers: list[tuple[str, str]]  # names in the client's case
     body: bytes
     http_version: str
+    #: Without request buffering: the body, chunk by chunk (``body`` is b"").
+    body_stream: "BodyStream | None" = None
 
     def header(self, name: str) -> str | None:
         name = name.lower()
@@ -274,6 +280,50 @@ class _BadRequest(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
+
+
+class BodyTooLarge(Exception):
+    """A streamed request body went over ``max_body_size`` (answer 413 if you still can)."""
+
+
+class BodyStream:
+    """A request body as it arrives (unbuffered requests): ``async for chunk in stream``.
+
+    Iterate it at most once. ``ClientGone`` when the client stalls or goes
+    away mid-body, ``BodyTooLarge`` past the limit. ``length`` is the
+    client's Content-Length, if it sent one.
+    """
+
+    def __init__(self, conn: h11.Connection, next_event, send, limits: Limits, length: int | None) -> None:
+        self._conn, self._next_event, self._send, self._limits = conn, next_event, send, limits
+        self.length = length
+        self.received = 0
+        self.complete = False
+        self._started = False
+
+    def __aiter__(self):
+        return self._chunks()
+
+    async def _chunks(self):
+        if self._started:
+            raise RuntimeError("a request body stream can be read once")
+        self._started = True
+        if self._conn.they_are_waiting_for_100_continue:
+            await self._send(h11.InformationalResponse(status_code=100, headers=[]))
+        while True:
+            event = await self._next_event(self._limits.client_timeout)
+            if event is None:
+                raise ClientGone("client stalled in the request body")
+            if isinstance(event, h11.Data):
+                self.received += len(event.data)
+                if self._limits.max_body_size and self.received > self._limits.max_body_size:
+                    raise BodyTooLarge(f"request body over {self._limits.max_body_size} bytes")
+                yield bytes(event.data)
+            elif isinstance(event, h11.EndOfMessage):
+                self.complete = True
+                return
+            elif isinstance(event, h11.ConnectionClosed):
+                raise ClientGone("client closed in the request body")
 
 
 # Kong's bodies for the errors the server itself answers (kong/tools/http.lua).
@@ -357,7 +407,10 @@ async def serve_connection(stream, handler: Handler, limits: Limits, state: Conn
             # has not parsed yet).
             if fed - len(conn.trailing_data[0]) > limits.max_request_head:
                 raise _BadRequest(494, "request head too large")
-            request = await _read_request(conn, event, next_event, send, limits)
+            if limits.request_buffering or _has_no_body(event):
+                request = await _read_request(conn, event, next_event, send, limits)
+            else:
+                request = _streamed_request(conn, event, next_event, send, limits)
         except h11.RemoteProtocolError as exc:
             # h11 hints 431 for an oversized head; Kong (nginx) answers 494 there.
             status = 494 if exc.error_status_hint == 431 else 400
@@ -380,6 +433,8 @@ async def serve_connection(stream, handler: Handler, limits: Limits, state: Conn
         assert reply is not None
         if state.draining:
             reply.close = True
+        if request is not None and request.body_stream is not None and not request.body_stream.complete:
+            reply.close = True  # the rest of the body is still on the wire: this connection is done
         ok = await _send_reply(conn, stream.send, reply, request)
         if not ok or reply.close or conn.our_state is h11.MUST_CLOSE or conn.their_state is not h11.DONE:
             return
@@ -389,11 +444,34 @@ async def serve_connection(stream, handler: Handler, limits: Limits, state: Conn
             return
 
 
-async def _read_request(conn, head: h11.Request, next_event, send, limits: Limits) -> HTTPRequest:
+def _head_fields(head: h11.Request, limits: Limits) -> tuple[list[tuple[str, str]], int | None]:
     headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in head.headers.raw_items()]
     length = next((v for k, v in headers if k.lower() == "content-length"), None)
-    if limits.max_body_size and length is not None and length.isdigit() and int(length) > limits.max_body_size:
+    length = int(length) if length is not None and length.isdigit() else None  # h11 validated it
+    if limits.max_body_size and length is not None and length > limits.max_body_size:
         raise _BadRequest(413, "body too large")
+    return headers, length
+
+
+def _has_no_body(head: h11.Request) -> bool:
+    names = {k.lower(): v for k, v in head.headers}
+    return b"transfer-encoding" not in names and names.get(b"content-length", b"0") == b"0"
+
+
+def _streamed_request(conn, head: h11.Request, next_event, send, limits: Limits) -> HTTPRequest:
+    headers, length = _head_fields(head, limits)
+    return HTTPRequest(
+        method=head.method.decode("ascii"),
+        target=head.target.decode("latin-1"),
+        headers=headers,
+        body=b"",
+        http_version=head.http_version.decode("ascii"),
+        body_stream=BodyStream(conn, next_event, send, limits, length),
+    )
+
+
+async def _read_request(conn, head: h11.Request, next_event, send, limits: Limits) -> HTTPRequest:
+    headers, _ = _head_fields(head, limits)
     if conn.they_are_waiting_for_100_continue:
         await send(h11.InformationalResponse(status_code=100, headers=[]))
     body = bytearray()

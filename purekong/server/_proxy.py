@@ -25,7 +25,7 @@ import ssl
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import AsyncIterator
+from typing import AsyncIterable, AsyncIterator
 
 import h11
 
@@ -156,24 +156,29 @@ class UpstreamPool:
         method: str,
         target: str,
         headers: list[tuple[str, str]],
-        body: bytes,
+        body: bytes | AsyncIterable[bytes],
         timeouts: Timeouts = Timeouts(),
         sni: str | None = None,
+        body_length: int | None = None,
     ) -> UpstreamResponse:
         """Send one request; return once the response head arrived.
 
+        ``body`` is bytes, or chunks as the client sends them (unbuffered;
+        ``body_length`` is their announced total, else they go chunked).
         A reused connection that turns out to be dead before any response
         byte arrived is retried once on a fresh one (the upstream closed it
-        while idle, which keep-alive allows at any time).
+        while idle, which keep-alive allows at any time); a streamed body
+        cannot be replayed, so it always gets a fresh connection.
         """
         key = (scheme, host, port)
+        replayable = isinstance(body, (bytes, bytearray))
         for attempt in (0, 1):
-            conn = self._take_idle(key) if attempt == 0 else None
+            conn = self._take_idle(key) if attempt == 0 and replayable else None
             if conn is None:
                 conn = await self._connect(key, timeouts, sni)
             self._busy.add(conn)
             try:
-                return await self._exchange(conn, method, target, headers, body, timeouts)
+                return await self._exchange(conn, method, target, headers, body, timeouts, body_length)
             except UpstreamInvalidResponse:
                 self._discard(conn)
                 if conn.reused and attempt == 0:
@@ -184,26 +189,30 @@ class UpstreamPool:
                 raise
         raise AssertionError("unreachable")
 
-    async def _exchange(self, conn, method, target, headers, body, timeouts) -> UpstreamResponse:
+    async def _exchange(self, conn, method, target, headers, body, timeouts, body_length=None) -> UpstreamResponse:
         h = conn.h11
         headers = [(k, v) for k, v in strip_hop_by_hop(headers) if k.lower() != "content-length"]
-        if body or method not in ("GET", "HEAD", "DELETE", "OPTIONS", "TRACE"):
+        streamed = not isinstance(body, (bytes, bytearray))
+        if streamed:
+            # h11 frames the body: exactly this many bytes, or chunked.
+            headers.append(("Content-Length", str(body_length)) if body_length is not None else ("Transfer-Encoding", "chunked"))
+        elif body or method not in ("GET", "HEAD", "DELETE", "OPTIONS", "TRACE"):
             headers.append(("Content-Length", str(len(body))))
         try:
             out = h.send(h11.Request(method=method, target=target, headers=[(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]))
-            if body:
+            if body and not streamed:
                 out += h.send(h11.Data(data=body))
-            out += h.send(h11.EndOfMessage())
+                out += h.send(h11.EndOfMessage())
+            elif not streamed:
+                out += h.send(h11.EndOfMessage())
+            await self._write(conn, out, timeouts)
+            if streamed:
+                async for chunk in body:  # the client's pace: each chunk as it arrives
+                    if chunk:
+                        await self._write(conn, h.send(h11.Data(data=chunk)), timeouts)
+                await self._write(conn, h.send(h11.EndOfMessage()), timeouts)
         except h11.LocalProtocolError as exc:
             raise UpstreamInvalidResponse(f"cannot send the request: {exc}") from None
-        try:
-            conn.writer.write(out)
-            async with asyncio.timeout(timeouts.write):
-                await conn.writer.drain()
-        except TimeoutError:
-            raise UpstreamTimeout(f"upstream did not read the request within {timeouts.write:g} s") from None
-        except (ConnectionError, OSError) as exc:
-            raise UpstreamInvalidResponse(f"upstream connection failed: {exc}") from None
         while True:
             event = await _next_event(conn, timeouts.read)
             if isinstance(event, h11.InformationalResponse):
@@ -213,6 +222,17 @@ class UpstreamPool:
             if isinstance(event, h11.ConnectionClosed):
                 raise UpstreamInvalidResponse("upstream closed the connection before responding")
             raise UpstreamInvalidResponse(f"unexpected {type(event).__name__} from the upstream")
+
+    @staticmethod
+    async def _write(conn: _Conn, data: bytes, timeouts: Timeouts) -> None:
+        try:
+            conn.writer.write(data)
+            async with asyncio.timeout(timeouts.write):
+                await conn.writer.drain()
+        except TimeoutError:
+            raise UpstreamTimeout(f"upstream did not read the request within {timeouts.write:g} s") from None
+        except (ConnectionError, OSError) as exc:
+            raise UpstreamInvalidResponse(f"upstream connection failed: {exc}") from None
 
     async def _connect(self, key, timeouts: Timeouts, sni: str | None) -> _Conn:
         scheme, host, port = key
