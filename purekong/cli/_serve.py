@@ -39,9 +39,9 @@ def register(subparsers) -> None:
         help="run the gateway: Kong config, plugins, mTLS, proxying and ASGI apps",
         description=(
             "An HTTPS gateway with Kong's configuration model on the purekong TLS engine. "
-            "Without -c and --listen it starts the embedded default (a development CA and "
-            "certificates in the state directory, https://127.0.0.1:8443, a page showing "
-            "each request's TLS and client certificate). Every flag can also be set with "
+            "Without -c it starts the embedded default: a development CA and certificates in "
+            "the state directory, https://127.0.0.1:8443 (unless --listen says otherwise), a page "
+            "showing each request's TLS and client certificate. Every flag can also be set with "
             "the PUREKONG_<FLAG> environment variable (e.g. PUREKONG_LISTEN)."
         ),
     )
@@ -54,7 +54,7 @@ def register(subparsers) -> None:
                         help="directory of Kong Python PDK plugin modules")
     parser.add_argument("--access-log", metavar="FILE", default=_env("ACCESS_LOG"),
                         help="append one kong.log.serialize() JSON object per request")
-    parser.add_argument("--workers", type=int, default=_typed(int, "WORKERS", 1), help="worker processes (default 1)")
+    parser.add_argument("--workers", type=int, default=_typed(int, "WORKERS", 1), metavar="N", help="worker processes sharing the listeners (default 1)")
     parser.add_argument("--verify-depth", type=int, default=_typed(int, "VERIFY_DEPTH", None), metavar="N",
                         help="nginx ssl_verify_depth for client_verify (default: Kong's 0; the embedded default uses 1)")
     parser.add_argument("--state-dir", metavar="DIR", default=_env("STATE_DIR"),
