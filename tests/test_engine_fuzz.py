@@ -34,6 +34,7 @@ from _engine_helpers import (  # noqa: F401  (pki is a fixture)
     HOST,
     PK,
     Hello,
+    handshake_messages,
     pk_client,
     pk_client_config,
     pki,
@@ -749,3 +750,19 @@ def test_post_handshake_messages_from_client(pki, config, version, msg_type, bod
         assert isinstance(event, (DataReceived,)) or type(event).__name__ in ("AlertReceived", "KeyUpdated", "ConnectionClosed"), event
     if msg_type == 24 and len(body) == 1 and body[0] in (0, 1) and version == "1.3":
         assert outcome.error is None  # a well-formed KeyUpdate
+
+
+@pytest.mark.parametrize("size", [1, 7, 100])
+@pytest.mark.parametrize("version", ["1.2", "1.3"])
+def test_client_hello_in_tiny_records(pki, config, version, size):
+    """A ClientHello fragmented over many small records (RFC 8446 §5.1 allows it) completes."""
+    cli = std_client(pki, version)
+    cli.step()
+    message = handshake_messages(cli.out())[0]
+    srv = PK(ServerConnection(config))
+    srv.feed(fragment(message, size))
+    srv.step()
+    assert srv.hellos and srv.hellos[0].raw == message
+    cli.feed(srv.out())
+    pump(cli, srv)
+    assert srv.handshake is not None and srv.handshake.version == {"1.2": "TLSv1.2", "1.3": "TLSv1.3"}[version]
