@@ -386,9 +386,7 @@ class Gateway:
             await lifespan.startup()
             self._lifespans.append(lifespan)
         for listener, sock in sockets:
-            server = await asyncio.start_server(
-                lambda r, w, listener=listener: self._accept(listener, r, w), sock=sock, limit=self.limits.max_request_head
-            )
+            server = await asyncio.start_server(lambda r, w, listener=listener: self._accept(listener, r, w), sock=sock)
             self._servers.append(server)
 
     async def stop(self) -> None:
