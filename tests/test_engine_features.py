@@ -980,3 +980,30 @@ def test_alpn_chosen_again_on_resumption(pki, version, tickets):
     with pytest.raises(RemoteProtocolError) as info:
         pump(Std(ctx, server_side=False, server_hostname=HOST, session=first.obj.session), srv3)
     assert info.value.alert == AlertDescription.no_application_protocol
+
+
+@pytest.mark.parametrize("stage", ["paused", "established-1.2", "established-1.3"])
+def test_abort_sends_a_fatal_alert_and_kills_the_connection(pki, stage):
+    cli = std_client(pki, "1.3" if stage.endswith("1.3") else "1.2")
+    if stage == "paused":
+        srv = server(ec_config(pki))
+        srv.auto_proceed = False
+        pump(cli, srv)
+        assert srv.conn.next_event() is PAUSED
+    else:
+        srv = server(ec_config(pki))
+        pump(cli, srv)
+    srv.conn.abort(AlertDescription.access_denied)
+    out = srv.out()
+    recs = records(out)
+    assert len(recs) == 1
+    if stage == "paused":
+        assert recs[0][1] == bytes([21, 3, 3, 0, 2, 2, AlertDescription.access_denied])
+    else:
+        assert recs[0][0] == (21 if stage.endswith("1.2") else 23) and len(recs[0][1]) > 7
+    for call in (srv.conn.next_event, lambda: srv.conn.send_data(b"x"), lambda: srv.conn.receive_data(b"x")):
+        with pytest.raises(LocalProtocolError):
+            call()
+    cli.feed(out)
+    with pytest.raises(ssl.SSLError, match="(?i)access.denied"):
+        cli.step()
