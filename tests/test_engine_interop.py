@@ -324,3 +324,22 @@ def test_certificate_choice_follows_the_client(pki, version):
     cli = std_client(pki, version)
     pump(cli, srv)
     assert cli.obj.getpeercert(binary_form=True) == pki.server_chain_der("ec")[0]
+
+
+@pytest.mark.parametrize("version", ["1.2", "1.3"])
+def test_peer_chain_exactly_as_sent(pki, version):
+    """No reordering, no de-duplication, nothing dropped: odd chains come through verbatim."""
+    from purekong.engine import CertifiedKey
+
+    odd = (pki.client_leaf.cert, pki.client_root.cert, pki.client_inter.cert, pki.client_inter.cert, pki.other_ca.cert)
+    srv = server(ServerConfig(certificates=(pki.server_key("ec"),)), request_client_certificate=True)
+    cli = pk_client(pk_client_config(pki, version, certificate=CertifiedKey(odd, pki.client_leaf.key)))
+    pump(cli, srv)
+    ders = tuple(c.public_bytes(serialization.Encoding.DER) for c in odd)
+    assert srv.handshake.peer_certificates == ders
+    assert srv.handshake.peer_certificates_pem() == "".join(c.public_bytes(serialization.Encoding.PEM).decode() for c in odd)
+    # And OpenSSL's client sends what its chain file holds, which arrives verbatim too.
+    srv = server(ServerConfig(certificates=(pki.server_key("ec"),)), request_client_certificate=True)
+    cli = std_client(pki, version, client_cert=True)
+    pump(cli, srv)
+    assert srv.handshake.peer_certificates == pki.client_chain_der
