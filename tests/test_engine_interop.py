@@ -343,3 +343,18 @@ def test_peer_chain_exactly_as_sent(pki, version):
     cli = std_client(pki, version, client_cert=True)
     pump(cli, srv)
     assert srv.handshake.peer_certificates == pki.client_chain_der
+
+
+@pytest.mark.parametrize("version", ["1.2", "1.3"])
+def test_client_certificate_verify_with_the_wrong_key_is_rejected(pki, version):
+    """A client presenting someone else's certificate cannot sign for it."""
+    from purekong.engine import CertifiedKey, RemoteProtocolError
+
+    stolen = CertifiedKey((pki.client_leaf.cert, pki.client_inter.cert), pki.client_leaf.key)
+    object.__setattr__(stolen, "private_key", pki.ec_leaf.key)  # bypass the constructor's check
+    srv = server(ServerConfig(certificates=(pki.server_key("ec"),)), request_client_certificate=True)
+    cli = pk_client(pk_client_config(pki, version, certificate=stolen))
+    with pytest.raises(RemoteProtocolError) as info:
+        pump(cli, srv)
+    assert info.value.alert.name == "decrypt_error"
+    assert srv.conn.state.name == "ERROR" and srv.handshake is None
