@@ -1004,3 +1004,17 @@ def test_abort_sends_a_fatal_alert_and_kills_the_connection(pki, stage):
     cli.feed(out)
     with pytest.raises(ssl.SSLError, match="(?i)access.denied"):
         cli.step()
+
+
+@pytest.mark.xfail(strict=True, reason="engine gap: TLS 1.2 session-ID cache entries never expire (SessionStore is bounded by count only; "
+                   "ticket_lifetime applies to tickets); nginx's ssl_session_timeout covers both")
+def test_session_id_expires_like_tickets(pki, monkeypatch):
+    import time
+
+    cfg = ec_config(pki, ticket_lifetime=3600)
+    ctx = std_client_context(pki, "1.2", tickets=False)
+    first, _, _ = std_pair(ctx, cfg)
+    now = time.time()
+    monkeypatch.setattr(time, "time", lambda: now + 3600 + 100)
+    _, srv, _ = std_pair(ctx, cfg, session=first.obj.session)
+    assert srv.handshake.resumed is False
