@@ -1018,3 +1018,23 @@ def test_session_id_expires_like_tickets(pki, monkeypatch):
     monkeypatch.setattr(time, "time", lambda: now + 3600 + 100)
     _, srv, _ = std_pair(ctx, cfg, session=first.obj.session)
     assert srv.handshake.resumed is False
+
+
+def test_client_hello_event_matches_the_wire(pki):
+    cli = std_client(pki, None, alpn=["h2", "http/1.1"])
+    cli.step()
+    wire = cli.out()
+    hello = Hello.parse(wire)
+    conn = ServerConnection(ec_config(pki))
+    conn.receive_data(wire)
+    event = conn.next_event()
+    assert event.raw == handshake_messages(wire)[0]
+    assert event.server_name == HOST
+    assert event.versions == ("TLSv1.3", "TLSv1.2")
+    assert list(event.cipher_suites) == hello.suites
+    u16 = lambda data: tuple(int.from_bytes(data[i : i + 2], "big") for i in range(2, len(data), 2))  # noqa: E731
+    assert event.groups == u16(hello.ext(10))
+    assert event.signature_algorithms == u16(hello.ext(13))
+    assert event.alpn_protocols == ("h2", "http/1.1")
+    assert event.resumes_session is False
+    assert conn.next_event() is PAUSED
