@@ -810,3 +810,15 @@ def test_second_client_hello_unmutated_completes(pki, hrr_config, hrr_flights):
     drive(conn, [first])
     outcome = drive(conn, [second])
     assert outcome.error is None and outcome.sent[:1] == b"\x16"
+
+
+@SETTINGS
+@given(which=st.sampled_from(["openssl-1.3", "openssl-1.2", "purekong"]), junk=st.binary(min_size=1, max_size=400),
+       header=st.sampled_from([b"", b"\x16\x03\x03", b"\x14\x03\x03\x00\x01", b"\x17\x03\x03", b"\x15\x03\x03\x00\x02"]),
+       cuts=st.lists(st.integers(0, 1500), max_size=4), eof=st.booleans())
+def test_valid_client_hello_then_junk(config, hellos, which, junk, header, cuts, eof):
+    """Junk arriving with the ClientHello waits through the pause, then is judged by tlslite."""
+    conn = ServerConnection(config)
+    outcome = drive(conn, split(hellos[which] + header + junk, cuts), eof=eof)
+    assert sum(isinstance(e, ClientHelloReceived) for e in outcome.events) == 1
+    assert not any(isinstance(e, (HandshakeComplete, DataReceived)) for e in outcome.events)
