@@ -822,3 +822,34 @@ def test_valid_client_hello_then_junk(config, hellos, which, junk, header, cuts,
     outcome = drive(conn, split(hellos[which] + header + junk, cuts), eof=eof)
     assert sum(isinstance(e, ClientHelloReceived) for e in outcome.events) == 1
     assert not any(isinstance(e, (HandshakeComplete, DataReceived)) for e in outcome.events)
+
+
+class _RawRecord:
+    def __init__(self, content_type: int, data: bytes) -> None:
+        self.contentType = content_type
+        self.data = data
+
+    def write(self) -> bytearray:
+        return bytearray(self.data)
+
+
+@pytest.mark.parametrize("content_type", [24, 25, 99])
+@pytest.mark.parametrize("version", ["1.2", "1.3"])
+def test_unexpected_record_types_after_handshake(pki, config, version, content_type):
+    """Heartbeat (24; tlslite would answer it) and unknown content types, encrypted by
+    the purekong client's tlslite connection, are unexpected_message."""
+    srv = PK(ServerConnection(config))
+    cli = pk_client(pk_client_config(pki, version))
+    pump(cli, srv)
+    payload = b"\x01\x00\x10" + b"A" * 16 + b"\x00" * 16 if content_type == 24 else b"\x00\x00"
+    for _ in cli.conn._driver.tls._sendMsg(_RawRecord(content_type, payload), update_hashes=False):
+        pass
+    outcome = drive(srv.conn, [cli.out()], encrypted=True)
+    assert outcome.error is not None, outcome.events
+    expected = {AlertDescription.unexpected_message}
+    if version == "1.2" and content_type != 24:
+        # tlslite frames a TLS 1.2 record whose type byte is unknown as an
+        # SSLv2 header and rejects it as illegal_parameter (RFC 5246 §6:
+        # unexpected_message). Minor; reported.
+        expected.add(AlertDescription.illegal_parameter)
+    assert outcome.error.alert in expected
