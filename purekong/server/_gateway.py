@@ -753,6 +753,7 @@ def serve(plan: Plan, options: ServeOptions, sockets, summary: list[str]) -> int
         if pid == 0:
             status = 1
             try:
+                _stop_with_parent()
                 status = run_worker(plan, options, sockets)
             except BaseException:
                 _log.exception("worker %d failed", os.getpid())
@@ -779,6 +780,17 @@ def serve(plan: Plan, options: ServeOptions, sockets, summary: list[str]) -> int
             _log.error("worker %d exited with status %d", pid, os.waitstatus_to_exitcode(code))
             status = 1
     return status
+
+
+def _stop_with_parent() -> None:
+    """Linux: a worker gets SIGTERM (and drains) if the parent dies, even by SIGKILL."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: workers outlive a killed parent, as with nginx
 
 
 def summary_lines(plan: Plan, options: ServeOptions, sockets) -> list[str]:
