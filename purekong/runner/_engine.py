@@ -35,7 +35,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from purekong.engine import AlertDescription, ClientHelloReceived, HandshakeComplete, ServerConnection
+from purekong.engine import AlertDescription, CertifiedKey, ClientHelloReceived, HandshakeComplete, ServerConnection
 from purekong.pdk import (
     ClientHelloInfo,
     ConnectionInfo,
@@ -63,6 +63,11 @@ class ConnectionPhases:
     #: Called as ``handler(kong)`` after the global plugins' certificate phase;
     #: a ``name`` attribute namespaces its kong.log lines.
     certificate_handlers: Sequence[Callable] = ()
+    #: Picks the server certificates for an SNI (Kong's certificate.execute);
+    #: None offers the ServerConnection config's.
+    certificate_selector: Callable[[str | None], Sequence[CertifiedKey]] | None = None
+    #: What ``certificate_selector`` chose for this connection.
+    certificates: tuple[CertifiedKey, ...] | None = None
 
     def on_client_hello(
         self,
@@ -91,11 +96,14 @@ class ConnectionPhases:
             # A failing handler aborts the handshake in Kong too.
             conn.abort(AlertDescription.internal_error)
             return False
+        if self.certificate_selector is not None and not event.resumes_session:
+            self.certificates = tuple(self.certificate_selector(event.server_name))
         requests = self.requests
         alpn = conn.config.alpn_protocols
         if requests.disable_http2_alpn:
             alpn = tuple(p for p in alpn if p != "h2")
         conn.proceed(
+            certificates=self.certificates,
             request_client_certificate=requests.request_client_certificate,
             client_ca_certificates=requests.ca_certificates or (),
             session_reuse=not requests.disable_session_reuse,

@@ -41,7 +41,7 @@ from cryptography.hazmat.primitives import serialization
 from purekong.engine import CertifiedKey, ClientHelloReceived, ServerConfig, ServerConnection
 from purekong import gateway
 from purekong.gateway import Declarative, PluginEntity, Route, RouteMatch, Router, Service
-from purekong.pdk import ConnectionInfo, KongContext, Phase, Request, Response, TLSInfo, cjson_encode, make_kong
+from purekong.pdk import ConnectionInfo, Request, Response, cjson_encode
 from purekong.runner import NativePlugin, PluginInstance, Runner, configure, plugin_from_class
 from purekong.runner._engine import ConnectionPhases
 
@@ -168,7 +168,8 @@ class Plan:
     declarative: Declarative
     router: Router
     instances: list[tuple[PluginEntity, PluginInstance]]
-    connection_runner: Runner
+    connection_runner: Runner  # global plugins, for the certificate/client_hello phases
+    certificate_handlers: list  # the built-in TLS plugins' certificate-phase hooks
     certificates: list[CertifiedKey]  # the default (first) and the declarative ones
     cert_by_id: dict[str, CertifiedKey]
     asgi_apps: dict[str, Any]
@@ -293,46 +294,13 @@ def build_plan(declarative: Declarative, options: ServeOptions, *, default_cert:
         declarative=declarative,
         router=Router(declarative),
         instances=instances,
-        connection_runner=_ConnectionRunner(global_instances, handlers),
+        connection_runner=Runner(global_instances),
+        certificate_handlers=handlers,
         certificates=certs,
         cert_by_id=by_id,
         asgi_apps=apps,
         verify_depth=options.verify_depth,
     )
-
-
-class _ConnectionRunner(Runner):
-    """The connection-phase runner, plus the built-in plugins' certificate handlers.
-
-    A thin adapter: ``ConnectionPhases`` (purekong.runner) runs the global
-    plugins' certificate phase; Kong EE's TLS plugins wrap that phase and run
-    after it (purekong.plugins ``CertificateRequester``), so they are called
-    here, with a lua-style ``kong`` in the certificate phase.
-    """
-
-    def __init__(self, plugins, handlers) -> None:
-        super().__init__(plugins)
-        self.handlers = list(handlers)
-
-    def run_certificate(self, requests, hello) -> bool:
-        ok = super().run_certificate(requests, hello)
-        if not ok or not self.handlers:
-            return ok
-        ctx = KongContext(
-            phase=Phase.certificate,
-            conn=ConnectionInfo(tls=TLSInfo(server_name=hello.server_name), client_ip=hello.client_ip,
-                                client_port=hello.client_port, server_port=hello.server_port),
-            handshake=requests,
-            hello=hello,
-        )
-        for handler in self.handlers:
-            ctx.plugin_name = handler.name
-            try:
-                handler(make_kong(ctx, lua_style=True))
-            except Exception:
-                _log.exception("%s failed in the certificate phase", handler.name)
-                return False  # Kong aborts the handshake (ngx.exit(ngx.ERROR))
-        return ok
 
 
 # -- one worker ----------------------------------------------------------------------
@@ -436,13 +404,15 @@ class Gateway:
         sockname = writer.get_extra_info("sockname") or ("", listener.port)
         client_ip, client_port, server_port = peer[0], peer[1], sockname[1]
         if listener.ssl:
-            phases = ConnectionPhases(self.plan.connection_runner, verify_depth=self.plan.verify_depth)
-            chosen: list[CertifiedKey] = []
+            phases = ConnectionPhases(
+                self.plan.connection_runner,
+                verify_depth=self.plan.verify_depth,
+                certificate_handlers=self.plan.certificate_handlers,
+                certificate_selector=self._certificates_for,
+            )
 
             def on_hello(conn: ServerConnection, event: ClientHelloReceived) -> None:
-                certs = self._certificates_for(event.server_name)
-                chosen.append(certs[0])
-                phases.on_client_hello(_WithCertificates(conn, certs), event, client_ip=client_ip, client_port=client_port, server_port=server_port)
+                phases.on_client_hello(conn, event, client_ip=client_ip, client_port=client_port, server_port=server_port)
 
             stream = TLSStream(reader, writer, ServerConnection(self._tls_config), self.limits, on_hello)
             try:
@@ -451,7 +421,8 @@ class Gateway:
                 _log.info("TLS handshake with %s:%s failed: %s", client_ip, client_port, exc)
                 return
             tls = phases.tls_info(handshake)
-            cert_pem = chosen[0].chain[0].public_bytes(serialization.Encoding.PEM).decode() if chosen else None
+            chosen = phases.certificates or self._tls_config.certificates
+            cert_pem = chosen[0].chain[0].public_bytes(serialization.Encoding.PEM).decode()
             client = _Client(listener, ConnectionInfo(tls=tls, client_ip=client_ip, client_port=client_port, server_port=server_port), cert_pem, handshake)
         else:
             stream = PlainStream(reader, writer, self.limits)
@@ -649,23 +620,6 @@ class Gateway:
             os.write(self._access_fd, line)  # one write: lines from workers never interleave
         except OSError as exc:
             _log.error("access log write failed: %s", exc)
-
-
-class _WithCertificates:
-    """``ConnectionPhases`` calls ``proceed()``; this adds the certificate chosen by SNI.
-
-    (A thin adapter: ConnectionPhases has no certificate parameter.)
-    """
-
-    def __init__(self, conn: ServerConnection, certificates) -> None:
-        self._conn, self._certificates = conn, tuple(certificates)
-        self.config = conn.config
-
-    def proceed(self, **kwargs) -> None:
-        self._conn.proceed(certificates=self._certificates, **kwargs)
-
-    def abort(self, *args) -> None:
-        self._conn.abort(*args)
 
 
 def _strip_port(host: str) -> str:
