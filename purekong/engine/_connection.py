@@ -68,6 +68,7 @@ class Connection:
             Hooks(
                 on_message=self._on_message if trace else None,
                 on_secret=self._on_secret if trace else None,
+                max_message_size=max_handshake_message_size,
             )
         )
 

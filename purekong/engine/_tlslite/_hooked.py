@@ -20,6 +20,14 @@ from tlslite.extensions import TLSExtension
 from tlslite.messages import Alert, CertificateRequest, ClientHello
 from tlslite.tlsconnection import TLSConnection
 
+# For the bounded CompressedCertificate decompression below.
+import zlib
+
+from tlslite.constants import CertificateCompressionAlgorithm
+from tlslite.errors import TLSIllegalParameterException
+from tlslite.messages import CompressedCertificate
+from tlslite.utils.codec import BadCertificateError
+
 # RFC 8446 §4.2.4; tlslite 0.8 has no ExtensionType for it.
 CERTIFICATE_AUTHORITIES = 47
 # OpenSSL gives up after this many consecutive warning alerts.
@@ -46,6 +54,10 @@ class Hooks:
     first_hello: Any = None
     #: The TLS 1.3 transcript up to the server Finished (for exp master).
     server_finished_transcript: Any = None
+    #: The connection's max_handshake_message_size, also applied to a
+    #: CompressedCertificate's decompressed size.
+    max_message_size: int = 2**24
+
 
 
 #: The Hooks of the connection whose tlslite generator is running now.
@@ -98,6 +110,36 @@ def _derive_secret(secret, label, handshake_hashes, algorithm):
 
 
 tlslite.tlsconnection.derive_secret = _derive_secret
+
+
+_tlslite_decompress = CompressedCertificate._decompress
+
+
+def _bounded_decompress(self, compressed_msg, expected_length):
+    """A client's CompressedCertificate, decompressed within the engine's limit.
+
+    tlslite hands ``expected_length`` to ``zlib.decompress`` as *bufsize*,
+    which is not a limit: a small message (within max_handshake_message_size)
+    could announce and inflate to a 16 MiB chain, or a zlib bomb to far more,
+    before the length check. Refuse what the engine would refuse uncompressed.
+    """
+    hooks = RUNNING.get()
+    limit = hooks.max_message_size if hooks is not None else 2**24
+    if expected_length > limit:
+        raise TLSIllegalParameterException(f"compressed certificate of {expected_length} bytes exceeds the {limit}-byte limit")
+    if self.compression_algo != CertificateCompressionAlgorithm.zlib:
+        return _tlslite_decompress(self, compressed_msg, expected_length)
+    inflater = zlib.decompressobj()
+    try:
+        data = inflater.decompress(bytes(compressed_msg), expected_length)
+    except zlib.error:
+        raise BadCertificateError("Error on decompressing the message.") from None
+    if len(data) != expected_length or inflater.unconsumed_tail or not inflater.eof:
+        raise BadCertificateError("Decompressed message doesn't match its length.")
+    return data
+
+
+CompressedCertificate._decompress = _bounded_decompress
 
 
 class HookedTLSConnection(TLSConnection):
@@ -165,6 +207,25 @@ class HookedTLSConnection(TLSConnection):
     def _handshakeDone(self, resumed):
         self._pk_handshake_done = True
         return super()._handshakeDone(resumed)
+
+    def _serverSendTickets(self, settings):
+        """Tickets without the client's certificate chain.
+
+        tlslite copies the chain into every ticket, whose length field is
+        2 bytes: a chain over ~64 KiB (within the default
+        max_handshake_message_size) made the ticket unwritable, a ValueError
+        and an internal_error after the client's Finished. Resumed handshakes
+        report no peer certificates, so the chain is not needed there.
+        """
+        session = self.session
+        chain = getattr(session, "clientCertChain", None)
+        if chain is not None:
+            session.clientCertChain = None
+        try:
+            yield from super()._serverSendTickets(settings)
+        finally:
+            if chain is not None:
+                session.clientCertChain = chain
 
     def _log_secret(self, label: str, secret) -> None:
         random = self.pk.client_random or bytes(self._clientRandom)
