@@ -34,6 +34,7 @@ from _engine_helpers import (  # noqa: F401  (pki is a fixture)
     HOST,
     PK,
     Hello,
+    Recorder,
     det_random,
     handshake_messages,
     pk_client,
@@ -853,3 +854,98 @@ def test_unexpected_record_types_after_handshake(pki, config, version, content_t
         # unexpected_message). Minor; reported.
         expected.add(AlertDescription.illegal_parameter)
     assert outcome.error.alert in expected
+
+
+def _big_client_key(pki, size: int, index: int, filler: bytes = b"\xab"):
+    from purekong.engine import CertifiedKey
+
+    blob = b"\x04\x83" + size.to_bytes(3, "big") + filler * size  # an OCTET STRING
+    leaf = make_leaf(pki.client_inter, f"client {size}", key=pool_key("ec", index),
+                     extensions=[(x509.UnrecognizedExtension(ObjectIdentifier("1.3.6.1.4.1.55555.3"), blob), False)])
+    return CertifiedKey((leaf.cert, pki.client_inter.cert), leaf.key)
+
+
+@pytest.mark.parametrize("version", ["1.2", "1.3"])
+def test_client_chain_over_64k_with_tickets(pki, version):
+    """Found here: tlslite put the client chain into the session ticket (2-byte length),
+    so a chain between 64 KiB and the 100 KiB default limit ended in internal_error."""
+    key = _big_client_key(pki, 70_000, 22)
+    cfg = ServerConfig(certificates=(pki.server_key("ec"),), request_client_certificate=True)
+    srv = server(cfg)
+    cli = pk_client(pk_client_config(pki, version, certificate=key))
+    pump(cli, srv)
+    assert srv.handshake.peer_certificates[0] == key.chain[0].public_bytes(__import__("cryptography.hazmat.primitives.serialization", fromlist=["x"]).Encoding.DER)
+    # The ticket still resumes (without the chain, which resumption does not report).
+    srv2 = server(cfg)
+    cli2 = pk_client(pk_client_config(pki, version, certificate=key), session=cli.conn.session)
+    pump(cli2, srv2)
+    assert srv2.handshake.resumed is True and srv2.handshake.peer_certificates is None
+
+
+@pytest.fixture
+def compressing_client():
+    """A factory of purekong clients that send zlib-compressed certificates (RFC 8879),
+    as OpenSSL 3.2+ can. Only the client's settings change; the server's stay."""
+    from purekong.engine._tlslite import _driver
+
+    def make(config) -> PK:
+        original = _driver.handshake_settings
+
+        def settings(plan):
+            result = original(plan)
+            result.certificate_compression_send = ["zlib"]
+            return result
+
+        _driver.handshake_settings = settings
+        try:
+            return pk_client(config)  # the ClientHello and settings are made here
+        finally:
+            _driver.handshake_settings = original
+
+    return make
+
+
+def test_compressed_client_certificate_accepted(pki, compressing_client):
+    rec = Recorder()
+    srv = server(ServerConfig(certificates=(pki.server_key("ec"),), request_client_certificate=True), trace=rec)
+    cli = compressing_client(pk_client_config(pki, "1.3", certificate=pki.client_key))
+    pump(cli, srv)
+    assert [m.msg_type for m in rec.messages("received")].count(25) == 1  # compressed_certificate
+    assert srv.handshake.peer_certificates == pki.client_chain_der
+
+
+def test_compressed_client_certificate_bounded_by_the_limit(pki, compressing_client):
+    """Found here: the limit applied to the compressed message only, so a few KiB could
+    inflate to a multi-MiB chain."""
+    key = _big_client_key(pki, 1_000_000, 23, filler=b"\x00")
+    srv = server(ServerConfig(certificates=(pki.server_key("ec"),), request_client_certificate=True, max_handshake_message_size=LIMIT))
+    cli = compressing_client(pk_client_config(pki, "1.3", certificate=key))
+    with pytest.raises(RemoteProtocolError) as info:
+        pump(cli, srv)
+    assert info.value.alert == AlertDescription.illegal_parameter
+    assert srv.conn.state is State.ERROR and srv.handshake is None
+
+
+def test_compressed_certificate_bomb_is_not_inflated(pki, compressing_client, monkeypatch):
+    """A CompressedCertificate whose zlib stream inflates far beyond its announced length:
+    tlslite passed the length to zlib.decompress as bufsize (not a limit) and inflated it all."""
+    import tracemalloc
+    import zlib
+
+    from tlslite.messages import CompressedCertificate
+
+    bomb = zlib.compress(b"\x00" * 50_000_000, 9)
+    assert len(bomb) < 102_400
+    monkeypatch.setattr(CompressedCertificate, "_compress", lambda self, msg: bomb)
+    srv = server(ServerConfig(certificates=(pki.server_key("ec"),), request_client_certificate=True))
+    cli = compressing_client(pk_client_config(pki, "1.3", certificate=pki.client_key))
+    tracemalloc.start()
+    try:
+        with pytest.raises(RemoteProtocolError) as info:
+            pump(cli, srv)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert info.value.alert == AlertDescription.bad_certificate
+    assert srv.conn.state is State.ERROR
+    assert peak < 10_000_000, f"{peak} bytes allocated"
