@@ -693,10 +693,13 @@ def run_worker(plan: Plan, options: ServeOptions, sockets) -> int:
 def serve(plan: Plan, options: ServeOptions, sockets, summary: list[str]) -> int:
     """Run ``options.workers`` workers on the bound sockets; return the exit status."""
     signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
-    for line in summary:
-        _log.info("%s", line)
+    # The summary goes to stdout when announced (the CLI), else to the log;
+    # the log always gets its first line, so it records every start.
+    for index, line in enumerate(summary):
         if options.announce:
             options.announce(line)
+        if not options.announce or index == 0:
+            _log.info("%s", line)
     if options.workers <= 1:
         return run_worker(plan, options, sockets)
     # Fork workers that inherit the listening sockets: the kernel hands each
