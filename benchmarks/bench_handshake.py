@@ -362,13 +362,23 @@ def main(argv=None):
     columns = [c for c in args.columns.split(",") if c]
     with tempfile.TemporaryDirectory() as directory:
         write_certificates(directory)
-        data = {}
-        for column in columns:
-            # plain tlslite is ~10x slower: fewer handshakes keep the run short
-            n = max(3, handshakes // 4) if column == "plain" else handshakes
-            print("running %-8s (%d runs x %d handshakes) ..." % (column, runs, n), file=sys.stderr, flush=True)
-            data[column] = run_column(column, directory, n, runs)
+        data = collect(directory, columns, handshakes, runs)
     print_table(data, columns, runs)
+
+
+def collect(directory, columns, handshakes, runs):
+    """Run each column in its own subprocess; ``{column: {"results", "info"}}``.
+
+    Used by main() and by benchmarks/run.py (which writes the certificates
+    into ``directory`` first).
+    """
+    data = {}
+    for column in columns:
+        # plain tlslite is ~10x slower: fewer handshakes keep the run short
+        n = max(3, handshakes // 4) if column == "plain" else handshakes
+        print("running %-8s (%d runs x %d handshakes) ..." % (column, runs, n), file=sys.stderr, flush=True)
+        data[column] = run_column(column, directory, n, runs)
+    return data
 
 
 def print_table(data, columns, runs):
