@@ -80,7 +80,7 @@ class Connection:
     def receive_data(self, data: bytes) -> None:
         """Feed bytes from the transport; ``b""`` means the transport hit EOF."""
         self._check_not_failed()
-        self._driver.feed(bytes(data))
+        self._driver.feed(data)
 
     def data_to_send(self) -> bytes:
         """Bytes to write to the transport (possibly empty)."""
@@ -103,7 +103,7 @@ class Connection:
             raise LocalProtocolError(f"cannot send application data in state {self._state.name}" + (" after close()" if self._we_closed else ""))
         if data:
             with self._randomness():
-                self._driver.write(bytes(data))
+                self._driver.write(bytes(data) if not isinstance(data, bytes) else data)
 
     def key_update(self) -> None:
         """Send a TLS 1.3 KeyUpdate that also asks the peer to update."""

@@ -145,6 +145,11 @@ class _AEAD:
             return None
 
 
+#: The class of the AEAD objects tlslite gets from us (the record fast path
+#: checks for it before using ``_aead`` directly).
+AEAD_CLASS = _AEAD
+
+
 def _new_aesgcm(key):
     if len(key) not in (16, 32):
         raise AssertionError()  # what tlslite's AESGCM raises

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from tlslite.constants import (
     AlertDescription as TlsliteAlert,
     AlertLevel,
-    CipherSuite,
     ContentType,
     ExtensionType,
     KeyUpdateMessageType,
@@ -33,7 +32,7 @@ from tlslite.messages import Alert
 from .._alerts import AlertDescription, RemoteProtocolError
 from .._config import SessionStore
 from .._suites import BY_CODE, VERSION_NAMES, VERSIONS
-from . import _backend, _speedups
+from . import _backend, _records, _speedups
 from ._hello import FirstHello, hello_server_name
 from ._hooked import RUNNING, Hooks, HookedTLSConnection
 from ._settings import Plan, handshake_settings, tlslite_chain, tlslite_key
@@ -78,6 +77,7 @@ class Driver:
         self.tls = HookedTLSConnection(self.transport, hooks)
         self._generator = None
         self._is_handshake = False
+        self._established = False
 
     # -- bytes in and out --------------------------------------------------
     def feed(self, data: bytes) -> None:
@@ -145,6 +145,12 @@ class Driver:
         if self._generator is None:
             if self.tls.closed or not self.has_input():
                 return None
+            if self._established:
+                data = self._open_application_data()
+                if data:
+                    return data
+                if not self.has_input():
+                    return None
             # min=0 lets tlslite process NewSessionTicket/KeyUpdate without
             # application data; it yields b"" then, which is not EOF.
             self._generator = self.tls.readAsync(max=None, min=1)
@@ -178,6 +184,7 @@ class Driver:
             RUNNING.reset(running)
         self._generator = None
         if self._is_handshake:
+            self._established = True
             return self._facts()
         if isinstance(result, (bytes, bytearray)):
             if result == b"" and not self.tls.closed:
@@ -202,8 +209,20 @@ class Driver:
 
     # -- after the handshake -----------------------------------------------
     def write(self, data: bytes) -> None:
+        if _records.can_write(self.tls):
+            _records.seal(self.tls, data, self.transport.outgoing)
+            return
         for _ in self.tls.writeAsync(data):
             pass
+
+    def _open_application_data(self) -> bytes | None:
+        # No tlslite operation is suspended here, so bytes tlslite's socket
+        # wrapper read ahead are unclaimed: put them back in front.
+        read_ahead = self.tls.sock._read_buffer
+        if read_ahead:
+            self.transport.incoming[:0] = read_ahead
+            self.tls.sock._read_buffer = bytearray()
+        return _records.open_records(self.tls, self.transport.incoming)
 
     def send_close_notify(self) -> None:
         alert = Alert().create(TlsliteAlert.close_notify, AlertLevel.warning)
