@@ -401,7 +401,6 @@ def install() -> None:
 
 
 def _install() -> None:
-    import tlslite.tlsconnection  # noqa: F401  (loads the handshake's modules)
     from tlslite import keyexchange, x509 as tl_x509
     from tlslite.utils import (
         cryptomath,

@@ -14,10 +14,10 @@ from typing import Any, Callable
 import tlslite.tlsconnection
 import tlslite.tlsrecordlayer
 
-from tlslite.constants import AlertDescription, AlertLevel, ContentType, HandshakeType
+from tlslite.constants import AlertDescription, AlertLevel, ContentType
 from tlslite.errors import TLSUnexpectedMessage
 from tlslite.extensions import TLSExtension
-from tlslite.messages import Alert, CertificateRequest, ClientHello
+from tlslite.messages import CertificateRequest, ClientHello
 from tlslite.tlsconnection import TLSConnection
 
 # For the bounded CompressedCertificate decompression below.
@@ -57,7 +57,6 @@ class Hooks:
     #: The connection's max_handshake_message_size, also applied to a
     #: CompressedCertificate's decompressed size.
     max_message_size: int = 2**24
-
 
 
 #: The Hooks of the connection whose tlslite generator is running now.
