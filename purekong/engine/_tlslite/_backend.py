@@ -173,17 +173,32 @@ def _new_aesccm(key, tagLength=16):
 # X25519 / X448
 # ---------------------------------------------------------------------------
 
+# Loading a private key costs as much as the exchange itself (~30 us): keep
+# the object made for the public share until the same handshake computes
+# its secret. Bounded, and each entry leaves at its exchange.
+_PENDING_KEYS_MAX = 1024
+
+
 def _make_x_function(private_cls, public_cls, size, generator, original):
     raw, raw_pub = serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    pending: dict[bytes, object] = {}
 
     def x_function(k, u):
         # tlslite calls fun(private, G) for its public share and
         # fun(private, peer_share) for the secret (keyexchange.py L1083/L1116).
         if not isinstance(k, (bytes, bytearray)) or len(k) != size:
             return original(k, u)  # int scalars etc.: only tlslite's own tests
-        private = private_cls.from_private_bytes(bytes(k))
+        k = bytes(k)
         if bytes(u) == generator:
+            private = private_cls.from_private_bytes(k)
+            if len(pending) >= _PENDING_KEYS_MAX:
+                try:  # drop the oldest: an abandoned handshake's
+                    pending.pop(next(iter(pending)))
+                except (StopIteration, RuntimeError, KeyError):  # another thread got there
+                    pass
+            pending[k] = private
             return bytearray(private.public_key().public_bytes(raw, raw_pub))
+        private = pending.pop(k, None) or private_cls.from_private_bytes(k)
         try:
             return bytearray(private.exchange(public_cls.from_public_bytes(bytes(u))))
         except ValueError:
