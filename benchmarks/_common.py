@@ -137,3 +137,49 @@ def machine_info() -> dict:
     except Exception:  # noqa: BLE001
         pass
     return info
+
+
+# ---------------------------------------------------------------------------
+# Servers for the loopback benchmarks
+# ---------------------------------------------------------------------------
+
+SERVERS = ("purekong", "stdlib")
+
+
+def start_server(kind: str, certs: str, flags: list[str], cert: str = "p256", timeout: float = 30.0):
+    """Start ``purekong tls-server`` or the stdlib reference server on
+    127.0.0.1, a free port; return ``(Popen, port)``.
+
+    The child's soft RLIMIT_NOFILE is raised before exec (limits survive
+    exec), since purekong tls-server does not raise it itself. Its
+    per-connection log lines (stderr) go to /dev/null, for both servers.
+    """
+    if kind == "purekong":
+        cmd = [sys.executable, "-m", "purekong.cli", "tls-server"]
+    else:
+        cmd = [sys.executable, os.path.join(HERE, "stdlib_tls_server.py")]
+    cmd += ["--host", "127.0.0.1", "--port", "0", "--cert", os.path.join(certs, cert + ".crt"),
+            "--key", os.path.join(certs, cert + ".key")] + flags
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=child_env(),
+                            preexec_fn=raise_nofile)
+    import select
+
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    line = proc.stdout.readline() if ready else ""
+    if not line.startswith("listening on "):
+        stop_server(proc)
+        raise RuntimeError("%s server did not start: %r" % (kind, line))
+    return proc, int(line.rsplit(":", 1)[1])
+
+
+def stop_server(proc) -> None:
+    """SIGTERM (both servers exit cleanly on it), then SIGKILL if it lingers."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    if proc.stdout:
+        proc.stdout.close()
