@@ -71,8 +71,29 @@ class TranscriptBuffer(HandshakeHashes):
 _DIGESTS = {name: getattr(hashlib, name) for name in ("md5", "sha1", "sha224", "sha256", "sha384", "sha512")}
 
 
+_tlsenum_to_repr = TLSEnum.toRepr.__func__
+_names: dict[tuple, str | None] = {}
+
+
+def _cached_to_repr(cls, value, blacklist=None):
+    # The name of a code point never changes either: remember each one.
+    # Only known names are kept (a finite set), so values a peer makes up
+    # cannot grow the table; unhashable values take the slow way.
+    try:
+        key = (cls, value, tuple(blacklist) if blacklist else ())
+        return _names[key]
+    except KeyError:
+        name = _tlsenum_to_repr(cls, value, blacklist)
+        if name is not None:
+            _names[key] = name
+        return name
+    except TypeError:
+        return _tlsenum_to_repr(cls, value, blacklist)
+
+
 def install() -> None:
     TLSEnum._recursiveVars = classmethod(_cached_recursive_vars)
+    TLSEnum.toRepr = classmethod(_cached_to_repr)
     # Both modules create transcripts by this name (new connection, HRR).
     tlslite.tlsrecordlayer.HandshakeHashes = TranscriptBuffer
     tlslite.tlsconnection.HandshakeHashes = TranscriptBuffer
