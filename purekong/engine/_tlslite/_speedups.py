@@ -10,7 +10,9 @@ import hashlib
 import tlslite.tlsconnection
 import tlslite.tlsrecordlayer
 from tlslite.constants import TLSEnum
+from tlslite.errors import TLSInternalError
 from tlslite.handshakehashes import HandshakeHashes
+from tlslite.messages import HelloMessage
 
 _fields_by_class: dict[type, dict] = {}
 
@@ -91,7 +93,23 @@ def _cached_to_repr(cls, value, blacklist=None):
         return _tlsenum_to_repr(cls, value, blacklist)
 
 
+def _get_extension(self, extType):
+    # HelloMessage.getExtension, without building a list per lookup (a
+    # handshake does about fifty); same result and same error on duplicates.
+    extensions = self.extensions
+    if extensions is None:
+        return None
+    found = None
+    for extension in extensions:
+        if extension.extType == extType:
+            if found is not None:
+                raise TLSInternalError("Multiple extensions of the same type present")
+            found = extension
+    return found
+
+
 def install() -> None:
+    HelloMessage.getExtension = _get_extension
     TLSEnum._recursiveVars = classmethod(_cached_recursive_vars)
     TLSEnum.toRepr = classmethod(_cached_to_repr)
     # Both modules create transcripts by this name (new connection, HRR).
