@@ -1,0 +1,364 @@
+#!/usr/bin/env python3
+"""purekong's performance suite: every figure of the performance issue, one command.
+
+    python3 benchmarks/run.py            # full: about 5-8 minutes on 2 cores
+    python3 benchmarks/run.py --quick    # smaller samples: under 2 minutes
+
+Runs, one after another (never two measurements at once):
+
+1. ``handshake`` - server CPU per full handshake, in memory (bench_handshake.py);
+2. ``bulk``      - application data MB/s, seal + open, 16 KiB records (bench_bulk.py);
+3. ``memory``    - bytes per idle established server connection (bench_memory.py),
+                   and one ``purekong tls-server`` holding 10,000 idle TLS
+                   connections (bench_idle.py);
+4. ``tcp``       - loopback TCP: new handshakes/s and echo MB/s, purekong
+                   tls-server vs a stdlib-ssl asyncio server (bench_tcp.py).
+
+Prints one table (purekong, stdlib ssl, plain tlslite-ng, the ratios, the
+targets and whether each is met) and writes ``docs/bench/results.json`` and,
+with matplotlib (``pip install -e '.[bench]'``), ``docs/bench/results.png``.
+Every implementation is measured in its own subprocess. See
+benchmarks/README.md for what each figure means and how it is measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import _common  # noqa: E402
+import bench_bulk  # noqa: E402
+import bench_handshake  # noqa: E402
+import bench_idle  # noqa: E402
+import bench_memory  # noqa: E402
+import bench_tcp  # noqa: E402
+
+SECTIONS = ("handshake", "bulk", "memory", "tcp")
+IMPLS = ("purekong", "stdlib", "plain")
+IMPL_LABELS = {"purekong": "purekong", "stdlib": "stdlib ssl", "plain": "plain tlslite"}
+
+# The issue's targets.
+HANDSHAKE_VS_STDLIB = 0.5
+HANDSHAKE_VS_PLAIN = 20.0
+BULK_VS_STDLIB = 0.8
+IDLE_BYTES = 16 * 1024
+IDLE_CONNECTIONS = 10_000
+TCP_VS_STDLIB = 0.5
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def ratio(a, b):
+    return a / b if a and b else None
+
+
+def check(label, value, op, target):
+    """One target: ``value op target``; met is None when value is missing."""
+    met = None if value is None else (value >= target if op == ">=" else value <= target)
+    return {"label": label, "value": value, "op": op, "target": target, "met": met}
+
+
+def row(section, case, unit, values, checks=(), note=None, fmt="%.0f"):
+    values = {k: values.get(k) for k in IMPLS}
+    return {"section": section, "case": case, "unit": unit, "values": values,
+            "vs_stdlib": ratio(values["purekong"], values["stdlib"]),
+            "vs_plain": ratio(values["purekong"], values["plain"]),
+            "checks": list(checks), "note": note, "fmt": fmt}
+
+
+# ---------------------------------------------------------------------------
+# Sections: run the benchmark, turn its raw data into rows
+# ---------------------------------------------------------------------------
+
+def section_handshake(certs, quick):
+    runs, handshakes = (3, 10) if quick else (5, 40)
+    raw = bench_handshake.collect(certs, ["plain", "stdlib", "engine"], handshakes, runs)
+    column = {"purekong": "engine", "stdlib": "stdlib", "plain": "plain"}
+    rows = []
+    for version, kind in bench_handshake.CASES:
+        case = "%s %s" % (version, kind)
+        values = {}
+        for impl, col in column.items():
+            entry = raw.get(col, {}).get("results", {}).get(case, {})
+            values[impl] = median(entry["rates"]) if "rates" in entry else None
+        r = row("handshake", case + " x25519", "handshakes/s (server CPU)", values)
+        r["checks"] = [check("vs stdlib", r["vs_stdlib"], ">=", HANDSHAKE_VS_STDLIB),
+                       check("vs plain", r["vs_plain"], ">=", HANDSHAKE_VS_PLAIN)]
+        rows.append(r)
+    return raw, rows
+
+
+def section_bulk(certs, quick):
+    raw = bench_bulk.collect(certs, quick)
+    column = {"purekong": "engine", "stdlib": "stdlib", "plain": "plain"}
+    rows = []
+    for version, cipher in bench_bulk.CASES:
+        case = bench_bulk.case_name(version, cipher)
+        values = {}
+        for impl, col in column.items():
+            entry = raw.get(col, {}).get("results", {}).get(case, {})
+            values[impl] = median(entry["rates"]) if "rates" in entry else None
+        note = None
+        if version == "TLS1.3":
+            note = ("stdlib: OpenSSL's default TLS 1.3 suite (the ssl module cannot choose TLS 1.3 suites)"
+                    if cipher == "AES_256_GCM" else "stdlib cannot select this TLS 1.3 suite")
+        r = row("bulk", case.replace("_", "-").replace("TLS1", "TLS1"), "MB/s seal+open", values, note=note,
+                fmt="%.1f")
+        if r["vs_stdlib"] is not None:
+            r["checks"] = [check("vs stdlib", r["vs_stdlib"], ">=", BULK_VS_STDLIB)]
+        rows.append(r)
+    return raw, rows
+
+
+def section_memory(certs, quick):
+    column = {"purekong": "engine", "stdlib": "stdlib", "plain": "plain"}
+    per_conn = bench_memory.collect(certs, quick)
+    idle = bench_idle.collect(certs, quick)
+    rows = []
+    for mode, label in (("tracemalloc", "tracemalloc"), ("rss", "RSS")):
+        for tickets in ("tickets off", "tickets on"):
+            values = {impl: median(per_conn.get(col, {}).get(tickets, {}).get(mode, []))
+                      for impl, col in column.items()}
+            note = None
+            if mode == "tracemalloc":
+                note = "stdlib: tracemalloc cannot see OpenSSL's C allocations (lower bound)"
+            r = row("memory", "idle conn, %s, %s" % (label, tickets), "bytes/conn", values, note=note)
+            r["vs_stdlib"] = r["vs_plain"] = None  # a ratio of bytes says little here
+            if mode == "tracemalloc":
+                r["checks"] = [check("purekong", values["purekong"], "<=", IDLE_BYTES)]
+            rows.append(r)
+    total = next((v.get("target_connections") for v in idle.values()), IDLE_CONNECTIONS)
+    alive = {k: (v.get("alive") if v.get("ok") is not None else None) for k, v in idle.items()}
+    r = row("memory", "tls-server --echo: idle conns held", "connections", alive,
+            note="stdlib: benchmarks/stdlib_tls_server.py (asyncio + ssl)")
+    r["vs_stdlib"] = r["vs_plain"] = None
+    ok = idle.get("purekong", {}).get("ok")
+    r["checks"] = [check("all alive+echo", (1.0 if ok else 0.0) if ok is not None else None, ">=", 1.0)]
+    if total != IDLE_CONNECTIONS:
+        r["checks"][0]["label"] += " (%d, not %d)" % (total, IDLE_CONNECTIONS)
+    rows.append(r)
+    rss = {k: v.get("rss_per_connection") for k, v in idle.items()}
+    r = row("memory", "tls-server --echo: RSS per idle conn", "bytes/conn", rss)
+    r["vs_stdlib"] = ratio(rss.get("purekong"), rss.get("stdlib"))
+    r["vs_plain"] = None
+    rows.append(r)
+    total_rss = {k: (v.get("server_rss") / 1e6 if v.get("server_rss") else None) for k, v in idle.items()}
+    r = row("memory", "tls-server --echo: server RSS, %d conns" % total, "MB", total_rss, fmt="%.1f")
+    r["vs_stdlib"] = r["vs_plain"] = None
+    rows.append(r)
+    return {"per_connection": per_conn, "idle_server": idle}, rows
+
+
+def section_tcp(certs, quick):
+    raw = bench_tcp.collect(certs, quick)
+    rows = []
+    hs = {k: raw.get(k, {}).get("handshakes", {}).get("per_second") for k in ("purekong", "stdlib")}
+    r = row("tcp", "new handshakes/s (32 concurrent)", "conn/s wall", hs, note="TLS 1.3, ECDSA P-256, tickets off")
+    r["checks"] = [check("vs stdlib", r["vs_stdlib"], ">=", TCP_VS_STDLIB)]
+    rows.append(r)
+    cpu = {k: raw.get(k, {}).get("handshakes", {}).get("per_server_cpu_second") for k in ("purekong", "stdlib")}
+    rows.append(row("tcp", "handshakes per server CPU second", "conn/CPU-s", cpu,
+                    note="independent of the client's speed"))
+    echo = {k: raw.get(k, {}).get("echo", {}).get("mb_per_second") for k in ("purekong", "stdlib")}
+    r = row("tcp", "echo throughput (8 conns)", "MB/s wall", echo, fmt="%.1f")
+    r["checks"] = [check("vs stdlib", r["vs_stdlib"], ">=", TCP_VS_STDLIB)]
+    rows.append(r)
+    return raw, rows
+
+
+RUNNERS = {"handshake": section_handshake, "bulk": section_bulk, "memory": section_memory, "tcp": section_tcp}
+
+
+# ---------------------------------------------------------------------------
+# Output
+# ---------------------------------------------------------------------------
+
+def fmt_value(value, fmt):
+    if value is None:
+        return "-"
+    return fmt % value if value >= 10 or fmt != "%.1f" else "%.2f" % value
+
+
+def fmt_checks(checks):
+    parts = []
+    for c in checks:
+        target = "%gx" % c["target"] if c["label"].startswith("vs") else "%g" % c["target"]
+        if c["label"] == "purekong":
+            target = "%d B" % c["target"]
+        verdict = "n/a" if c["met"] is None else ("yes" if c["met"] else "NO")
+        if c["label"].startswith("all alive"):
+            parts.append("%s: %s" % (c["label"], verdict))
+        else:
+            parts.append("%s %s %s: %s" % (c["label"], c["op"], target, verdict))
+    return "; ".join(parts)
+
+
+def table(rows):
+    head = ("%-46s %-25s %9s %10s %13s %8s %9s  %s" %
+            ("case", "unit", "purekong", "stdlib ssl", "plain tlslite", "pk/ssl", "pk/plain", "targets"))
+    lines = [head, "-" * len(head)]
+    # Notes are numbered in order of first use and the number follows the case.
+    notes = []
+    for r in rows:
+        if r["note"] and r["note"] not in notes:
+            notes.append(r["note"])
+    section = None
+    for r in rows:
+        if r["section"] != section:
+            section = r["section"]
+            lines.append("[%s]" % section)
+        v = r["values"]
+        case = r["case"] + (" (%d)" % (notes.index(r["note"]) + 1) if r["note"] else "")
+        lines.append("%-46s %-25s %9s %10s %13s %8s %9s  %s" % (
+            case, r["unit"], fmt_value(v["purekong"], r["fmt"]), fmt_value(v["stdlib"], r["fmt"]),
+            fmt_value(v["plain"], r["fmt"]),
+            "%.3fx" % r["vs_stdlib"] if r["vs_stdlib"] else "-",
+            "%.1fx" % r["vs_plain"] if r["vs_plain"] else "-", fmt_checks(r["checks"])))
+    if notes:
+        lines.append("")
+        lines.extend("(%d) %s" % (i + 1, n) for i, n in enumerate(notes))
+    return "\n".join(lines)
+
+
+def chart(rows, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colours = {"purekong": "#1f77b4", "stdlib": "#7f7f7f", "plain": "#ff7f0e"}
+    panels = [
+        ("handshake", None, "Full handshakes/s, server CPU (log)", True),
+        ("bulk", None, "Application data MB/s, seal+open (log)", True),
+        ("memory", "tracemalloc", "Idle server conn, tracemalloc bytes", False),
+        ("memory", "RSS", "Idle server conn, RSS bytes (log)", True),
+        ("tcp", None, "Loopback TCP (rates)", False),
+    ]
+    fig, axes = plt.subplots(2, 3, figsize=(18, 10))
+    for ax, (section, needle, title, log) in zip(axes.flat, panels):
+        selected = [r for r in rows if r["section"] == section and (needle is None or needle in r["case"] or
+                    (needle == "RSS" and "RSS per" in r["case"]))]
+        if section == "memory" and needle == "RSS":
+            selected = [r for r in rows if r["section"] == "memory" and ("RSS" in r["case"]) and "server RSS," not in
+                        r["case"]]
+        if section == "tcp":
+            selected = [r for r in rows if r["section"] == "tcp"]
+        width = 0.27
+        for i, impl in enumerate(IMPLS):
+            xs = [j + (i - 1) * width for j in range(len(selected))]
+            ys = [r["values"][impl] or 0 for r in selected]
+            if any(ys):
+                ax.bar(xs, ys, width, label=IMPL_LABELS[impl], color=colours[impl])
+        ax.set_xticks(range(len(selected)))
+        ax.set_xticklabels([r["case"].replace(" x25519", "").replace("idle conn, ", "").replace(", ", "\n")
+                            .replace("tls-server --echo: ", "tls-server\n") for r in selected], fontsize=7,
+                           rotation=20, ha="right")
+        if log:
+            ax.set_yscale("log")
+        if section == "memory" and needle == "tracemalloc":
+            ax.axhline(IDLE_BYTES, color="red", linestyle="--", linewidth=1, label="target 16 KiB")
+        ax.set_title(title, fontsize=10)
+        ax.legend(fontsize=7)
+        for j, r in enumerate(selected):
+            if r["vs_stdlib"]:
+                top = max(v for v in r["values"].values() if v)
+                ax.annotate("%.2fx" % r["vs_stdlib"], (j, top), ha="center", va="bottom", fontsize=7)
+    # Last panel: every targeted ratio against its target.
+    ax = axes.flat[5]
+    checks = [(r["section"] + ": " + r["case"].replace(" x25519", "") + " " + c["label"], c)
+              for r in rows for c in r["checks"] if c["value"] is not None and c["label"].startswith("vs")]
+    names = [n for n, _ in checks]
+    ax.barh(range(len(checks)), [c["value"] / c["target"] for _, c in checks],
+            color=["#2ca02c" if c["met"] else "#d62728" for _, c in checks])
+    ax.axvline(1.0, color="black", linewidth=1)
+    ax.set_yticks(range(len(checks)))
+    ax.set_yticklabels(names, fontsize=6)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_title("Ratio / target (>= 1 means met)", fontsize=10)
+    fig.suptitle("purekong benchmarks (%s)" % datetime.date.today().isoformat())
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smaller samples (under 2 minutes)")
+    parser.add_argument("--only", default=",".join(SECTIONS),
+                        help="comma-separated sections to run (default: all): " + ", ".join(SECTIONS))
+    parser.add_argument("--out", default=os.path.join(_common.REPO, "docs", "bench"),
+                        help="directory for results.json and results.png (default docs/bench)")
+    args = parser.parse_args(argv)
+    sections = [s for s in args.only.split(",") if s]
+    unknown = set(sections) - set(SECTIONS)
+    if unknown:
+        parser.error("unknown section(s): %s" % ", ".join(sorted(unknown)))
+
+    started = time.monotonic()
+    machine = _common.machine_info()
+    raw, rows, durations = {}, [], {}
+    with tempfile.TemporaryDirectory() as certs:
+        _common.write_certificates(certs)  # one set of certificates for every benchmark
+        for section in sections:
+            t0 = time.monotonic()
+            print("== %s" % section, file=sys.stderr, flush=True)
+            raw[section], section_rows = RUNNERS[section](certs, args.quick)
+            rows.extend(section_rows)
+            durations[section] = round(time.monotonic() - t0, 1)
+    durations["total"] = round(time.monotonic() - started, 1)
+
+    print()
+    print("purekong benchmarks%s: each figure is the median of several runs (see benchmarks/README.md)" %
+          (" (--quick)" if args.quick else ""))
+    print("machine: %s, %s cores, Python %s, ssl: %s, cryptography %s (%s), tlslite-ng %s, purekong %s (%s%s)" % (
+        machine.get("cpu"), machine.get("usable_cores"), machine.get("python"), machine.get("ssl_openssl"),
+        machine.get("cryptography"), machine.get("cryptography_openssl"), machine.get("tlslite-ng"),
+        machine.get("purekong"), machine.get("git_commit"),
+        ", engine has uncommitted changes" if machine.get("purekong_uncommitted_changes") else ""))
+    print()
+    text = table(rows)
+    print(text)
+    print()
+    print("took %.0f s (%s)" % (durations["total"], ", ".join("%s %.0f s" % kv for kv in durations.items()
+                                                                if kv[0] != "total")))
+
+    os.makedirs(args.out, exist_ok=True)
+    result = {"generated": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+              "command": "python3 benchmarks/run.py" + (" --quick" if args.quick else "") +
+                         ("" if sections == list(SECTIONS) else " --only " + ",".join(sections)),
+              "quick": args.quick, "machine": machine, "durations_seconds": durations,
+              "targets": {"handshake_vs_stdlib": HANDSHAKE_VS_STDLIB, "handshake_vs_plain": HANDSHAKE_VS_PLAIN,
+                          "bulk_vs_stdlib": BULK_VS_STDLIB, "idle_connection_bytes": IDLE_BYTES,
+                          "idle_connections": IDLE_CONNECTIONS, "tcp_vs_stdlib": TCP_VS_STDLIB},
+              "rows": [{k: v for k, v in r.items() if k != "fmt"} for r in rows], "table": text, "raw": raw}
+    json_path = os.path.join(args.out, "results.json")
+    with open(json_path, "w") as f:
+        json.dump(result, f, indent=1, sort_keys=False)
+        f.write("\n")
+    print("wrote %s" % os.path.relpath(json_path))
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        print("no chart: matplotlib is not installed (pip install -e '.[bench]' or pip install matplotlib)")
+        return 0
+    png_path = os.path.join(args.out, "results.png")
+    chart(rows, png_path)
+    print("wrote %s" % os.path.relpath(png_path))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
