@@ -13,6 +13,7 @@ from tlslite.constants import TLSEnum
 from tlslite.errors import TLSInternalError
 from tlslite.handshakehashes import HandshakeHashes
 from tlslite.messages import HelloMessage
+from tlslite.utils.codec import DecodeError, Parser
 
 _fields_by_class: dict[type, dict] = {}
 
@@ -108,7 +109,22 @@ def _get_extension(self, extType):
     return found
 
 
+def _parser_get(self, length):
+    # codec.Parser.get: read a big-endian integer. tlslite slices, then
+    # converts through a hex string; a handshake reads a few hundred.
+    index = self.index
+    end = index + length
+    data = self.bytes
+    if end > len(data):
+        raise DecodeError("Read past end of buffer")
+    self.index = end
+    if length == 1:
+        return data[index]
+    return int.from_bytes(data[index:end], "big")
+
+
 def install() -> None:
+    Parser.get = _parser_get
     HelloMessage.getExtension = _get_extension
     TLSEnum._recursiveVars = classmethod(_cached_recursive_vars)
     TLSEnum.toRepr = classmethod(_cached_to_repr)
