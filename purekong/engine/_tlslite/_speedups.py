@@ -11,6 +11,7 @@ import tlslite.tlsconnection
 import tlslite.tlsrecordlayer
 from tlslite.constants import TLSEnum
 from tlslite.errors import TLSInternalError
+from tlslite.extensions import CustomNameExtension
 from tlslite.handshakehashes import HandshakeHashes
 from tlslite.messages import HelloMessage
 from tlslite.utils.codec import DecodeError, Parser
@@ -123,7 +124,19 @@ def _parser_get(self, length):
     return int.from_bytes(data[index:end], "big")
 
 
+def _custom_name_setattr(self, name, value):
+    # CustomNameExtension.__setattr__ asked hasattr(self, "_field_name")
+    # first; until __init__ has set it that goes through __getattr__, which
+    # formats and raises an AttributeError: six times per parsed extension.
+    field_name = self.__dict__.get("_field_name")
+    if field_name is not None and name == field_name:
+        object.__setattr__(self, "_internal_value", value)
+        return
+    object.__setattr__(self, name, value)
+
+
 def install() -> None:
+    CustomNameExtension.__setattr__ = _custom_name_setattr
     Parser.get = _parser_get
     HelloMessage.getExtension = _get_extension
     TLSEnum._recursiveVars = classmethod(_cached_recursive_vars)
