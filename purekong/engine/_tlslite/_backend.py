@@ -472,15 +472,14 @@ def _install() -> None:
     _patch(tl_x509.X509, "_ecdsa_pubkey_parsing", _x509_spki_parser("_ecdsa_pubkey_parsing"))
     _patch(tl_x509.X509, "_eddsa_pubkey_parsing", _x509_spki_parser("_eddsa_pubkey_parsing"))
 
-    # --- HMAC and HKDF (TLS 1.2 PRF, TLS 1.3 key schedule, Finished). The
-    # key schedule's modules imported the functions by name.
-    from tlslite import handshakehelpers, recordlayer, tlsconnection
+    # --- HMAC and HKDF (TLS 1.2 PRF, TLS 1.3 key schedule, Finished).
+    from tlslite import handshakehelpers, recordlayer, tlsconnection  # noqa: F401  (loaded before patching)
 
-    _patch(cryptomath, "secureHMAC", _secure_hmac)
-    _patch(cryptomath, "HKDF_expand", _hkdf_expand)
-    for module in (cryptomath, tlsconnection, handshakehelpers, recordlayer):
-        _patch(module, "HKDF_expand_label", _hkdf_expand_label)
-    _patch(handshakehelpers, "secureHMAC", _secure_hmac)
+    # Most tlslite modules did `from .utils.cryptomath import *`, so each
+    # holds its own reference: replace every one.
+    for name, replacement in (("secureHMAC", _secure_hmac), ("HKDF_expand", _hkdf_expand),
+                              ("HKDF_expand_label", _hkdf_expand_label)):
+        _patch_everywhere(cryptomath, name, replacement)
 
     # --- Randomness. Modules did `from .utils.cryptomath import
     # getRandomBytes` (or `import *`), so each holds its own reference:
@@ -489,11 +488,16 @@ def _install() -> None:
     # (padding), mathtls, x509, rsakey, ... Replace every reference to the
     # original, and cryptomath's own so later imports and getRandomNumber
     # pick up ours.
-    pure = original(cryptomath, "getRandomBytes")
-    _patch(cryptomath, "getRandomBytes", _tlslite_random_bytes)
-    for name, module in list(sys.modules.items()):
-        if (name == "tlslite" or name.startswith("tlslite.")) and getattr(module, "getRandomBytes", None) is pure:
-            _patch(module, "getRandomBytes", _tlslite_random_bytes)
+    _patch_everywhere(cryptomath, "getRandomBytes", _tlslite_random_bytes)
+
+
+def _patch_everywhere(owner, name: str, replacement) -> None:
+    """Replace ``owner.name`` and every tlslite module's copy of it."""
+    pure = original(owner, name)
+    _patch(owner, name, replacement)
+    for module_name, module in list(sys.modules.items()):
+        if (module_name == "tlslite" or module_name.startswith("tlslite.")) and getattr(module, name, None) is pure:
+            _patch(module, name, replacement)
 
 
 def patched_attributes() -> list[str]:
