@@ -9,7 +9,7 @@ import hashlib
 
 import tlslite.tlsconnection
 import tlslite.tlsrecordlayer
-from tlslite.constants import TLSEnum
+from tlslite.constants import CipherSuite, TLSEnum
 from tlslite.errors import TLSInternalError
 from tlslite.extensions import CustomNameExtension
 from tlslite.handshakehashes import HandshakeHashes
@@ -135,7 +135,28 @@ def _custom_name_setattr(self, name, value):
     object.__setattr__(self, name, value)
 
 
+_tlslite_filter_suites = CipherSuite._filterSuites
+_filtered: dict[tuple, list] = {}
+
+
+def _filter_suites(suites, settings, version=None):
+    # CipherSuite._filterSuites rebuilds three suite lists and filters by
+    # list membership, four times per handshake, from the same settings.
+    # The answer depends only on these values; callers get their own copy.
+    key = (
+        tuple(suites), tuple(settings.macNames), tuple(settings.cipherNames),
+        tuple(settings.keyExchangeNames), version or settings.maxVersion,
+    )
+    found = _filtered.get(key)
+    if found is None:
+        if len(_filtered) >= 512:  # keys come from configurations: few; bound anyway
+            _filtered.clear()
+        found = _filtered[key] = _tlslite_filter_suites(suites, settings, version)
+    return list(found)
+
+
 def install() -> None:
+    CipherSuite._filterSuites = staticmethod(_filter_suites)
     CustomNameExtension.__setattr__ = _custom_name_setattr
     Parser.get = _parser_get
     HelloMessage.getExtension = _get_extension
