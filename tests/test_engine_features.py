@@ -1006,8 +1006,6 @@ def test_abort_sends_a_fatal_alert_and_kills_the_connection(pki, stage):
         cli.step()
 
 
-@pytest.mark.xfail(strict=True, reason="engine gap: TLS 1.2 session-ID cache entries never expire (SessionStore is bounded by count only; "
-                   "ticket_lifetime applies to tickets); nginx's ssl_session_timeout covers both")
 def test_session_id_expires_like_tickets(pki, monkeypatch):
     import time
 

@@ -9,6 +9,7 @@ pause with ``ServerConnection.proceed()``.
 from __future__ import annotations
 
 import os
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,22 +63,33 @@ class CertifiedKey:
 
 
 class SessionStore:
-    """Server-side TLS 1.2 session-ID cache, bounded (least recently stored goes first).
+    """Server-side TLS 1.2 session-ID cache, bounded in size and in time.
 
     Entries are keyed by server name as well as session ID, so a session is
-    only ever offered back for the name it was established under.
+    only ever offered back for the name it was established under. The oldest
+    entry goes first when full; an entry older than ``lifetime`` seconds is
+    never resumed (nginx's ``ssl_session_timeout``; tickets use the same).
     """
 
-    def __init__(self, max_entries: int = 10_000) -> None:
+    def __init__(self, max_entries: int = 10_000, lifetime: float = 86_400) -> None:
         self.max_entries = max_entries
-        self._entries: OrderedDict[tuple[str, bytes], Any] = OrderedDict()
+        self.lifetime = lifetime
+        self._entries: OrderedDict[tuple[str, bytes], tuple[float, Any]] = OrderedDict()
 
     def get(self, server_name: str | None, session_id: bytes) -> Any | None:
-        return self._entries.get((server_name or "", bytes(session_id)))
+        key = (server_name or "", bytes(session_id))
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        stored_at, session = entry
+        if time.time() - stored_at > self.lifetime:
+            del self._entries[key]
+            return None
+        return session
 
     def put(self, server_name: str | None, session_id: bytes, session: Any) -> None:
         key = (server_name or "", bytes(session_id))
-        self._entries[key] = session
+        self._entries[key] = (time.time(), session)
         self._entries.move_to_end(key)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
@@ -107,7 +119,8 @@ class ServerConfig:
     #: Defaults for what proceed() leaves unsaid.
     request_client_certificate: bool = False
     client_ca_certificates: tuple[x509.Certificate, ...] = ()
-    #: Session resumption (TLS 1.2 session IDs and tickets, TLS 1.3 tickets).
+    #: Session resumption (TLS 1.2 session IDs and tickets, TLS 1.3 tickets);
+    #: ``ticket_lifetime`` bounds session IDs too.
     session_resumption: bool = True
     session_cache_size: int = 10_000
     #: Ticket encryption keys, 32 bytes each; the first encrypts, all
@@ -135,7 +148,7 @@ class ServerConfig:
         if not self.ticket_keys and self.session_resumption:
             raise ValueError("session resumption needs at least one ticket key")
         if self.session_store is None:
-            object.__setattr__(self, "session_store", SessionStore(self.session_cache_size))
+            object.__setattr__(self, "session_store", SessionStore(self.session_cache_size, self.ticket_lifetime))
 
 
 @dataclass(frozen=True)
