@@ -11,7 +11,7 @@ from ._config import CertifiedKey, ServerConfig
 from ._connection import Connection, State
 from ._events import PAUSED, ClientHelloReceived
 from ._suites import VERSION_NAMES
-from ._tlslite import FirstHello, Plan, TooLarge, describe_hello, read_client_hello, select_alpn
+from ._tlslite import FirstHello, Plan, TooLarge, client_hello_problem, describe_hello, read_client_hello, select_alpn
 from ._trace import Tracer
 
 # Bytes buffered before tlslite starts: one ClientHello plus slack for a
@@ -139,16 +139,9 @@ class ServerConnection(Connection):
             # Not something we read ourselves: tlslite answers with the alert.
             self._start(self._plan(), resume=False)
             return True
-        extension_types = [ext.extType for ext in hello.message.extensions or ()]
-        if len(extension_types) != len(set(extension_types)):
-            # RFC 8446 §4.2, RFC 5246 §7.4.1.4; tlslite's getExtension()
-            # raises TLSInternalError on these, which must not escape.
-            self._fail_plaintext(AlertDescription.illegal_parameter, "duplicate extension in ClientHello")
-        sni = hello.message.getExtension(0)  # server_name
-        if sni is not None and not sni.hostNames:
-            # tlslite indexes hostNames[0] unchecked (IndexError); OpenSSL
-            # answers an SNI without a host_name entry with decode_error.
-            self._fail_plaintext(AlertDescription.decode_error, "server_name extension without a host_name")
+        problem = client_hello_problem(hello)
+        if problem is not None:
+            self._fail_plaintext(*problem)
         try:
             cipher, resumes = self._driver.choose(hello, self._plan(), self.config.session_store, self.config.session_resumption)
             event = _client_hello_event(hello, resumes)

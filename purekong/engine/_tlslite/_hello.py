@@ -14,6 +14,8 @@ from tlslite.constants import ContentType, ExtensionType
 from tlslite.messages import ClientHello
 from tlslite.utils.codec import Parser
 
+from .._alerts import AlertDescription
+
 RECORD_HEADER = 5
 MAX_RECORD = 2**14 + 2048  # the largest TLSCiphertext RFC 5246 allows
 
@@ -70,6 +72,28 @@ def _parse(raw: bytes) -> FirstHello | bool:
     except Exception:  # tlslite's codec raises SyntaxError, ValueError, ...
         return False
     return FirstHello(hello, raw)
+
+
+def client_hello_problem(hello: FirstHello) -> tuple[AlertDescription, str] | None:
+    """What tlslite would crash on in a parsed ClientHello, as (alert, reason).
+
+    tlslite assumes these never happen and raises an internal error, which
+    would send internal_error instead of the alert the RFCs require.
+    """
+    ch = hello.message
+    types = [ext.extType for ext in ch.extensions or ()]
+    if len(types) != len(set(types)):
+        # RFC 8446 §4.2, RFC 5246 §7.4.1.4; getExtension() raises TLSInternalError.
+        return AlertDescription.illegal_parameter, "duplicate extension in ClientHello"
+    sni = ch.getExtension(ExtensionType.server_name)
+    if sni is not None and not sni.hostNames:
+        # tlslite indexes hostNames[0] unchecked; OpenSSL answers decode_error.
+        return AlertDescription.decode_error, "server_name extension without a host_name"
+    sigalgs_cert = ch.getExtension(ExtensionType.signature_algorithms_cert)
+    if sigalgs_cert is not None and not sigalgs_cert.sigalgs:
+        # RFC 8446 §4.2.3: supported_signature_algorithms<2..2^16-2>.
+        return AlertDescription.decode_error, "empty signature_algorithms_cert"
+    return None
 
 
 @dataclass(frozen=True)
