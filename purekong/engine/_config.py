@@ -42,6 +42,8 @@ class CertifiedKey:
             raise ValueError("CertifiedKey needs at least one certificate")
         if not isinstance(self.private_key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey)):
             raise ValueError("private key must be RSA, ECDSA (P-256/P-384) or Ed25519")
+        if isinstance(self.private_key, ec.EllipticCurvePrivateKey) and self.private_key.curve.name not in ("secp256r1", "secp384r1"):
+            raise ValueError(f"ECDSA keys must be on P-256 or P-384, not {self.private_key.curve.name}")
         leaf_key = self.chain[0].public_key().public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
@@ -142,6 +144,7 @@ class ServerConfig:
         object.__setattr__(self, "certificates", certificates)
         object.__setattr__(self, "client_ca_certificates", tuple(self.client_ca_certificates))
         object.__setattr__(self, "alpn_protocols", tuple(self.alpn_protocols))
+        check_ca_names(self.client_ca_certificates)
         for key in self.ticket_keys:
             if len(key) not in (16, 32):
                 raise ValueError("ticket keys must be 16 or 32 bytes long")
@@ -173,6 +176,19 @@ class ClientConfig:
         _check_common(self.versions, self.ciphers, self.groups)
         object.__setattr__(self, "trusted_certificates", tuple(self.trusted_certificates))
         object.__setattr__(self, "alpn_protocols", tuple(self.alpn_protocols))
+
+
+# RFC 5246 §7.4.4 / RFC 8446 §4.2.4: the DN list has a 2-byte length.
+MAX_CA_NAMES_BYTES = 2**16 - 1
+
+
+def check_ca_names(certificates) -> None:
+    """Refuse a client CA list whose subject DNs cannot fit in a CertificateRequest."""
+    size = sum(2 + len(cert.subject.public_bytes()) for cert in certificates)
+    if size > MAX_CA_NAMES_BYTES:
+        raise ValueError(
+            f"client_ca_certificates: their subject DNs take {size} bytes; a CertificateRequest holds at most {MAX_CA_NAMES_BYTES}"
+        )
 
 
 def _check_common(versions, ciphers, groups) -> None:

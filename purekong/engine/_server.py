@@ -7,7 +7,7 @@ from typing import Callable, Iterable
 from cryptography import x509
 
 from ._alerts import AlertDescription, LocalProtocolError, RemoteProtocolError
-from ._config import CertifiedKey, ServerConfig
+from ._config import CertifiedKey, ServerConfig, check_ca_names
 from ._connection import Connection, State
 from ._events import PAUSED, ClientHelloReceived
 from ._suites import VERSION_NAMES
@@ -79,6 +79,12 @@ class ServerConnection(Connection):
         if not certificates:
             raise LocalProtocolError("proceed() needs at least one certificate")
         reuse = config.session_resumption if session_reuse is None else (session_reuse and config.session_resumption)
+        if client_ca_certificates is not None:
+            client_ca_certificates = tuple(client_ca_certificates)
+            try:
+                check_ca_names(client_ca_certificates)
+            except ValueError as exc:
+                raise LocalProtocolError(str(exc)) from None
         plan = self._plan(
             certificates=certificates,
             request_client_certificate=config.request_client_certificate if request_client_certificate is None else request_client_certificate,

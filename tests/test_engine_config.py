@@ -1,0 +1,77 @@
+"""Configuration checks: bad settings get a clear error before any byte moves."""
+
+from __future__ import annotations
+
+import ssl
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from _pki import make_ca, make_leaf
+from purekong.engine import PAUSED, CertifiedKey, ClientHelloReceived, LocalProtocolError, ServerConfig, ServerConnection
+
+
+@pytest.fixture(scope="module")
+def certified():
+    root = make_ca("CN=config test root")
+    leaf = make_leaf(root, "localhost")
+    return CertifiedKey((leaf.cert,), leaf.key)
+
+
+@pytest.fixture(scope="module")
+def many_cas():
+    # 400 DNs of ~210 bytes: more than the 2-byte length of the DN list allows.
+    return [make_ca("CN=%04d %s,O=%s,OU=%s" % (i, "y" * 50, "o" * 60, "u" * 60)).cert for i in range(400)]
+
+
+def paused_server(config):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    client = ctx.wrap_bio(incoming, outgoing)
+    with pytest.raises(ssl.SSLWantReadError):
+        client.do_handshake()
+    server = ServerConnection(config)
+    server.receive_data(outgoing.read())
+    assert isinstance(server.next_event(), ClientHelloReceived)
+    return server
+
+
+def test_a_ca_list_too_big_for_a_certificate_request_is_refused(certified, many_cas):
+    with pytest.raises(ValueError, match="client_ca_certificates: their subject DNs take .* at most 65535"):
+        ServerConfig(certificates=(certified,), client_ca_certificates=many_cas)
+    server = paused_server(ServerConfig(certificates=(certified,)))
+    with pytest.raises(LocalProtocolError, match="client_ca_certificates"):
+        server.proceed(request_client_certificate=True, client_ca_certificates=many_cas)
+    # Nothing changed: the handshake can still go on with a list that fits.
+    assert server.next_event() is PAUSED
+    server.proceed(request_client_certificate=True, client_ca_certificates=many_cas[:10])
+    assert server.data_to_send()[:1] == b"\x16"
+
+
+def test_only_p256_and_p384_ecdsa_keys(certified):
+    key = ec.generate_private_key(ec.SECP521R1())
+    leaf = make_leaf(make_ca("CN=p521 root"), "localhost", key=key)
+    with pytest.raises(ValueError, match="P-256 or P-384, not secp521r1"):
+        CertifiedKey((leaf.cert,), key)
+
+
+def test_a_key_that_does_not_match_its_certificate(certified):
+    other = make_leaf(make_ca("CN=other root"), "localhost", key=ec.generate_private_key(ec.SECP256R1()))
+    with pytest.raises(ValueError, match="does not match"):
+        CertifiedKey(certified.chain, other.key)
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("versions", ("TLSv1.1",), "unsupported versions: TLSv1.1"),
+        ("ciphers", ("AES_128_CBC",), "unsupported ciphers: AES_128_CBC"),
+        ("groups", ("ffdhe2048",), "unsupported groups: ffdhe2048"),
+        ("versions", (), "versions must not be empty"),
+        ("ticket_keys", (b"short",), "ticket keys must be 16 or 32 bytes"),
+    ],
+)
+def test_unsupported_settings_name_the_field(certified, field, value, message):
+    with pytest.raises(ValueError, match=message):
+        ServerConfig(certificates=(certified,), **{field: value})
