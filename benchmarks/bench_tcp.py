@@ -198,6 +198,7 @@ def collect(directory, quick=False, servers=SERVERS):
                         r = one_window(server, port, mode, connections, echo_seconds)
                         if "error" not in r:
                             r["mb_per_second"] = r["bytes"] / r["wall"] / 1e6
+                            r["mb_per_server_cpu_second"] = r["bytes"] / r["server_cpu"] / 1e6 if r["server_cpu"] else None
                             r["server_cpu_utilisation"] = r["server_cpu"] / r["wall"]
                     entry["runs"].append(r)
             finally:
@@ -213,6 +214,7 @@ def collect(directory, quick=False, servers=SERVERS):
                 entry["concurrency"] = concurrency
             else:
                 entry["mb_per_second"] = statistics.median(r["mb_per_second"] for r in good)
+                entry["mb_per_server_cpu_second"] = statistics.median(r["mb_per_server_cpu_second"] for r in good)
                 entry["server_cpu_utilisation"] = statistics.median(r["server_cpu_utilisation"] for r in good)
                 entry["connections"] = connections
             data[kind][mode] = entry

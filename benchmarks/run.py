@@ -168,11 +168,20 @@ def section_tcp(certs, quick):
     r = row("tcp", "new handshakes/s (32 concurrent)", "conn/s wall", hs, note="TLS 1.3, ECDSA P-256, tickets off")
     r["checks"] = [check("vs stdlib", r["vs_stdlib"], ">=", TCP_VS_STDLIB)]
     rows.append(r)
+    # The same work per second of the *server's* CPU: on 2 cores the client
+    # can be the bottleneck for the faster server, which flatters the wall
+    # ratio; this one does not depend on the client. Same target, shown too.
+    cpu_note = "per second of server CPU (utime+stime): independent of the client's speed"
     cpu = {k: raw.get(k, {}).get("handshakes", {}).get("per_server_cpu_second") for k in ("purekong", "stdlib")}
-    rows.append(row("tcp", "handshakes per server CPU second", "conn/CPU-s", cpu,
-                    note="independent of the client's speed"))
+    r = row("tcp", "handshakes per server CPU second", "conn/server-CPU-s", cpu, note=cpu_note)
+    r["checks"] = [check("vs stdlib", r["vs_stdlib"], ">=", TCP_VS_STDLIB)]
+    rows.append(r)
     echo = {k: raw.get(k, {}).get("echo", {}).get("mb_per_second") for k in ("purekong", "stdlib")}
     r = row("tcp", "echo throughput (8 conns)", "MB/s wall", echo, fmt="%.1f")
+    r["checks"] = [check("vs stdlib", r["vs_stdlib"], ">=", TCP_VS_STDLIB)]
+    rows.append(r)
+    echo_cpu = {k: raw.get(k, {}).get("echo", {}).get("mb_per_server_cpu_second") for k in ("purekong", "stdlib")}
+    r = row("tcp", "echo MB per server CPU second", "MB/server-CPU-s", echo_cpu, note=cpu_note, fmt="%.1f")
     r["checks"] = [check("vs stdlib", r["vs_stdlib"], ">=", TCP_VS_STDLIB)]
     rows.append(r)
     return raw, rows
