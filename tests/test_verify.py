@@ -118,8 +118,8 @@ def _reissue(issued: Issued, issuer_key, edit: Callable[[list[bytes], int], None
     ``edit(fields, validity_index)``, re-signed by ``issuer_key`` so that
     only the edit is wrong."""
     der = issued.der
-    cert = _der._children(der, *_der._tlv(der, 0)[1:])
-    fields = [der[h:e] for _, _, e, h in _der._children(der, cert[0][1], cert[0][2])]
+    cert = _der.children(der, *_der.read_tlv(der, 0)[1:])
+    fields = [der[h:e] for _, _, e, h in _der.children(der, cert[0][1], cert[0][2])]
     edit(fields, 4 if fields[0][0] == 0xA0 else 3)
     tbs = _der._encode(0x30, b"".join(fields))
     if isinstance(issuer_key, ec.EllipticCurvePrivateKey):
@@ -136,7 +136,7 @@ def with_time(issued: Issued, issuer_key, field: int, tag: int, value: bytes) ->
     """Validity time ``field`` (0 notBefore, 1 notAfter) replaced by a raw ASN.1 time."""
     def edit(fields: list[bytes], validity: int) -> None:
         v = fields[validity]
-        times = [v[h:e] for _, _, e, h in _der._children(v, *_der._tlv(v, 0)[1:])]
+        times = [v[h:e] for _, _, e, h in _der.children(v, *_der.read_tlv(v, 0)[1:])]
         times[field] = _der._encode(tag, value)
         fields[validity] = _der._encode(0x30, b"".join(times))
     return _reissue(issued, issuer_key, edit)

@@ -20,6 +20,8 @@ import hashlib
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from purekong._der import children, oid_text, read_tlv
+
 # -- URI escaping ------------------------------------------------------------
 #
 # Both escape with "%XX", uppercase hex, using a 256-bit table (a set bit means
@@ -162,11 +164,15 @@ class DNFormatError(ValueError):
 
 def rfc2253(name: x509.Name) -> str:
     """``X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253)``; "" for an empty name."""
-    entries = []  # (rdn index, oid, tag, value bytes, value TLV)
-    for set_index, rdn in enumerate(_children(_tlv(name.public_bytes())[2])):
-        for atv in _children(rdn[2]):
-            oid_tlv, value_tlv = list(_children(atv[2]))[:2]
-            entries.append((set_index, _oid_text(oid_tlv[2]), value_tlv[0], value_tlv[2], value_tlv[3]))
+    der = name.public_bytes()
+    entries = []  # (rdn index, oid, tag number, value bytes, value TLV)
+    _, start, end = read_tlv(der, 0)
+    for set_index, (_, rdn_start, rdn_end, _) in enumerate(children(der, start, end)):
+        for _, atv_start, atv_end, _ in children(der, rdn_start, rdn_end):
+            (_, oid_start, oid_end, _), (tag, value_start, value_end, header) = children(der, atv_start, atv_end)[:2]
+            entries.append(
+                (set_index, oid_text(der[oid_start:oid_end]), tag & 0x1F, der[value_start:value_end], der[header:value_end])
+            )
     out = []
     previous = None
     for set_index, oid, tag, value, tlv in reversed(entries):  # XN_FLAG_DN_REV
@@ -222,38 +228,3 @@ def _esc_char(c: int, flags: int) -> str:
     if c == 0x5C:  # a backslash, with escaping on
         return "\\\\"
     return chr(c)
-
-
-# -- a minimal DER walker ------------------------------------------------------
-
-
-def _tlv(data: bytes, pos: int = 0) -> tuple[int, int, bytes, bytes]:
-    """(tag number, end offset, content, whole TLV) of the element at ``pos``."""
-    tag = data[pos] & 0x1F
-    length, at = data[pos + 1], pos + 2
-    if length & 0x80:
-        n = length & 0x7F
-        length, at = int.from_bytes(data[at : at + n], "big"), at + n
-    end = at + length
-    if end > len(data):
-        raise DNFormatError("truncated DER")
-    return tag, end, data[at:end], data[pos:end]
-
-
-def _children(content: bytes):
-    pos = 0
-    while pos < len(content):
-        tag, end, inner, whole = _tlv(content, pos)
-        yield tag, end, inner, whole
-        pos = end
-
-
-def _oid_text(content: bytes) -> str:
-    arcs, value = [], 0
-    for byte in content:
-        value = (value << 7) | (byte & 0x7F)
-        if not byte & 0x80:
-            arcs.append(value)
-            value = 0
-    first = min(arcs[0] // 40, 2)
-    return ".".join(str(a) for a in [first, arcs[0] - 40 * first, *arcs[1:]])

@@ -17,6 +17,8 @@ from __future__ import annotations
 import calendar
 from dataclasses import dataclass
 
+from purekong._der import children, oid_text, read_tlv
+
 _SEQUENCE, _UTCTIME, _GENERALIZEDTIME = 0x30, 0x17, 0x18
 _PLACEHOLDER = {_UTCTIME: b"000101000000Z", _GENERALIZEDTIME: b"20000101000000Z"}
 _MIN_LENGTH = {_UTCTIME: 13, _GENERALIZEDTIME: 15}
@@ -38,23 +40,23 @@ def read_parts(der: bytes) -> Parts:
     Raises ValueError on DER that OpenSSL would not parse either (so the
     handshake fails), or that this walker does not understand.
     """
-    tag, start, end = _tlv(der, 0)
+    tag, start, end = read_tlv(der, 0)
     if tag != _SEQUENCE or end != len(der):
         raise ValueError("not a DER SEQUENCE")
-    cert_fields = _children(der, start, end)
+    cert_fields = children(der, start, end)
     tbs_tag, tbs_start, tbs_end, tbs_header = cert_fields[0]
     if tbs_tag != _SEQUENCE:
         raise ValueError("no tbsCertificate")
-    tbs_fields = _children(der, tbs_start, tbs_end)
+    tbs_fields = children(der, tbs_start, tbs_end)
     # [0] version (optional), serialNumber, signature, issuer, validity
     index = 4 if tbs_fields[0][0] == 0xA0 else 3
     _, alg_start, alg_end, alg_header = tbs_fields[index - 2]
-    inner_oid_tag, oid_start, oid_end = _tlv(der, alg_start)
+    inner_oid_tag, oid_start, oid_end = read_tlv(der, alg_start)
     if inner_oid_tag != 0x06:
         raise ValueError("no signature algorithm")
     _, _, outer_end, outer_header = cert_fields[1]
     validity_tag, v_start, v_end, _ = tbs_fields[index]
-    times = _children(der, v_start, v_end)
+    times = children(der, v_start, v_end)
     if validity_tag != _SEQUENCE or len(times) != 2:
         raise ValueError("no validity")
     for tag, s, e, _ in times:
@@ -79,23 +81,9 @@ def read_parts(der: bytes) -> Parts:
         not_before_ok=ok[0],
         not_after_ok=ok[1],
         parseable_der=parseable,
-        inner_algorithm=_oid(der[oid_start:oid_end]),
+        inner_algorithm=oid_text(der[oid_start:oid_end]),
         algorithms_match=der[alg_header:alg_end] == der[outer_header:outer_end],
     )
-
-
-def _oid(value: bytes) -> str:
-    """The dotted form of an OBJECT IDENTIFIER's contents."""
-    arcs, n = [], 0
-    for byte in value:
-        n = (n << 7) | (byte & 0x7F)
-        if not byte & 0x80:
-            arcs.append(n)
-            n = 0
-    if not arcs:
-        raise ValueError("empty OID")
-    first = min(arcs[0] // 40, 2)
-    return ".".join(str(a) for a in [first, arcs[0] - 40 * first, *arcs[1:]])
 
 
 def _placeholder(tag: int) -> bytes:
@@ -124,35 +112,6 @@ def _time_ok(tag: int, value: bytes) -> bool:
         return False
     days_in_month = calendar.monthrange(year or 2000, month)[1]  # year 0 is a leap year
     return 1 <= day <= days_in_month and hour <= 23 and minute <= 59 and second <= 59
-
-
-def _tlv(data: bytes, pos: int) -> tuple[int, int, int]:
-    """(tag, value start, value end) of the DER element at ``pos``."""
-    if pos + 2 > len(data):
-        raise ValueError("truncated")
-    tag, length = data[pos], data[pos + 1]
-    pos += 2
-    if length & 0x80:
-        size = length & 0x7F
-        if not 1 <= size <= 4 or pos + size > len(data):
-            raise ValueError("bad length")
-        length = int.from_bytes(data[pos:pos + size], "big")
-        pos += size
-    if pos + length > len(data):
-        raise ValueError("truncated")
-    return tag, pos, pos + length
-
-
-def _children(data: bytes, start: int, end: int) -> list[tuple[int, int, int, int]]:
-    """The elements inside a constructed value: (tag, start, end, header start)."""
-    out, pos = [], start
-    while pos < end:
-        tag, value_start, value_end = _tlv(data, pos)
-        out.append((tag, value_start, value_end, pos))
-        pos = value_end
-    if pos != end:
-        raise ValueError("overrun")
-    return out
 
 
 def _encode(tag: int, value: bytes) -> bytes:
