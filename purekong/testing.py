@@ -19,18 +19,13 @@ and the request the upstream received::
 
 from __future__ import annotations
 
-import datetime
 import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-
+from purekong._devpki import make_dev_pki
 from purekong import plugins as builtins
 from purekong.engine import (
     NEED_DATA,
@@ -169,17 +164,5 @@ def _instance(plugin: PluginLike) -> PluginInstance:
 
 @functools.lru_cache(maxsize=1)
 def _throwaway_server_certificate() -> CertifiedKey:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "purekong test server")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=7))
-        .sign(key, hashes.SHA256())
-    )
-    return CertifiedKey((cert,), key)
+    pki = make_dev_pki(ca_days=7, days=7)
+    return CertifiedKey((pki.server, pki.ca), pki.server_key)

@@ -8,7 +8,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from _pki import make_ca, make_leaf
-from purekong.engine import PAUSED, CertifiedKey, ClientHelloReceived, LocalProtocolError, ServerConfig, ServerConnection
+from purekong.engine import NEED_DATA, PAUSED, CertifiedKey, ClientHelloReceived, LocalProtocolError, ServerConfig, ServerConnection
 
 
 @pytest.fixture(scope="module")
@@ -76,3 +76,29 @@ def test_a_key_that_does_not_match_its_certificate(certified):
 def test_unsupported_settings_name_the_field(certified, field, value, message):
     with pytest.raises(ValueError, match=message):
         ServerConfig(certificates=(certified,), **{field: value})
+
+
+def test_a_failing_tracer_does_not_break_the_handshake(certified, caplog):
+    def tracer(item):
+        raise RuntimeError("observer bug")
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    client = ctx.wrap_bio(incoming, outgoing)
+    server = ServerConnection(ServerConfig(certificates=(certified,)), trace=tracer)
+    for _ in range(5):
+        try:
+            client.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            pass
+        data = outgoing.read()
+        if data:
+            server.receive_data(data)
+        while (event := server.next_event()) is not NEED_DATA:
+            if event is PAUSED:
+                server.proceed()
+        incoming.write(server.data_to_send())
+    assert client.version() == "TLSv1.3"
+    assert "the trace callback failed" in caplog.text

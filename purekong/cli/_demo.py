@@ -9,13 +9,8 @@ and prints what happened, message by message.
 from __future__ import annotations
 
 import argparse
-import datetime
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
+from purekong._devpki import make_dev_pki
 from purekong.engine import (
     NEED_DATA,
     PAUSED,
@@ -38,9 +33,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    ca_key, ca = _certificate("purekong demo CA", None, None, ca=True)
-    server_key, server_cert = _certificate("localhost", ca, ca_key, usage=ExtendedKeyUsageOID.SERVER_AUTH)
-    client_key, client_cert = _certificate("demo client", ca, ca_key, usage=ExtendedKeyUsageOID.CLIENT_AUTH)
+    pki = make_dev_pki(ca_days=1, days=1)
+    ca = pki.ca
     versions = ("TLSv1.2",) if args.tls12 else ("TLSv1.3",)
 
     def show(trace) -> None:
@@ -48,9 +42,9 @@ def run(args: argparse.Namespace) -> int:
             arrow = "server <-- client" if trace.direction == "received" else "server --> client"
             print(f"  {arrow}  {trace.name:<22} {len(trace.raw):5d} bytes")
 
-    server = ServerConnection(ServerConfig(certificates=(CertifiedKey((server_cert, ca), server_key),), versions=versions), trace=show)
+    server = ServerConnection(ServerConfig(certificates=(CertifiedKey((pki.server, ca), pki.server_key),), versions=versions), trace=show)
     client = ClientConnection(
-        ClientConfig(trusted_certificates=(ca,), certificate=CertifiedKey((client_cert, ca), client_key), versions=versions),
+        ClientConfig(trusted_certificates=(ca,), certificate=CertifiedKey((pki.client, ca), pki.client_key), versions=versions),
         "localhost",
     )
     print("purekong demo: an mTLS handshake between two purekong endpoints, in memory\n")
@@ -82,33 +76,3 @@ def run(args: argparse.Namespace) -> int:
     print("\nthe client's chain, exactly as sent (get_full_client_certificate_chain):\n")
     print(done.peer_certificates_pem())
     return 0
-
-
-def _certificate(common_name, issuer, issuer_key, *, ca=False, usage=None):
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(issuer.subject if issuer else name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-    )
-    if issuer is not None:
-        aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key())
-        builder = builder.add_extension(aki, critical=False)
-    if ca:
-        usage_bits = dict.fromkeys(
-            ("digital_signature", "content_commitment", "key_encipherment", "data_encipherment",
-             "key_agreement", "encipher_only", "decipher_only"), False)
-        builder = builder.add_extension(x509.KeyUsage(key_cert_sign=True, crl_sign=True, **usage_bits), critical=True)
-    if usage is not None:
-        builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-    if usage == ExtendedKeyUsageOID.SERVER_AUTH:
-        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(common_name)]), critical=False)
-    return key, builder.sign(issuer_key or key, hashes.SHA256())

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import logging
 from collections import deque
 from typing import Callable
 
@@ -42,6 +43,9 @@ from ._events import (
 from ._tlslite import Driver, HandshakeFacts, Hooks, PeerAlert, PeerEOF
 from ._tlslite import _backend
 from ._trace import HandshakeMessageTrace, SecretTrace, Tracer
+
+
+_log = logging.getLogger("purekong.engine")
 
 
 class State(enum.Enum):
@@ -213,7 +217,15 @@ class Connection:
         return _backend.random_source(self._random)
 
     def _on_message(self, direction: str, msg_type: int, raw: bytes) -> None:
-        self._trace(HandshakeMessageTrace(direction, msg_type, raw))
+        self._call_tracer(HandshakeMessageTrace(direction, msg_type, raw))
 
     def _on_secret(self, label: str, client_random: bytes, secret: bytes) -> None:
-        self._trace(SecretTrace(label, client_random, secret))
+        self._call_tracer(SecretTrace(label, client_random, secret))
+
+    def _call_tracer(self, item) -> None:
+        # Observing a connection must not break it: a failing tracer is
+        # logged, and the handshake goes on.
+        try:
+            self._trace(item)
+        except Exception:
+            _log.exception("the trace callback failed on %r", item)

@@ -19,16 +19,14 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import ipaddress
 import json
 import os
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from purekong._devpki import make_dev_pki
 from purekong.runner import NativePlugin
 
 DEFAULT_LISTEN = "127.0.0.1:8443 ssl"
@@ -51,51 +49,11 @@ def default_state_dir() -> Path:
 # -- the development PKI -----------------------------------------------------------
 
 
-def _name(cn: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "purekong development"), x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-
 def _write_key(path: Path, key) -> None:
     data = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # keys are private from the first byte
     with os.fdopen(fd, "wb") as f:
         f.write(data)
-
-
-def _issue(subject: str, key, issuer_cert, issuer_key, *, days: int, ca: bool, sans=(), client: bool = False) -> x509.Certificate:
-    now = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(_name(subject))
-        .issuer_name(issuer_cert.subject if issuer_cert is not None else _name(subject))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + dt.timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=0 if ca else None), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-    )
-    if ca:
-        builder = builder.add_extension(
-            x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False, data_encipherment=False,
-                          key_agreement=False, key_cert_sign=True, crl_sign=True, encipher_only=False, decipher_only=False),
-            critical=True,
-        )
-    else:
-        builder = builder.add_extension(
-            x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False, data_encipherment=False,
-                          key_agreement=False, key_cert_sign=False, crl_sign=False, encipher_only=False, decipher_only=False),
-            critical=True,
-        ).add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
-        )
-    if issuer_cert is not None:
-        builder = builder.add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_cert.public_key()), critical=False
-        )
-    if sans:
-        builder = builder.add_extension(x509.SubjectAlternativeName(list(sans)), critical=False)
-    return builder.sign(issuer_key if issuer_key is not None else key, hashes.SHA256())
 
 
 def _valid(path: Path) -> bool:
@@ -112,15 +70,10 @@ def ensure_dev_pki(state_dir: Path) -> tuple[dict[str, Path], bool]:
     paths = {name: state_dir / name for name in FILES}
     if all(p.exists() for p in paths.values()) and all(_valid(paths[n]) for n in ("ca.pem", "server.pem", "client.pem")):
         return paths, False
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = _issue("purekong dev CA", ca_key, None, None, days=3650, ca=True)
-    server_key = ec.generate_private_key(ec.SECP256R1())
-    server = _issue(
-        "localhost", server_key, ca, ca_key, days=365, ca=False,
-        sans=[x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.IPAddress(ipaddress.ip_address("::1"))],
+    pki = make_dev_pki()
+    ca, ca_key, server, server_key, client, client_key = (
+        pki.ca, pki.ca_key, pki.server, pki.server_key, pki.client, pki.client_key
     )
-    client_key = ec.generate_private_key(ec.SECP256R1())
-    client = _issue("purekong dev client", client_key, ca, ca_key, days=365, ca=False, client=True)
     pem = serialization.Encoding.PEM
     paths["ca.pem"].write_bytes(ca.public_bytes(pem))
     _write_key(paths["ca-key.pem"], ca_key)
