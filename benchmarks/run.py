@@ -12,7 +12,9 @@ Runs, one after another (never two measurements at once):
                    and one ``purekong tls-server`` holding 10,000 idle TLS
                    connections (bench_idle.py);
 4. ``tcp``       - loopback TCP: new handshakes/s and echo MB/s, purekong
-                   tls-server vs a stdlib-ssl asyncio server (bench_tcp.py).
+                   tls-server vs a stdlib-ssl asyncio server (bench_tcp.py);
+5. ``serve``     - loopback HTTPS requests/s, ``purekong serve`` vs a
+                   stdlib-ssl asyncio HTTPS server (bench_serve.py; no target).
 
 Prints one table (purekong, stdlib ssl, plain tlslite-ng, the ratios, the
 targets and whether each is met) and writes ``docs/bench/results.json``, ``docs/bench/results.md`` (the table) and,
@@ -40,9 +42,10 @@ import bench_bulk  # noqa: E402
 import bench_handshake  # noqa: E402
 import bench_idle  # noqa: E402
 import bench_memory  # noqa: E402
+import bench_serve  # noqa: E402
 import bench_tcp  # noqa: E402
 
-SECTIONS = ("handshake", "bulk", "memory", "tcp")
+SECTIONS = ("handshake", "bulk", "memory", "tcp", "serve")
 IMPLS = ("purekong", "stdlib", "plain")
 IMPL_LABELS = {"purekong": "purekong", "stdlib": "stdlib ssl", "plain": "plain tlslite"}
 
@@ -187,7 +190,22 @@ def section_tcp(certs, quick):
     return raw, rows
 
 
-RUNNERS = {"handshake": section_handshake, "bulk": section_bulk, "memory": section_memory, "tcp": section_tcp}
+def section_serve(certs, quick):
+    # Optional in the issue, no target: the gateway (routing, Kong phases,
+    # ASGI page) on purekong against the bare page on stdlib ssl.
+    raw = bench_serve.collect(quick)
+    note = "purekong serve (whole gateway) vs benchmarks/stdlib_https_server.py (bare page); no target"
+    rows = []
+    for mode in ("new connections", "keep-alive"):
+        wall = {k: raw.get(k, {}).get(mode, {}).get("per_second") for k in ("purekong", "stdlib")}
+        rows.append(row("serve", "GET /, %s (32 concurrent)" % mode, "req/s wall", wall, note=note))
+        cpu = {k: raw.get(k, {}).get(mode, {}).get("per_server_cpu_second") for k in ("purekong", "stdlib")}
+        rows.append(row("serve", "GET /, %s, per server CPU s" % mode, "req/server-CPU-s", cpu, note=note))
+    return raw, rows
+
+
+RUNNERS = {"handshake": section_handshake, "bulk": section_bulk, "memory": section_memory, "tcp": section_tcp,
+           "serve": section_serve}
 
 
 # ---------------------------------------------------------------------------
@@ -291,7 +309,7 @@ def chart(rows, path):
         ("bulk", None, "Application data MB/s, seal+open (log)", True),
         ("memory", "tracemalloc", "Idle server conn, tracemalloc bytes", False),
         ("memory", "RSS", "Idle server conn, RSS bytes (log)", True),
-        ("tcp", None, "Loopback TCP (rates)", False),
+        ("tcp", None, "Loopback TCP: tls-server, serve (log)", True),
     ]
     fig, axes = plt.subplots(2, 3, figsize=(18, 10))
     for ax, (section, needle, title, log) in zip(axes.flat, panels):
@@ -301,7 +319,7 @@ def chart(rows, path):
             selected = [r for r in rows if r["section"] == "memory" and ("RSS" in r["case"]) and "server RSS," not in
                         r["case"]]
         if section == "tcp":
-            selected = [r for r in rows if r["section"] == "tcp"]
+            selected = [r for r in rows if r["section"] in ("tcp", "serve")]
         width = 0.27
         for i, impl in enumerate(IMPLS):
             xs = [j + (i - 1) * width for j in range(len(selected))]
