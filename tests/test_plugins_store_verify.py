@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from _pki import make_ca, make_cert, make_intermediate, make_leaf, pool_key
-from purekong.plugins._verify import store_verify
+from purekong.verify import store_verify
 
 crypto = pytest.importorskip("OpenSSL.crypto")
 

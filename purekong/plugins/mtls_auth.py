@@ -41,9 +41,9 @@ from cryptography.x509.oid import NameOID
 from purekong.gateway import Declarative
 from purekong.pdk import LuaError
 from purekong.runner import NativePlugin
+from purekong.verify import store_verify
 
 from . import _nginx
-from ._verify import store_verify
 
 NOT_TLS = "connection is not TLS or TLS support for Nginx not enabled"
 NO_CERT = "No required TLS certificate was sent"

@@ -23,8 +23,9 @@ from cryptography import x509
 
 from ._cert import Cert
 from ._chain import verify
+from ._store import store_verify
 
-__all__ = ["client_verify", "load_pem_certificates", "CertificateDecodeError"]
+__all__ = ["client_verify", "store_verify", "load_pem_certificates", "CertificateDecodeError"]
 
 
 class CertificateDecodeError(ValueError):

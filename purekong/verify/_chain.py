@@ -35,7 +35,7 @@ class _Abort(Exception):
 
 
 class _Verification:
-    # purekong.plugins._verify subclasses this (overriding fail()) for
+    # _store subclasses this (overriding fail()) for
     # mtls-auth's store:verify(), which stops at the first error: keep the
     # constructor, run(), fail() and .chain stable.
 

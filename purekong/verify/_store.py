@@ -1,10 +1,10 @@
-"""mtls-auth's own chain check: lua-resty-openssl ``store:verify()``.
+"""lua-resty-openssl's ``store:verify()``: the chain check mtls-auth makes.
 
 mtls-auth does not use ``$ssl_client_verify``: in the access phase it runs
 ``X509_verify_cert`` itself on a bare ``X509_STORE`` holding its configured
 CAs (``trust_table.store:verify(leaf, intermediates, true, nil, nil, flags)``).
 That differs from what nginx computes during the handshake
-(``purekong.verify.client_verify``) in three ways, all from OpenSSL 3's
+(``client_verify``) in three ways, all from OpenSSL 3's
 x509_vfy.c:
 
 * the default verify callback: verification **stops at the first error**, and
@@ -14,9 +14,9 @@ x509_vfy.c:
 * no security level (``auth_level`` is -1 outside an SSL connection), so weak
   keys and digests are not flagged; the depth is OpenSSL's default, 100.
 
-The chain building, trust, validity and signature rules are purekong.verify's
+The chain building, trust, validity and signature rules are ``_chain``'s
 (an OpenSSL 3.4 transcription); this module only swaps those three policies,
-by subclassing its private verifier and changing what a failed check does.
+by changing what a failed check does.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from datetime import datetime, timezone
 
 from cryptography import x509
 
-from purekong.verify import _errors as E
-from purekong.verify._cert import Cert
-from purekong.verify._chain import _Abort, _Verification
+from . import _errors as E
+from ._cert import Cert
+from ._chain import _Abort, _Verification
 
 DEFAULT_DEPTH = 100  # X509_VERIFY_PARAM "default"
 
