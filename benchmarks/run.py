@@ -297,6 +297,24 @@ def markdown(rows, machine, result):
     return "\n".join(out)
 
 
+def update_docs(md):
+    """Put the generated tables into docs/performance.md, between its markers."""
+    path = os.path.join(_common.REPO, "docs", "performance.md")
+    begin, end = "<!-- results:begin -->", "<!-- results:end -->"
+    with open(path) as f:
+        text = f.read()
+    if begin not in text or end not in text:
+        print("not updated: %s has no %s/%s markers" % (path, begin, end))
+        return
+    # Drop the generated file's own title and banner: the doc has its headings.
+    body = md.split("\n", 4)[4].strip()
+    head, rest = text.split(begin, 1)
+    text = head + begin + "\n" + body + "\n" + end + rest.split(end, 1)[1]
+    with open(path, "w") as f:
+        f.write(text)
+    print("updated %s" % os.path.relpath(path))
+
+
 def chart(rows, path):
     import matplotlib
 
@@ -366,6 +384,9 @@ def main(argv=None):
                         help="comma-separated sections to run (default: all): " + ", ".join(SECTIONS))
     parser.add_argument("--out", default=os.path.join(_common.REPO, "docs", "bench"),
                         help="directory for results.json and results.png (default docs/bench)")
+    parser.add_argument("--update-docs", action="store_true",
+                        help="also replace the generated block of docs/performance.md (between its "
+                             "'results:begin' and 'results:end' markers) with the new table")
     args = parser.parse_args(argv)
     sections = [s for s in args.only.split(",") if s]
     unknown = set(sections) - set(SECTIONS)
@@ -421,6 +442,8 @@ def main(argv=None):
     with open(md_path, "w") as f:
         f.write(markdown(rows, machine, result))
     print("wrote %s" % os.path.relpath(md_path))
+    if args.update_docs:
+        update_docs(markdown(rows, machine, result))
     try:
         import matplotlib  # noqa: F401
     except ImportError:
