@@ -32,6 +32,7 @@ import os
 import statistics
 import sys
 import tempfile
+import textwrap
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -329,7 +330,7 @@ def chart(rows, path):
         ("memory", "RSS", "Idle server conn, RSS bytes (log)", True),
         ("tcp", None, "Loopback TCP: tls-server, serve (log)", True),
     ]
-    fig, axes = plt.subplots(2, 3, figsize=(18, 10))
+    fig, axes = plt.subplots(2, 3, figsize=(20, 11))
     for ax, (section, needle, title, log) in zip(axes.flat, panels):
         selected = [r for r in rows if r["section"] == section and (needle is None or needle in r["case"] or
                     (needle == "RSS" and "RSS per" in r["case"]))]
@@ -345,9 +346,9 @@ def chart(rows, path):
             if any(ys):
                 ax.bar(xs, ys, width, label=IMPL_LABELS[impl], color=colours[impl])
         ax.set_xticks(range(len(selected)))
-        ax.set_xticklabels([r["case"].replace(" x25519", "").replace("idle conn, ", "").replace(", ", "\n")
-                            .replace("tls-server --echo: ", "tls-server\n") for r in selected], fontsize=7,
-                           rotation=20, ha="right")
+        ax.set_xticklabels([textwrap.fill(r["case"].replace(" x25519", "").replace("idle conn, ", "")
+                                          .replace("tls-server --echo: ", "tls-server: "), 14)
+                            for r in selected], fontsize=6)
         if log:
             ax.set_yscale("log")
         if section == "memory" and needle == "tracemalloc":
