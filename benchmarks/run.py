@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """purekong's performance suite: every figure of the performance issue, one command.
 
-    python3 benchmarks/run.py            # full: about 5-8 minutes on 2 cores
+    python3 benchmarks/run.py            # full: about 4-5 minutes on 2 cores
     python3 benchmarks/run.py --quick    # smaller samples: under 2 minutes
 
 Runs, one after another (never two measurements at once):
