@@ -201,6 +201,12 @@ class ServerConnection(Connection):
         with self._randomness():
             self._driver.start_server(plan, hello, resume)
 
+    def _handshake_done(self, facts):
+        event = super()._handshake_done(facts)
+        self._hello = None
+        self._driver.release_handshake_state()
+        return event
+
     def _send_fatal_alert(self, description: AlertDescription) -> None:
         if self._state in (State.EXPECT_CLIENT_HELLO, State.PAUSED):
             self._fail_plaintext(description, "aborted by the application", raise_=False)

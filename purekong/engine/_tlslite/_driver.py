@@ -236,6 +236,20 @@ class Driver:
     def session(self):
         return self.tls.session
 
+    def release_handshake_state(self) -> None:
+        """Drop what only the handshake needed (a server's idle connection
+        then holds about 9 KiB less): the transcript and its copies, and the
+        parsed ClientHello. A server never needs the transcript again, since
+        it does no post-handshake authentication; a client might, so this is
+        for servers only."""
+        tls = self.tls
+        tls._handshake_hash = _speedups.TranscriptBuffer()
+        tls._pre_client_hello_handshake_hash = None
+        tls._certificate_verify_handshake_hash = None
+        tls._first_handshake_hashes = None  # kept by tlslite for post-handshake auth only
+        self.hooks.server_finished_transcript = None
+        self.hooks.first_hello = None
+
     def _facts(self) -> HandshakeFacts:
         tls = self.tls
         session = tls.session
