@@ -46,6 +46,7 @@ from ._trace import HandshakeMessageTrace, SecretTrace, Tracer
 
 
 _log = logging.getLogger("purekong.engine")
+_NO_RANDOM_SOURCE = contextlib.nullcontext()  # reusable; entered for every step
 
 
 class State(enum.Enum):
@@ -213,7 +214,7 @@ class Connection:
 
     def _randomness(self):
         if self._random is None:
-            return contextlib.nullcontext()
+            return _NO_RANDOM_SOURCE
         return _backend.random_source(self._random)
 
     def _on_message(self, direction: str, msg_type: int, raw: bytes) -> None:
