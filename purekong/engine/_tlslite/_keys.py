@@ -171,7 +171,21 @@ def _pem(private, public, password) -> str:
 # RSA
 # ---------------------------------------------------------------------------
 
-class CryptoRSAKey(RSAKey):
+class _KeyCommon:
+    """What the three key classes share; listed first so it wins over
+    tlslite's abstract methods."""
+
+    def hasPrivateKey(self) -> bool:
+        return self.crypto_private is not None
+
+    def acceptsPassword(self) -> bool:
+        return True
+
+    def write(self, password=None) -> str:
+        return _pem(self.crypto_private, self.crypto_public, password)
+
+
+class CryptoRSAKey(_KeyCommon, RSAKey):
     """tlslite ``RSAKey`` backed by a cryptography RSA key (public or private).
 
     ``key_type`` is "rsa" or "rsa-pss" (an id-RSASSA-PSS key; tlslite then
@@ -191,14 +205,6 @@ class CryptoRSAKey(RSAKey):
         self._memo = _SignatureMemo()
         self._pure_key = None
 
-    def hasPrivateKey(self) -> bool:
-        return self.crypto_private is not None
-
-    def acceptsPassword(self) -> bool:
-        return True
-
-    def write(self, password=None) -> str:
-        return _pem(self.crypto_private, self.crypto_public, password)
 
     def sign(self, bytes, padding="pkcs1", hashAlg=None, saltLen=None):  # noqa: A002 (tlslite's name)
         if not self.hasPrivateKey():
@@ -321,7 +327,7 @@ def bytes_(data) -> bytes:
 # ECDSA
 # ---------------------------------------------------------------------------
 
-class CryptoECDSAKey(ECDSAKey):
+class CryptoECDSAKey(_KeyCommon, ECDSAKey):
     """tlslite ``ECDSAKey`` backed by a cryptography key on P-256/384/521."""
 
     def __init__(self, public_key: ec.EllipticCurvePublicKey,
@@ -341,14 +347,6 @@ class CryptoECDSAKey(ECDSAKey):
     def __len__(self) -> int:
         return self.curve.bits
 
-    def hasPrivateKey(self) -> bool:
-        return self.crypto_private is not None
-
-    def acceptsPassword(self) -> bool:
-        return True
-
-    def write(self, password=None) -> str:
-        return _pem(self.crypto_private, self.crypto_public, password)
 
     def _sign(self, data, hash_alg):
         digest = bytes_(data)
@@ -392,7 +390,7 @@ class CryptoECDSAKey(ECDSAKey):
 _EDDSA = {ed25519.Ed25519PublicKey: ("Ed25519", 253), ed448.Ed448PublicKey: ("Ed448", 446)}
 
 
-class CryptoEdDSAKey(EdDSAKey):
+class CryptoEdDSAKey(_KeyCommon, EdDSAKey):
     """tlslite ``EdDSAKey`` (pure EdDSA) backed by a cryptography Ed25519/Ed448 key."""
 
     def __init__(self, public_key, private_key=None) -> None:
@@ -410,14 +408,6 @@ class CryptoEdDSAKey(EdDSAKey):
     def __len__(self) -> int:
         return self._bits
 
-    def hasPrivateKey(self) -> bool:
-        return self.crypto_private is not None
-
-    def acceptsPassword(self) -> bool:
-        return True
-
-    def write(self, password=None) -> str:
-        return _pem(self.crypto_private, self.crypto_public, password)
 
     def _hashAndSign(self, data):
         message = bytes_(data)
