@@ -183,3 +183,28 @@ def stop_server(proc) -> None:
             proc.wait()
     if proc.stdout:
         proc.stdout.close()
+
+
+def run_loadgen(script: str, args: list[str], server_pid: int, seconds: float) -> dict:
+    """Run ``script --loadgen ARGS`` as the client process and measure the server.
+
+    The load generator prints "ready" once connected-up, then one JSON line
+    with its results; the server's CPU time over that span is added as
+    ``server_cpu``. Returns ``{"error": ...}`` when the client fails.
+    """
+    cmd = [sys.executable, os.path.abspath(script), "--loadgen", *args]
+    client = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env())
+    try:
+        first = client.stdout.readline()
+        cpu0 = cpu_seconds(server_pid)
+        out, err = client.communicate(timeout=seconds + 60)
+        cpu1 = cpu_seconds(server_pid)
+    except subprocess.TimeoutExpired:
+        client.kill()
+        client.communicate()
+        return {"error": "load generator timed out"}
+    if first.strip() != "ready" or client.returncode != 0:
+        return {"error": "load generator failed: %s" % (err.strip().splitlines()[-1:] or first)}
+    result = json.loads(out.strip().splitlines()[-1])
+    result["server_cpu"] = cpu1 - cpu0
+    return result

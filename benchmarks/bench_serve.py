@@ -39,7 +39,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from _common import child_env, cpu_seconds, raise_nofile, stop_server  # noqa: E402
+from _common import child_env, raise_nofile, run_loadgen, stop_server  # noqa: E402
 
 REQUEST_CLOSE = b"GET / HTTP/1.1\r\nHost: localhost\r\nAccept: application/json\r\nConnection: close\r\n\r\n"
 REQUEST = b"GET / HTTP/1.1\r\nHost: localhost\r\nAccept: application/json\r\n\r\n"
@@ -147,22 +147,9 @@ def start(kind, state_dir, port):
 
 
 def one_window(server, port, mode, seconds):
-    cmd = [sys.executable, os.path.abspath(__file__), "--loadgen", mode, "--port", str(port),
-           "--seconds", str(seconds)]
-    client = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env())
-    try:
-        first = client.stdout.readline()
-        cpu0 = cpu_seconds(server.pid)
-        out, err = client.communicate(timeout=seconds + 60)
-        cpu1 = cpu_seconds(server.pid)
-    except subprocess.TimeoutExpired:
-        client.kill()
-        client.communicate()
-        return {"error": "load generator timed out"}
-    if first.strip() != "ready" or client.returncode != 0:
-        return {"error": "load generator failed: %s" % (err.strip().splitlines()[-1:] or first)}
-    r = json.loads(out.strip().splitlines()[-1])
-    r["server_cpu"] = cpu1 - cpu0
+    r = run_loadgen(__file__, [mode, "--port", str(port), "--seconds", str(seconds)], server.pid, seconds)
+    if "error" in r:
+        return r
     r["per_second"] = r["completed"] / r["wall"]
     r["per_server_cpu_second"] = r["completed"] / r["server_cpu"] if r["server_cpu"] else None
     r["server_cpu_utilisation"] = r["server_cpu"] / r["wall"]

@@ -38,7 +38,6 @@ import json
 import os
 import ssl
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,7 +45,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from _common import SERVERS, child_env, cpu_seconds, start_server, stop_server  # noqa: E402
+from _common import SERVERS, run_loadgen, start_server, stop_server  # noqa: E402
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"
 CHUNK = 16 * 1024
@@ -147,23 +146,8 @@ def loadgen(mode, port, concurrency, seconds):
 # ---------------------------------------------------------------------------
 
 def one_window(server, port, mode, concurrency, seconds):
-    cmd = [sys.executable, os.path.abspath(__file__), "--loadgen", mode, "--port", str(port),
-           "--concurrency", str(concurrency), "--seconds", str(seconds)]
-    client = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env())
-    try:
-        first = client.stdout.readline()
-        cpu0 = cpu_seconds(server.pid)
-        out, err = client.communicate(timeout=seconds + 60)
-        cpu1 = cpu_seconds(server.pid)
-    except subprocess.TimeoutExpired:
-        client.kill()
-        client.communicate()
-        return {"error": "load generator timed out"}
-    if first.strip() != "ready" or client.returncode != 0:
-        return {"error": "load generator failed: %s" % (err.strip().splitlines()[-1:] or first)}
-    result = json.loads(out.strip().splitlines()[-1])
-    result["server_cpu"] = cpu1 - cpu0
-    return result
+    return run_loadgen(__file__, [mode, "--port", str(port), "--concurrency", str(concurrency),
+                                  "--seconds", str(seconds)], server.pid, seconds)
 
 
 def collect(directory, quick=False, servers=SERVERS):
