@@ -16,7 +16,8 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from _pki import make_ca, make_leaf
-from purekong.engine import NEED_DATA, PAUSED, CertifiedKey, ClientHelloReceived, ServerConfig, ServerConnection
+from _phases_helpers import connect
+from purekong.engine import CertifiedKey, ServerConfig
 from purekong.runner import Runner, configure, load_plugin_file
 from purekong.runner._engine import ConnectionPhases
 
@@ -32,38 +33,6 @@ def setup():
     return root, config
 
 
-def connect(config, runner, ctx, session=None):
-    """One TLS connection, in memory; returns (client SSLObject, server, certificate phases run)."""
-    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-    client = ctx.wrap_bio(incoming, outgoing, server_hostname="localhost", session=session)
-    server = ServerConnection(config)
-    phases = ConnectionPhases(runner)
-    certificate_phases = 0
-    for _ in range(10):
-        try:
-            client.do_handshake()
-        except ssl.SSLWantReadError:
-            pass
-        data = outgoing.read()
-        if data:
-            server.receive_data(data)
-        while (event := server.next_event()) not in (NEED_DATA, PAUSED):
-            if isinstance(event, ClientHelloReceived):
-                certificate_phases += not event.resumes_session
-                phases.on_client_hello(server, event)
-        incoming.write(server.data_to_send())
-        if server.handshake is not None and client.session is not None and not outgoing.pending:
-            break
-    # One exchange so a TLS 1.3 client reads its NewSessionTickets.
-    client.write(b"ping")
-    server.receive_data(outgoing.read())
-    server.next_event()
-    server.send_data(b"pong")
-    incoming.write(server.data_to_send())
-    assert client.read() == b"pong"
-    return client, server, certificate_phases
-
-
 @pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
 @pytest.mark.parametrize("tickets", [True, False], ids=["tickets", "session-cache"])
 @pytest.mark.parametrize("disable", [False, True], ids=["reuse", "disable_session_reuse"])
@@ -75,8 +44,10 @@ def test_session_reuse(setup, version, tickets, disable):
     ctx.minimum_version = ctx.maximum_version = version
     if not tickets:
         ctx.options |= ssl.OP_NO_TICKET  # TLS 1.2: session IDs instead of tickets
-    first, first_server, first_phases = connect(config, runner, ctx)
-    second, second_server, second_phases = connect(config, runner, ctx, session=first.session)
+    first, first_server, first_hellos = connect(config, ConnectionPhases(runner), ctx)
+    second, second_server, second_hellos = connect(config, ConnectionPhases(runner), ctx, session=first.session)
+    first_phases = sum(not hello.resumes_session for hello in first_hellos)  # certificate phases run
+    second_phases = sum(not hello.resumes_session for hello in second_hellos)
     assert first_phases == 1 and not first_server.handshake.resumed
     if disable:
         assert not second.session_reused and not second_server.handshake.resumed

@@ -15,7 +15,8 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from _pki import make_ca, make_leaf
-from purekong.engine import NEED_DATA, PAUSED, CertifiedKey, ClientHelloReceived, ServerConfig, ServerConnection
+from _phases_helpers import connect as connect_through_phases
+from purekong.engine import CertifiedKey, ServerConfig
 from purekong.gateway import Declarative, PluginEntity, Route, Service
 from purekong.plugins import certificate_handlers
 from purekong.runner import Runner
@@ -38,31 +39,8 @@ def setup():
 
 
 def connect(config, handlers, ctx, server_name, session=None):
-    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-    client = ctx.wrap_bio(incoming, outgoing, server_hostname=server_name, session=session)
-    server = ServerConnection(config)
     phases = ConnectionPhases(Runner([]), certificate_handlers=handlers)
-    for _ in range(10):
-        try:
-            client.do_handshake()
-        except ssl.SSLWantReadError:
-            pass
-        data = outgoing.read()
-        if data:
-            server.receive_data(data)
-        while (event := server.next_event()) not in (NEED_DATA, PAUSED):
-            if isinstance(event, ClientHelloReceived):
-                phases.on_client_hello(server, event)
-        incoming.write(server.data_to_send())
-        if server.handshake is not None and client.session is not None and not outgoing.pending:
-            break
-    # One exchange so a TLS 1.3 client reads its NewSessionTickets.
-    client.write(b"ping")
-    server.receive_data(outgoing.read())
-    server.next_event()
-    server.send_data(b"pong")
-    incoming.write(server.data_to_send())
-    assert client.read() == b"pong"
+    client, server, _ = connect_through_phases(config, phases, ctx, server_name, session)
     return client, server, phases
 
 
