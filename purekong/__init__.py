@@ -6,8 +6,11 @@ Subpackages, one job each:
 - :mod:`purekong.verify`  nginx's ``$ssl_client_verify``, computed in pure Python
 - :mod:`purekong.pdk`     Kong's PDK (``kong.client.tls`` and friends), no I/O
 - :mod:`purekong.runner`  Kong's phases on top of the engine and the PDK
-- :mod:`purekong.server`  asyncio servers (the TCP test server, later the gateway)
+- :mod:`purekong.gateway` Kong's declarative configuration and router (no I/O)
+- :mod:`purekong.plugins` Kong EE's TLS plugins (mtls-auth, ...), as native plugins
+- :mod:`purekong.server`  asyncio servers: ``purekong serve`` and ``purekong tls-server``
 - :mod:`purekong.cli`     the ``purekong`` command
+- :mod:`purekong.testing` run Kong plugins over a real in-memory handshake, in tests
 """
 
 __version__ = "0.1.0"
