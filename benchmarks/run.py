@@ -383,8 +383,10 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="smaller samples (under 2 minutes)")
     parser.add_argument("--only", default=",".join(SECTIONS),
                         help="comma-separated sections to run (default: all): " + ", ".join(SECTIONS))
-    parser.add_argument("--out", default=os.path.join(_common.REPO, "docs", "bench"),
-                        help="directory for results.json and results.png (default docs/bench)")
+    parser.add_argument("--out", default=None,
+                        help="directory for results.json/.md/.png (default docs/bench for a full run; "
+                             "a --quick or --only run writes there only when --out says so, so it "
+                             "cannot overwrite the committed full results)")
     parser.add_argument("--update-docs", action="store_true",
                         help="also replace the generated block of docs/performance.md (between its "
                              "'results:begin' and 'results:end' markers) with the new table")
@@ -393,6 +395,11 @@ def main(argv=None):
     unknown = set(sections) - set(SECTIONS)
     if unknown:
         parser.error("unknown section(s): %s" % ", ".join(sorted(unknown)))
+    partial = args.quick or sections != list(SECTIONS)
+    if args.update_docs and partial:
+        parser.error("--update-docs needs a full run (no --quick, no --only)")
+    if args.out is None:
+        args.out = tempfile.mkdtemp(prefix="purekong-bench-") if partial else os.path.join(_common.REPO, "docs", "bench")
 
     started = time.monotonic()
     machine = _common.machine_info()
