@@ -94,6 +94,12 @@ class Connection:
     def next_event(self) -> Event | object:
         """The next event, ``NEED_DATA``, or (server only) ``PAUSED``."""
         self._check_not_failed()
+        if not self._events and self._state is State.ESTABLISHED:
+            # The common case once established: whole application-data
+            # records, opened by the record fast path without a tlslite step.
+            data = self._driver.open_application_data()
+            if data:
+                return DataReceived(data)
         while not self._events:
             if not self._advance():
                 break

@@ -146,7 +146,7 @@ class Driver:
             if self.tls.closed or not self.has_input():
                 return None
             if self._established:
-                data = self._open_application_data()
+                data = self.open_application_data()
                 if data:
                     return data
                 if not self.has_input():
@@ -215,9 +215,15 @@ class Driver:
         for _ in self.tls.writeAsync(data):
             pass
 
-    def _open_application_data(self) -> bytes | None:
-        # No tlslite operation is suspended here, so bytes tlslite's socket
-        # wrapper read ahead are unclaimed: put them back in front.
+    def open_application_data(self) -> bytes | None:
+        """Plaintext of the whole application-data records at the head of the
+        input (record fast path), or None: then ``run()`` lets tlslite look."""
+        if self._generator is not None or not self._established:
+            return None  # a tlslite operation is under way: it owns the input
+        if not self.transport.incoming and not self.tls.sock._read_buffer:
+            return None
+        # No tlslite operation is suspended, so bytes tlslite's socket wrapper
+        # read ahead are unclaimed: put them back in front.
         read_ahead = self.tls.sock._read_buffer
         if read_ahead:
             self.transport.incoming[:0] = read_ahead

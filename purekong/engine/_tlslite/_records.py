@@ -23,7 +23,6 @@ from cryptography.exceptions import InvalidTag
 from ._backend import AEAD_CLASS
 
 APPLICATION_DATA = 23
-_TLS12 = b"\x03\x03"
 _TAG = 16
 # Records opened per call, so one DataReceived stays a bounded size.
 _MAX_RECORDS_PER_CALL = 4
@@ -85,7 +84,7 @@ def open_records(tls, incoming: bytearray) -> bytes | None:
         or tls.closed
         or record_layer.early_data_ok
         or record_layer.version < (3, 3)
-        or not tls._defragmenter.is_empty()
+        or any(tls._defragmenter.buffers.values())  # a handshake message is half-read
     ):
         return None
     aead, tls13 = context._aead, record_layer._is_tls13_plus()
@@ -98,7 +97,7 @@ def open_records(tls, incoming: bytearray) -> bytes | None:
     view = memoryview(incoming)  # no copy of the ciphertext; released before resizing
     try:
         while len(plaintexts) < _MAX_RECORDS_PER_CALL and len(incoming) - offset >= 5:
-            if incoming[offset] != APPLICATION_DATA or incoming[offset + 1 : offset + 3] != _TLS12:
+            if incoming[offset] != APPLICATION_DATA or incoming[offset + 1] != 3 or incoming[offset + 2] != 3:
                 break
             body_len = (incoming[offset + 3] << 8) | incoming[offset + 4]
             end = offset + 5 + body_len
