@@ -151,8 +151,10 @@ class Driver:
                     return data
                 if not self.has_input():
                     return None
-            # min=0 lets tlslite process NewSessionTicket/KeyUpdate without
-            # application data; it yields b"" then, which is not EOF.
+            # What the fast path left (a handshake message such as KeyUpdate
+            # or NewSessionTicket, an alert, a partial or bad record) goes to
+            # tlslite: readAsync handles post-handshake messages as they come
+            # and returns with application data, or b"" at close_notify.
             self._generator = self.tls.readAsync(max=None, min=1)
             self._is_handshake = False
         running = RUNNING.set(self.hooks)
