@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
+from _engine_helpers import certificate_request_dns
 from _pki import make_ca, make_intermediate, make_leaf
 from purekong.engine import CertifiedKey, HandshakeMessageTrace
 from purekong.testing import KongHarness
@@ -98,10 +99,6 @@ def test_6_ca_dn_hints_in_order(versions, pki, client_cert):
     assert len(requests) == 1
     names = certificate_authorities(requests[0], tls13=versions == ("TLSv1.3",))
     assert names == [inter.cert.subject.public_bytes(), root.cert.subject.public_bytes()]
-    assert [x509.Name.from_rfc4514_string(n).rfc4514_string() for n in (INTER_DN, ROOT_DN)] == [
-        inter.cert.subject.rfc4514_string(),
-        root.cert.subject.rfc4514_string(),
-    ]
 
 
 def test_no_ca_list_sends_no_dns(client_cert):
@@ -141,35 +138,7 @@ def test_client_verify_can_be_overwritten(pki):
     assert result.log["request"]["tls"]["client_verify"] == "SUCCESS"
 
 
-# -- a small DER/TLS reader for the CertificateRequest ------------------------
-
-
 def certificate_authorities(message: bytes, *, tls13: bool) -> list[bytes]:
-    """The DER DNs in a CertificateRequest handshake message."""
-    body = message[4:]
-    if tls13:
-        context_len = body[0]
-        pos = 1 + context_len
-        end = pos + 2 + int.from_bytes(body[pos : pos + 2], "big")
-        pos += 2
-        while pos < end:
-            ext_type = int.from_bytes(body[pos : pos + 2], "big")
-            ext_len = int.from_bytes(body[pos + 2 : pos + 4], "big")
-            if ext_type == 47:
-                return _dn_list(body[pos + 4 + 2 : pos + 4 + ext_len])
-            pos += 4 + ext_len
-        return []
-    types_len = body[0]
-    pos = 1 + types_len
-    pos += 2 + int.from_bytes(body[pos : pos + 2], "big")  # signature algorithms
-    total = int.from_bytes(body[pos : pos + 2], "big")
-    return _dn_list(body[pos + 2 : pos + 2 + total])
-
-
-def _dn_list(data: bytes) -> list[bytes]:
-    names, pos = [], 0
-    while pos < len(data):
-        size = int.from_bytes(data[pos : pos + 2], "big")
-        names.append(data[pos + 2 : pos + 2 + size])
-        pos += 2 + size
-    return names
+    """The DER DNs in a CertificateRequest message ([] when none are sent)."""
+    names, _ = certificate_request_dns(message, "1.3" if tls13 else "1.2")
+    return names or []
