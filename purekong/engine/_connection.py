@@ -100,6 +100,8 @@ class Connection:
             data = self._driver.open_application_data()
             if data:
                 return DataReceived(data)
+            if self._driver.idle():
+                return self._idle_sentinel()
         while not self._events:
             if not self._advance():
                 break
@@ -113,8 +115,10 @@ class Connection:
         if self._state is not State.ESTABLISHED or self._we_closed:
             raise LocalProtocolError(f"cannot send application data in state {self._state.name}" + (" after close()" if self._we_closed else ""))
         if data:
-            with self._randomness():
-                self._driver.write(bytes(data) if not isinstance(data, bytes) else data)
+            data = data if type(data) is bytes else bytes(data)
+            if not self._driver.write_fast(data):  # the fast path needs no randomness
+                with self._randomness():
+                    self._driver.write(data)
 
     def key_update(self) -> None:
         """Send a TLS 1.3 KeyUpdate that also asks the peer to update."""

@@ -75,6 +75,7 @@ class Driver:
         self.transport = MemoryTransport()
         self.hooks = hooks
         self.tls = HookedTLSConnection(self.transport, hooks)
+        self.records = _records.RecordFastPath(self.tls)
         self._generator = None
         self._is_handshake = False
         self._established = False
@@ -197,6 +198,10 @@ class Driver:
     def busy(self) -> bool:
         return self._generator is not None
 
+    def idle(self) -> bool:
+        """True when run() has nothing to do until more bytes arrive."""
+        return self._generator is None and not self.has_input()
+
     def fail(self, description: AlertDescription, message: str) -> RemoteProtocolError:
         """Send a fatal alert through tlslite (encrypted when keys are set)."""
         try:
@@ -210,10 +215,12 @@ class Driver:
         return RemoteProtocolError(message, description)
 
     # -- after the handshake -----------------------------------------------
+    def write_fast(self, data: bytes) -> bool:
+        """Seal ``data`` with the record fast path; False when tlslite must."""
+        return self.records.seal(data, self.transport.outgoing)
+
     def write(self, data: bytes) -> None:
-        if _records.can_write(self.tls):
-            _records.seal(self.tls, data, self.transport.outgoing)
-            return
+        """Protect ``data`` through tlslite (when write_fast declined)."""
         for _ in self.tls.writeAsync(data):
             pass
 
@@ -230,7 +237,7 @@ class Driver:
         if read_ahead:
             self.transport.incoming[:0] = read_ahead
             self.tls.sock._read_buffer = bytearray()
-        return _records.open_records(self.tls, self.transport.incoming)
+        return self.records.open(self.transport.incoming)
 
     def send_close_notify(self) -> None:
         alert = Alert().create(TlsliteAlert.close_notify, AlertLevel.warning)

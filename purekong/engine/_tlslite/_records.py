@@ -18,131 +18,158 @@ alerts and errors stay exactly tlslite's. RFC 8446 §5.2-5.4, RFC 5246
 
 from __future__ import annotations
 
+import struct
+
 from cryptography.exceptions import InvalidTag
 
 from ._backend import AEAD_CLASS
 
 APPLICATION_DATA = 23
 _TAG = 16
+_HEADER = struct.Struct(">BHH").pack  # type, version 0x0303, length
+_TLS12_AAD = struct.Struct(">QBHH").pack  # seq_num + the header (RFC 5246 §6.2.3.3)
 # Records opened per call, so one DataReceived stays a bounded size.
 _MAX_RECORDS_PER_CALL = 4
 
 
-def _aead(state):
-    context = state.encContext
-    return context if type(context) is AEAD_CLASS and context.tagLength == _TAG else None
+class _Keys:
+    """One direction's AEAD parameters, read from a tlslite ConnectionState.
 
-
-def can_write(tls) -> bool:
-    record_layer = tls._recordLayer
-    return not tls.closed and record_layer.version >= (3, 3) and _aead(record_layer._writeState) is not None
-
-
-def seal(tls, data: bytes, out: bytearray) -> None:
-    """Append ``data`` to ``out`` as protected records (fragmented as tlslite would)."""
-    record_layer = tls._recordLayer
-    state = record_layer._writeState
-    context = _aead(state)
-    aead, tls13 = context._aead, record_layer._is_tls13_plus()
-    explicit_nonce = not tls13 and context.name.startswith("aes")
-    fixed = int.from_bytes(state.fixedNonce, "big")
-    size = tls.recordSize
-    for start in range(0, len(data), size):
-        chunk = data[start : start + size]
-        seq = state.seqnum
-        state.seqnum = seq + 1
-        if tls13:
-            body_len = len(chunk) + 1 + _TAG
-            header = bytes((APPLICATION_DATA, 3, 3, body_len >> 8, body_len & 0xFF))
-            out += header
-            out += aead.encrypt((fixed ^ seq).to_bytes(12, "big"), chunk + b"\x17", header)
-            continue
-        seq_bytes = seq.to_bytes(8, "big")
-        aad = seq_bytes + bytes((APPLICATION_DATA, 3, 3, len(chunk) >> 8, len(chunk) & 0xFF))
-        if explicit_nonce:
-            body_len = 8 + len(chunk) + _TAG
-            out += bytes((APPLICATION_DATA, 3, 3, body_len >> 8, body_len & 0xFF))
-            out += seq_bytes
-            out += aead.encrypt(bytes(state.fixedNonce) + seq_bytes, chunk, aad)
-        else:
-            body_len = len(chunk) + _TAG
-            out += bytes((APPLICATION_DATA, 3, 3, body_len >> 8, body_len & 0xFF))
-            out += aead.encrypt((fixed ^ seq).to_bytes(12, "big"), chunk, aad)
-
-
-def open_records(tls, incoming: bytearray) -> bytes | None:
-    """Decrypt the complete application-data records at the head of ``incoming``.
-
-    Returns their plaintext (possibly ``b""`` for empty records), or None
-    when the first record is not one the fast path takes.
+    tlslite replaces the state object whenever keys change (ChangeCipherSpec,
+    each TLS 1.3 key derivation, KeyUpdate), so the state's identity says
+    whether these are still current; the sequence number is always read
+    from and written back to the state itself. The record size limits are
+    settled by the time application keys exist (RFC 8449 is negotiated in
+    the hellos), so they are read once here too.
     """
-    record_layer = tls._recordLayer
-    state = record_layer._readState
-    context = _aead(state)
-    if (
-        context is None
-        or tls.closed
-        or record_layer.early_data_ok
-        or record_layer.version < (3, 3)
-        or any(tls._defragmenter.buffers.values())  # a handshake message is half-read
-    ):
-        return None
-    aead, tls13 = context._aead, record_layer._is_tls13_plus()
-    explicit_nonce = not tls13 and context.name.startswith("aes")
-    limit = record_layer.recv_record_limit
-    max_body = limit + 256 if tls13 else limit + 2048
-    fixed = int.from_bytes(state.fixedNonce, "big")
-    plaintexts = []
-    offset = 0
-    view = memoryview(incoming)  # no copy of the ciphertext; released before resizing
-    try:
-        while len(plaintexts) < _MAX_RECORDS_PER_CALL and len(incoming) - offset >= 5:
-            if incoming[offset] != APPLICATION_DATA or incoming[offset + 1] != 3 or incoming[offset + 2] != 3:
-                break
-            body_len = (incoming[offset + 3] << 8) | incoming[offset + 4]
-            end = offset + 5 + body_len
-            if body_len > max_body or end > len(incoming):
-                break
-            header = bytes(incoming[offset : offset + 5])
-            seq = state.seqnum
-            with view[offset + 5 : end] as body:
-                plaintext = _open_one(aead, tls13, explicit_nonce, state, fixed, seq, header, body, limit)
-            if plaintext is None:
-                break
-            state.seqnum = seq + 1
-            offset = end
-            plaintexts.append(plaintext)
-    finally:
-        view.release()
-    if not offset:
-        return None
-    del incoming[:offset]
-    return b"".join(plaintexts)
+
+    __slots__ = ("state", "aead", "tls13", "explicit_nonce", "fixed", "fixed_bytes", "size_limit", "max_body")
+
+    def __init__(self, state, context, tls13: bool, size_limit: int) -> None:
+        self.state = state
+        self.aead = context._aead
+        self.tls13 = tls13
+        self.explicit_nonce = not tls13 and context.name.startswith("aes")  # RFC 5288 §3
+        self.fixed_bytes = bytes(state.fixedNonce)
+        self.fixed = int.from_bytes(self.fixed_bytes, "big")
+        self.size_limit = size_limit
+        # The largest protected body worth decrypting (RFC 8446 §5.2, RFC 5246 §6.2.3).
+        self.max_body = size_limit + (256 if tls13 else 2048)
 
 
-def _open_one(aead, tls13, explicit_nonce, state, fixed, seq, header, body, limit):
+def _keys_for(state, record_layer, size_limit: int) -> _Keys | None:
+    context = state.encContext
+    if type(context) is not AEAD_CLASS or context.tagLength != _TAG or record_layer.version < (3, 3):
+        return None
+    return _Keys(state, context, record_layer._is_tls13_plus(), size_limit)
+
+
+class RecordFastPath:
+    """Seals and opens one connection's application-data records."""
+
+    __slots__ = ("tls", "_write", "_read")
+
+    def __init__(self, tls) -> None:
+        self.tls = tls
+        self._write: _Keys | None = None
+        self._read: _Keys | None = None
+
+    def seal(self, data: bytes, out: list[bytes]) -> bool:
+        """Append ``data`` to ``out`` as protected records, fragmented as
+        tlslite would; False (nothing written) when tlslite must do it."""
+        tls = self.tls
+        state = tls._recordLayer._writeState
+        keys = self._write
+        if keys is None or keys.state is not state:
+            keys = self._write = _keys_for(state, tls._recordLayer, tls.recordSize)
+            if keys is None:
+                return False
+        if tls.closed:
+            return False
+        aead, fixed, size = keys.aead, keys.fixed, keys.size_limit
+        seq = state.seqnum
+        for start in range(0, len(data), size):
+            chunk = data[start : start + size]
+            if keys.tls13:
+                header = _HEADER(APPLICATION_DATA, 0x0303, len(chunk) + 1 + _TAG)
+                out.append(header)
+                out.append(aead.encrypt((fixed ^ seq).to_bytes(12, "big"), chunk + b"\x17", header))
+            elif keys.explicit_nonce:
+                seq_bytes = seq.to_bytes(8, "big")
+                out.append(_HEADER(APPLICATION_DATA, 0x0303, 8 + len(chunk) + _TAG) + seq_bytes)
+                out.append(aead.encrypt(keys.fixed_bytes + seq_bytes, chunk, _TLS12_AAD(seq, APPLICATION_DATA, 0x0303, len(chunk))))
+            else:
+                out.append(_HEADER(APPLICATION_DATA, 0x0303, len(chunk) + _TAG))
+                out.append(aead.encrypt((fixed ^ seq).to_bytes(12, "big"), chunk, _TLS12_AAD(seq, APPLICATION_DATA, 0x0303, len(chunk))))
+            seq += 1
+            state.seqnum = seq
+        return True
+
+    def open(self, incoming: bytearray) -> bytes | None:
+        """Decrypt the complete application-data records at the head of ``incoming``.
+
+        Returns their plaintext (possibly ``b""`` for empty records), or None
+        when the first record is not one the fast path takes.
+        """
+        tls = self.tls
+        record_layer = tls._recordLayer
+        state = record_layer._readState
+        keys = self._read
+        if keys is None or keys.state is not state:
+            keys = self._read = _keys_for(state, record_layer, record_layer.recv_record_limit)
+            if keys is None:
+                return None
+        if tls.closed or record_layer.early_data_ok:
+            return None
+        for partial in tls._defragmenter.buffers.values():
+            if partial:  # a handshake message or an alert is half-read: tlslite's
+                return None
+        plaintexts = []
+        offset = 0
+        available = len(incoming)
+        with memoryview(incoming) as view:  # no copy of the ciphertext; released before resizing
+            while available - offset >= 5 and len(plaintexts) < _MAX_RECORDS_PER_CALL:
+                if incoming[offset] != APPLICATION_DATA or incoming[offset + 1] != 3 or incoming[offset + 2] != 3:
+                    break
+                body_len = (incoming[offset + 3] << 8) | incoming[offset + 4]
+                end = offset + 5 + body_len
+                if body_len > keys.max_body or end > available:
+                    break
+                seq = state.seqnum
+                with view[offset + 5 : end] as body:
+                    plaintext = _open_one(keys, seq, bytes(incoming[offset : offset + 5]), body)
+                if plaintext is None:
+                    break
+                state.seqnum = seq + 1
+                offset = end
+                plaintexts.append(plaintext)
+        if not offset:
+            return None
+        del incoming[:offset]
+        return plaintexts[0] if len(plaintexts) == 1 else b"".join(plaintexts)
+
+
+def _open_one(keys: _Keys, seq: int, header: bytes, body) -> bytes | None:
     """One record's application data, or None when tlslite should handle it."""
-    if tls13:
+    if keys.tls13:
         try:
-            inner = aead.decrypt((fixed ^ seq).to_bytes(12, "big"), body, header)
+            inner = keys.aead.decrypt((keys.fixed ^ seq).to_bytes(12, "big"), body, header)
         except InvalidTag:
             return None
         end_of_content = len(inner)
         while end_of_content and not inner[end_of_content - 1]:  # RFC 8446 §5.4 padding
             end_of_content -= 1
-        if not end_of_content or inner[end_of_content - 1] != APPLICATION_DATA or len(inner) > limit + 1:
+        if not end_of_content or inner[end_of_content - 1] != APPLICATION_DATA or len(inner) > keys.size_limit + 1:
             return None
         return inner[: end_of_content - 1]
-    seq_bytes = seq.to_bytes(8, "big")
-    if explicit_nonce:
-        nonce, body = bytes(state.fixedNonce) + bytes(body[:8]), body[8:]
+    if keys.explicit_nonce:
+        nonce, body = keys.fixed_bytes + bytes(body[:8]), body[8:]
     else:
-        nonce = (fixed ^ seq).to_bytes(12, "big")
+        nonce = (keys.fixed ^ seq).to_bytes(12, "big")
     plain_len = len(body) - _TAG
-    if plain_len < 0 or plain_len > limit:
+    if plain_len < 0 or plain_len > keys.size_limit:
         return None
-    aad = seq_bytes + bytes((APPLICATION_DATA, 3, 3, plain_len >> 8, plain_len & 0xFF))
     try:
-        return aead.decrypt(nonce, body, aad)
+        return keys.aead.decrypt(nonce, body, _TLS12_AAD(seq, APPLICATION_DATA, 0x0303, plain_len))
     except InvalidTag:
         return None

@@ -14,7 +14,9 @@ class MemoryTransport:
 
     def __init__(self) -> None:
         self.incoming = bytearray()
-        self.outgoing = bytearray()
+        # Written pieces, joined once by take(): a sealed record is appended
+        # without being copied into a growing buffer first.
+        self.outgoing: list[bytes] = []
         self.peer_eof = False
         self.closed = False
 
@@ -22,9 +24,16 @@ class MemoryTransport:
     def feed(self, data: bytes) -> None:
         self.incoming += data
 
+    def write(self, data: bytes) -> None:
+        self.outgoing.append(data if type(data) is bytes else bytes(data))
+
     def take(self) -> bytes:
-        out = bytes(self.outgoing)
-        self.outgoing.clear()
+        pieces = self.outgoing
+        if len(pieces) == 1:
+            out = pieces[0]
+        else:
+            out = b"".join(pieces)
+        pieces.clear()
         return out
 
     # -- tlslite side: the socket interface --------------------------------
@@ -38,11 +47,11 @@ class MemoryTransport:
         return data
 
     def send(self, data: bytes) -> int:
-        self.outgoing += data
+        self.write(data)
         return len(data)
 
     def sendall(self, data: bytes) -> None:
-        self.outgoing += data
+        self.write(data)
 
     def close(self) -> None:
         self.closed = True
