@@ -355,20 +355,29 @@ def _x509_spki_parser(method_name: str):
 # HMAC and HKDF
 # ---------------------------------------------------------------------------
 # tlslite builds an hmac.HMAC object (Python-level wrapper, ~4 method calls)
-# for every HMAC; a TLS 1.3 handshake does about 40 of them in HKDF. The
-# stdlib's one-shot hmac.digest runs in C. Same inputs, same outputs.
+# for every HMAC; a TLS 1.3 handshake does about 20 of them in HKDF. The
+# C one-shot behind the stdlib's hmac.digest is called directly (hmac.digest
+# itself adds a Python frame and a type check). Same inputs, same outputs.
+try:
+    from _hashlib import hmac_digest as _hmac_digest
+except ImportError:  # a Python built without OpenSSL's hashlib
+    _hmac_digest = hmac.digest
+
+_DIGEST_SIZES = {"md5": 16, "sha1": 20, "sha224": 28, "sha256": 32, "sha384": 48, "sha512": 64}
 
 
 def _secure_hmac(k, b, algorithm):
-    return bytearray(hmac.digest(bytes(k), bytes(b), algorithm))
+    return bytearray(_hmac_digest(bytes(k), bytes(b), algorithm))
 
 
 def _hkdf_expand(prk, info, length, algorithm):
     # RFC 5869 §2.3: T(i) = HMAC(PRK, T(i-1) | info | i)
     prk, info = bytes(prk), bytes(info)
+    if length <= _DIGEST_SIZES.get(algorithm, 0):  # every TLS 1.3 key, IV and secret: T(1) alone
+        return bytearray(_hmac_digest(prk, info + b"\x01", algorithm)[:length])
     out, block, counter = b"", b"", 1
     while len(out) < length:
-        block = hmac.digest(prk, block + info + bytes((counter,)), algorithm)
+        block = _hmac_digest(prk, block + info + bytes((counter,)), algorithm)
         out += block
         counter += 1
     return bytearray(out[:length])

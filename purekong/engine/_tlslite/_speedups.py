@@ -45,6 +45,9 @@ class TranscriptBuffer(HandshakeHashes):
 
     def __init__(self):  # noqa: D107 - deliberately not calling super()
         self._handshake_buffer = bytearray()
+        # The transcript only grows, so a digest stays valid for its length;
+        # TLS 1.3 asks for the same one up to three times in a row.
+        self._last_digest = (None, -1, b"")
 
     def update(self, data):
         self._handshake_buffer += data
@@ -59,7 +62,12 @@ class TranscriptBuffer(HandshakeHashes):
         return self._hash(digest)
 
     def _hash(self, name):
-        return _DIGESTS[name](self._handshake_buffer).digest()
+        last_name, last_length, value = self._last_digest
+        length = len(self._handshake_buffer)
+        if last_name != name or last_length != length:
+            value = _DIGESTS[name](self._handshake_buffer).digest()
+            self._last_digest = (name, length, value)
+        return value
 
     def digestSSL(self, masterSecret, label):  # SSLv3 only; kept for completeness
         legacy = HandshakeHashes()
