@@ -2,8 +2,9 @@
 
 The server pauses at the ClientHello (Kong's certificate phase), so the
 application can choose this connection's settings; tlslite then replays the
-same bytes, which keeps the transcript intact. Parsing is tlslite's own
-message codec; this module only frames records.
+same bytes, which keeps the transcript intact. Parsing builds tlslite's own
+message objects (``_hello_codec``, with tlslite's codec as the fallback);
+this module only frames records.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from tlslite.messages import ClientHello
 from tlslite.utils.codec import Parser
 
 from .._alerts import AlertDescription
+from ._hello_codec import parse_client_hello
 
 RECORD_HEADER = 5
 MAX_RECORD = 2**14 + 2048  # the largest TLSCiphertext RFC 5246 allows
@@ -65,12 +67,14 @@ def read_client_hello(buffer: bytes, max_size: int) -> FirstHello | None | bool:
 
 
 def _parse(raw: bytes) -> FirstHello | bool:
-    parser = Parser(bytearray(raw))
-    parser.get(1)  # handshake type
-    try:
-        hello = ClientHello().parse(parser)
-    except Exception:  # tlslite's codec raises SyntaxError, ValueError, ...
-        return False
+    hello = parse_client_hello(raw)  # the same object, faster; None: ask tlslite
+    if hello is None:
+        parser = Parser(bytearray(raw))
+        parser.get(1)  # handshake type
+        try:
+            hello = ClientHello().parse(parser)
+        except Exception:  # tlslite's codec raises SyntaxError, ValueError, ...
+            return False
     return FirstHello(hello, raw)
 
 
