@@ -103,18 +103,27 @@ def _cached_to_repr(cls, value, blacklist=None):
         return _tlsenum_to_repr(cls, value, blacklist)
 
 
+_DUPLICATE = object()
+
+
 def _get_extension(self, extType):
-    # HelloMessage.getExtension, without building a list per lookup (a
-    # handshake does about fifty); same result and same error on duplicates.
+    # HelloMessage.getExtension scans the extension list on every call; a
+    # server handshake asks a ClientHello about fifty times. The answers are
+    # kept in a dict, rebuilt whenever the list object or its length changes
+    # (tlslite only ever appends and removes; it never assigns into the
+    # list). Same result, and the same error for a duplicated type.
     extensions = self.extensions
     if extensions is None:
         return None
-    found = None
-    for extension in extensions:
-        if extension.extType == extType:
-            if found is not None:
-                raise TLSInternalError("Multiple extensions of the same type present")
-            found = extension
+    index = self.__dict__.get("_purekong_extension_index")
+    if index is None or index[0] is not extensions or index[1] != len(extensions):
+        by_type = {}
+        for extension in extensions:
+            by_type[extension.extType] = _DUPLICATE if extension.extType in by_type else extension
+        index = self._purekong_extension_index = (extensions, len(extensions), by_type)
+    found = index[2].get(extType)
+    if found is _DUPLICATE:
+        raise TLSInternalError("Multiple extensions of the same type present")
     return found
 
 
