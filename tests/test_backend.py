@@ -133,6 +133,22 @@ def test_aead_matches_pure(label, module, key_len, extra):
         assert ours.open(nonce, bytearray(3), aad) is None  # shorter than a tag
 
 
+@pytest.mark.parametrize("algorithm", ["md5", "sha1", "sha256", "sha384"])
+@pytest.mark.parametrize("length", [0, 1, 12, 32, 48, 72, 136])
+def test_hmac_prf_and_hkdf_match_tlslite(algorithm, length):
+    # RFC 5246 §5 PRF, RFC 5869 HKDF-Expand and HMAC, against tlslite's own
+    # code (outputs longer than one hash take the multi-block paths).
+    from tlslite import mathtls
+    from tlslite.utils import cryptomath
+
+    assert mathtls.P_hash is not _backend.original(mathtls, "P_hash")  # ours is installed
+    secret, seed = os.urandom(48), os.urandom(77)
+    assert mathtls.P_hash(algorithm, secret, seed, length) == _backend.original(mathtls, "P_hash")(algorithm, secret, seed, length)
+    assert cryptomath.HKDF_expand(secret, seed, length, algorithm) == _backend.original(cryptomath, "HKDF_expand")(secret, seed, length, algorithm)
+    assert cryptomath.secureHMAC(secret, seed, algorithm) == _backend.original(cryptomath, "secureHMAC")(secret, seed, algorithm)
+    assert type(mathtls.P_hash(algorithm, secret, seed, length)) is bytearray
+
+
 def test_x25519_and_x448_match_pure():
     p25519 = 2**255 - 19
     us = [os.urandom(32) for _ in range(4)]
