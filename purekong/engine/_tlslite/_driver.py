@@ -241,6 +241,9 @@ class Driver:
 
     def send_close_notify(self) -> None:
         alert = Alert().create(TlsliteAlert.close_notify, AlertLevel.warning)
+        if not self.hooks.close_notify_sent and self.records.seal(alert.write(), self.transport.outgoing, _records.ALERT):
+            self.hooks.close_notify_sent = True  # what HookedTLSConnection._sendMsg records
+            return
         for _ in self.tls._sendMsg(alert):
             pass
 

@@ -24,6 +24,7 @@ from cryptography.exceptions import InvalidTag
 
 from ._backend import AEAD_CLASS
 
+ALERT = 21
 APPLICATION_DATA = 23
 _TAG = 16
 _HEADER = struct.Struct(">BHH").pack  # type, version 0x0303, length
@@ -74,9 +75,10 @@ class RecordFastPath:
         self._write: _Keys | None = None
         self._read: _Keys | None = None
 
-    def seal(self, data: bytes, out: list[bytes]) -> bool:
-        """Append ``data`` to ``out`` as protected records, fragmented as
-        tlslite would; False (nothing written) when tlslite must do it."""
+    def seal(self, data: bytes, out: list[bytes], content_type: int = APPLICATION_DATA) -> bool:
+        """Append ``data`` to ``out`` as protected records of ``content_type``
+        (application data, or an alert), fragmented as tlslite would; False
+        (nothing written) when tlslite must do it."""
         tls = self.tls
         state = tls._recordLayer._writeState
         keys = self._write
@@ -90,17 +92,17 @@ class RecordFastPath:
         seq = state.seqnum
         for start in range(0, len(data), size):
             chunk = data[start : start + size]
-            if keys.tls13:
+            if keys.tls13:  # RFC 8446 §5.2: the real type goes inside, the outer one is application data
                 header = _HEADER(APPLICATION_DATA, 0x0303, len(chunk) + 1 + _TAG)
                 out.append(header)
-                out.append(aead.encrypt((fixed ^ seq).to_bytes(12, "big"), chunk + b"\x17", header))
+                out.append(aead.encrypt((fixed ^ seq).to_bytes(12, "big"), chunk + bytes((content_type,)), header))
             elif keys.explicit_nonce:
                 seq_bytes = seq.to_bytes(8, "big")
-                out.append(_HEADER(APPLICATION_DATA, 0x0303, 8 + len(chunk) + _TAG) + seq_bytes)
-                out.append(aead.encrypt(keys.fixed_bytes + seq_bytes, chunk, _TLS12_AAD(seq, APPLICATION_DATA, 0x0303, len(chunk))))
+                out.append(_HEADER(content_type, 0x0303, 8 + len(chunk) + _TAG) + seq_bytes)
+                out.append(aead.encrypt(keys.fixed_bytes + seq_bytes, chunk, _TLS12_AAD(seq, content_type, 0x0303, len(chunk))))
             else:
-                out.append(_HEADER(APPLICATION_DATA, 0x0303, len(chunk) + _TAG))
-                out.append(aead.encrypt((fixed ^ seq).to_bytes(12, "big"), chunk, _TLS12_AAD(seq, APPLICATION_DATA, 0x0303, len(chunk))))
+                out.append(_HEADER(content_type, 0x0303, len(chunk) + _TAG))
+                out.append(aead.encrypt((fixed ^ seq).to_bytes(12, "big"), chunk, _TLS12_AAD(seq, content_type, 0x0303, len(chunk))))
             seq += 1
             state.seqnum = seq
         return True
