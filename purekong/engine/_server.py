@@ -96,7 +96,6 @@ class ServerConnection(Connection):
 
     # -- engine --------------------------------------------------------------
     def receive_data(self, data: bytes) -> None:
-        self._check_not_failed()
         if self._state in (State.EXPECT_CLIENT_HELLO, State.PAUSED):
             if data:
                 self._early += data

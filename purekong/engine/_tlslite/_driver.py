@@ -83,7 +83,7 @@ class Driver:
     # -- bytes in and out --------------------------------------------------
     def feed(self, data: bytes) -> None:
         if data:
-            self.transport.feed(data)
+            self.transport.incoming += data
         else:
             self.transport.peer_eof = True
 

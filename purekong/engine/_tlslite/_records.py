@@ -139,7 +139,7 @@ class RecordFastPath:
                     break
                 seq = state.seqnum
                 with view[offset + 5 : end] as body:
-                    plaintext = _open_one(keys, seq, bytes(incoming[offset : offset + 5]), body)
+                    plaintext = _open_one(keys, seq, body)
                 if plaintext is None:
                     break
                 state.seqnum = seq + 1
@@ -151,9 +151,10 @@ class RecordFastPath:
         return plaintexts[0] if len(plaintexts) == 1 else b"".join(plaintexts)
 
 
-def _open_one(keys: _Keys, seq: int, header: bytes, body) -> bytes | None:
+def _open_one(keys: _Keys, seq: int, body) -> bytes | None:
     """One record's application data, or None when tlslite should handle it."""
     if keys.tls13:
+        header = _HEADER(APPLICATION_DATA, 0x0303, len(body))  # the AAD (RFC 8446 §5.2)
         try:
             inner = keys.aead.decrypt((keys.fixed ^ seq).to_bytes(12, "big"), body, header)
         except InvalidTag:

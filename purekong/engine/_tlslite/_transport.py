@@ -21,9 +21,6 @@ class MemoryTransport:
         self.closed = False
 
     # -- engine side -------------------------------------------------------
-    def feed(self, data: bytes) -> None:
-        self.incoming += data
-
     def write(self, data: bytes) -> None:
         self.outgoing.append(data if type(data) is bytes else bytes(data))
 
