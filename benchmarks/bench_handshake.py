@@ -355,7 +355,7 @@ def main(argv=None):
     parser.add_argument("--certs", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     runs = args.runs or (3 if args.quick else 5)
-    handshakes = args.handshakes or (10 if args.quick else 40)
+    handshakes = args.handshakes or (40 if args.quick else 200)
     if args.worker:
         return worker(args.worker, args.certs, handshakes, runs)
 

@@ -87,7 +87,8 @@ def row(section, case, unit, values, checks=(), note=None, fmt="%.0f"):
 # ---------------------------------------------------------------------------
 
 def section_handshake(certs, quick):
-    runs, handshakes = (3, 10) if quick else (5, 40)
+    # ~0.5 ms each: 200 make a run of about 0.1 s, long enough to be steady
+    runs, handshakes = (3, 40) if quick else (5, 200)
     raw = bench_handshake.collect(certs, ["plain", "stdlib", "engine"], handshakes, runs)
     column = {"purekong": "engine", "stdlib": "stdlib", "plain": "plain"}
     rows = []
