@@ -27,6 +27,7 @@ from purekong.engine import NEED_DATA, PAUSED, CertifiedKey, ServerConfig, Serve
 
 BUCKETS = [
     ("crypto in OpenSSL (cryptography, hashlib)", lambda fn, name: fn == "~" and any(k in name for k in ("cryptography", "_hashlib", "x25519", "openssl"))),
+    ("purekong adapter: ClientHello codec", lambda fn, name: "purekong" in fn and "_hello_codec" in fn),
     ("purekong adapter: primitives and speed-up glue", lambda fn, name: "purekong" in fn and any(k in fn for k in ("_backend", "_keys", "_speedups", "_records"))),
     ("purekong engine: state machine, pause, hooks", lambda fn, name: "purekong" in fn),
     ("tlslite: message codec", lambda fn, name: "tlslite" in fn and any(k in fn for k in ("messages.py", "extensions.py", "codec.py"))),
