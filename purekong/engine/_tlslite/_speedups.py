@@ -5,6 +5,7 @@ Each one was found by profiling a server handshake (docs/performance.md).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 import tlslite.tlsconnection
@@ -172,8 +173,25 @@ def _filter_suites(suites, settings, version=None):
     return list(found)
 
 
+_tlslite_is_valid_hostname = tlslite.tlsconnection.is_valid_hostname
+
+
+@functools.lru_cache(maxsize=1024)  # bounded: names come from peers
+def _valid_hostname(name: bytes) -> bool:
+    return _tlslite_is_valid_hostname(name)
+
+
+def _is_valid_hostname(hostname):
+    # dns_utils.is_valid_hostname runs three regular expressions per SNI
+    # name (about 7 us a handshake); the answer depends on the name alone.
+    if isinstance(hostname, str):
+        return _tlslite_is_valid_hostname(hostname)
+    return _valid_hostname(bytes(hostname))
+
+
 def install() -> None:
     CipherSuite._filterSuites = staticmethod(_filter_suites)
+    tlslite.tlsconnection.is_valid_hostname = _is_valid_hostname
     CustomNameExtension.__setattr__ = _custom_name_setattr
     Parser.get = _parser_get
     HelloMessage.getExtension = _get_extension
