@@ -258,11 +258,8 @@ def _int(ext, buf, pos, end):
 
 
 def _alpn(ext, buf, pos, end):
-    names = ext.protocol_names = []  # even for an empty payload, which tlslite then rejects
-    start = _whole(buf, pos, end, 2)
-    while start < end:
-        name_start, start = _vector(buf, start, end, 1)
-        names.append(buf[name_start:start])
+    # An empty payload raises here, as in tlslite.
+    ext.protocol_names = _short_strings(buf, _whole(buf, pos, end, 2), end)
     return ext
 
 
@@ -306,12 +303,17 @@ def _pre_shared_key(ext, buf, pos, end):
         identity.obfuscated_ticket_age = int.from_bytes(buf[start : start + 4], "big")
         start += 4
         identities.append(identity)
-    binders = ext.binders = []
-    start = _whole(buf, stop, end, 2)
-    while start < end:
-        binder_start, start = _vector(buf, start, end, 1)
-        binders.append(buf[binder_start:start])
+    ext.binders = _short_strings(buf, _whole(buf, stop, end, 2), end)
     return ext
+
+
+def _short_strings(buf: bytearray, start: int, end: int) -> list:
+    """The 1-byte-length-prefixed strings filling ``start:end`` (ALPN names, PSK binders)."""
+    strings = []
+    while start < end:
+        string_start, start = _vector(buf, start, end, 1)
+        strings.append(buf[string_start:start])
+    return strings
 
 
 def _unknown(ext, buf, pos, end):
