@@ -102,3 +102,25 @@ def test_a_failing_tracer_does_not_break_the_handshake(certified, caplog):
         incoming.write(server.data_to_send())
     assert client.version() == "TLSv1.3"
     assert "the trace callback failed" in caplog.text
+
+
+# -- tlslite settings: validated once per combination, copied per connection --
+
+@pytest.mark.parametrize("plan_fields", [
+    dict(versions=("TLSv1.3", "TLSv1.2"), ciphers=("AES_256_GCM", "CHACHA20_POLY1305"), groups=("x25519", "secp256r1")),
+    dict(versions=("TLSv1.2",), ciphers=("AES_128_GCM",), groups=("secp384r1",), issue_tickets=True,
+         ticket_keys=(b"k" * 32,), tls13_tickets=2, ticket_lifetime=600),
+])
+def test_settings_copies_equal_a_fresh_validation(plan_fields):
+    from purekong.engine._tlslite import _settings
+
+    plan = _settings.Plan(**plan_fields)
+    fresh = _settings._build(plan).validate()
+    first, second = _settings.handshake_settings(plan), _settings.handshake_settings(plan)
+    # What tlslite uses: the result of validate() on what the engine hands it.
+    assert first.validate().__dict__ == second.validate().__dict__ == fresh.__dict__
+    # Each connection's copy is its own: changing one reaches no other.
+    first.cipherNames.append("3des")
+    first.eccCurves = []
+    assert second.cipherNames == fresh.cipherNames and second.eccCurves == fresh.eccCurves
+    assert _settings.handshake_settings(plan).__dict__ == fresh.__dict__

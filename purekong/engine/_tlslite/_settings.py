@@ -45,7 +45,55 @@ class Plan:
     cache_session: bool = False
 
 
+class _Validated(HandshakeSettings):
+    """Settings that went through tlslite's ``validate()`` already.
+
+    tlslite validates its settings argument at the start of every handshake
+    (and the engine once more when it looks for a resumable session): about
+    8 us of checks whose answer depends only on the values. Here
+    ``validate()`` returns a copy, as tlslite's does, without checking again.
+    """
+
+    def validate(self) -> HandshakeSettings:
+        return _copy(self, HandshakeSettings)
+
+
+def _copy(settings: HandshakeSettings, cls: type) -> HandshakeSettings:
+    # A new object and new lists, as tlslite's validate() hands back, so that
+    # nothing a connection does to its settings reaches another connection.
+    fields = settings.__dict__.copy()
+    for name, value in fields.items():
+        if type(value) is list:
+            fields[name] = value[:]
+    other = cls.__new__(cls)
+    other.__dict__ = fields
+    return other
+
+
+_VALIDATED: dict[tuple, HandshakeSettings] = {}
+
+
 def handshake_settings(plan: Plan) -> HandshakeSettings:
+    """This connection's tlslite settings, already validated.
+
+    They depend on a few configuration values, so each combination is built
+    and validated once and then copied per connection (bounded: the keys
+    come from configurations). Extra certificates become tlslite virtual
+    hosts, which are built per connection instead.
+    """
+    if len(plan.certificates) > 1:
+        return _build(plan)
+    key = (plan.versions, plan.ciphers, plan.groups, plan.issue_tickets, plan.tls13_tickets,
+           plan.ticket_keys, plan.ticket_lifetime)
+    template = _VALIDATED.get(key)
+    if template is None:
+        if len(_VALIDATED) >= 64:
+            _VALIDATED.clear()
+        template = _VALIDATED[key] = _build(plan).validate()
+    return _copy(template, _Validated)
+
+
+def _build(plan: Plan) -> HandshakeSettings:
     settings = HandshakeSettings()
     wire_versions = sorted((VERSIONS[v] for v in plan.versions), reverse=True)
     settings.versions = wire_versions
