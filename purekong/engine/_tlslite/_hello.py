@@ -120,11 +120,11 @@ def describe_hello(hello: FirstHello) -> HelloFacts:
     alpn = ch.getExtension(ExtensionType.alpn)
     return HelloFacts(
         server_name=hello_server_name(hello),
-        versions=tuple(tuple(v) for v in versions.versions) if versions else (tuple(ch.client_version),),
+        versions=tuple([tuple(v) for v in versions.versions]) if versions else (tuple(ch.client_version),),
         cipher_suites=tuple(ch.cipher_suites),
         groups=tuple(groups.groups) if groups and groups.groups else (),
-        signature_algorithms=tuple((a << 8) | b for a, b in sigalgs.sigalgs) if sigalgs and sigalgs.sigalgs else (),
-        alpn_protocols=tuple(bytes(p).decode("ascii", "replace") for p in alpn.protocol_names) if alpn and alpn.protocol_names else (),
+        signature_algorithms=tuple([(a << 8) | b for a, b in sigalgs.sigalgs]) if sigalgs and sigalgs.sigalgs else (),
+        alpn_protocols=tuple([bytes(p).decode("ascii", "replace") for p in alpn.protocol_names]) if alpn and alpn.protocol_names else (),
     )
 
 
