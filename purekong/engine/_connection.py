@@ -94,7 +94,7 @@ class Connection:
     def next_event(self) -> Event | object:
         """The next event, ``NEED_DATA``, or (server only) ``PAUSED``."""
         self._check_not_failed()
-        if not self._events and self._state is State.ESTABLISHED:
+        if self._state is State.ESTABLISHED and not self._events:
             # The common case once established: whole application-data
             # records, opened by the record fast path without a tlslite step.
             data = self._driver.open_application_data()

@@ -229,15 +229,16 @@ class Driver:
         input (record fast path), or None: then ``run()`` lets tlslite look."""
         if self._generator is not None or not self._established:
             return None  # a tlslite operation is under way: it owns the input
-        if not self.transport.incoming and not self.tls.sock._read_buffer:
-            return None
-        # No tlslite operation is suspended, so bytes tlslite's socket wrapper
-        # read ahead are unclaimed: put them back in front.
+        incoming = self.transport.incoming
         read_ahead = self.tls.sock._read_buffer
         if read_ahead:
-            self.transport.incoming[:0] = read_ahead
+            # No tlslite operation is suspended, so bytes tlslite's socket
+            # wrapper read ahead are unclaimed: put them back in front.
+            incoming[:0] = read_ahead
             self.tls.sock._read_buffer = bytearray()
-        return self.records.open(self.transport.incoming)
+        elif not incoming:
+            return None
+        return self.records.open(incoming)
 
     def send_close_notify(self) -> None:
         alert = Alert().create(TlsliteAlert.close_notify, AlertLevel.warning)
