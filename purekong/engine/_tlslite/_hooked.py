@@ -180,6 +180,34 @@ class HookedTLSConnection(TLSConnection):
 
         record_layer._decryptSSL2 = decrypt_ssl2
 
+        # The same framing on a plaintext connection: SSLv2 headers exist only
+        # for a server's very first ClientHello (RFC 5246 Appendix E.2). After
+        # that, a first byte that is no content type is a record of unknown
+        # type, which RFC 5246 §6 and RFC 8446 §5 answer with
+        # unexpected_message; tlslite parsed it as an SSLv2 header and sent
+        # illegal_parameter when its padding fields did not add up.
+        self._pk_records_read = 0
+        record_socket = record_layer._recordSocket
+        original_recv_header = record_socket._recvHeader
+
+        def recv_header():
+            sslv2_allowed = self._pk_records_read == 0 and not record_layer.client
+            try:
+                for header in original_recv_header():
+                    if header in (0, 1):
+                        yield header
+                        continue
+                    if header.ssl2 and not sslv2_allowed:
+                        raise TLSUnexpectedMessage("record of unknown content type")
+                    self._pk_records_read += 1
+                    yield header
+            except TLSIllegalParameterException:
+                if sslv2_allowed:
+                    raise
+                raise TLSUnexpectedMessage("record of unknown content type") from None
+
+        record_socket._recvHeader = recv_header
+
         # TLS 1.3: tlslite accepts an *unprotected* alert as the first record
         # under any read key (seqnum 0), meant for a peer that fails before it
         # has keys. After the handshake (new application keys, and again after
@@ -187,7 +215,6 @@ class HookedTLSConnection(TLSConnection):
         # close_notify, a clean close that truncates the stream, or any other
         # alert. Once the handshake is done every alert must be encrypted.
         self._pk_handshake_done = False
-        record_socket = record_layer._recordSocket
         original_recv = record_socket.recv
 
         def recv():
