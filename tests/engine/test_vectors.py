@@ -14,7 +14,7 @@ import pytest
 from _pki import make_ca, make_leaf
 from purekong.engine import CertifiedKey, ClientHelloReceived, ServerConfig, ServerConnection
 
-VECTORS = Path(__file__).parent.parent / "vectors" / "client_hello"
+VECTORS = Path(__file__).parent.parent.parent / "vectors" / "client_hello"
 
 EXPECTED = {
     "openssl-3.0-tls13-sni-alpn": dict(server_name="example.com", versions=("TLSv1.3",), alpn=("h2", "http/1.1"), version=b"\x03\x04"),

@@ -23,7 +23,7 @@ from tlslite.extensions import TLSExtension
 from tlslite.messages import ClientHello
 from tlslite.utils.codec import Parser
 
-VECTORS = sorted((Path(__file__).parent.parent / "vectors" / "client_hello").glob("*.hex"))
+VECTORS = sorted((Path(__file__).parent.parent.parent / "vectors" / "client_hello").glob("*.hex"))
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 

@@ -35,7 +35,7 @@ from purekong.cli._tls_server import build_config
 from purekong.engine import CertifiedKey, ServerConfig
 from purekong.server import ServerOptions, TLSServer
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parent.parent.parent
 REQUEST = b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n"
 TIMEOUT = 20.0  # generous: only reached when something is broken
 

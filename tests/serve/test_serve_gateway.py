@@ -30,7 +30,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from _pki import Issued, make_ca, make_cert, make_leaf, pool_key
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parent.parent.parent
 TIMEOUT = 30.0  # generous: only reached when something is broken
 HAVE_CURL = shutil.which("curl") is not None
 HAVE_OPENSSL = shutil.which("openssl") is not None

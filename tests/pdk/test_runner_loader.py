@@ -22,7 +22,7 @@ from purekong.runner import (
 )
 
 PLUGINS = Path(__file__).parent / "plugins"
-REPO = Path(__file__).parent.parent
+REPO = Path(__file__).parent.parent.parent
 
 
 def write(tmp_path, name, source):
