@@ -93,6 +93,20 @@ class Driver:
     def has_input(self) -> bool:
         return bool(self.transport.incoming or self.tls.sock._read_buffer or self.transport.peer_eof)
 
+    def write_plaintext_alert(self, description: AlertDescription, level: int = AlertLevel.fatal) -> None:
+        """Queue an alert record before tlslite runs (no keys, no tlslite).
+
+        tlslite would frame it with record version 0x0000 here (it sets its
+        version only from the ClientHello), which OpenSSL rejects as
+        WRONG_VERSION_NUMBER; every alert the engine sends before tlslite
+        starts comes through this one method instead.
+        """
+        self.transport.write(bytes((ContentType.alert, 3, 3, 0, 2, level, int(description))))
+
+    def client_random(self) -> bytes:
+        """The ClientHello's random, for key-log lines."""
+        return bytes(self.hooks.client_random or self.tls._clientRandom)
+
     def buffered_handshake_bytes(self) -> int:
         return len(self.tls._defragmenter.buffers[ContentType.handshake])
 
