@@ -32,14 +32,11 @@ from tlslite.messages import Alert
 from .._alerts import AlertDescription, RemoteProtocolError
 from .._config import SessionStore
 from .._suites import BY_CODE, VERSION_NAMES, VERSIONS
-from . import _backend, _records, _speedups
+from . import _records, _speedups
 from ._hello import FirstHello, hello_server_name
 from ._hooked import RUNNING, Hooks, HookedTLSConnection
 from ._settings import Plan, handshake_settings, tlslite_chain, tlslite_key
 from ._transport import MemoryTransport
-
-_backend.install()
-_speedups.install()
 
 # Passed as the ALPN list when ALPN must be ignored in TLS 1.3: tlslite
 # crashes on alpn=None when the client offers ALPN, and ignores a list that
