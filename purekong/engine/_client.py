@@ -13,6 +13,7 @@ from ._alerts import AlertDescription
 from ._config import ClientConfig
 from ._connection import Connection
 from ._events import HandshakeComplete
+from ._state import State
 from ._tlslite import HandshakeFacts, Plan
 from ._trace import Tracer
 
@@ -37,7 +38,7 @@ class ClientConnection(Connection):
         trace: Tracer | None = None,
         random: Callable[[int], bytes] | None = None,
     ) -> None:
-        super().__init__(trace=trace, random=random, max_handshake_message_size=102_400)
+        super().__init__(initial_state=State.HANDSHAKING, trace=trace, random=random, max_handshake_message_size=102_400)
         if config.verify_server and not server_name:
             raise ValueError("a verifying client needs server_name")
         self.config = config
