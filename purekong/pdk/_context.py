@@ -87,6 +87,20 @@ class KongContext:
     def client_verify_override(self, value: str | None) -> None:
         self.nginx_ctx["CLIENT_VERIFY_OVERRIDE"] = value
 
+    @property
+    def consumer_id(self) -> str | None:
+        """The id of the consumer ``kong.client.authenticate`` set, if any
+        (Kong's ``ctx.authenticated_consumer.id``: what consumer-scoped
+        plugins are chosen by)."""
+        return (self.consumer or {}).get("id")
+
+    @staticmethod
+    def of(kong: object) -> "KongContext | None":
+        """The context behind a ``kong`` object made by :func:`make_kong`
+        (None for anything else)."""
+        ctx = getattr(kong, "_ctx", None)
+        return ctx if isinstance(ctx, KongContext) else None
+
     # -- for the runner -------------------------------------------------
 
     def upstream_request(self) -> UpstreamRequest:
