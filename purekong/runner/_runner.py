@@ -139,8 +139,10 @@ class Runner:
         """The client_hello phase (Kong 3.9+) of every handshake, resumed or not."""
         return self._run_handshake_phase(Phase.client_hello, requests, hello)
 
-    def _run_handshake_phase(self, phase: Phase, requests, hello) -> bool:
-        ctx = KongContext(
+    def handshake_context(self, requests: HandshakeRequests, hello: ClientHelloInfo) -> KongContext:
+        """A fresh context for a handshake phase: the ClientHello's facts, the
+        requests the plugins fill, this runner's phase checks and logger."""
+        return KongContext(
             check_phases=self.check_phases,
             conn=ConnectionInfo(
                 tls=TLSInfo(server_name=hello.server_name),
@@ -152,6 +154,9 @@ class Runner:
             hello=hello,
             logger=self.logger,
         )
+
+    def _run_handshake_phase(self, phase: Phase, requests: HandshakeRequests, hello: ClientHelloInfo) -> bool:
+        ctx = self.handshake_context(requests, hello)
         ok = True
         for inst in self._with_phase(phase, global_only=True):
             ok = self._call(ctx, phase, inst) and ok

@@ -43,7 +43,7 @@ from purekong import gateway
 from purekong.gateway import Declarative, PluginEntity, Route, RouteMatch, Router, Service
 from purekong.pdk import ConnectionInfo, Request, Response, cjson_encode
 from purekong.runner import NativePlugin, PluginInstance, Runner, configure, plugin_from_class
-from purekong.runner._engine import ConnectionPhases
+from purekong.runner import ConnectionPhases
 
 from . import _asgi, _proxy
 from ._http import BodyTooLarge, ConnectionState, HTTPRequest, Limits, PlainStream, Reply, TLSStream, serve_connection

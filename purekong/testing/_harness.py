@@ -41,7 +41,7 @@ from purekong.engine import (
 from purekong.pdk import PLAIN_HTTP, ConnectionInfo, Request, Response, UpstreamRequest
 from purekong.gateway import Declarative
 from purekong.runner import PluginInstance, PluginSpec, Runner, configure, load_plugin_file
-from purekong.runner._engine import ConnectionPhases
+from purekong.runner import ConnectionPhases
 
 __all__ = ["KongHarness", "HarnessResult", "echo_upstream"]
 

@@ -24,7 +24,7 @@ import pytest
 
 from _pki import make_ca
 from purekong.runner import NativePlugin, Runner, configure, plugin_from_class
-from purekong.runner._engine import ConnectionPhases
+from purekong.runner import ConnectionPhases
 from purekong.testing._harness import _throwaway_server_certificate
 from test_kong_scenarios import certificate_authorities  # the CertificateRequest reader
 
