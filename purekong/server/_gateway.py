@@ -40,6 +40,7 @@ from cryptography.hazmat.primitives import serialization
 
 from purekong.engine import CertifiedKey, ClientHelloReceived, ServerConfig, ServerConnection
 from purekong import gateway
+from purekong._hostport import format_host_port, split_host_port, strip_brackets
 from purekong.gateway import Declarative, PluginsIterator, RouteMatch, Router, Service
 from purekong.pdk import ConnectionInfo, Request, Response, cjson_encode
 from purekong.runner import ConnectionPhases, Runner, configure
@@ -71,15 +72,13 @@ class Listener:
         parts = text.split()
         if not parts or any(p not in ("ssl",) for p in parts[1:]):
             raise ServeConfigError(f"listen {text!r}: expected 'HOST:PORT' or 'HOST:PORT ssl'")
-        host, sep, port = parts[0].rpartition(":")
-        if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        host, port = split_host_port(parts[0])
+        if port is None or not port.isdigit() or not 0 <= int(port) <= 65535:
             raise ServeConfigError(f"listen {text!r}: port must be a number from 0 to 65535")
-        host = host.strip("[]") or "0.0.0.0"
-        return cls(host, int(port), "ssl" in parts[1:])
+        return cls(strip_brackets(host) or "0.0.0.0", int(port), "ssl" in parts[1:])
 
     def __str__(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{'https' if self.ssl else 'http'}://{host}:{self.port}"
+        return f"{'https' if self.ssl else 'http'}://{format_host_port(self.host, self.port)}"
 
 
 @dataclass
@@ -488,7 +487,7 @@ class Gateway:
         out += [
             ("X-Forwarded-For", f"{prior}, {ip}" if prior else ip),
             ("X-Forwarded-Proto", "https" if client.listener.ssl else "http"),
-            ("X-Forwarded-Host", _strip_port(client_host) if client_host else ""),
+            ("X-Forwarded-Host", strip_brackets(split_host_port(client_host)[0]) if client_host else ""),
             ("X-Forwarded-Port", str(client.info.server_port)),
             ("X-Forwarded-Path", req.target.split("?", 1)[0]),
         ]
@@ -520,12 +519,6 @@ class Gateway:
             os.write(self._access_fd, line)  # one write: lines from workers never interleave
         except OSError as exc:
             _log.error("access log write failed: %s", exc)
-
-
-def _strip_port(host: str) -> str:
-    if host.startswith("["):
-        return host[1 : host.find("]")] if "]" in host else host
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
 def _entity_dict(entity) -> dict:
