@@ -48,7 +48,7 @@ from purekong.pdk import (
 )
 
 from ._loader import PluginSpec
-from ._schema import fill_config
+from ._schema import fill_config, remove_nulls
 
 _log = logging.getLogger("purekong.runner")
 
@@ -78,9 +78,12 @@ def configure(spec: PluginSpec, config: dict | None = None, *, scope: str = "glo
     if scope not in SCOPES:
         raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
     filled = fill_config(spec.schema, config)
+    # A Kong Python-PDK plugin gets the config as Kong's plugin server does,
+    # nulls removed; native plugins (Lua ports) read every field.
+    plugin = spec.cls(filled if spec.native else remove_nulls(filled))
     if id is None:
-        return PluginInstance(spec, filled, spec.cls(filled), scope)
-    return PluginInstance(spec, filled, spec.cls(filled), scope, id)
+        return PluginInstance(spec, filled, plugin, scope)
+    return PluginInstance(spec, filled, plugin, scope, id)
 
 
 @dataclass
