@@ -21,6 +21,7 @@ from ._types import (
     Headers,
     Request,
     Response,
+    StreamedBody,
     TLSInfo,
     UpstreamRequest,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "Phase",
     "Request",
     "Response",
+    "StreamedBody",
     "TLSInfo",
     "UpstreamRequest",
     "check_not_phase",

@@ -33,7 +33,7 @@ from _pki import Issued, make_ca, make_intermediate, make_leaf, pool_key
 from purekong.cli import main as cli_main
 from purekong.cli._tls_server import build_config
 from purekong.engine import CertifiedKey, ServerConfig
-from purekong.server import ServerOptions, TLSServer
+from purekong.server import ClientTimeouts, TLSServer, TLSServerOptions
 
 REPO = Path(__file__).resolve().parent.parent.parent
 REQUEST = b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n"
@@ -174,7 +174,7 @@ class ServerProcess:
 
 # -- the server in-process, on a background event loop -----------------------
 class BackgroundServer:
-    def __init__(self, options: ServerOptions) -> None:
+    def __init__(self, options: TLSServerOptions) -> None:
         self.lines: list[str] = []
         options = dataclasses.replace(options, log=self.lines.append)
         self.loop = asyncio.new_event_loop()
@@ -213,7 +213,7 @@ def served(pki):
         request_client_certificate=True,
         client_ca_certificates=(pki.root.cert, pki.inter.cert),
     )
-    server = BackgroundServer(ServerOptions(config=config, handshake_timeout=1.0, keylog=keylog))
+    server = BackgroundServer(TLSServerOptions(config=config, timeouts=ClientTimeouts(handshake=1.0), keylog=keylog))
     server.keylog = keylog
     yield server
     server.close()
@@ -222,7 +222,7 @@ def served(pki):
 @pytest.fixture(scope="module")
 def echo_server(pki):
     config = ServerConfig(certificates=(pki.certified("ecdsa"),))
-    server = BackgroundServer(ServerOptions(config=config, echo=True))
+    server = BackgroundServer(TLSServerOptions(config=config, echo=True))
     yield server
     server.close()
 
@@ -435,7 +435,7 @@ def test_garbage_gets_a_fatal_alert_and_the_server_keeps_serving(pki, served, ga
 
 def test_version_mismatch_is_refused_with_an_alert(pki):
     config = ServerConfig(certificates=(pki.certified("rsa"),), versions=("TLSv1.3",))
-    server = BackgroundServer(ServerOptions(config=config))
+    server = BackgroundServer(TLSServerOptions(config=config))
     try:
         with pytest.raises(ssl.SSLError, match="PROTOCOL_VERSION|protocol version"):
             request(server.port, client_context(pki, "TLSv1.2"))
@@ -449,7 +449,7 @@ def test_version_mismatch_is_refused_with_an_alert(pki):
 
 def test_one_log_line_per_connection(pki):
     config = ServerConfig(certificates=(pki.certified("ecdsa"),))
-    server = BackgroundServer(ServerOptions(config=config))
+    server = BackgroundServer(TLSServerOptions(config=config))
     try:
         request(server.port, client_context(pki, "TLSv1.2"))
         with socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT) as sock:
@@ -522,7 +522,7 @@ def test_echo_client_that_never_reads_is_throttled_not_buffered(pki, echo_server
 
 def test_idle_established_connection_is_closed(pki):
     config = ServerConfig(certificates=(pki.certified("ecdsa"),))
-    server = BackgroundServer(ServerOptions(config=config, idle_timeout=0.5))
+    server = BackgroundServer(TLSServerOptions(config=config, timeouts=ClientTimeouts(idle=0.5)))
     try:
         with tls_connect(server.port, client_context(pki)) as sock:
             sock.sendall(b"GET / HTTP/1.0\r\n")  # then nothing more
