@@ -26,7 +26,8 @@ request phase that request gets Kong's 500.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from purekong.pdk import (
@@ -47,7 +48,7 @@ from purekong.pdk import (
 )
 
 from ._loader import PluginSpec
-from ._schema import fill_config
+from ._schema import fill_config, remove_nulls
 
 _log = logging.getLogger("purekong.runner")
 
@@ -62,18 +63,27 @@ class PluginInstance:
     config: dict
     plugin: object
     scope: str = "global"
+    # The plugin entity's id (kong.plugin.get_id); Kong generates one when the
+    # configuration gives none.
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
     @property
     def name(self) -> str:
         return self.spec.name
 
 
-def configure(spec: PluginSpec, config: dict | None = None, *, scope: str = "global") -> PluginInstance:
+def configure(spec: PluginSpec, config: dict | None = None, *, scope: str = "global",
+              id: str | None = None) -> PluginInstance:
     """Fill ``config`` from the plugin's schema and instantiate it once, as Kong does."""
     if scope not in SCOPES:
         raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
     filled = fill_config(spec.schema, config)
-    return PluginInstance(spec, filled, spec.cls(filled), scope)
+    # A Kong Python-PDK plugin gets the config as Kong's plugin server does,
+    # nulls removed; native plugins (Lua ports) read every field.
+    plugin = spec.cls(filled if spec.native else remove_nulls(filled))
+    if id is None:
+        return PluginInstance(spec, filled, plugin, scope)
+    return PluginInstance(spec, filled, plugin, scope, id)
 
 
 @dataclass
@@ -222,7 +232,7 @@ class Runner:
 
     def _call(self, ctx: KongContext, phase: Phase, inst: PluginInstance) -> bool:
         ctx.phase = phase
-        ctx.plugin_name = inst.name
+        ctx.plugin_name, ctx.plugin_id = inst.name, inst.id
         ctx.unwind_pending = False
         lua_style = self.lua_style if inst.spec.lua_style is None else inst.spec.lua_style
         kong = make_kong(ctx, lua_style=lua_style)
@@ -241,4 +251,4 @@ class Runner:
             return False
         finally:
             ctx.unwind_pending = False
-            ctx.plugin_name = None
+            ctx.plugin_name = ctx.plugin_id = None
