@@ -8,6 +8,7 @@ client's key log, and both tracers' events.
 from __future__ import annotations
 
 import io
+import os
 from dataclasses import dataclass
 
 import pytest
@@ -35,6 +36,7 @@ class Observed:
     keylog: str
     client_events: list
     server_events: list
+    client_draws: list[bytes]  # every random byte string the client drew (its x25519 key among them)
     response: bytes = RESPONSE  # what the server sent as application data
 
 
@@ -56,13 +58,20 @@ def handshake(dev_pki):
             writer(event)
 
         pki = dev_pki
+        draws: list[bytes] = []
+
+        def client_random(n: int) -> bytes:
+            draws.append(os.urandom(n))
+            return draws[-1]
+
         server = ServerConnection(
             ServerConfig(certificates=(CertifiedKey((pki.server, pki.ca), pki.server_key),), versions=(version,)),
             trace=server_events.append,
         )
         client_cert = CertifiedKey((pki.client, pki.ca), pki.client_key) if mutual else None
         client = ClientConnection(
-            ClientConfig(trusted_certificates=(pki.ca,), certificate=client_cert, versions=(version,)), "localhost", trace=client_tracer
+            ClientConfig(trusted_certificates=(pki.ca,), certificate=client_cert, versions=(version,)), "localhost", trace=client_tracer,
+            random=client_random,
         )
         transcript: list[tuple[str, bytes]] = []
 
@@ -94,6 +103,6 @@ def handshake(dev_pki):
             client.send_data(b"after the update")
             server.send_data(b"after the update too")
         pump()
-        return Observed(transcript, keylog.getvalue(), client_events, server_events)
+        return Observed(transcript, keylog.getvalue(), client_events, server_events, draws)
 
     return run
