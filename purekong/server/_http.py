@@ -38,6 +38,7 @@ from purekong.engine import (
     ProtocolError,
     ServerConnection,
 )
+from purekong.pdk import JSON_CONTENT_TYPE, cjson_encode, default_message
 
 _log = logging.getLogger("purekong.serve")
 
@@ -304,43 +305,53 @@ class BodyStream:
     def __aiter__(self):
         return self._chunks()
 
-    async def _chunks(self):
+    async def _chunks(self) -> AsyncIterator[bytes]:
         if self._started:
             raise RuntimeError("a request body stream can be read once")
         self._started = True
         if self._conn.they_are_waiting_for_100_continue:
             await self._send(h11.InformationalResponse(status_code=100, headers=[]))
-        while True:
-            event = await self._next_event(self._limits.client_timeout)
-            if event is None:
-                raise ClientGone("client stalled in the request body")
-            if isinstance(event, h11.Data):
-                self.received += len(event.data)
-                if self._limits.max_body_size and self.received > self._limits.max_body_size:
-                    raise BodyTooLarge(f"request body over {self._limits.max_body_size} bytes")
-                yield bytes(event.data)
-            elif isinstance(event, h11.EndOfMessage):
-                self.complete = True
-                return
-            elif isinstance(event, h11.ConnectionClosed):
-                raise ClientGone("client closed in the request body")
+        async for chunk in _client_body(self._next_event, self._limits):
+            self.received += len(chunk)
+            if self._limits.max_body_size and self.received > self._limits.max_body_size:
+                raise BodyTooLarge(f"request body over {self._limits.max_body_size} bytes")
+            yield chunk
+        self.complete = True
 
 
-# Kong's bodies for the errors the server itself answers (kong/tools/http.lua).
-_MESSAGES = {
-    400: "Bad request",
-    408: "Request timeout",
-    413: "Payload too large",
-    494: "Request header or cookie too large",
-    500: "An unexpected error occurred",
-}
+async def message_body(next_event: Callable[[], Awaitable[object]], closed: Callable[[], Exception]) -> AsyncIterator[bytes]:
+    """The data of one h11 message, chunk by chunk, up to its EndOfMessage.
+
+    ``next_event()`` is the connection's next h11 event (it raises on a
+    timeout); ``closed()`` the exception for a peer that closed mid-body.
+    Both sides use it: the client's request body and the upstream's response body.
+    """
+    while True:
+        event = await next_event()
+        if isinstance(event, h11.Data):
+            yield bytes(event.data)
+        elif isinstance(event, h11.EndOfMessage):
+            return
+        elif isinstance(event, h11.ConnectionClosed):
+            raise closed()
+
+
+def _client_body(next_event: Callable[[float], Awaitable[object]], limits: Limits) -> AsyncIterator[bytes]:
+    """A request body, each read within the client timeout."""
+
+    async def next_body_event() -> object:
+        event = await next_event(limits.client_timeout)
+        if event is None:
+            raise ClientGone("client stalled in the request body")
+        return event
+
+    return message_body(next_body_event, lambda: ClientGone("client closed in the request body"))
 
 
 def error_reply(status: int, message: str | None = None, *, close: bool = False) -> Reply:
-    import json
-
-    body = json.dumps({"message": message or _MESSAGES.get(status, "Bad request")}, separators=(",", ":")).encode()
-    headers = [("Content-Type", "application/json; charset=utf-8"), ("Content-Length", str(len(body)))]
+    """The server's own error page, with Kong's body for ``status``."""
+    body = cjson_encode({"message": message or default_message(status)})
+    headers = [("Content-Type", JSON_CONTENT_TYPE), ("Content-Length", str(len(body)))]
     return Reply(status, headers, body, close=close)
 
 
@@ -475,18 +486,10 @@ async def _read_request(conn, head: h11.Request, next_event, send, limits: Limit
     if conn.they_are_waiting_for_100_continue:
         await send(h11.InformationalResponse(status_code=100, headers=[]))
     body = bytearray()
-    while True:
-        event = await next_event(limits.client_timeout)
-        if event is None:
-            raise ClientGone("client stalled in the request body")
-        if isinstance(event, h11.Data):
-            body += event.data
-            if limits.max_body_size and len(body) > limits.max_body_size:
-                raise _BadRequest(413, "body too large")
-        elif isinstance(event, h11.EndOfMessage):
-            break
-        elif isinstance(event, h11.ConnectionClosed):
-            raise ClientGone("client closed in the request body")
+    async for chunk in _client_body(next_event, limits):
+        body += chunk
+        if limits.max_body_size and len(body) > limits.max_body_size:
+            raise _BadRequest(413, "body too large")
     return HTTPRequest(
         method=head.method.decode("ascii"),
         target=head.target.decode("latin-1"),

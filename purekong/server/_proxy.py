@@ -29,6 +29,8 @@ from typing import AsyncIterable, AsyncIterator
 
 import h11
 
+from ._http import message_body
+
 _log = logging.getLogger("purekong.serve")
 
 READ_SIZE = 65536
@@ -97,18 +99,14 @@ class UpstreamResponse:
         self._done = False
 
     async def iter_body(self) -> AsyncIterator[bytes]:
-        conn = self._conn
+        conn, read = self._conn, self._timeouts.read
         try:
-            while True:
-                event = await _next_event(conn, self._timeouts.read)
-                if isinstance(event, h11.Data):
-                    self.body_bytes += len(event.data)
-                    yield bytes(event.data)
-                elif isinstance(event, h11.EndOfMessage):
-                    self._done = True
-                    return
-                elif isinstance(event, h11.ConnectionClosed):
-                    raise UpstreamInvalidResponse("upstream closed the connection in the body")
+            async for chunk in message_body(
+                lambda: _next_event(conn, read), lambda: UpstreamInvalidResponse("upstream closed the connection in the body")
+            ):
+                self.body_bytes += len(chunk)
+                yield chunk
+            self._done = True
         finally:
             self.release()
 

@@ -29,6 +29,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, TextIO
 
+from purekong._hostport import format_host_port
 from purekong.engine import (
     NEED_DATA,
     PAUSED,
@@ -131,8 +132,7 @@ class _TLSProtocol(asyncio.Protocol):
         self._transport = transport  # type: ignore[assignment]
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple) and len(peer) >= 2:
-            host = peer[0]
-            self._peer = f"[{host}]:{peer[1]}" if ":" in host else f"{host}:{peer[1]}"
+            self._peer = format_host_port(peer[0], peer[1])
         self._server._connections.add(self)
         self._arm(self._options.handshake_timeout, self._on_handshake_timeout)
 
@@ -382,8 +382,7 @@ def run_server(options: ServerOptions, host: str, port: int, *, announce: Callab
     async def main() -> int:
         server = TLSServer(options)
         bound_host, bound_port = await server.start(host, port)
-        shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-        line = f"listening on {shown}:{bound_port}"
+        line = f"listening on {format_host_port(bound_host, bound_port)}"
         server.log(line)
         if announce is not None:
             announce(line)
