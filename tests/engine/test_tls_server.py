@@ -26,7 +26,7 @@ import pytest
 from _tls_server_helpers import REQUEST, TIMEOUT, Pki, ServerProcess
 from purekong.cli import main as cli_main
 from purekong.cli._tls_server import build_config
-from purekong.engine import CertifiedKey, ServerConfig
+from purekong.engine import ServerConfig
 from purekong.server import ClientTimeouts, TLSServer, TLSServerOptions
 
 
@@ -78,15 +78,9 @@ def served(tls_server_pki):
 
 
 @pytest.fixture(scope="module")
-<<<<<<< HEAD
 def echo_server(tls_server_pki):
     config = ServerConfig(certificates=(tls_server_pki.certified("ecdsa"),))
-    server = BackgroundServer(ServerOptions(config=config, echo=True))
-=======
-def echo_server(pki):
-    config = ServerConfig(certificates=(pki.certified("ecdsa"),))
     server = BackgroundServer(TLSServerOptions(config=config, echo=True))
->>>>>>> server-split
     yield server
     server.close()
 
@@ -297,15 +291,9 @@ def test_garbage_gets_a_fatal_alert_and_the_server_keeps_serving(tls_server_pki,
     assert body["version"] == "TLSv1.3"
 
 
-<<<<<<< HEAD
 def test_version_mismatch_is_refused_with_an_alert(tls_server_pki):
     config = ServerConfig(certificates=(tls_server_pki.certified("rsa"),), versions=("TLSv1.3",))
-    server = BackgroundServer(ServerOptions(config=config))
-=======
-def test_version_mismatch_is_refused_with_an_alert(pki):
-    config = ServerConfig(certificates=(pki.certified("rsa"),), versions=("TLSv1.3",))
     server = BackgroundServer(TLSServerOptions(config=config))
->>>>>>> server-split
     try:
         with pytest.raises(ssl.SSLError, match="PROTOCOL_VERSION|protocol version"):
             request(server.port, client_context(tls_server_pki, "TLSv1.2"))
@@ -317,15 +305,9 @@ def test_version_mismatch_is_refused_with_an_alert(pki):
         server.close()
 
 
-<<<<<<< HEAD
 def test_one_log_line_per_connection(tls_server_pki):
     config = ServerConfig(certificates=(tls_server_pki.certified("ecdsa"),))
-    server = BackgroundServer(ServerOptions(config=config))
-=======
-def test_one_log_line_per_connection(pki):
-    config = ServerConfig(certificates=(pki.certified("ecdsa"),))
     server = BackgroundServer(TLSServerOptions(config=config))
->>>>>>> server-split
     try:
         request(server.port, client_context(tls_server_pki, "TLSv1.2"))
         with socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT) as sock:
@@ -396,15 +378,9 @@ def test_echo_client_that_never_reads_is_throttled_not_buffered(tls_server_pki, 
         hog.close()
 
 
-<<<<<<< HEAD
 def test_idle_established_connection_is_closed(tls_server_pki):
     config = ServerConfig(certificates=(tls_server_pki.certified("ecdsa"),))
-    server = BackgroundServer(ServerOptions(config=config, idle_timeout=0.5))
-=======
-def test_idle_established_connection_is_closed(pki):
-    config = ServerConfig(certificates=(pki.certified("ecdsa"),))
     server = BackgroundServer(TLSServerOptions(config=config, timeouts=ClientTimeouts(idle=0.5)))
->>>>>>> server-split
     try:
         with tls_connect(server.port, client_context(tls_server_pki)) as sock:
             sock.sendall(b"GET / HTTP/1.0\r\n")  # then nothing more
