@@ -72,6 +72,8 @@ class ClientConnection(Connection):
         return event
 
     def _verify_server(self, chain: tuple[bytes, ...]) -> str | None:
+        server_name = self.server_name
+        assert server_name is not None  # a verifying client has one (see __init__)
         if not chain:
             return "no certificate"
         if not self.config.trusted_certificates:
@@ -80,9 +82,9 @@ class ClientConnection(Connection):
         try:
             name: x509.GeneralName
             try:
-                name = x509.IPAddress(ipaddress.ip_address(self.server_name))
+                name = x509.IPAddress(ipaddress.ip_address(server_name))
             except ValueError:
-                name = x509.DNSName(self.server_name)
+                name = x509.DNSName(server_name)
             verifier = (
                 PolicyBuilder()
                 .store(Store(list(self.config.trusted_certificates)))

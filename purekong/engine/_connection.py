@@ -213,6 +213,8 @@ class Connection:
     def _call_tracer(self, item: Trace) -> None:
         # Observing a connection must not break it: a failing tracer is
         # logged, and the handshake goes on.
+        if self._trace is None:
+            return
         try:
             self._trace(item)
         except Exception:

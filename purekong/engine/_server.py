@@ -10,9 +10,9 @@ from ._alerts import AlertDescription, AlertLevel, LocalProtocolError, RemotePro
 from ._config import CertifiedKey, ServerConfig, check_ca_names
 from ._connection import Connection
 from ._state import Input, State
-from ._events import PAUSED, ClientHelloReceived, Event
+from ._events import PAUSED, ClientHelloReceived, Event, HandshakeComplete
 from ._suites import VERSION_NAMES
-from ._tlslite import FirstHello, Plan, TooLarge, client_hello_problem, describe_hello, read_client_hello, select_alpn
+from ._tlslite import FirstHello, HandshakeFacts, Plan, TooLarge, client_hello_problem, describe_hello, read_client_hello, select_alpn
 from ._trace import Tracer
 
 # Bytes buffered before tlslite starts: one ClientHello plus slack for a
@@ -167,7 +167,15 @@ class ServerConnection(Connection):
         self._events.append(event)
         return True
 
-    def _plan(self, *, certificates=None, request_client_certificate=None, client_ca_certificates=None, reuse=None, alpn_protocols=None) -> Plan:
+    def _plan(
+        self,
+        *,
+        certificates: tuple[CertifiedKey, ...] | None = None,
+        request_client_certificate: bool | None = None,
+        client_ca_certificates: tuple[x509.Certificate, ...] | None = None,
+        reuse: bool | None = None,
+        alpn_protocols: tuple[str, ...] | None = None,
+    ) -> Plan:
         config = self.config
         reuse = config.session_resumption if reuse is None else reuse
         ciphers = config.ciphers
@@ -205,7 +213,7 @@ class ServerConnection(Connection):
         with self._randomness():
             self._driver.start_server(plan, hello, resume)
 
-    def _handshake_done(self, facts):
+    def _handshake_done(self, facts: HandshakeFacts) -> HandshakeComplete:
         event = super()._handshake_done(facts)
         self._hello = None
         self._driver.release_handshake_state()
