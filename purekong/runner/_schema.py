@@ -5,6 +5,10 @@
 no default is present as ``None`` (``ngx.null``), and a record with no value is
 built from its own fields' defaults.  Messages follow Kong's
 (``schema violation (config.<field>: <reason>)``).
+
+What a Kong Python-PDK plugin receives is :func:`remove_nulls` of that: Kong in
+DB-less mode strips the nulls before the configuration reaches the plugin
+server, and plugins test ``'field' in self.config`` (Kong's own py-hello does).
 """
 
 from __future__ import annotations
@@ -63,6 +67,15 @@ def fill_config(schema, config: dict | None, *, where: str = "config") -> dict[s
             _check(path, spec, value)
         out[name] = value
     return out
+
+
+def remove_nulls(value: Any) -> Any:
+    """``value`` without its ``None`` entries, at every depth (Kong's remove_nulls)."""
+    if isinstance(value, dict):
+        return {k: remove_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [remove_nulls(v) for v in value if v is not None]
+    return value
 
 
 def _check(path: str, spec: dict, value: Any) -> None:

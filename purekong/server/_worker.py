@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import serialization
 
 from purekong.engine import ClientHelloReceived, ServerConfig, ServerConnection
 from purekong.pdk import ConnectionInfo
-from purekong.runner._engine import ConnectionPhases
+from purekong.runner import ConnectionPhases
 
 from . import _asgi, _proxy
 from ._config import LoadedConfig
