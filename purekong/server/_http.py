@@ -130,7 +130,7 @@ class TLSStream:
             if isinstance(event, DataReceived):
                 return event.data
 
-    async def _next_event(self):
+    async def _next_event(self) -> object:
         """The next interesting event, pumping the socket as needed; None once closed."""
         conn = self.conn
         while not self._closed:
@@ -289,6 +289,11 @@ class _BadRequest(Exception):
         self.status = status
 
 
+#: The connection's next h11 event within a timeout (None: the timeout passed).
+_NextEvent = Callable[[float], Awaitable[object]]
+_SendEvent = Callable[[h11.Event], Awaitable[None]]
+
+
 class BodyTooLarge(Exception):
     """A streamed request body went over ``max_body_size`` (answer 413 if you still can)."""
 
@@ -301,14 +306,14 @@ class BodyStream:
     client's Content-Length, if it sent one.
     """
 
-    def __init__(self, conn: h11.Connection, next_event, send, limits: Limits, length: int | None) -> None:
+    def __init__(self, conn: h11.Connection, next_event: _NextEvent, send: _SendEvent, limits: Limits, length: int | None) -> None:
         self._conn, self._next_event, self._send, self._limits = conn, next_event, send, limits
         self.length = length
         self.received = 0
         self.complete = False
         self._started = False
 
-    def __aiter__(self):
+    def __aiter__(self) -> AsyncIterator[bytes]:
         return self._chunks()
 
     async def _chunks(self) -> AsyncIterator[bytes]:
@@ -342,7 +347,7 @@ async def message_body(next_event: Callable[[], Awaitable[object]], closed: Call
             raise closed()
 
 
-def _client_body(next_event: Callable[[float], Awaitable[object]], limits: Limits) -> AsyncIterator[bytes]:
+def _client_body(next_event: _NextEvent, limits: Limits) -> AsyncIterator[bytes]:
     """A request body, each read within the client timeout."""
 
     async def next_body_event() -> object:
@@ -373,14 +378,14 @@ class ConnectionState:
     requests: int = 0
 
 
-async def serve_connection(stream, handler: Handler, limits: Limits, state: ConnectionState | None = None) -> None:
+async def serve_connection(stream: PlainStream | TLSStream, handler: Handler, limits: Limits, state: ConnectionState | None = None) -> None:
     """Serve HTTP/1.1 requests on ``stream`` until either side closes it."""
     state = state or ConnectionState()
     conn = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.max_request_head)
 
     fed = 0  # bytes handed to h11 since this request began (for the head limit)
 
-    async def next_event(timeout: float):
+    async def next_event(timeout: float) -> object:
         nonlocal fed
         while True:
             event = conn.next_event()
@@ -394,7 +399,7 @@ async def serve_connection(stream, handler: Handler, limits: Limits, state: Conn
             fed += len(data)
             conn.receive_data(data)  # b"" = EOF; h11 turns it into ConnectionClosed or an error
 
-    async def send(event) -> None:
+    async def send(event: h11.Event) -> None:
         data = conn.send(event)
         if data:
             await stream.send(data)
@@ -479,7 +484,7 @@ def _has_no_body(head: h11.Request) -> bool:
     return b"transfer-encoding" not in names and names.get(b"content-length", b"0") == b"0"
 
 
-def _streamed_request(conn, head: h11.Request, next_event, send, limits: Limits) -> HTTPRequest:
+def _streamed_request(conn: h11.Connection, head: h11.Request, next_event: _NextEvent, send: _SendEvent, limits: Limits) -> HTTPRequest:
     headers, length = _head_fields(head, limits)
     return HTTPRequest(
         method=head.method.decode("ascii"),
@@ -491,7 +496,7 @@ def _streamed_request(conn, head: h11.Request, next_event, send, limits: Limits)
     )
 
 
-async def _read_request(conn, head: h11.Request, next_event, send, limits: Limits) -> HTTPRequest:
+async def _read_request(conn: h11.Connection, head: h11.Request, next_event: _NextEvent, send: _SendEvent, limits: Limits) -> HTTPRequest:
     headers, _ = _head_fields(head, limits)
     if conn.they_are_waiting_for_100_continue:
         await send(h11.InformationalResponse(status_code=100, headers=[]))
