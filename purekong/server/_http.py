@@ -10,7 +10,7 @@ Two layers, each small enough to read on its own:
 * :func:`serve_connection` speaks HTTP/1.1 over a stream with h11 (the model
   h11 documents: one ``h11.Connection`` per socket, read events, answer,
   ``start_next_cycle`` for keep-alive). It knows nothing about Kong: each
-  request becomes an :class:`Exchange` (from the ``handler``), whose
+  request becomes a :class:`RequestCycle` (from the ``handler``), whose
   ``respond()`` gives the :class:`Reply` and whose ``finish()`` runs once the
   reply went out.
 
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import AsyncIterator, Awaitable, Callable, Protocol
 
 import h11
@@ -267,8 +267,9 @@ class Sent:
     complete: bool
 
 
-class Exchange(Protocol):
-    """One request as the handler runs it (``server/_request.py``'s ``Exchange``)."""
+class RequestCycle(Protocol):
+    """One request as the HTTP layer drives it: ``respond()``, the reply is
+    sent, then ``finish()`` (``server/_request.py``'s ``Exchange`` is one)."""
 
     async def respond(self) -> Reply:
         """The reply to send."""
@@ -279,8 +280,8 @@ class Exchange(Protocol):
         ...
 
 
-#: Makes the exchange for each request of a connection.
-Handler = Callable[["HTTPRequest"], Exchange]
+#: Makes the request cycle for each request of a connection.
+Handler = Callable[["HTTPRequest"], RequestCycle]
 
 
 class _BadRequest(Exception):
@@ -444,24 +445,24 @@ async def serve_connection(stream: PlainStream | TLSStream, handler: Handler, li
         except ClientGone:
             return
         state.requests += 1
-        exchange: Exchange | None = None
+        cycle: RequestCycle | None = None
         if request is not None:
             try:
-                exchange = handler(request)
-                reply = await exchange.respond()
+                cycle = handler(request)
+                reply = await cycle.respond()
             except ClientGone:
                 return
             except Exception:
                 _log.exception("handler failed for %s %s", request.method, request.target)
-                exchange, reply = None, error_reply(500)
+                cycle, reply = None, error_reply(500)
         assert reply is not None
         if state.draining:
             reply.close = True
         if request is not None and request.body_stream is not None and not request.body_stream.complete:
             reply.close = True  # the rest of the body is still on the wire: this connection is done
         sent = await _send_reply(conn, stream.send, reply, request)
-        if exchange is not None:
-            await _finish(exchange, sent)
+        if cycle is not None:
+            await _finish(cycle, sent)
         if not sent.complete or reply.close or conn.our_state is h11.MUST_CLOSE or conn.their_state is not h11.DONE:
             return
         try:
@@ -560,8 +561,8 @@ async def _send_reply(conn: h11.Connection, send_bytes: Callable[[bytes], Awaita
                 pass
 
 
-async def _finish(exchange: Exchange, sent: Sent) -> None:
+async def _finish(cycle: RequestCycle, sent: Sent) -> None:
     try:
-        await exchange.finish(sent)
+        await cycle.finish(sent)
     except Exception:
         _log.exception("finishing the request failed")

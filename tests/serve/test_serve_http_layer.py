@@ -1,6 +1,6 @@
 """The HTTP layer (purekong.server._http) on a real socket pair, without the gateway.
 
-Each request becomes an Exchange: respond(), the reply is sent, then finish()
+Each request is a RequestCycle: respond(), the reply is sent, then finish()
 with how far it got. These tests pin that order, which the gateway's log
 phase and access log rely on.
 """
@@ -18,16 +18,16 @@ LIMITS = Limits(timeouts=ClientTimeouts(idle=2.0, client=2.0))
 
 
 class Recorder:
-    """An Exchange factory that records each step."""
+    """A Handler (RequestCycle factory) that records each step."""
 
     def __init__(self, make_body: object = b"hello") -> None:
         self.steps: list[tuple[str, object]] = []
         self.make_body = make_body
 
-    def __call__(self, request: HTTPRequest) -> "Recorder.Exchange":
-        return Recorder.Exchange(self, request)
+    def __call__(self, request: HTTPRequest) -> "Recorder.Cycle":
+        return Recorder.Cycle(self, request)
 
-    class Exchange:
+    class Cycle:
         def __init__(self, recorder: "Recorder", request: HTTPRequest) -> None:
             self.recorder, self.request = recorder, request
 
