@@ -160,7 +160,7 @@ def exit_(ctx, status, body=None, headers=None):
     elif isinstance(body, str):
         raw = body.encode("utf-8")
     else:
-        raw = body or b""
+        raw = body if isinstance(body, bytes) else b""
     _finish(ctx, status, raw, headers, json_body, "exit")
     return None, None
 

@@ -130,6 +130,22 @@ def test_streamed_chunked_response(gw, files):
     assert chunks == b"".join(f"chunk {i}\n".encode() for i in range(5))
 
 
+def test_streamed_response_is_logged_after_it_went_out_with_its_size(gw, files):
+    # The log phase and the access log run in Exchange.finish, once the last
+    # chunk is sent: the entry counts the streamed bytes (pdk.StreamedBody).
+    with client(files) as c:
+        with c.stream("GET", gw.url("/stream/logged")) as r:
+            assert r.headers.get("transfer-encoding") == "chunked"  # streamed, not buffered
+            size = len(b"".join(r.iter_raw()))
+    deadline = time.monotonic() + TIMEOUT
+    entries: list = []
+    while time.monotonic() < deadline and not entries:
+        entries = [e for e in gw.access() if e["request"]["uri"] == "/stream/logged"]
+        time.sleep(0.05)
+    assert len(entries) == 1
+    assert size == 40 and entries[0]["response"]["size"] == size and entries[0]["response"]["status"] == 200
+
+
 def test_chunked_request_body(gw, files):
     def gen():
         for i in range(4):
