@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -286,10 +287,11 @@ def subject_names(cert: x509.Certificate) -> tuple[list, str | None]:
     makes Kong's later string joins fail.
     """
     names: list = []
+    san: Iterable[x509.GeneralName]
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
-        san = []
+        san = ()
     for general_name in san:
         if isinstance(general_name, (x509.DNSName, x509.RFC822Name, x509.UniformResourceIdentifier)):
             names.append(general_name.value)
@@ -302,7 +304,7 @@ def subject_names(cert: x509.Certificate) -> tuple[list, str | None]:
         elif isinstance(general_name, x509.RegisteredID):
             names.append("RID:<unsupported>")
     cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    cn = cns[0].value if cns else None
+    cn = str(cns[0].value) if cns else None  # a commonName is always text
     if cn is not None:
         names.append(cn)
     return names, cn
