@@ -34,12 +34,13 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
-from purekong.gateway import Declarative
+from purekong.gateway import Consumer, Declarative
 from purekong.pdk import LuaError
 from purekong.runner import NativePlugin
 from purekong.verify import store_verify
@@ -98,7 +99,7 @@ class MtlsAuth(NativePlugin):
         {"https_proxy_port": {"type": "integer"}},
     )
 
-    def __init__(self, config: dict, entities=None) -> None:
+    def __init__(self, config: dict, entities: Declarative | None = None) -> None:
         super().__init__(config)
         self.entities = entities if entities is not None else Declarative()
         # Kong's trust table: a store of the CAs, in order, and the CA id by
@@ -114,7 +115,7 @@ class MtlsAuth(NativePlugin):
 
     # -- access ---------------------------------------------------------
 
-    def access(self, kong) -> None:
+    def access(self, kong: Any) -> None:
         conf = self.config
         if conf["anonymous"]:
             credential, _ = kong.client.get_credential()
@@ -133,7 +134,7 @@ class MtlsAuth(NativePlugin):
         else:
             kong.response.exit(401, {"message": message})
 
-    def _authenticate(self, kong) -> tuple[bool, str | None]:
+    def _authenticate(self, kong: Any) -> tuple[bool, str | None]:
         """do_authentication(): (True, None) or (False, message for the 401)."""
         conf = self.config
         pem, err = kong.client.tls.get_full_client_certificate_chain()
@@ -232,12 +233,12 @@ class MtlsAuth(NativePlugin):
     # -- helpers --------------------------------------------------------
 
     @staticmethod
-    def _verdict(kong, value: str) -> None:
+    def _verdict(kong: Any, value: str) -> None:
         # ngx.ctx.CLIENT_VERIFY_OVERRIDE, set directly (no set_client_verify).
         kong.nginx.set_ctx("CLIENT_VERIFY_OVERRIDE", value)
 
     @staticmethod
-    def _exit(kong, status: int, body) -> None:
+    def _exit(kong: Any, status: int, body: Any) -> None:
         kong.response.exit(status, body)
         raise _Exited
 
@@ -255,7 +256,7 @@ class MtlsAuth(NativePlugin):
         return None
 
     @staticmethod
-    def _set_consumer(kong, consumer: dict | None, credential: dict | None) -> None:
+    def _set_consumer(kong: Any, consumer: dict | None, credential: dict | None) -> None:
         set_header = kong.service.request.set_header
         clear_header = kong.service.request.clear_header
         for header, key in ((CONSUMER_ID, "id"), (CONSUMER_CUSTOM_ID, "custom_id"),
@@ -318,7 +319,7 @@ def _lua_concat(items: list, sep: str) -> str:
     return sep.join(items)
 
 
-def _consumer_dict(consumer) -> dict:
+def _consumer_dict(consumer: Consumer) -> dict:
     # What the DAO returns: null fields are absent.
     out = {"id": consumer.id}
     if consumer.username is not None:

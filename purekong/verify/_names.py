@@ -150,7 +150,7 @@ def _uri(uri: str, base: str) -> str | None:
     return _OK if host.lower() == base.lower() else E.PERMITTED_VIOLATION
 
 
-def _ip(address, network) -> str | None:
+def _ip(address: object, network: object) -> str | None:
     """nc_ip(): same family, and inside the network."""
     if not isinstance(address, (ipaddress.IPv4Address, ipaddress.IPv6Address)) or not isinstance(
             network, (ipaddress.IPv4Network, ipaddress.IPv6Network)):
