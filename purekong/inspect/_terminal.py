@@ -66,10 +66,10 @@ def _glyphs(console: Console) -> _Glyphs:
     return _UNICODE if encoding.startswith("utf") else _ASCII
 
 
-def render(recording: Recording, console: Console, options: Options = Options()) -> None:
+def render(recording: Recording, console: Console, options: Options = Options(), *, title: str | None = None) -> None:
     """Print the ladder, then the sections ``options`` asks for, then any findings."""
     glyphs = _glyphs(console)
-    for line in header(recording):
+    for line in header(recording, title):
         console.print(line)
     console.print()
     for line in ladder(recording, glyphs):
@@ -94,8 +94,8 @@ def _section(console: Console, title: str, lines: Iterable[Text | str]) -> None:
         console.print(line)
 
 
-def header(recording: Recording) -> Iterator[Text]:
-    title = recording.scenario or "recording"
+def header(recording: Recording, title: str | None = None) -> Iterator[Text]:
+    title = title or recording.scenario or "recording"
     line = Text("purekong inspect: ", style="bold")
     line.append(title, style="bold cyan")
     if recording.seed is not None:
