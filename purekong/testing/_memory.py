@@ -172,29 +172,29 @@ def handshake_in_memory(
     max_flights: int = 32,
 ) -> InMemoryHandshake:
     """Run ``client`` and ``server`` against each other in memory (see the module's docs)."""
-    near, far = _Side(client, observe_client_to_server), _Side(server, observe_server_to_client)
+    client_side, server_side = _Side(client, observe_client_to_server), _Side(server, observe_server_to_client)
     flights = 0
     while flights < max_flights:
         flights += 1
-        near.run(on_client_hello)
-        moved = near.send_to(far)
-        far.run(on_client_hello)
-        moved += far.send_to(near)
-        if near.failed or far.failed:
+        client_side.run(on_client_hello)
+        moved = client_side.send_to(server_side)
+        server_side.run(on_client_hello)
+        moved += server_side.send_to(client_side)
+        if client_side.failed or server_side.failed:
             # Let the peer read the failing side's alert.
-            near.run(on_client_hello)
-            near.send_to(far)
-            far.run(on_client_hello)
+            client_side.run(on_client_hello)
+            client_side.send_to(server_side)
+            server_side.run(on_client_hello)
             break
         if not moved:
             break
-    failed = near.failed or far.failed
+    failed = client_side.failed or server_side.failed
     return InMemoryHandshake(
-        client_events=tuple(near.events),
-        server_events=tuple(far.events),
-        client_error=near.error,
-        server_error=far.error,
-        aborted=far.aborted,
+        client_events=tuple(client_side.events),
+        server_events=tuple(server_side.events),
+        client_error=client_side.error,
+        server_error=server_side.error,
+        aborted=server_side.aborted,
         completed=not failed and client.handshake is not None and server.handshake is not None,
         flights=flights,
     )
