@@ -155,7 +155,7 @@ def exit_(ctx, status, body=None, headers=None):
     if headers is not None and not isinstance(headers, dict):
         raise LuaError("headers must be a nil or table")
     json_body = isinstance(body, (dict, list))
-    if json_body:
+    if isinstance(body, (dict, list)):
         raw = cjson_encode(body)
     elif isinstance(body, str):
         raw = body.encode("utf-8")
