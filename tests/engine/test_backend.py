@@ -18,27 +18,26 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
-from purekong.engine._tlslite import _backend
+# Importing the engine installs the backend (and every other patch).
+from purekong.engine._tlslite import _backend, _patches
 from purekong.engine._tlslite._keys import CryptoECDSAKey, CryptoEdDSAKey, CryptoRSAKey
 
-_backend.install()
-
-import ecdsa  # noqa: E402  (tlslite's pure ECDSA/EdDSA, for comparisons)
-from tlslite import keyexchange  # noqa: E402
-from tlslite.handshakesettings import HandshakeSettings  # noqa: E402
-from tlslite.tlsconnection import TLSConnection  # noqa: E402
-from tlslite.constants import AlertDescription, GroupName, SignatureScheme  # noqa: E402
-from tlslite.errors import (  # noqa: E402
+import ecdsa  # tlslite's pure ECDSA/EdDSA, for comparisons
+from tlslite import keyexchange
+from tlslite.handshakesettings import HandshakeSettings
+from tlslite.tlsconnection import TLSConnection
+from tlslite.constants import AlertDescription, GroupName, SignatureScheme
+from tlslite.errors import (
     TLSIllegalParameterException,
     TLSLocalAlert,
     TLSRemoteAlert,
 )
-from tlslite.utils import python_aesccm, python_aesgcm, python_chacha20_poly1305  # noqa: E402
-from tlslite.utils import x25519 as pure_x  # noqa: E402
-from tlslite.utils.python_ecdsakey import Python_ECDSAKey  # noqa: E402
-from tlslite.utils.python_eddsakey import Python_EdDSAKey  # noqa: E402
-from tlslite.utils.python_rsakey import Python_RSAKey  # noqa: E402
-from tlslite.utils.rsakey import RSAKey  # noqa: E402
+from tlslite.utils import python_aesccm, python_aesgcm, python_chacha20_poly1305
+from tlslite.utils import x25519 as pure_x
+from tlslite.utils.python_ecdsakey import Python_ECDSAKey
+from tlslite.utils.python_eddsakey import Python_EdDSAKey
+from tlslite.utils.python_rsakey import Python_RSAKey
+from tlslite.utils.rsakey import RSAKey
 
 h = bytes.fromhex
 
@@ -114,7 +113,7 @@ PURE_AEADS = [
 @pytest.mark.parametrize("label,module,key_len,extra", PURE_AEADS, ids=[a[0] for a in PURE_AEADS])
 def test_aead_matches_pure(label, module, key_len, extra):
     ours_new = module.new
-    pure_new = _backend.original(module, "new")
+    pure_new = _patches.original(module, "new")
     assert ours_new is not pure_new
     for length in (0, 1, 15, 16, 17, 100):
         key = bytearray(os.urandom(key_len[0]))
@@ -141,11 +140,11 @@ def test_hmac_prf_and_hkdf_match_tlslite(algorithm, length):
     from tlslite import mathtls
     from tlslite.utils import cryptomath
 
-    assert mathtls.P_hash is not _backend.original(mathtls, "P_hash")  # ours is installed
+    assert mathtls.P_hash is not _patches.original(mathtls, "P_hash")  # ours is installed
     secret, seed = os.urandom(48), os.urandom(77)
-    assert mathtls.P_hash(algorithm, secret, seed, length) == _backend.original(mathtls, "P_hash")(algorithm, secret, seed, length)
-    assert cryptomath.HKDF_expand(secret, seed, length, algorithm) == _backend.original(cryptomath, "HKDF_expand")(secret, seed, length, algorithm)
-    assert cryptomath.secureHMAC(secret, seed, algorithm) == _backend.original(cryptomath, "secureHMAC")(secret, seed, algorithm)
+    assert mathtls.P_hash(algorithm, secret, seed, length) == _patches.original(mathtls, "P_hash")(algorithm, secret, seed, length)
+    assert cryptomath.HKDF_expand(secret, seed, length, algorithm) == _patches.original(cryptomath, "HKDF_expand")(secret, seed, length, algorithm)
+    assert cryptomath.secureHMAC(secret, seed, algorithm) == _patches.original(cryptomath, "secureHMAC")(secret, seed, algorithm)
     assert type(mathtls.P_hash(algorithm, secret, seed, length)) is bytearray
 
 
@@ -235,8 +234,8 @@ def test_ecdh_matches_python_ecdsa(group, pure_curve, size):
     assert isinstance(ours_priv, ec.EllipticCurvePrivateKey)
     d = ours_priv.private_numbers().private_value
     pure_priv = ecdsa.SigningKey.from_secret_exponent(d, pure_curve)
-    pure_calc_public = _backend.original(keyexchange.ECDHKeyExchange, "calc_public_value")
-    pure_calc_shared = _backend.original(keyexchange.ECDHKeyExchange, "calc_shared_key")
+    pure_calc_public = _patches.original(keyexchange.ECDHKeyExchange, "calc_public_value")
+    pure_calc_shared = _patches.original(keyexchange.ECDHKeyExchange, "calc_shared_key")
     for fmt in ("uncompressed", "compressed"):
         assert kex.calc_public_value(ours_priv, fmt) == pure_calc_public(kex, pure_priv, fmt)
     outcomes = []
@@ -410,11 +409,14 @@ def test_random_source_context():
 def test_install_is_idempotent_and_reaches_every_getrandombytes_reference():
     import sys
 
-    before = _backend.patched_attributes()
-    _backend.install()
-    assert _backend.patched_attributes() == before
+    def names():
+        return sorted(f"{getattr(owner, '__name__', owner)}.{name}" for owner, name in _patches.applied())
+
+    before = names()
+    _patches.install()
+    assert names() == before
     from tlslite.utils import cryptomath
-    pure = _backend.original(cryptomath, "getRandomBytes")
+    pure = _patches.original(cryptomath, "getRandomBytes")
     leftovers = [name for name, mod in sys.modules.items()
                  if name.startswith("tlslite") and getattr(mod, "getRandomBytes", None) is pure]
     assert leftovers == []

@@ -6,17 +6,9 @@ look at them) and a reader for the CA names a CertificateRequest carries.
 from __future__ import annotations
 
 from _engine_helpers import certificate_request_dns
-from purekong.engine import (
-    NEED_DATA,
-    PAUSED,
-    ClientConfig,
-    ClientConnection,
-    ClientHelloReceived,
-    HandshakeMessageTrace,
-    ServerConfig,
-    ServerConnection,
-)
+from purekong.engine import ClientConfig, ClientConnection, HandshakeMessageTrace, ServerConfig, ServerConnection
 from purekong.runner import ConnectionPhases, Runner
+from purekong.testing import handshake_in_memory
 from purekong.testing._harness import _throwaway_server_certificate
 
 
@@ -41,19 +33,9 @@ def handshake(handlers, *, certificate=None, server_name="localhost", versions=(
     client = ClientConnection(ClientConfig(verify_server=False, certificate=certificate, versions=versions),
                               server_name)
     phases = ConnectionPhases(runner or Runner([]), certificate_handlers=handlers)
-    for _ in range(16):
-        server.receive_data(client.data_to_send())
-        while (event := server.next_event()) not in (NEED_DATA, PAUSED):
-            if isinstance(event, ClientHelloReceived) and not phases.on_client_hello(server, event):
-                return phases, None, [certificate_authorities(r, tls13=versions == ("TLSv1.3",)) for r in sent]
-        reply = server.data_to_send()
-        if reply:
-            client.receive_data(reply)
-        while client.next_event() is not NEED_DATA:
-            pass
-        if server.handshake is not None and client.handshake is not None:
-            break
-    return phases, server.handshake, [certificate_authorities(r, tls13=versions == ("TLSv1.3",)) for r in sent]
+    result = handshake_in_memory(client, server, on_client_hello=phases.on_client_hello)
+    done = result.server_handshake if result.completed else None
+    return phases, done, [certificate_authorities(r, tls13=versions == ("TLSv1.3",)) for r in sent]
 
 
 def der_name(issued) -> bytes:
