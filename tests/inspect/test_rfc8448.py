@@ -47,3 +47,12 @@ def test_a_damaged_trace_is_refused_with_the_step_named():
         parse_trace("   {client}  construct a ClientHello handshake message:\n\n      ClientHello (4 octets):  01 00 00\n")
     with pytest.raises(RFC8448Error, match="not 9"):
         rfc8448(9)
+
+
+def test_section_4_resumed_0rtt_offline():
+    rec = assert_reproduced(4, 117)
+    epochs = [r.epoch for r in rec.records_in("client_to_server")]
+    assert epochs == ["plaintext", "early", "early", "handshake", "application", "application"]
+    early = rec.records_in("client_to_server")[1]
+    assert early.content == b"ABCDEF" and early.decrypted.key_label == "CLIENT_EARLY_TRAFFIC_SECRET"
+    assert [m.name for m in rec.handshake_messages if m.direction == "client_to_server"] == ["client_hello", "end_of_early_data", "finished"]
