@@ -56,3 +56,15 @@ def test_section_4_resumed_0rtt_offline():
     early = rec.records_in("client_to_server")[1]
     assert early.content == b"ABCDEF" and early.decrypted.key_label == "CLIENT_EARLY_TRAFFIC_SECRET"
     assert [m.name for m in rec.handshake_messages if m.direction == "client_to_server"] == ["client_hello", "end_of_early_data", "finished"]
+
+
+def test_section_5_hello_retry_request():
+    rec = assert_reproduced(5, 96)
+    hrr = rec.handshake_messages[1]
+    from purekong.inspect import dissect_handshake
+
+    tree = dissect_handshake(hrr.raw)
+    assert tree.find("random").meaning.startswith("HelloRetryRequest")
+    assert tree.find("selected_group").meaning == "secp256r1" and tree.find("cookie") is not None
+    transcript = rec.key_schedule  # the HRR transcript starts with message_hash(ClientHello1)
+    assert any(d.name == "client_handshake_traffic_secret" for d in transcript)
