@@ -68,3 +68,14 @@ def test_section_5_hello_retry_request():
     assert tree.find("selected_group").meaning == "secp256r1" and tree.find("cookie") is not None
     transcript = rec.key_schedule  # the HRR transcript starts with message_hash(ClientHello1)
     assert any(d.name == "client_handshake_traffic_secret" for d in transcript)
+
+
+def test_section_6_client_authentication():
+    rec = assert_reproduced(6, 94)
+    client = [m.name for m in rec.handshake_messages if m.direction == "client_to_server"]
+    assert client == ["client_hello", "certificate", "certificate_verify", "finished"]
+    from purekong.inspect import dissect_handshake
+
+    (request,) = [m for m in rec.handshake_messages if m.name == "certificate_request"]
+    schemes = [f.meaning for f in dissect_handshake(request.raw).walk() if f.name == "signature_scheme"]
+    assert schemes[:2] == ["ecdsa_secp256r1_sha256", "ecdsa_secp384r1_sha384"]
