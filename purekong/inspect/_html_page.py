@@ -171,13 +171,13 @@ function keys() {
   const box = $("kbody");
   if (D.keys.length) {
     for (const k of D.keys) {
-      const c = el("div", "k"); c.id = "key-" + k.name;
+      const c = el("div", "k"); c.id = "key-" + k.name.toLowerCase();
       const head = el("div"); head.append(el("span", "nm", k.name), " = ", el("span", "fn", k.function + (k.label ? '("' + k.label + '")' : "")));
       if (k.rfc) head.append(el("span", "r", "  " + k.rfc));
       c.append(head);
       if (k.inputs.length) {
         const from = el("div"); from.append("from ");
-        k.inputs.forEach((name, j) => { const a = el("a", "", name); a.href = "#key-" + name; if (j) from.append(", "); from.append(a); });
+        k.inputs.forEach((name, j) => { const a = el("a", "", name); a.href = "#key-" + name.toLowerCase(); if (j) from.append(", "); from.append(a); });
         c.append(from);
       }
       if (k.context) c.append(el("div", "mono", "context: " + k.context + (k.ctx ? "  (" + k.ctx + ")" : "")));
@@ -188,7 +188,7 @@ function keys() {
     box.append(el("p", "hint", "The key schedule was not recomputed for this recording; the secrets reported are below."));
   }
   const t = el("table", "grid"); const h = el("tr"); ["secret", "value", "reported by"].forEach(x => h.append(el("th", "", x))); t.append(h);
-  for (const s of D.secrets) { const tr = el("tr"); tr.id = "key-" + s.label; tr.append(el("td", "mono", s.label), el("td", "mono", s.value), el("td", "", s.sources.join(", "))); t.append(tr); }
+  for (const s of D.secrets) { const tr = el("tr"); tr.id = "key-" + s.label.toLowerCase(); tr.append(el("td", "mono", s.label), el("td", "mono", s.value), el("td", "", s.sources.join(", "))); t.append(tr); }
   box.append(t);
 }
 
