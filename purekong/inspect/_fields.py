@@ -13,6 +13,7 @@ from typing import Iterator
 
 from ._dissect import Field, dissect_handshake
 from ._recording import HandshakeMessage
+from ._summary import describe_ca_names
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ def _value_text(field: Field) -> str:
     if isinstance(field.value, int):
         return f"{field.meaning} ({field.value})" if field.meaning else str(field.value)
     if isinstance(field.value, bytes):
+        if field.name == "der" and "X.501" in field.meaning:  # a DN of a CA list: say whose
+            return describe_ca_names((field.value,))[0]
         text = field.meaning or (field.value[:24].hex() + ("..." if len(field.value) > 24 else ""))
         return f"{text} [{field.status}]" if field.status else text
     return field.meaning

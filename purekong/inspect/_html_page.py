@@ -57,6 +57,7 @@ section { margin-top:18px; }
 #panel { position:sticky; top:12px; max-height:calc(100vh - 24px); overflow:auto; }
 #panel .hint { color:var(--muted); }
 .kv { font-size:12.5px; color:var(--muted); margin-bottom:8px; }
+.fbox { position:relative; max-height:46vh; overflow:auto; border:1px solid var(--line); border-radius:6px; }
 table.fields { border-collapse:collapse; width:100%; font-size:12.5px; }
 table.fields td { padding:2px 6px; border-bottom:1px solid #f0f1f4; vertical-align:top; }
 table.fields td.o { color:var(--muted); text-align:right; font-variant-numeric:tabular-nums; width:44px; }
@@ -64,7 +65,7 @@ table.fields td.n { white-space:nowrap; font-family:ui-monospace, SFMono-Regular
 table.fields td.v { word-break:break-all; }
 table.fields td.r { color:var(--muted); white-space:nowrap; font-size:11px; }
 table.fields tr:hover td, table.fields tr.hot td { background:var(--sel); }
-.hex { font-family:ui-monospace, SFMono-Regular, Menlo, monospace; font-size:12px; line-height:1.6; margin-top:10px; background:#fafbfc; border:1px solid var(--line); border-radius:6px; padding:8px; }
+.hex { position:relative; max-height:34vh; overflow:auto; font-family:ui-monospace, SFMono-Regular, Menlo, monospace; font-size:12px; line-height:1.6; margin-top:10px; background:#fafbfc; border:1px solid var(--line); border-radius:6px; padding:8px; }
 .hex .l { white-space:nowrap; } .hex .off { color:var(--muted); margin-right:10px; }
 .hex span.b { padding:0 1px; border-radius:2px; }
 .hex span.b.hi { background:#ffd86b; }
@@ -137,15 +138,33 @@ function select(i, row) {
   const body = $("pbody"); body.className = ""; body.textContent = "";
   body.append(el("div", "kv", (m.dir === "c2s" ? "client \u2192 server" : "server \u2192 client") + " \u00b7 " + m.size + " bytes \u00b7 record " + m.records.map(x => "#" + x).join(", ") + " \u00b7 " + m.epoch + " epoch"));
   const table = el("table", "fields");
-  for (const f of m.fields) {
-    const tr = el("tr");
+  m.fields.forEach((f, j) => {
+    const tr = el("tr"); tr.dataset.field = j;
     const name = el("td", "n"); name.style.paddingLeft = (6 + 14 * f.d) + "px"; name.textContent = f.n;
     tr.append(el("td", "o", f.o), name, el("td", "v", f.v || (f.leaf ? "" : "")), el("td", "r", f.rfc));
     tr.addEventListener("mouseenter", () => highlight(f.o, f.l, true));
     tr.addEventListener("mouseleave", () => highlight(f.o, f.l, false));
     table.append(tr);
+  });
+  const box = el("div", "fbox"); box.append(table);
+  body.append(box, hexView(m));
+}
+
+// Deep links: #m=3&f=12 opens message 3 with its field 12 highlighted.
+function fromHash() {
+  const p = new URLSearchParams(location.hash.slice(1));
+  const m = Number(p.get("m")), f = p.get("f");
+  if (!p.has("m") || !D.messages[m]) return false;
+  select(m, document.querySelector('.row.hs[data-msg="' + m + '"]'));
+  const field = D.messages[m].fields[Number(f)];
+  if (f !== null && field) {
+    const tr = document.querySelector('tr[data-field="' + f + '"]');
+    tr.classList.add("hot"); highlight(field.o, field.l, true);
+    const box = tr.closest(".fbox"); box.scrollTop = tr.offsetTop - box.clientHeight / 2;
+    const hex = $("hex"), hot = document.querySelector("#hex span.b.hi");
+    if (hot) hex.scrollTop = hot.offsetTop - hex.offsetTop - 20;
   }
-  body.append(table, hexView(m));
+  return true;
 }
 
 function hexView(m) {
@@ -240,7 +259,8 @@ function findings() {
 
 ladder(); keys(); data(); why(); findings();
 const first = document.querySelector(".row.hs");
-if (first) select(Number(first.dataset.msg), first);
+if (!fromHash() && first) select(Number(first.dataset.msg), first);
+window.addEventListener("hashchange", fromHash);
 document.body.dataset.ready = "1";
 </script>
 </body>
