@@ -390,6 +390,23 @@ _add("bad-certificate-verify", "A failing handshake: a bad CertificateVerify", "
      _bad_certificate_verify)
 
 
+def transfer_capture(size: int, seed: int = 0) -> Capture:
+    """A TLS 1.3 connection whose client sends ``size`` bytes (for the rendering benchmark)."""
+    seed_bytes = f"purekong-inspect-transfer-{seed}".encode()
+    capture, pki = Capture(f"a {size:,}-byte transfer", meta={"source": "scenario", "seed_number": seed}), scenario_pki(seed_bytes)
+    with frozen_clock():
+        pair = _Pair(capture, seed_bytes, _server_config(pki, seed_bytes, versions=("TLSv1.3",)), _client_config(pki))
+        pair.handshake()
+        block = bytes(range(256)) * 256
+        for start in range(0, size, len(block)):
+            pair.client.send_data(block[:size - start])
+            pair.pump()
+        pair.close()
+    if len(pair.received["server"]) != size:
+        raise ScenarioError("the transfer lost data")
+    return capture
+
+
 def run_scenario(name: str, seed: int = 0) -> Capture:
     """Run one built-in scenario; the same ``seed`` gives the same bytes."""
     if name not in SCENARIOS:
