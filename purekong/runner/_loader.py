@@ -189,5 +189,5 @@ def load_plugins_dir(directory: str | Path) -> dict[str, PluginSpec]:
     """
     loaded, failed = scan_plugins_dir(directory)
     for name, exc in failed.items():
-        _log.warning("skipping %s: %s", name, exc)
+        _log.warning("skipping %s: %s", Path(directory) / f"{name}.py", exc)
     return loaded
