@@ -48,7 +48,7 @@ def page_data(recording: Recording, *, title: str | None = None) -> dict[str, An
             "records": list(message.records), "size": len(message.raw),
             "hex": message.raw[:MAX_MESSAGE_BYTES].hex(), "cut": max(len(message.raw) - MAX_MESSAGE_BYTES, 0),
             "fields": [{"d": f.depth, "n": f.name, "o": f.offset, "l": f.length, "v": f.value, "rfc": f.rfc, "leaf": f.leaf}
-                       for f in message_fields(message)],
+                       for f in message_fields(message, tls13=recording.tls_version in (None, 0x0304))],
         })
     first_at: dict[int, list[int]] = {}
     for message in recording.handshake_messages:

@@ -57,6 +57,7 @@ section { margin-top:18px; }
 #panel { position:sticky; top:12px; max-height:calc(100vh - 24px); overflow:auto; }
 #panel .hint { color:var(--muted); }
 .kv { font-size:12.5px; color:var(--muted); margin-bottom:8px; }
+.fbox { position:relative; max-height:46vh; overflow:auto; border:1px solid var(--line); border-radius:6px; }
 table.fields { border-collapse:collapse; width:100%; font-size:12.5px; }
 table.fields td { padding:2px 6px; border-bottom:1px solid #f0f1f4; vertical-align:top; }
 table.fields td.o { color:var(--muted); text-align:right; font-variant-numeric:tabular-nums; width:44px; }
@@ -64,7 +65,7 @@ table.fields td.n { white-space:nowrap; font-family:ui-monospace, SFMono-Regular
 table.fields td.v { word-break:break-all; }
 table.fields td.r { color:var(--muted); white-space:nowrap; font-size:11px; }
 table.fields tr:hover td, table.fields tr.hot td { background:var(--sel); }
-.hex { font-family:ui-monospace, SFMono-Regular, Menlo, monospace; font-size:12px; line-height:1.6; margin-top:10px; background:#fafbfc; border:1px solid var(--line); border-radius:6px; padding:8px; }
+.hex { position:relative; max-height:34vh; overflow:auto; font-family:ui-monospace, SFMono-Regular, Menlo, monospace; font-size:12px; line-height:1.6; margin-top:10px; background:#fafbfc; border:1px solid var(--line); border-radius:6px; padding:8px; }
 .hex .l { white-space:nowrap; } .hex .off { color:var(--muted); margin-right:10px; }
 .hex span.b { padding:0 1px; border-radius:2px; }
 .hex span.b.hi { background:#ffd86b; }
@@ -137,15 +138,33 @@ function select(i, row) {
   const body = $("pbody"); body.className = ""; body.textContent = "";
   body.append(el("div", "kv", (m.dir === "c2s" ? "client \u2192 server" : "server \u2192 client") + " \u00b7 " + m.size + " bytes \u00b7 record " + m.records.map(x => "#" + x).join(", ") + " \u00b7 " + m.epoch + " epoch"));
   const table = el("table", "fields");
-  for (const f of m.fields) {
-    const tr = el("tr");
+  m.fields.forEach((f, j) => {
+    const tr = el("tr"); tr.dataset.field = j;
     const name = el("td", "n"); name.style.paddingLeft = (6 + 14 * f.d) + "px"; name.textContent = f.n;
     tr.append(el("td", "o", f.o), name, el("td", "v", f.v || (f.leaf ? "" : "")), el("td", "r", f.rfc));
     tr.addEventListener("mouseenter", () => highlight(f.o, f.l, true));
     tr.addEventListener("mouseleave", () => highlight(f.o, f.l, false));
     table.append(tr);
+  });
+  const box = el("div", "fbox"); box.append(table);
+  body.append(box, hexView(m));
+}
+
+// Deep links: #m=3&f=12 opens message 3 with its field 12 highlighted.
+function fromHash() {
+  const p = new URLSearchParams(location.hash.slice(1));
+  const m = Number(p.get("m")), f = p.get("f");
+  if (!p.has("m") || !D.messages[m]) return false;
+  select(m, document.querySelector('.row.hs[data-msg="' + m + '"]'));
+  const field = D.messages[m].fields[Number(f)];
+  if (f !== null && field) {
+    const tr = document.querySelector('tr[data-field="' + f + '"]');
+    tr.classList.add("hot"); highlight(field.o, field.l, true);
+    const box = tr.closest(".fbox"); box.scrollTop = tr.offsetTop - box.clientHeight / 2;
+    const hex = $("hex"), hot = document.querySelector("#hex span.b.hi");
+    if (hot) hex.scrollTop = hot.offsetTop - hex.offsetTop - 20;
   }
-  body.append(table, hexView(m));
+  return true;
 }
 
 function hexView(m) {
@@ -171,13 +190,13 @@ function keys() {
   const box = $("kbody");
   if (D.keys.length) {
     for (const k of D.keys) {
-      const c = el("div", "k"); c.id = "key-" + k.name;
+      const c = el("div", "k"); c.id = "key-" + k.name.toLowerCase();
       const head = el("div"); head.append(el("span", "nm", k.name), " = ", el("span", "fn", k.function + (k.label ? '("' + k.label + '")' : "")));
       if (k.rfc) head.append(el("span", "r", "  " + k.rfc));
       c.append(head);
       if (k.inputs.length) {
         const from = el("div"); from.append("from ");
-        k.inputs.forEach((name, j) => { const a = el("a", "", name); a.href = "#key-" + name; if (j) from.append(", "); from.append(a); });
+        k.inputs.forEach((name, j) => { const a = el("a", "", name); a.href = "#key-" + name.toLowerCase(); if (j) from.append(", "); from.append(a); });
         c.append(from);
       }
       if (k.context) c.append(el("div", "mono", "context: " + k.context + (k.ctx ? "  (" + k.ctx + ")" : "")));
@@ -188,7 +207,7 @@ function keys() {
     box.append(el("p", "hint", "The key schedule was not recomputed for this recording; the secrets reported are below."));
   }
   const t = el("table", "grid"); const h = el("tr"); ["secret", "value", "reported by"].forEach(x => h.append(el("th", "", x))); t.append(h);
-  for (const s of D.secrets) { const tr = el("tr"); tr.id = "key-" + s.label; tr.append(el("td", "mono", s.label), el("td", "mono", s.value), el("td", "", s.sources.join(", "))); t.append(tr); }
+  for (const s of D.secrets) { const tr = el("tr"); tr.id = "key-" + s.label.toLowerCase(); tr.append(el("td", "mono", s.label), el("td", "mono", s.value), el("td", "", s.sources.join(", "))); t.append(tr); }
   box.append(t);
 }
 
@@ -240,7 +259,8 @@ function findings() {
 
 ladder(); keys(); data(); why(); findings();
 const first = document.querySelector(".row.hs");
-if (first) select(Number(first.dataset.msg), first);
+if (!fromHash() && first) select(Number(first.dataset.msg), first);
+window.addEventListener("hashchange", fromHash);
 document.body.dataset.ready = "1";
 </script>
 </body>
