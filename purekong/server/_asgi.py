@@ -20,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+import sys
+from pathlib import Path
 from typing import Any, AsyncIterable, AsyncIterator, Callable
 from urllib.parse import unquote
 
@@ -37,11 +39,19 @@ ASGIApp = Callable[..., Any]
 _TLS_VERSIONS = {"TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
 
 
-def load_app(spec: str) -> ASGIApp:
-    """``"package.module:attribute"`` (dots after the colon walk attributes)."""
+def load_app(spec: str, *, search_first: Path | None = None) -> ASGIApp:
+    """``"package.module:attribute"`` (dots after the colon walk attributes).
+
+    The module is looked for in ``search_first`` (the configuration file's
+    directory), then the working directory, then ``sys.path``; both stay on
+    ``sys.path``, as uvicorn's ``--app-dir`` does, so the app's own imports work.
+    """
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
         raise ValueError(f"expected 'module:attribute', got {spec!r}")
+    for directory in (Path.cwd(), search_first):  # the config's directory ends up first
+        if directory is not None and str(directory) not in sys.path:
+            sys.path.insert(0, str(directory))
     try:
         obj = importlib.import_module(module_name)
     except Exception as exc:

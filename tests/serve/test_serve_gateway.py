@@ -321,7 +321,7 @@ def test_bad_config_names_entry_and_field_and_exits_nonzero(tmp_path, upstream, 
     out = subprocess.run([sys.executable, "-m", "purekong.cli", "serve", "-c", str(bad), "--listen", "127.0.0.1:0"],
                          capture_output=True, timeout=TIMEOUT, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert out.returncode != 0
-    assert b"plugins[0] (name=no-such-plugin): name: unknown plugin" in out.stderr
+    assert b'plugins[0] (name "no-such-plugin").name: unknown plugin' in out.stderr
     assert b"listening" not in out.stdout
     bad.write_text('_format_version: "3.0"\nservices:\n- name: s\n  url: http://127.0.0.1:1\n  connect_timeout: -5\n')
     out = subprocess.run([sys.executable, "-m", "purekong.cli", "serve", "-c", str(bad), "--listen", "127.0.0.1:0"],
