@@ -236,8 +236,8 @@ def rfc8448_checks(section: int) -> list[Check]:
                 if any(k == label for k, _ in step.values):
                     # "salt: 0 (all zero octets)" is HashLen zeros (SHA-256 in every trace)
                     printed = step.value(label)
-                    expected = bytes(32) if printed is None else printed
-                    checks.append(Check(f"{{{step.side}}} {title}", label, expected, values.get(d.inputs[index]) if d else None))
+                    shown = bytes(32) if printed is None else printed
+                    checks.append(Check(f"{{{step.side}}} {title}", label, shown, values.get(d.inputs[index]) if d else None))
             check(step, "secret", d.output if d else None)
         elif m := re.match(r'derive secret (?:for \w+ )?"tls13 ([\w ]+)"', title):
             d = expand(m.group(1), step.value("PRK"), step.value("hash") if m.group(1) != "derived" else None)
