@@ -22,7 +22,8 @@ from ._recording import CertificatePhase, Decision, Endpoint, Finding, Recording
 def recording_from_capture(capture: Capture) -> Recording:
     """Dissect and decrypt the capture (inspect-core's reading) and attach what the capture knew."""
     meta = capture.meta
-    implementation = meta.get("implementation", {})
+    ours = f"purekong {__version__}" if meta.get("source") == "scenario" else None
+    implementation = meta.get("implementation", {"client": ours, "server": ours})
     recording = Recording.from_transcript(
         [(chunk.direction, chunk.data) for chunk in capture.chunks],
         capture.keylog(),
@@ -32,8 +33,8 @@ def recording_from_capture(capture: Capture) -> Recording:
         certificate_phase=_certificate_phase(capture.certificate_phase),
         scenario=meta.get("scenario"),
         seed=meta.get("seed_number"),
-        client=Endpoint("client", _address(capture.client_address), implementation.get("client", f"purekong {__version__}")),
-        server=Endpoint("server", _address(capture.server_address), implementation.get("server", f"purekong {__version__}")),
+        client=Endpoint("client", _address(capture.client_address), implementation.get("client")),
+        server=Endpoint("server", _address(capture.server_address), implementation.get("server")),
     )
     if capture.findings:
         recording = recording.with_findings(Finding("capture", message) for message in capture.findings)

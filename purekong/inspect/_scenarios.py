@@ -251,18 +251,21 @@ def _full(name: str, versions: tuple[str, ...], *, server: dict[str, Any] | None
     return run
 
 
-def _mtls(seed: bytes) -> Capture:
-    capture, pki = _capture("mtls", seed)
-    certificate = CertifiedKey((pki.client.cert, pki.ca.cert), pki.client.key)
-    with frozen_clock():
-        pair = _Pair(capture, seed, _server_config(pki, seed), _client_config(pki, certificate=certificate),
-                     proceed={"request_client_certificate": True, "client_ca_certificates": [pki.ca.cert, pki.other_ca.cert]})
-        pair.handshake()
-        if not pair.done["server"].peer_certificates:
-            raise ScenarioError("the client sent no certificate")
-        pair.exchange()
-        pair.close()
-    return capture
+def _mtls(name: str, versions: tuple[str, ...]) -> Callable[[bytes], Capture]:
+    def run(seed: bytes) -> Capture:
+        capture, pki = _capture(name, seed)
+        certificate = CertifiedKey((pki.client.cert, pki.ca.cert), pki.client.key)
+        with frozen_clock():
+            pair = _Pair(capture, seed, _server_config(pki, seed, versions=versions),
+                         _client_config(pki, certificate=certificate, versions=versions),
+                         proceed={"request_client_certificate": True, "client_ca_certificates": [pki.ca.cert, pki.other_ca.cert]})
+            pair.handshake()
+            if not pair.done["server"].peer_certificates:
+                raise ScenarioError("the client sent no certificate")
+            pair.exchange()
+            pair.close()
+        return capture
+    return run
 
 
 def _resumption(name: str, versions: tuple[str, ...], *, forget_tickets: bool = False,
@@ -368,9 +371,11 @@ _add("tls13", "A full TLS 1.3 handshake", "1-RTT: ClientHello, ServerHello, then
 _add("tls13-hrr", "TLS 1.3 with a HelloRetryRequest", "the client's key share is x25519, the server only takes P-256: it asks again (RFC 8446 §4.1.4)",
      _full("tls13-hrr", ("TLSv1.3",), server={"groups": ("secp256r1",)}, client={"groups": ("x25519", "secp256r1")}))
 _add("mtls", "Mutual TLS with Kong's certificate phase", "request_client_certificate() with a CA DN list, through proceed(); the client's chain",
-     _mtls)
+     _mtls("mtls", ("TLSv1.3",)))
 _add("tls12", "A full TLS 1.2 ECDHE handshake", "two round trips, ServerKeyExchange signed, ChangeCipherSpec, Finished",
      _full("tls12", ("TLSv1.2",)))
+_add("mtls12", "Mutual TLS over TLS 1.2", "the same certificate phase; CertificateRequest's DN list is a TLS 1.2 field, not an extension",
+     _mtls("mtls12", ("TLSv1.2",)))
 _add("tls12-session-id", "TLS 1.2 resumption by session ID", "an abbreviated handshake: no certificate, no key exchange",
      _resumption("tls12-session-id", ("TLSv1.2",), forget_tickets=True))
 _add("tls12-ticket", "TLS 1.2 resumption by session ticket", "RFC 5077: the server's state travels in the ticket",
@@ -383,6 +388,23 @@ _add("key-update", "KeyUpdate both ways", "TLS 1.3 traffic secrets roll forward;
      _key_update)
 _add("bad-certificate-verify", "A failing handshake: a bad CertificateVerify", "the client signs with the wrong key; the server's check and its alert",
      _bad_certificate_verify)
+
+
+def transfer_capture(size: int, seed: int = 0) -> Capture:
+    """A TLS 1.3 connection whose client sends ``size`` bytes (for the rendering benchmark)."""
+    seed_bytes = f"purekong-inspect-transfer-{seed}".encode()
+    capture, pki = Capture(f"a {size:,}-byte transfer", meta={"source": "scenario", "seed_number": seed}), scenario_pki(seed_bytes)
+    with frozen_clock():
+        pair = _Pair(capture, seed_bytes, _server_config(pki, seed_bytes, versions=("TLSv1.3",)), _client_config(pki))
+        pair.handshake()
+        block = bytes(range(256)) * 256
+        for start in range(0, size, len(block)):
+            pair.client.send_data(block[:size - start])
+            pair.pump()
+        pair.close()
+    if len(pair.received["server"]) != size:
+        raise ScenarioError("the transfer lost data")
+    return capture
 
 
 def run_scenario(name: str, seed: int = 0) -> Capture:

@@ -66,10 +66,10 @@ def _glyphs(console: Console) -> _Glyphs:
     return _UNICODE if encoding.startswith("utf") else _ASCII
 
 
-def render(recording: Recording, console: Console, options: Options = Options()) -> None:
+def render(recording: Recording, console: Console, options: Options = Options(), *, title: str | None = None) -> None:
     """Print the ladder, then the sections ``options`` asks for, then any findings."""
     glyphs = _glyphs(console)
-    for line in header(recording):
+    for line in header(recording, title):
         console.print(line)
     console.print()
     for line in ladder(recording, glyphs):
@@ -94,8 +94,8 @@ def _section(console: Console, title: str, lines: Iterable[Text | str]) -> None:
         console.print(line)
 
 
-def header(recording: Recording) -> Iterator[Text]:
-    title = recording.scenario or "recording"
+def header(recording: Recording, title: str | None = None) -> Iterator[Text]:
+    title = title or recording.scenario or "recording"
     line = Text("purekong inspect: ", style="bold")
     line.append(title, style="bold cyan")
     if recording.seed is not None:
@@ -224,45 +224,31 @@ def why_lines(recording: Recording) -> Iterator[Text]:
 
 
 def key_lines(recording: Recording, glyphs: _Glyphs = _UNICODE) -> Iterator[Text]:
-    derivations = {d.name: d for d in recording.key_schedule}
-    if derivations:
-        used_as_input = {i for d in recording.key_schedule for i in d.inputs}
-        roots = [d for d in recording.key_schedule if d.name not in used_as_input]
-        # Print from the leaves up: each value under it, the values it came from.
-        seen: set[str] = set()
-        for root in roots:
-            yield from _key_tree(root.name, derivations, recording, seen, "  ", glyphs)
-    else:
+    """The key schedule top-down, as RFC 8448 prints it: each call, its inputs, its output."""
+    depth: dict[str, int] = {}
+    for d in recording.key_schedule:
+        depth[d.name] = 1 + max((depth.get(i, -1) for i in d.inputs), default=-1)
+    if not recording.key_schedule:
         yield Text("  no key schedule was recomputed; the secrets reported:", style="dim")
+    for d in recording.key_schedule:
+        indent = "  " + "  " * depth[d.name]
+        line = Text(indent)
+        line.append(d.name, style="bold yellow")
+        line.append(f" = {d.function}", style="cyan")
+        args = list(d.inputs) + ([f'"{d.label}"'] if d.label else [])
+        line.append("(" + ", ".join(args) + ")")
+        if d.rfc:
+            line.append(f"  {d.rfc}", style="dim")
+        yield line
+        if d.context_description or d.context:
+            yield Text(f"{indent}    context: {d.context_description or ''} {d.context.hex()}".rstrip(), style="dim")
+        yield Text(f"{indent}    {d.output.hex()}")
     yield Text("  secrets:", style="bold")
     for (label, value), sources in unique_secrets(recording).items():
         line = Text(f"    {label:<34}", style="yellow")
         line.append(value.hex())
         line.append(f"  ({', '.join(sources)})", style="dim")
         yield line
-
-
-def _key_tree(name: str, derivations: dict, recording: Recording, seen: set[str], indent: str, glyphs: _Glyphs) -> Iterator[Text]:
-    derivation = derivations.get(name)
-    line = Text(indent)
-    line.append(name, style="bold yellow")
-    if derivation is None:
-        value = recording.secret(name)
-        line.append(f" = {value.hex()}" if value else "  (input)", style="dim")
-        yield line
-        return
-    line.append(f" = {derivation.function}", style="cyan")
-    if derivation.label:
-        line.append(f'("{derivation.label}")')
-    yield line
-    yield Text(f"{indent}    {derivation.output.hex()}")
-    if derivation.context_description:
-        yield Text(f"{indent}    context: {derivation.context_description}", style="dim")
-    if name in seen:
-        return
-    seen.add(name)
-    for source in derivation.inputs:
-        yield from _key_tree(source, derivations, recording, seen, indent + "  " + glyphs.mid + " ", glyphs)
 
 
 def data_lines(recording: Recording, limit: int = 64) -> Iterator[Text]:
@@ -293,13 +279,13 @@ def byte_lines(recording: Recording) -> Iterator[Text]:
         records = ", ".join(f"#{i}" for i in message.records)
         yield Text(f"  {message_title(message)}  ({who}, {len(message.raw)} B, record {records}, {message.epoch})", style="bold")
         raw = message.raw[:HEX_LIMIT]
-        for field in message_fields(message):
+        for field in message_fields(message, tls13=recording.tls_version in (None, 0x0304)):
             if field.offset >= len(raw):
                 break
             chunk = raw[field.offset:field.offset + min(field.length, 32)]
             more = "..." if field.length > 32 else ""
             line = Text(f"    {field.offset:>5}  ")
-            line.append(f"{'  ' * field.depth}{field.name}", style="yellow")
+            line.append(f"{'  ' * field.depth}{field.name}", style="bold red" if field.status == "malformed" else "yellow")
             if field.value:
                 line.append(f" = {field.value}")
             yield line

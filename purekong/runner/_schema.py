@@ -14,6 +14,7 @@ server, and plugins test ``'field' in self.config`` (Kong's own py-hello does).
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable
 from typing import Any
 
 _TYPES: dict[str, tuple[str, tuple[type, ...]]] = {
@@ -32,7 +33,7 @@ class SchemaViolation(ValueError):
     pass
 
 
-def _fields(schema) -> list[tuple[str, dict]]:
+def _fields(schema: Iterable[Any] | None) -> list[tuple[str, dict]]:
     out = []
     for entry in schema or ():
         if not isinstance(entry, dict) or len(entry) != 1:
@@ -42,7 +43,7 @@ def _fields(schema) -> list[tuple[str, dict]]:
     return out
 
 
-def fill_config(schema, config: dict | None, *, where: str = "config") -> dict[str, Any]:
+def fill_config(schema: Iterable[Any] | None, config: dict | None, *, where: str = "config") -> dict[str, Any]:
     """A copy of ``config`` with every schema field present; raises SchemaViolation."""
     config = dict(config or {})
     fields = _fields(schema)

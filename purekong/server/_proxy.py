@@ -53,7 +53,7 @@ class UpstreamTimeout(UpstreamError):
 
 
 @dataclass(frozen=True)
-class Timeouts:
+class UpstreamTimeouts:
     """Seconds (Kong's services hold milliseconds)."""
 
     connect: float = 60.0
@@ -74,9 +74,13 @@ def _ssl_context() -> ssl.SSLContext:
     return _client_ssl_context
 
 
+#: (scheme, host, port): what a pooled connection can be reused for.
+_Key = tuple[str, str, int]
+
+
 @dataclass(eq=False)  # identity: connections live in sets
 class _Conn:
-    key: tuple[str, str, int]
+    key: _Key
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
     h11: h11.Connection = field(default_factory=lambda: h11.Connection(h11.CLIENT))
@@ -90,8 +94,9 @@ class _Conn:
 class UpstreamResponse:
     """Status and headers now; the body with :meth:`iter_body` (call exactly once)."""
 
-    def __init__(self, pool: "UpstreamPool", conn: _Conn, head: h11.Response, timeouts: Timeouts) -> None:
-        self._pool, self._conn, self._timeouts = pool, conn, timeouts
+    def __init__(self, pool: "UpstreamPool", conn: _Conn, head: h11.Response, timeouts: UpstreamTimeouts) -> None:
+        self._pool, self._timeouts = pool, timeouts
+        self._conn: _Conn | None = conn  # None once released
         self.status = head.status_code
         self.headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in head.headers.raw_items()]
         self.http_version = head.http_version.decode("ascii")
@@ -100,6 +105,8 @@ class UpstreamResponse:
 
     async def iter_body(self) -> AsyncIterator[bytes]:
         conn, read = self._conn, self._timeouts.read
+        if conn is None:
+            raise RuntimeError("the body of an upstream response can be read once")
         try:
             async for chunk in message_body(
                 lambda: _next_event(conn, read), lambda: UpstreamInvalidResponse("upstream closed the connection in the body")
@@ -121,7 +128,7 @@ class UpstreamResponse:
         self._pool._release(conn, reusable=self._done)
 
 
-async def _next_event(conn: _Conn, timeout: float):
+async def _next_event(conn: _Conn, timeout: float) -> object:
     while True:
         try:
             event = conn.h11.next_event()
@@ -155,7 +162,7 @@ class UpstreamPool:
         target: str,
         headers: list[tuple[str, str]],
         body: bytes | AsyncIterable[bytes],
-        timeouts: Timeouts = Timeouts(),
+        timeouts: UpstreamTimeouts = UpstreamTimeouts(),
         sni: str | None = None,
         body_length: int | None = None,
     ) -> UpstreamResponse:
@@ -187,28 +194,36 @@ class UpstreamPool:
                 raise
         raise AssertionError("unreachable")
 
-    async def _exchange(self, conn, method, target, headers, body, timeouts, body_length=None) -> UpstreamResponse:
+    async def _exchange(
+        self,
+        conn: _Conn,
+        method: str,
+        target: str,
+        headers: list[tuple[str, str]],
+        body: bytes | AsyncIterable[bytes],
+        timeouts: UpstreamTimeouts,
+        body_length: int | None = None,
+    ) -> UpstreamResponse:
         h = conn.h11
         headers = [(k, v) for k, v in strip_hop_by_hop(headers) if k.lower() != "content-length"]
-        streamed = not isinstance(body, (bytes, bytearray))
-        if streamed:
+        fixed = body if isinstance(body, (bytes, bytearray)) else None
+        if fixed is None:
             # h11 frames the body: exactly this many bytes, or chunked.
             headers.append(("Content-Length", str(body_length)) if body_length is not None else ("Transfer-Encoding", "chunked"))
-        elif body or method not in ("GET", "HEAD", "DELETE", "OPTIONS", "TRACE"):
-            headers.append(("Content-Length", str(len(body))))
+        elif fixed or method not in ("GET", "HEAD", "DELETE", "OPTIONS", "TRACE"):
+            headers.append(("Content-Length", str(len(fixed))))
         try:
-            out = h.send(h11.Request(method=method, target=target, headers=[(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]))
-            if body and not streamed:
-                out += h.send(h11.Data(data=body))
-                out += h.send(h11.EndOfMessage())
-            elif not streamed:
-                out += h.send(h11.EndOfMessage())
+            out = h.send(h11.Request(method=method, target=target, headers=[(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers])) or b""
+            if fixed:
+                out += h.send(h11.Data(data=fixed)) or b""
+            if fixed is not None:
+                out += h.send(h11.EndOfMessage()) or b""
             await self._write(conn, out, timeouts)
-            if streamed:
+            if not isinstance(body, (bytes, bytearray)):
                 async for chunk in body:  # the client's pace: each chunk as it arrives
                     if chunk:
-                        await self._write(conn, h.send(h11.Data(data=chunk)), timeouts)
-                await self._write(conn, h.send(h11.EndOfMessage()), timeouts)
+                        await self._write(conn, h.send(h11.Data(data=chunk)) or b"", timeouts)
+                await self._write(conn, h.send(h11.EndOfMessage()) or b"", timeouts)
         except h11.LocalProtocolError as exc:
             raise UpstreamInvalidResponse(f"cannot send the request: {exc}") from None
         while True:
@@ -222,7 +237,7 @@ class UpstreamPool:
             raise UpstreamInvalidResponse(f"unexpected {type(event).__name__} from the upstream")
 
     @staticmethod
-    async def _write(conn: _Conn, data: bytes, timeouts: Timeouts) -> None:
+    async def _write(conn: _Conn, data: bytes, timeouts: UpstreamTimeouts) -> None:
         try:
             conn.writer.write(data)
             async with asyncio.timeout(timeouts.write):
@@ -232,7 +247,7 @@ class UpstreamPool:
         except (ConnectionError, OSError) as exc:
             raise UpstreamInvalidResponse(f"upstream connection failed: {exc}") from None
 
-    async def _connect(self, key, timeouts: Timeouts, sni: str | None) -> _Conn:
+    async def _connect(self, key: _Key, timeouts: UpstreamTimeouts, sni: str | None) -> _Conn:
         scheme, host, port = key
         tls = scheme == "https"
         try:
@@ -246,7 +261,7 @@ class UpstreamPool:
             raise UpstreamConnectError(f"cannot connect to {host}:{port}: {exc}") from None
         return _Conn(key, reader, writer)
 
-    def _take_idle(self, key) -> _Conn | None:
+    def _take_idle(self, key: _Key) -> _Conn | None:
         idle = self._idle.get(key)
         now = time.monotonic()
         while idle:
@@ -295,7 +310,7 @@ _HOP_BY_HOP = frozenset(
 
 
 def strip_hop_by_hop(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    named = set()
+    named: set[str] = set()
     for k, v in headers:
         if k.lower() == "connection":
             named.update(t.strip().lower() for t in v.split(","))

@@ -3,7 +3,7 @@
 import pytest
 
 from purekong._hostport import format_host_port, split_host_port, strip_brackets
-from purekong.server._gateway import Listener, ServeConfigError
+from purekong.server import Listener, ServeConfigError
 
 
 @pytest.mark.parametrize("text, expected", [
