@@ -63,9 +63,7 @@ def page_data(recording: Recording, *, title: str | None = None) -> dict[str, An
         "summary": ", ".join(outcome),
         "client": _endpoint(recording.client), "server": _endpoint(recording.server),
         "records": records, "messages": messages,
-        "keys": [{"name": d.name, "function": d.function, "label": d.label, "context": d.context.hex(),
-                  "ctx": d.context_description, "inputs": list(d.inputs), "output": d.output.hex(), "rfc": d.rfc}
-                 for d in recording.key_schedule],
+        "keys": _keys(recording),
         "secrets": [{"label": label, "value": value.hex(), "sources": sources}
                     for (label, value), sources in unique_secrets(recording).items()],
         "data": _data_rows(recording),
@@ -77,6 +75,17 @@ def page_data(recording: Recording, *, title: str | None = None) -> dict[str, An
         "findings": [{"kind": f.kind, "message": f.message, "subject": f.subject, "severity": f.severity}
                      for f in recording.findings],
     }
+
+
+def _keys(recording: Recording) -> list[dict[str, Any]]:
+    depth: dict[str, int] = {}  # how far each value is from the inputs: the tree's indentation
+    rows = []
+    for d in recording.key_schedule:
+        depth[d.name] = 1 + max((depth.get(i, -1) for i in d.inputs), default=-1)
+        rows.append({"name": d.name, "function": d.function, "label": d.label, "context": d.context.hex(),
+                     "ctx": d.context_description, "inputs": list(d.inputs), "output": d.output.hex(), "rfc": d.rfc,
+                     "depth": depth[d.name]})
+    return rows
 
 
 def _endpoint(endpoint: Any) -> str:

@@ -29,10 +29,10 @@ main { padding:18px 24px; }
 .card { background:var(--card); border:1px solid var(--line); border-radius:8px; padding:14px 16px; }
 h2 { font-size:15px; margin:0 0 10px; }
 section { margin-top:18px; }
-.ends { display:grid; grid-template-columns: 96px 1fr 64px; font-weight:600; font-size:13px; color:var(--muted); padding:0 0 6px; border-bottom:1px solid var(--line); }
+.ends { display:grid; grid-template-columns: 122px 1fr 64px; font-weight:600; font-size:13px; color:var(--muted); padding:0 0 6px; border-bottom:1px solid var(--line); }
 .ends .c { color:var(--c2s); } .ends .s { color:var(--s2c); text-align:right; }
 .ends div:nth-child(2) { display:flex; justify-content:space-between; }
-.rec { display:grid; grid-template-columns: 96px 1fr 64px; border-bottom:1px dashed #eceef2; padding:3px 0; }
+.rec { display:grid; grid-template-columns: 122px 1fr 64px; border-bottom:1px dashed #eceef2; padding:3px 0; }
 .rec .meta { font-size:12px; color:var(--muted); display:flex; gap:6px; align-items:flex-start; padding-top:4px; }
 .rec .num { width:22px; text-align:right; font-variant-numeric:tabular-nums; }
 .epoch { font-size:10.5px; padding:1px 6px; border-radius:9px; color:#fff; background:var(--plain); white-space:nowrap; }
@@ -73,6 +73,8 @@ table.fields tr:hover td, table.fields tr.hot td { background:var(--sel); }
 .keys .k:target { outline:2px solid var(--hs); }
 .keys .k .nm { font-weight:600; font-family:ui-monospace, monospace; }
 .keys .fn { color:var(--hs); font-family:ui-monospace, monospace; }
+.keys .rfc { color:var(--muted); font-size:11.5px; margin-left:10px; }
+.keys .k { padding:5px 10px; margin:4px 0; }
 .mono { font-family:ui-monospace, SFMono-Regular, Menlo, monospace; font-size:12px; word-break:break-all; }
 .keys a { color:var(--c2s); font-family:ui-monospace, monospace; }
 table.grid { border-collapse:collapse; width:100%; font-size:12.5px; }
@@ -80,7 +82,8 @@ table.grid th { text-align:left; color:var(--muted); font-weight:600; border-bot
 table.grid td { border-bottom:1px solid #f0f1f4; padding:4px 6px; vertical-align:top; }
 .dir-c2s { color:var(--c2s); font-weight:600; } .dir-s2c { color:var(--s2c); font-weight:600; }
 .decision { padding:6px 0; border-bottom:1px solid #f0f1f4; }
-.decision .w { font-weight:600; } .decision .why { color:var(--muted); font-size:12.5px; white-space:pre-wrap; }
+.decision .w { font-weight:600; }
+.decision.failed { background:#fdecec; border-radius:6px; padding:6px 8px; color:#8a1f1f; } .decision .why { color:var(--muted); font-size:12.5px; white-space:pre-wrap; }
 .finding { padding:6px 10px; border-radius:6px; margin:4px 0; background:#fdecec; color:#8a1f1f; }
 .finding.warning { background:#fff5dc; color:#7a5a00; }
 .ok { color:var(--app); }
@@ -190,9 +193,9 @@ function keys() {
   const box = $("kbody");
   if (D.keys.length) {
     for (const k of D.keys) {
-      const c = el("div", "k"); c.id = "key-" + k.name.toLowerCase();
+      const c = el("div", "k"); c.id = "key-" + k.name.toLowerCase(); c.style.marginLeft = (22 * Math.min(k.depth, 8)) + "px";
       const head = el("div"); head.append(el("span", "nm", k.name), " = ", el("span", "fn", k.function + (k.label ? '("' + k.label + '")' : "")));
-      if (k.rfc) head.append(el("span", "r", "  " + k.rfc));
+      if (k.rfc) head.append(el("span", "rfc", k.rfc));
       c.append(head);
       if (k.inputs.length) {
         const from = el("div"); from.append("from ");
@@ -231,7 +234,7 @@ function data() {
 function why() {
   const box = $("wbody");
   for (const d of D.decisions) {
-    const c = el("div", "decision");
+    const c = el("div", "decision" + (d.what === "failed_check" || (d.what === "alert" && d.value.includes("fatal")) ? " failed" : ""));
     const w = el("div"); w.append(el("span", "dir-" + (d.side === "client" ? "c2s" : "s2c"), d.side + " "), el("span", "w", d.what + ": "), d.value);
     c.append(w); if (d.reason) c.append(el("div", "why", d.reason)); box.append(c);
   }
