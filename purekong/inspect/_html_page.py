@@ -33,6 +33,7 @@ section { margin-top:18px; }
 .ends .c { color:var(--c2s); } .ends .s { color:var(--s2c); text-align:right; }
 .ends div:nth-child(2) { display:flex; justify-content:space-between; }
 .rec { display:grid; grid-template-columns: 122px 1fr 64px; border-bottom:1px dashed #eceef2; padding:3px 0; }
+.rec .meta.click { cursor:pointer; } .rec .meta.click:hover .num, .rec .meta.on .num { background:var(--sel); border-radius:4px; }
 .rec .meta { font-size:12px; color:var(--muted); display:flex; gap:6px; align-items:flex-start; padding-top:4px; }
 .rec .num { width:22px; text-align:right; font-variant-numeric:tabular-nums; }
 .epoch { font-size:10.5px; padding:1px 6px; border-radius:9px; color:#fff; background:var(--plain); white-space:nowrap; }
@@ -97,7 +98,7 @@ table.grid td { border-bottom:1px solid #f0f1f4; padding:4px 6px; vertical-align
 <div class="top">
   <div class="card" id="ladder"><h2>The connection, record by record</h2><div class="ends"><div>record</div><div><span class="c">client</span><span class="s">server</span></div><div></div></div><div id="rows"></div>
     <div class="legend">epochs: <span class="epoch">plaintext</span><span class="epoch handshake">handshake</span><span class="epoch application">application</span><span class="epoch app-n">after KeyUpdate</span><span class="epoch unknown">not decrypted</span></div></div>
-  <div class="card" id="panel"><h2 id="ptitle">Select a message</h2><div id="pbody" class="hint">Click a message in the ladder to see its fields; hover a field to see its bytes.</div></div>
+  <div class="card" id="panel"><h2 id="ptitle">Select a message</h2><div id="pbody" class="hint">Click a message in the ladder to see its fields, or a record number for the record; hover a field to see its bytes.</div></div>
 </div>
 <section class="card keys" id="keys"><h2>Key schedule</h2><div id="kbody"></div></section>
 <section class="card" id="data"><h2>Decrypted records</h2><div id="dbody"></div></section>
@@ -121,6 +122,7 @@ function ladder() {
   for (const r of D.records) {
     const rec = el("div", "rec"); rec.dataset.record = r.i;
     const meta = el("div", "meta"); meta.append(el("span", "num", "#" + r.i), el("span", "epoch " + epochClass(r.epoch), r.epoch));
+    if (r.fields) { meta.classList.add("click"); meta.title = "click for the record: header, keys, nonce, tag"; meta.addEventListener("click", () => selectRecord(r, meta)); }
     const items = el("div", "items" + (r.items.length > 1 ? " group" : ""));
     for (const it of r.items) {
       const row = el("div", "row " + r.dir + " " + it.kind);
@@ -133,6 +135,36 @@ function ladder() {
   }
 }
 
+function selectRecord(r, meta) {
+  if (selected) selected.classList.remove("on");
+  selected = meta; meta.classList.add("on");
+  $("ptitle").textContent = "Record #" + r.i;
+  const body = $("pbody"); body.className = ""; body.textContent = "";
+  body.append(el("div", "kv", (r.dir === "c2s" ? "client \u2192 server" : "server \u2192 client") + " \u00b7 " + r.size + " bytes \u00b7 " + r.epoch + " epoch"));
+  if (r.dec) {
+    const d = r.dec, t = el("table", "fields");
+    [["opened with", d.key || "?"], ["sequence number", d.seq], ["nonce", d.nonce], ["additional data", d.aad], ["tag", d.tag],
+     ["inner content type", d.inner], ["padding", d.padding + " bytes"], ["plaintext", d.plaintext]].forEach(([k, v]) => {
+      const tr = el("tr"); tr.append(el("td", "n", k), el("td", "v", String(v))); t.append(tr); });
+    const box = el("div", "fbox"); box.style.marginBottom = "8px"; box.append(t); body.append(box);
+  }
+  body.append(fieldTable(r), hexView(r));
+}
+
+function fieldTable(m) {
+  const table = el("table", "fields");
+  m.fields.forEach((f, j) => {
+    const tr = el("tr"); tr.dataset.field = j;
+    const name = el("td", "n"); name.style.paddingLeft = (6 + 14 * f.d) + "px"; name.textContent = f.n;
+    tr.append(el("td", "o", f.o), name, el("td", "v", f.v), el("td", "r", f.rfc));
+    tr.addEventListener("mouseenter", () => highlight(f.o, f.l, true));
+    tr.addEventListener("mouseleave", () => highlight(f.o, f.l, false));
+    table.append(tr);
+  });
+  const box = el("div", "fbox"); box.append(table);
+  return box;
+}
+
 function select(i, row) {
   const m = D.messages[i];
   if (selected) selected.classList.remove("on");
@@ -140,22 +172,14 @@ function select(i, row) {
   $("ptitle").textContent = m.title;
   const body = $("pbody"); body.className = ""; body.textContent = "";
   body.append(el("div", "kv", (m.dir === "c2s" ? "client \u2192 server" : "server \u2192 client") + " \u00b7 " + m.size + " bytes \u00b7 record " + m.records.map(x => "#" + x).join(", ") + " \u00b7 " + m.epoch + " epoch"));
-  const table = el("table", "fields");
-  m.fields.forEach((f, j) => {
-    const tr = el("tr"); tr.dataset.field = j;
-    const name = el("td", "n"); name.style.paddingLeft = (6 + 14 * f.d) + "px"; name.textContent = f.n;
-    tr.append(el("td", "o", f.o), name, el("td", "v", f.v || (f.leaf ? "" : "")), el("td", "r", f.rfc));
-    tr.addEventListener("mouseenter", () => highlight(f.o, f.l, true));
-    tr.addEventListener("mouseleave", () => highlight(f.o, f.l, false));
-    table.append(tr);
-  });
-  const box = el("div", "fbox"); box.append(table);
-  body.append(box, hexView(m));
+  body.append(fieldTable(m), hexView(m));
 }
 
-// Deep links: #m=3&f=12 opens message 3 with its field 12 highlighted.
+// Deep links: #m=3&f=12 opens message 3 with its field 12 highlighted; #r=7 opens record 7.
 function fromHash() {
   const p = new URLSearchParams(location.hash.slice(1));
+  const rec = D.records.find(x => String(x.i) === p.get("r"));
+  if (rec && rec.fields) { selectRecord(rec, document.querySelector('.rec[data-record="' + rec.i + '"] .meta')); return true; }
   const m = Number(p.get("m")), f = p.get("f");
   if (!p.has("m") || !D.messages[m]) return false;
   select(m, document.querySelector('.row.hs[data-msg="' + m + '"]'));
