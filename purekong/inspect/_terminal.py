@@ -262,7 +262,8 @@ def data_lines(recording: Recording, limit: int = 64) -> Iterator[Text]:
         line = Text(f"  #{record.index:<4} {who:<7}", style="cyan")
         line.append(f"{record.epoch:<14} seq {d.sequence_number:<4} {byte_count(len(d.plaintext))}", style="dim")
         yield line
-        yield Text(f"        nonce {d.nonce.hex()}  tag {d.tag.hex()}", style="dim")
+        yield Text(f"        key {d.key_label or '?'}  nonce {d.nonce.hex()}  aad {d.additional_data.hex()}  tag {d.tag.hex()}"
+                   + (f"  padding {d.padding_length}" if d.padding_length else ""), style="dim")
         yield Text("        " + application_preview(d.plaintext, limit))
     undecrypted = [r.index for r in recording.records if r.epoch == EPOCH_UNKNOWN]
     if undecrypted:
