@@ -160,7 +160,7 @@ class _Pair:
         self.pump()
         self.server.send_data(response)
         self.pump()
-        if bytes(self.received["server"]).endswith(request) is False or not bytes(self.received["client"]).endswith(response):
+        if not (self.received["server"].endswith(request) and self.received["client"].endswith(response)):
             raise ScenarioError("application data was lost")
 
     def close(self) -> None:

@@ -17,15 +17,7 @@ from rich.text import Text
 
 from ._recording import CLIENT_TO_SERVER, EPOCH_PLAINTEXT, EPOCH_UNKNOWN, HandshakeMessage, Record, Recording
 from ._registry import alert_name, cipher_suite_name, version_name
-from ._summary import (
-    HRR_RANDOM,
-    application_preview,
-    byte_count,
-    describe_ca_names,
-    message_title,
-    records_by_index,
-    unique_secrets,
-)
+from ._summary import application_preview, byte_count, describe_ca_names, message_title, unique_secrets
 
 LANE = 46  # characters between the client and the server column
 HEX_LIMIT = 4096  # bytes of one message shown by --bytes before it is cut
@@ -305,6 +297,3 @@ def finding_lines(recording: Recording) -> Iterator[Text]:
         if finding.subject:
             line.append(f"  [{finding.subject}]", style="dim")
         yield line
-
-
-__all__ = ["HRR_RANDOM", "Options", "make_console", "render", "records_by_index"]
