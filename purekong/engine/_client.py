@@ -13,6 +13,7 @@ from ._alerts import AlertDescription
 from ._config import ClientConfig
 from ._connection import Connection
 from ._events import HandshakeComplete
+from ._state import State
 from ._tlslite import HandshakeFacts, Plan
 from ._trace import Tracer
 
@@ -37,7 +38,7 @@ class ClientConnection(Connection):
         trace: Tracer | None = None,
         random: Callable[[int], bytes] | None = None,
     ) -> None:
-        super().__init__(trace=trace, random=random, max_handshake_message_size=102_400)
+        super().__init__(initial_state=State.HANDSHAKING, trace=trace, random=random, max_handshake_message_size=102_400)
         if config.verify_server and not server_name:
             raise ValueError("a verifying client needs server_name")
         self.config = config
@@ -71,6 +72,8 @@ class ClientConnection(Connection):
         return event
 
     def _verify_server(self, chain: tuple[bytes, ...]) -> str | None:
+        server_name = self.server_name
+        assert server_name is not None  # a verifying client has one (see __init__)
         if not chain:
             return "no certificate"
         if not self.config.trusted_certificates:
@@ -79,9 +82,9 @@ class ClientConnection(Connection):
         try:
             name: x509.GeneralName
             try:
-                name = x509.IPAddress(ipaddress.ip_address(self.server_name))
+                name = x509.IPAddress(ipaddress.ip_address(server_name))
             except ValueError:
-                name = x509.DNSName(self.server_name)
+                name = x509.DNSName(server_name)
             verifier = (
                 PolicyBuilder()
                 .store(Store(list(self.config.trusted_certificates)))

@@ -130,7 +130,7 @@ def build(reader: Reader) -> tuple[Certificate, ...]:
         snis_of.setdefault(id(r.values["certificate"]), []).append(r.values["name"])
     return tuple(
         Certificate(id=r.values["id"], chain=r.values["chain"], key=r.values["key"],
-                    snis=tuple(snis_of.get(id(r), ())))
+                    snis=tuple(snis_of.get(id(r), ())), where=r.where)
         for r in reader.entries["certificates"])
 
 

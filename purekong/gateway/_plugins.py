@@ -84,6 +84,9 @@ class _ChosenPerConsumer:
         return next((inst for entity, inst in self._candidates if entity is chosen), None)
 
     def __getattr__(self, phase: str) -> Callable[[Any], object]:
+        if phase.startswith("_"):
+            raise AttributeError(phase)  # only phase handlers are forwarded
+
         def call(kong: Any) -> object:
             ctx = KongContext.of(kong)
             inst = self._instance_for(ctx.consumer_id if ctx is not None else None)

@@ -175,6 +175,12 @@ def rfc8448(section: int) -> Recording:
     return dataclasses.replace(recording, key_schedule=schedule)
 
 
+def _without_binders(hello: bytes) -> bytes:
+    """A ClientHello up to its PSK binders (RFC 8446 §4.2.11.2), as the binder covers it."""
+    binders = dissect_handshake(hello).find("binders")
+    return hello[: binders.offset] if binders is not None else hello
+
+
 _EXTRACTS = {"early": "early_secret", "handshake": "handshake_secret", "master": "master_secret"}
 _MESSAGES = {
     "ClientHello": 1, "ServerHello": 2, "HelloRetryRequest": 2, "NewSessionTicket": 4, "EndOfEarlyData": 5,
@@ -251,6 +257,8 @@ def rfc8448_checks(section: int) -> list[Check]:
             key = expand("finished", step.value("PRK"))
             mac = next((x for x in derivations if x.function == "HMAC" and key is not None and x.inputs == (key.name,)), None)
             if binder:
+                hellos = messages.get((CLIENT_TO_SERVER, 1), [])
+                check(step, "ClientHello prefix", _without_binders(hellos[0]) if hellos else None)
                 check(step, "binder hash", mac.context if mac else None)
             check(step, "PRK", values.get(key.inputs[0]) if key else None)
             check(step, "hash", key.context if key else None)
@@ -266,6 +274,7 @@ def rfc8448_checks(section: int) -> list[Check]:
         elif m := re.match(r"construct an? (\w+) handshake message", title):
             (label, expected), *_ = step.values
             wanted = messages.get((_direction(step.side), _MESSAGES[m.group(1)]), [])
+            wanted += [_without_binders(w) for w in wanted if w[0] == 1]  # §4 prints the ClientHello up to its binders
             checks.append(Check(f"{{{step.side}}} {title}", label, expected or b"", expected if expected in wanted else (wanted[0] if wanted else None)))
         elif title.startswith("send"):
             raw = step.value("complete record")

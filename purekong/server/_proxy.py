@@ -74,9 +74,13 @@ def _ssl_context() -> ssl.SSLContext:
     return _client_ssl_context
 
 
+#: (scheme, host, port): what a pooled connection can be reused for.
+_Key = tuple[str, str, int]
+
+
 @dataclass(eq=False)  # identity: connections live in sets
 class _Conn:
-    key: tuple[str, str, int]
+    key: _Key
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
     h11: h11.Connection = field(default_factory=lambda: h11.Connection(h11.CLIENT))
@@ -124,7 +128,7 @@ class UpstreamResponse:
         self._pool._release(conn, reusable=self._done)
 
 
-async def _next_event(conn: _Conn, timeout: float):
+async def _next_event(conn: _Conn, timeout: float) -> object:
     while True:
         try:
             event = conn.h11.next_event()
@@ -190,28 +194,36 @@ class UpstreamPool:
                 raise
         raise AssertionError("unreachable")
 
-    async def _exchange(self, conn, method, target, headers, body, timeouts, body_length=None) -> UpstreamResponse:
+    async def _exchange(
+        self,
+        conn: _Conn,
+        method: str,
+        target: str,
+        headers: list[tuple[str, str]],
+        body: bytes | AsyncIterable[bytes],
+        timeouts: UpstreamTimeouts,
+        body_length: int | None = None,
+    ) -> UpstreamResponse:
         h = conn.h11
         headers = [(k, v) for k, v in strip_hop_by_hop(headers) if k.lower() != "content-length"]
-        streamed = not isinstance(body, (bytes, bytearray))
-        if streamed:
+        fixed = body if isinstance(body, (bytes, bytearray)) else None
+        if fixed is None:
             # h11 frames the body: exactly this many bytes, or chunked.
             headers.append(("Content-Length", str(body_length)) if body_length is not None else ("Transfer-Encoding", "chunked"))
-        elif body or method not in ("GET", "HEAD", "DELETE", "OPTIONS", "TRACE"):
-            headers.append(("Content-Length", str(len(body))))
+        elif fixed or method not in ("GET", "HEAD", "DELETE", "OPTIONS", "TRACE"):
+            headers.append(("Content-Length", str(len(fixed))))
         try:
-            out = h.send(h11.Request(method=method, target=target, headers=[(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]))
-            if body and not streamed:
-                out += h.send(h11.Data(data=body))
-                out += h.send(h11.EndOfMessage())
-            elif not streamed:
-                out += h.send(h11.EndOfMessage())
+            out = h.send(h11.Request(method=method, target=target, headers=[(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers])) or b""
+            if fixed:
+                out += h.send(h11.Data(data=fixed)) or b""
+            if fixed is not None:
+                out += h.send(h11.EndOfMessage()) or b""
             await self._write(conn, out, timeouts)
-            if streamed:
+            if not isinstance(body, (bytes, bytearray)):
                 async for chunk in body:  # the client's pace: each chunk as it arrives
                     if chunk:
-                        await self._write(conn, h.send(h11.Data(data=chunk)), timeouts)
-                await self._write(conn, h.send(h11.EndOfMessage()), timeouts)
+                        await self._write(conn, h.send(h11.Data(data=chunk)) or b"", timeouts)
+                await self._write(conn, h.send(h11.EndOfMessage()) or b"", timeouts)
         except h11.LocalProtocolError as exc:
             raise UpstreamInvalidResponse(f"cannot send the request: {exc}") from None
         while True:
@@ -235,7 +247,7 @@ class UpstreamPool:
         except (ConnectionError, OSError) as exc:
             raise UpstreamInvalidResponse(f"upstream connection failed: {exc}") from None
 
-    async def _connect(self, key, timeouts: UpstreamTimeouts, sni: str | None) -> _Conn:
+    async def _connect(self, key: _Key, timeouts: UpstreamTimeouts, sni: str | None) -> _Conn:
         scheme, host, port = key
         tls = scheme == "https"
         try:
@@ -249,7 +261,7 @@ class UpstreamPool:
             raise UpstreamConnectError(f"cannot connect to {host}:{port}: {exc}") from None
         return _Conn(key, reader, writer)
 
-    def _take_idle(self, key) -> _Conn | None:
+    def _take_idle(self, key: _Key) -> _Conn | None:
         idle = self._idle.get(key)
         now = time.monotonic()
         while idle:

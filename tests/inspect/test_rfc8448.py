@@ -47,3 +47,35 @@ def test_a_damaged_trace_is_refused_with_the_step_named():
         parse_trace("   {client}  construct a ClientHello handshake message:\n\n      ClientHello (4 octets):  01 00 00\n")
     with pytest.raises(RFC8448Error, match="not 9"):
         rfc8448(9)
+
+
+def test_section_4_resumed_0rtt_offline():
+    rec = assert_reproduced(4, 117)
+    epochs = [r.epoch for r in rec.records_in("client_to_server")]
+    assert epochs == ["plaintext", "early", "early", "handshake", "application", "application"]
+    early = rec.records_in("client_to_server")[1]
+    assert early.content == b"ABCDEF" and early.decrypted.key_label == "CLIENT_EARLY_TRAFFIC_SECRET"
+    assert [m.name for m in rec.handshake_messages if m.direction == "client_to_server"] == ["client_hello", "end_of_early_data", "finished"]
+
+
+def test_section_5_hello_retry_request():
+    rec = assert_reproduced(5, 96)
+    hrr = rec.handshake_messages[1]
+    from purekong.inspect import dissect_handshake
+
+    tree = dissect_handshake(hrr.raw)
+    assert tree.find("random").meaning.startswith("HelloRetryRequest")
+    assert tree.find("selected_group").meaning == "secp256r1" and tree.find("cookie") is not None
+    transcript = rec.key_schedule  # the HRR transcript starts with message_hash(ClientHello1)
+    assert any(d.name == "client_handshake_traffic_secret" for d in transcript)
+
+
+def test_section_6_client_authentication():
+    rec = assert_reproduced(6, 94)
+    client = [m.name for m in rec.handshake_messages if m.direction == "client_to_server"]
+    assert client == ["client_hello", "certificate", "certificate_verify", "finished"]
+    from purekong.inspect import dissect_handshake
+
+    (request,) = [m for m in rec.handshake_messages if m.name == "certificate_request"]
+    schemes = [f.meaning for f in dissect_handshake(request.raw).walk() if f.name == "signature_scheme"]
+    assert schemes[:2] == ["ecdsa_secp256r1_sha256", "ecdsa_secp384r1_sha384"]
