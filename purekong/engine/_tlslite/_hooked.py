@@ -59,6 +59,20 @@ class Hooks:
 #: The Hooks of the connection whose tlslite generator is running now.
 RUNNING = contextvars.ContextVar("purekong_running_hooks", default=None)
 
+#: The trace label of the (EC)DHE shared secret (TLS 1.2: the pre-master
+#: secret, RFC 8422 §5.10). Lowercase: no key log carries it.
+SHARED_SECRET_LABEL = "ecdhe_shared_secret"
+
+
+def report_shared_secret(secret: bytes) -> None:
+    """Hand the (EC)DHE shared secret the backend just computed to the
+    running connection's tracer. tlslite keeps it in a local of its
+    handshake; the exchange function is the one place that sees it. Without
+    a tracer this is one context-variable read per handshake."""
+    hooks = RUNNING.get()
+    if hooks is not None and hooks.on_secret is not None:
+        hooks.on_secret(SHARED_SECRET_LABEL, hooks.client_random, bytes(secret))
+
 
 class _ReusedClientHello:
     """Stands in for tlslite's ClientHello class where ``_getMsg`` parses one.
