@@ -26,7 +26,8 @@ from purekong.runner import ConnectionPhases
 
 from . import _asgi, _proxy
 from ._config import LoadedConfig
-from ._http import HTTPRequest, PlainStream, TLSStream, serve_connection
+from ._http import HTTPRequest, serve_connection
+from ._streams import PlainStream, TLSStream
 from ._request import AccessLog, Client, Exchange, RequestHandler
 from ._settings import Listener, ServeOptions
 
