@@ -125,6 +125,7 @@ class ASGIResponse:
     def __init__(self, status: int, headers: list[tuple[str, str]], queue: asyncio.Queue, task: asyncio.Task, disconnected: asyncio.Event, timeout: float) -> None:
         self.status, self.headers = status, headers
         self.http_version = "1.1"
+        self.reason: str | None = None  # ASGI has none: the server's phrase
         self.body_bytes = 0
         self._queue, self._task, self._disconnected, self._timeout = queue, task, disconnected, timeout
 

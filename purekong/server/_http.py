@@ -17,22 +17,62 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
+from email.utils import formatdate
+from http import HTTPStatus
 from typing import AsyncIterator, Awaitable, Callable, Protocol
 
 import h11
 
+from purekong import __version__
 from purekong.pdk import JSON_CONTENT_TYPE, cjson_encode, default_message
 
 from ._settings import Limits
 from ._streams import ClientGone, PlainStream, Stream, TLSStream
 
 __all__ = ["BodyStream", "BodyTooLarge", "ClientGone", "ConnectionState", "HTTPRequest", "PlainStream", "Reply", "RequestCycle",
-           "Sent", "TLSStream", "error_reply", "message_body", "serve_connection"]
+           "SERVER_TOKEN", "Sent", "TLSStream", "error_reply", "http_date", "message_body", "reason_phrase", "serve_connection"]
 
 _log = logging.getLogger("purekong.serve")
 
 # -- HTTP ----------------------------------------------------------------------------
+
+#: Kong's ``Server`` token (``kong/<version>``, its SERVER_HEADER), ours.
+SERVER_TOKEN = f"purekong/{__version__}"
+
+# nginx's status lines (ngx_http_status_lines) where they differ from the
+# IANA registry Python carries; 494 is nginx's own code (its page title).
+_NGINX_REASONS = {302: "Moved Temporarily", 413: "Request Entity Too Large", 414: "Request-URI Too Large",
+                  416: "Requested Range Not Satisfiable", 494: "Request Header Or Cookie Too Large"}
+_REASONS = {int(s): s.phrase for s in HTTPStatus} | _NGINX_REASONS
+
+
+def reason_phrase(status: int) -> str:
+    """The reason phrase of purekong's own status lines (nginx's; the registry's
+    for codes nginx has no line for, so that parsers needing one, like h2load's,
+    count the response; "Unknown" past both)."""
+    return _REASONS.get(status, "Unknown")
+
+
+_date_cache: tuple[int, str] = (0, "")
+
+
+def http_date() -> str:
+    """The ``Date`` header's value now (IMF-fixdate), computed once a second."""
+    global _date_cache
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache = (now, formatdate(now, usegmt=True))
+    return _date_cache[1]
+
+
+def common_headers(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """What nginx adds to every response: ``Date`` and ``Server``, unless the
+    response (a proxied one: Kong passes the upstream's) already has them."""
+    names = {k.lower() for k, _ in headers}
+    extra = [(k, v) for k, v in (("Date", http_date()), ("Server", SERVER_TOKEN)) if k.lower() not in names]
+    return extra + headers
 
 
 @dataclass
@@ -44,6 +84,13 @@ class HTTPRequest:
     http_version: str
     #: Without request buffering: the body, chunk by chunk (``body`` is b"").
     body_stream: "BodyStream | None" = None
+    #: Bytes of the request line and headers as received (for ``$request_length``).
+    head_size: int = 0
+
+    @property
+    def size(self) -> int:
+        """nginx's ``$request_length``: request line, headers and body (as received so far)."""
+        return self.head_size + (self.body_stream.received if self.body_stream is not None else len(self.body))
 
     def header(self, name: str) -> str | None:
         name = name.lower()
@@ -62,6 +109,9 @@ class Reply:
     headers: list[tuple[str, str]]
     body: bytes | AsyncIterator[bytes] = b""
     close: bool = False  # close the connection after this response
+    #: The status line's reason phrase; None: :func:`reason_phrase` (a proxied
+    #: response keeps the upstream's, as nginx does while the status is its).
+    reason: str | None = None
 
 
 @dataclass
@@ -234,12 +284,14 @@ async def serve_connection(stream: Stream, handler: Handler, limits: Limits, sta
             # h11 only limits a head that is still incomplete; a whole one that
             # arrived in one go is measured here (what was fed, minus what h11
             # has not parsed yet).
-            if fed - len(conn.trailing_data[0]) > limits.max_request_head:
+            head_size = fed - len(conn.trailing_data[0])
+            if head_size > limits.max_request_head:
                 raise _BadRequest(494, "request head too large")
             if limits.request_buffering or _has_no_body(event):
                 request = await _read_request(conn, event, next_event, send, limits)
             else:
                 request = _streamed_request(conn, event, next_event, send, limits)
+            request.head_size = head_size
         except h11.RemoteProtocolError as exc:
             # h11 hints 431 for an oversized head; Kong (nginx) answers 494 there.
             status = 494 if exc.error_status_hint == 431 else 400
@@ -330,15 +382,20 @@ async def _send_reply(conn: h11.Connection, send_bytes: Callable[[bytes], Awaita
     """Send ``reply``, recording in ``sent`` how far it got (not complete: the connection must end)."""
     body = reply.body
     try:
-        headers = [(k, v) for k, v in reply.headers if k.lower() not in ("connection", "keep-alive")]
+        # Connection is ours to set, but its upgrade token stays (Kong's 426 has
+        # "Connection: Upgrade"); keep-alive is h11's default.
+        upgrade = any(k.lower() == "connection" and "upgrade" in v.lower() for k, v in reply.headers)
+        headers = common_headers([(k, v) for k, v in reply.headers if k.lower() not in ("connection", "keep-alive")])
         no_body = reply.status in _NO_BODY_STATUSES or (request is not None and request.method == "HEAD")
         if isinstance(body, (bytes, bytearray)) and not any(k.lower() in ("content-length", "transfer-encoding") for k, _ in headers) and not (reply.status in _NO_BODY_STATUSES):
             headers.append(("Content-Length", str(len(body))))
-        if reply.close:
-            headers.append(("Connection", "close"))
+        if reply.close or upgrade:
+            headers.append(("Connection", ", ".join(["upgrade"] * upgrade + ["close"] * reply.close)))
         if conn.our_state not in (h11.SEND_RESPONSE, h11.IDLE):
             return  # e.g. a protocol error before h11 saw a request line
-        head = h11.Response(status_code=reply.status, headers=[(k.encode("latin-1"), str(v).encode("latin-1")) for k, v in headers])
+        reason = reply.reason if reply.reason is not None else reason_phrase(reply.status)
+        head = h11.Response(status_code=reply.status, headers=[(k.encode("latin-1"), str(v).encode("latin-1")) for k, v in headers],
+                            reason=reason.encode("latin-1"))
         if isinstance(body, (bytes, bytearray)):
             # One write (one TLS record) for the whole response.
             data = conn.send(head) or b""

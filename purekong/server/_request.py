@@ -37,14 +37,15 @@ from purekong.runner import Outcome, Runner
 
 from . import _asgi, _proxy
 from ._config import LoadedConfig
-from ._http import BodyTooLarge, ConnectionState, HTTPRequest, Reply, Sent
+from ._http import SERVER_TOKEN, BodyTooLarge, ConnectionState, HTTPRequest, Reply, Sent
 from ._settings import Listener
 
 __all__ = ["AccessLog", "Client", "Exchange", "RequestHandler", "VIA"]
 
 _log = logging.getLogger("purekong.serve")
 
-VIA = "1.1 purekong"
+#: Kong's outbound Via (``proxy_http_version .. " " .. SERVER_HEADER``).
+VIA = f"1.1 {SERVER_TOKEN}"
 
 # What the service answered: an upstream's response or an ASGI app's, same shape.
 _ServiceResponse = Union[_proxy.UpstreamResponse, _asgi.ASGIResponse]
@@ -108,6 +109,12 @@ class Exchange:
         self._runner: Runner | None = None
         self._streamed: tuple[int, list[tuple[str, str]]] | None = None  # status and headers
         self._counted = False  # in WORKER_STATISTICS.connections_writing
+        # Kong's ctx.KONG_* timestamps (seconds): access ended (the request goes
+        # to the service), the service's head arrived, its body did.
+        self._proxied_at: float | None = None
+        self._head_at: float | None = None
+        self._body_at: float | None = None
+        self._upstream_via: str | None = None
 
     # -- 1. respond ------------------------------------------------------------------
     async def respond(self) -> Reply:
@@ -132,6 +139,7 @@ class Exchange:
             forwarded_prefix=match.stripped_prefix if match and match.stripped_prefix != "/" else None,
         )
         outcome = self.outcome = runner.run_request(client.info, request, find_consumer=config.find_consumer)
+        outcome.context.after_header_filter = self._kong_headers
         if not outcome.proxy:
             return self._buffered_reply(runner.run_response(outcome))
         assert match is not None
@@ -143,7 +151,7 @@ class Exchange:
     async def _forward(self, match: RouteMatch, service: Service, runner: Runner, outcome: Outcome) -> Reply:
         req = self.req
         assert outcome.upstream is not None
-        proxy_started = time.time()
+        self._proxied_at = time.time()
         try:
             upstream = await self._call_service(match, service, outcome.upstream)
         except BodyTooLarge:
@@ -151,9 +159,11 @@ class Exchange:
         except _proxy.UpstreamError as exc:
             _log.error("upstream failure for %s %s (service %s): %s", req.method, req.target, service.name or service.id, exc)
             return self._error_reply(exc.status, default_message(504) if exc.status == 504 else None)
-        latency = int((time.time() - proxy_started) * 1000)
+        self._head_at = time.time()
         head = _proxy.strip_hop_by_hop(upstream.headers)
-        head += [("Via", VIA), ("X-Kong-Upstream-Latency", str(latency)), ("X-Kong-Proxy-Latency", str(int((proxy_started - self.started) * 1000)))]
+        vias = [v for k, v in head if k.lower() == "via"]
+        self._upstream_via = ", ".join(vias) if vias else None
+        reason = upstream.reason
 
         if any(runner.needs_phase(p) for p in ("response", "header_filter", "body_filter")):
             # A plugin may read or rewrite the response: buffer it (Kong does
@@ -163,14 +173,19 @@ class Exchange:
             except _proxy.UpstreamError as exc:
                 _log.error("upstream failed mid-body for %s %s: %s", req.method, req.target, exc)
                 return self._error_reply(exc.status, None)
+            self._body_at = time.time()
             head = [(k, v) for k, v in head if k.lower() != "content-length"]
-            return self._buffered_reply(runner.run_response(outcome, Response(upstream.status, head, body)))
+            reply = self._buffered_reply(runner.run_response(outcome, Response(upstream.status, head, body)))
+            if reply.status == upstream.status:
+                reply.reason = reason
+            return reply
 
         # Streaming: headers now (with the edits plugins queued in access), the
         # body as it arrives, the log phase in finish() once it is all out.
         first = outcome.context.begin_response(Response(upstream.status, head, b""))
+        first.headers = self._kong_headers(first.headers)
         self._streamed = (first.status, list(first.headers))
-        return Reply(first.status, list(first.headers), upstream.iter_body())
+        return Reply(first.status, list(first.headers), upstream.iter_body(), reason=reason if first.status == upstream.status else None)
 
     async def _call_service(self, match: RouteMatch, service: Service, up: UpstreamRequest) -> _ServiceResponse:
         req = self.req
@@ -280,9 +295,60 @@ class Exchange:
     def _buffered_reply(self, response: Response) -> Reply:
         assert self.outcome is not None and not isinstance(response.body, StreamedBody)
         headers = [(k, v) for k, v in response.headers if k.lower() not in ("content-length", "transfer-encoding")]
-        if not any(k.lower() == "via" for k, _ in headers) and self.outcome.proxy and self.outcome.context.upstream_response is not None:
-            headers.append(("Via", VIA))
         return Reply(response.status, headers, bytes(response.body))
+
+    @property
+    def _proxied(self) -> bool:
+        """Kong's ctx.KONG_PROXIED: the request went on to the service."""
+        return self._proxied_at is not None
+
+    def _kong_headers(self, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """Kong's own response headers (``kong/runloop/handler.lua``, header_filter
+        ``after``, with Kong's default ``headers = server_tokens, latency_tokens``);
+        the runner calls it after the header_filter phase (so the log phase
+        sees them), which is also when the log's size and latencies are noted.
+
+        Proxied: X-Kong-Upstream-Latency, X-Kong-Proxy-Latency, ``Via`` (the
+        upstream's, then ours) and ``Server`` unless the upstream sent one.
+        Kong's own answers: X-Kong-Response-Latency, and ``Server`` replaced by
+        ours (unless a plugin's ``Via`` is Kong's token).
+        """
+        self._note_log_fields()
+        ms = self._latencies()
+        own = {"x-kong-upstream-latency", "x-kong-proxy-latency", "x-kong-response-latency"}
+        if self._proxied:
+            out = [(k, v) for k, v in headers if k.lower() not in own | {"via"}]
+            out += [("X-Kong-Upstream-Latency", str(ms["proxy"])), ("X-Kong-Proxy-Latency", str(ms["kong"])),
+                    ("Via", f"{self._upstream_via}, {VIA}" if self._upstream_via else VIA)]
+            if not any(k.lower() == "server" for k, _ in out):
+                out.append(("Server", SERVER_TOKEN))
+            return out
+        out = [(k, v) for k, v in headers if k.lower() not in own]
+        out.append(("X-Kong-Response-Latency", str(ms["kong"])))
+        if not any(k.lower() == "via" and v == SERVER_TOKEN for k, v in out):
+            out = [(k, v) for k, v in out if k.lower() != "server"] + [("Server", SERVER_TOKEN)]
+        return out
+
+    def _latencies(self) -> dict[str, int]:
+        """Kong's serialized ``latencies`` but ``request`` (ms): kong (KONG_PROXY_LATENCY,
+        or KONG_RESPONSE_LATENCY for Kong's own answers), proxy (KONG_WAITING_TIME,
+        -1 when not proxied), receive (KONG_RECEIVE_TIME)."""
+        def ms(a: float, b: float) -> int:
+            return max(0, round((b - a) * 1000))
+
+        now = time.time()
+        if self._proxied_at is None:
+            return {"kong": ms(self.started, now), "proxy": -1, "receive": 0}
+        head_at = self._head_at or now
+        return {"kong": ms(self.started, self._proxied_at), "proxy": ms(self._proxied_at, head_at),
+                "receive": ms(head_at, self._body_at) if self._body_at is not None else 0}
+
+    def _note_log_fields(self) -> None:
+        """What kong.log.serialize reports that only the server knows."""
+        assert self.outcome is not None
+        ctx = self.outcome.context
+        ctx.request_size = self.req.size
+        ctx.latencies = self._latencies()
 
     # -- 3. finish ---------------------------------------------------------------------
     async def finish(self, sent: Sent) -> None:
@@ -298,6 +364,7 @@ class Exchange:
                 _log.info("response to %s %s not completed (%d body bytes sent)", self.req.method, self.req.target, sent.body_bytes)
             assert self._runner is not None
             status, headers = self._streamed
+            self._body_at = time.time()
             self._runner.run_response(outcome, Response(status, headers, StreamedBody(sent.body_bytes)))
         if self.handler.access_log is not None:
             self.handler.access_log.write(outcome)
