@@ -174,6 +174,7 @@ class ServerConnection(Connection):
             groups=config.groups,
             certificates=certificates if certificates is not None else config.certificates,
             alpn_protocols=config.alpn_protocols if alpn_protocols is None else alpn_protocols,
+            signature_schemes=config.signature_schemes,
             request_client_certificate=config.request_client_certificate if request_client_certificate is None else request_client_certificate,
             client_ca_certificates=config.client_ca_certificates if client_ca_certificates is None else client_ca_certificates,
             issue_tickets=reuse,

@@ -31,7 +31,7 @@ from tlslite.messages import Alert
 
 from .._alerts import AlertDescription, RemoteProtocolError
 from .._config import SessionStore
-from .._suites import BY_CODE, VERSION_NAMES, VERSIONS
+from .._suites import BY_CODE, SIGNATURE_SCHEMES, VERSION_NAMES, VERSIONS
 from . import _backend, _records, _speedups
 from ._hello import FirstHello, hello_server_name
 from ._hooked import RUNNING, Hooks, HookedTLSConnection
@@ -103,6 +103,7 @@ class Driver:
         settings = handshake_settings(plan)
         self.hooks.resumption_allowed = resume
         self.hooks.first_hello = hello
+        self.hooks.signature_schemes = tuple(SIGNATURE_SCHEMES[name] for name in plan.signature_schemes)
         if plan.request_client_certificate:
             self.hooks.tls13_ca_names = tuple(c.subject.public_bytes() for c in plan.client_ca_certificates)
         ca_names = [bytearray(dn) for dn in self.hooks.tls13_ca_names] or None

@@ -28,6 +28,9 @@ from tlslite.errors import TLSIllegalParameterException
 from tlslite.messages import CompressedCertificate
 from tlslite.utils.codec import BadCertificateError
 
+from .._suites import DEFAULT_SIGNATURE_SCHEMES, SIGNATURE_SCHEMES
+from . import _policy
+
 # RFC 8446 §4.2.4; tlslite 0.8 has no ExtensionType for it.
 CERTIFICATE_AUTHORITIES = 47
 # OpenSSL gives up after this many consecutive warning alerts.
@@ -40,6 +43,8 @@ class Hooks:
 
     #: Whether an offered session ID, ticket or PSK may be used.
     resumption_allowed: bool = True
+    #: Code points the server may sign with, in preference order.
+    signature_schemes: tuple[int, ...] = tuple(SIGNATURE_SCHEMES[name] for name in DEFAULT_SIGNATURE_SCHEMES)
     #: DER DistinguishedNames for the TLS 1.3 certificate_authorities extension.
     tls13_ca_names: tuple[bytes, ...] = ()
     client_random: bytes = b""
@@ -252,6 +257,10 @@ class HookedTLSConnection(TLSConnection):
         finally:
             if chain is not None:
                 session.clientCertChain = chain
+
+    def _pickServerKeyExchangeSig(self, settings, clientHello, certList=None, private_key=None, version=(3, 3), check_alt=True):
+        """No SHA-1 fallback, only schemes the key can make, the configured order (see _policy)."""
+        return _policy.pick_server_signature(settings, clientHello, certList, private_key, version, check_alt, self.pk.signature_schemes)
 
     def _log_secret(self, label: str, secret) -> None:
         random = self.pk.client_random or bytes(self._clientRandom)

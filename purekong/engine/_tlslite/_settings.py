@@ -13,7 +13,7 @@ from cryptography import x509
 from tlslite.handshakesettings import HandshakeSettings, Keypair, VirtualHost
 
 from .._config import CertifiedKey, SessionStore
-from .._suites import VERSIONS
+from .._suites import DEFAULT_SIGNATURE_SCHEMES, VERSIONS
 from ._backend import load_certificate_chain
 from ._keys import load_private_key
 
@@ -35,6 +35,7 @@ class Plan:
     certificates: tuple[CertifiedKey, ...] = ()
     alpn_protocols: tuple[str, ...] = ()
     # Server only.
+    signature_schemes: tuple[str, ...] = DEFAULT_SIGNATURE_SCHEMES
     request_client_certificate: bool = False
     client_ca_certificates: tuple[x509.Certificate, ...] = ()
     issue_tickets: bool = False
