@@ -220,6 +220,7 @@ class HookedTLSConnection(TLSConnection):
         # close_notify, a clean close that truncates the stream, or any other
         # alert. Once the handshake is done every alert must be encrypted.
         self._pk_handshake_done = False
+        self._pk_ccs_seen = False
         original_recv = record_socket.recv
 
         def recv():
@@ -336,6 +337,7 @@ class HookedTLSConnection(TLSConnection):
         TLS 1.2 warning alerts (and user_canceled in TLS 1.3, the one
         closure alert besides close_notify) are reported and skipped; RFC
         8446 §6 makes every other TLS 1.3 alert an error whatever its level.
+        A TLS 1.3 ChangeCipherSpec is checked against ``_policy`` first.
         """
         while True:
             for result in super()._getNextRecord():
@@ -344,6 +346,11 @@ class HookedTLSConnection(TLSConnection):
                 else:
                     break
             header, parser = result
+            if header.type == ContentType.change_cipher_spec and self.version > (3, 3):
+                problem = _policy.tls13_change_cipher_spec_problem(bytes(parser.bytes), self._pk_ccs_seen, self._pk_handshake_done)
+                if problem is not None:
+                    yield from self._sendError(AlertDescription.unexpected_message, problem)
+                self._pk_ccs_seen = True
             if header.type == ContentType.handshake:
                 self._warning_run = 0
                 if self.pk.on_message is not None:

@@ -82,3 +82,20 @@ def certificate_request_extension() -> Any:
 
 def _code(scheme: tuple[int, int]) -> int:
     return (scheme[0] << 8) | scheme[1]
+
+
+def tls13_change_cipher_spec_problem(payload: bytes, already_seen: bool, handshake_done: bool) -> str | None:
+    """Why a plaintext TLS 1.3 ChangeCipherSpec record must be refused, or None.
+
+    RFC 8446 §5: the compatibility CCS is the single byte 0x01 and is
+    dropped; any other value is unexpected_message, and so is a CCS after
+    the peer's Finished. As in BoringSSL, only one is tolerated: tlslite
+    dropped any number (and answered ``01 01`` with decode_error).
+    """
+    if payload != b"\x01":
+        return "ChangeCipherSpec record other than the single byte 0x01"
+    if handshake_done:
+        return "ChangeCipherSpec after the handshake"
+    if already_seen:
+        return "second ChangeCipherSpec"
+    return None
