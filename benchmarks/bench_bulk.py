@@ -62,8 +62,9 @@ def cases_for(impl):
 # ---------------------------------------------------------------------------
 
 def engine_pair(directory, version, cipher):
-    from purekong.engine import NEED_DATA, CertifiedKey, ClientConfig, ClientConnection, ClientHelloReceived
-    from purekong.engine import DataReceived, HandshakeComplete, ServerConfig, ServerConnection
+    from purekong.engine import NEED_DATA, CertifiedKey, ClientConfig, ClientConnection, DataReceived
+    from purekong.engine import ServerConfig, ServerConnection
+    from purekong.testing import handshake_in_memory
 
     def read(ext):
         with open(os.path.join(directory, CERT + ext), "rb") as f:
@@ -74,24 +75,10 @@ def engine_pair(directory, version, cipher):
                                            versions=versions, ciphers=(cipher,), session_resumption=False,
                                            ticket_keys=()))
     client = ClientConnection(ClientConfig(verify_server=False, versions=versions, ciphers=(cipher,)))
-    done = {server: None, client: None}
-    for _ in range(20):  # a handshake is a handful of flights
-        for me, peer in ((client, server), (server, client)):
-            out = me.data_to_send()
-            if out:
-                peer.receive_data(out)
-        for conn in (server, client):
-            while True:
-                event = conn.next_event()
-                if event is NEED_DATA:
-                    break
-                if isinstance(event, ClientHelloReceived):
-                    conn.proceed()
-                elif isinstance(event, HandshakeComplete):
-                    done[conn] = event
-        if all(done.values()) and not server.data_to_send() and not client.data_to_send():
-            break
-    negotiated = done[server].openssl_cipher
+    handshake = handshake_in_memory(client, server)
+    if not handshake.completed:
+        raise RuntimeError(f"in-memory handshake failed: {handshake.error}")
+    negotiated = handshake.server_handshake.openssl_cipher
 
     payload = os.urandom(RECORD)
 

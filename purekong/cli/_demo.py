@@ -12,21 +12,20 @@ import argparse
 
 from purekong._devpki import make_dev_pki
 from purekong.engine import (
-    NEED_DATA,
-    PAUSED,
     CertifiedKey,
     ClientConfig,
     ClientConnection,
     ClientHelloReceived,
     DataReceived,
-    HandshakeComplete,
     HandshakeMessageTrace,
+    SecretTrace,
     ServerConfig,
     ServerConnection,
 )
+from purekong.testing import handshake_in_memory
 
 
-def register(subparsers) -> None:
+def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("demo", help="run an mTLS handshake in memory and show it")
     parser.add_argument("--tls12", action="store_true", help="use TLS 1.2 instead of TLS 1.3")
     parser.set_defaults(func=run)
@@ -37,10 +36,15 @@ def run(args: argparse.Namespace) -> int:
     ca = pki.ca
     versions = ("TLSv1.2",) if args.tls12 else ("TLSv1.3",)
 
-    def show(trace) -> None:
+    def show(trace: HandshakeMessageTrace | SecretTrace) -> None:
         if isinstance(trace, HandshakeMessageTrace):
             arrow = "server <-- client" if trace.direction == "received" else "server --> client"
             print(f"  {arrow}  {trace.name:<22} {len(trace.raw):5d} bytes")
+
+    def certificate_phase(server: ServerConnection, event: ClientHelloReceived) -> None:
+        print(f"  [paused at the ClientHello: SNI={event.server_name!r}, versions {', '.join(event.versions)}]")
+        print("  [certificate phase: request the client's certificate, CA DN list = the demo CA]")
+        server.proceed(request_client_certificate=True, client_ca_certificates=[ca])
 
     server = ServerConnection(ServerConfig(certificates=(CertifiedKey((pki.server, ca), pki.server_key),), versions=versions), trace=show)
     client = ClientConnection(
@@ -48,25 +52,10 @@ def run(args: argparse.Namespace) -> int:
         "localhost",
     )
     print("purekong demo: an mTLS handshake between two purekong endpoints, in memory\n")
-    done = None
-    for _ in range(10):
-        server.receive_data(client.data_to_send())
-        while (event := server.next_event()) not in (NEED_DATA, PAUSED):
-            if isinstance(event, ClientHelloReceived):
-                print(f"  [paused at the ClientHello: SNI={event.server_name!r}, versions {', '.join(event.versions)}]")
-                print("  [certificate phase: request the client's certificate, CA DN list = the demo CA]")
-                server.proceed(request_client_certificate=True, client_ca_certificates=[ca])
-            elif isinstance(event, HandshakeComplete):
-                done = event
-        outgoing = server.data_to_send()
-        if outgoing:
-            client.receive_data(outgoing)
-        while client.next_event() is not NEED_DATA:
-            pass
-        if done is not None and client.handshake is not None:
-            break
-    if done is None:
-        print("handshake did not complete")
+    result = handshake_in_memory(client, server, on_client_hello=certificate_phase)
+    done = result.server_handshake
+    if not result.completed or done is None:
+        print(f"handshake did not complete: {result.error}" if result.error else "handshake did not complete")
         return 1
     client.send_data(b"GET / HTTP/1.0\r\n\r\n")
     server.receive_data(client.data_to_send())

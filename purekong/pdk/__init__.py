@@ -23,10 +23,13 @@ from ._types import (
     Response,
     TLSInfo,
     UpstreamRequest,
+    WORKER_STATISTICS,
+    WorkerStatistics,
 )
+from ._shared_dict import WORKER_SHARED, SharedDict
 
 # Registering modules: importing them fills FUNCTIONS.
-from . import _client, _log, _misc, _request, _service  # noqa: E402,F401  isort:skip
+from . import _client, _log, _misc, _request, _service, _shared_dict, _vault  # noqa: E402,F401  isort:skip
 
 __all__ = [
     "FUNCTIONS",
@@ -45,6 +48,10 @@ __all__ = [
     "Response",
     "TLSInfo",
     "UpstreamRequest",
+    "WORKER_SHARED",
+    "WORKER_STATISTICS",
+    "SharedDict",
+    "WorkerStatistics",
     "check_not_phase",
     "check_phase",
     "cjson_encode",

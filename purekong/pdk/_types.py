@@ -87,6 +87,8 @@ class Request:
     route: dict | None = None
     service: dict | None = None
     start_time: float | None = None  # seconds since the epoch; None: now
+    # The path prefix the route stripped (X-Forwarded-Prefix upstream); None: none.
+    forwarded_prefix: str | None = None
 
 
 @dataclass
@@ -107,3 +109,38 @@ class UpstreamRequest:
     headers: Headers
     body: bytes
     scheme: str | None = None  # set by kong.service.request.set_scheme
+    # kong.service.set_target: connect here instead of the service's host/port.
+    target_host: str | None = None
+    target_port: int | None = None
+    # kong.service.set_timeouts, in milliseconds as in Kong; None: the service's.
+    connect_timeout: int | None = None
+    write_timeout: int | None = None
+    read_timeout: int | None = None
+    # kong.service.set_retries; None: the service's.
+    retries: int | None = None
+    # kong.service.set_tls_verify / set_tls_verify_depth; None: the service's.
+    tls_verify: bool | None = None
+    tls_verify_depth: int | None = None
+
+
+@dataclass
+class WorkerStatistics:
+    """nginx's stub_status counters for one worker (``kong.nginx.get_statistics``).
+
+    The server updates them; the PDK only reads them.
+    """
+
+    connections_active: int = 0
+    connections_reading: int = 0
+    connections_writing: int = 0
+    connections_waiting: int = 0
+    connections_accepted: int = 0
+    connections_handled: int = 0
+    total_requests: int = 0
+
+    def as_table(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+#: This worker process's counters.
+WORKER_STATISTICS = WorkerStatistics()

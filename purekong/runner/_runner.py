@@ -26,7 +26,8 @@ request phase that request gets Kong's 500.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from purekong.pdk import (
@@ -62,18 +63,24 @@ class PluginInstance:
     config: dict
     plugin: object
     scope: str = "global"
+    # The plugin entity's id (kong.plugin.get_id); Kong generates one when the
+    # configuration gives none.
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
     @property
     def name(self) -> str:
         return self.spec.name
 
 
-def configure(spec: PluginSpec, config: dict | None = None, *, scope: str = "global") -> PluginInstance:
+def configure(spec: PluginSpec, config: dict | None = None, *, scope: str = "global",
+              id: str | None = None) -> PluginInstance:
     """Fill ``config`` from the plugin's schema and instantiate it once, as Kong does."""
     if scope not in SCOPES:
         raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
     filled = fill_config(spec.schema, config)
-    return PluginInstance(spec, filled, spec.cls(filled), scope)
+    if id is None:
+        return PluginInstance(spec, filled, spec.cls(filled), scope)
+    return PluginInstance(spec, filled, spec.cls(filled), scope, id)
 
 
 @dataclass
@@ -139,8 +146,10 @@ class Runner:
         """The client_hello phase (Kong 3.9+) of every handshake, resumed or not."""
         return self._run_handshake_phase(Phase.client_hello, requests, hello)
 
-    def _run_handshake_phase(self, phase: Phase, requests, hello) -> bool:
-        ctx = KongContext(
+    def handshake_context(self, requests: HandshakeRequests, hello: ClientHelloInfo) -> KongContext:
+        """A fresh context for a handshake phase: the ClientHello's facts, the
+        requests the plugins fill, this runner's phase checks and logger."""
+        return KongContext(
             check_phases=self.check_phases,
             conn=ConnectionInfo(
                 tls=TLSInfo(server_name=hello.server_name),
@@ -152,6 +161,9 @@ class Runner:
             hello=hello,
             logger=self.logger,
         )
+
+    def _run_handshake_phase(self, phase: Phase, requests: HandshakeRequests, hello: ClientHelloInfo) -> bool:
+        ctx = self.handshake_context(requests, hello)
         ok = True
         for inst in self._with_phase(phase, global_only=True):
             ok = self._call(ctx, phase, inst) and ok
@@ -217,7 +229,7 @@ class Runner:
 
     def _call(self, ctx: KongContext, phase: Phase, inst: PluginInstance) -> bool:
         ctx.phase = phase
-        ctx.plugin_name = inst.name
+        ctx.plugin_name, ctx.plugin_id = inst.name, inst.id
         ctx.unwind_pending = False
         lua_style = self.lua_style if inst.spec.lua_style is None else inst.spec.lua_style
         kong = make_kong(ctx, lua_style=lua_style)
@@ -236,4 +248,4 @@ class Runner:
             return False
         finally:
             ctx.unwind_pending = False
-            ctx.plugin_name = None
+            ctx.plugin_name = ctx.plugin_id = None

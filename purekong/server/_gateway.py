@@ -40,10 +40,9 @@ from cryptography.hazmat.primitives import serialization
 
 from purekong.engine import CertifiedKey, ClientHelloReceived, ServerConfig, ServerConnection
 from purekong import gateway
-from purekong.gateway import Declarative, PluginEntity, Route, RouteMatch, Router, Service
+from purekong.gateway import Declarative, PluginsIterator, RouteMatch, Router, Service
 from purekong.pdk import ConnectionInfo, Request, Response, cjson_encode
-from purekong.runner import NativePlugin, PluginInstance, Runner, configure, plugin_from_class
-from purekong.runner._engine import ConnectionPhases
+from purekong.runner import ConnectionPhases, Runner, configure
 
 from . import _asgi, _proxy
 from ._http import BodyTooLarge, ConnectionState, HTTPRequest, Limits, PlainStream, Reply, TLSStream, serve_connection
@@ -51,7 +50,6 @@ from ._http import BodyTooLarge, ConnectionState, HTTPRequest, Limits, PlainStre
 _log = logging.getLogger("purekong.serve")
 
 VIA = "1.1 purekong"
-NO_ROUTE_MESSAGE = "no Route matched with those values"
 
 
 class ServeConfigError(Exception):
@@ -113,45 +111,6 @@ def load_declarative(path: Path) -> Declarative:
 # -- plugins -------------------------------------------------------------------------
 
 
-def _runloop_exit(status: int, body, headers: dict | None = None) -> PluginInstance:
-    """What Kong's runloop answers before the plugins' access handlers run
-    (no route matched, https required), as the first access handler: the
-    global rewrite handlers have run, and header_filter and log still run."""
-
-    class RunloopExit(NativePlugin):
-        name = "purekong-runloop"
-        priority = 10**9
-
-        def access(self, kong):
-            kong.response.exit(status, body, headers)
-
-    return configure(plugin_from_class(RunloopExit))
-
-
-class _ConsumerScoped:
-    """A consumer-scoped plugin runs only once that consumer is authenticated.
-
-    Kong's plugins iterator re-collects plugins after the authentication
-    plugins ran in access; purekong approximates this by checking, at each
-    call, the consumer the request was authenticated as.
-    """
-
-    def __init__(self, plugin: object, consumer_id: str) -> None:
-        self._plugin, self._consumer_id = plugin, consumer_id
-
-    def __getattr__(self, phase: str):
-        method = getattr(self._plugin, phase)
-
-        def call(kong):
-            ctx = getattr(kong, "_ctx", None)
-            consumer = getattr(ctx, "consumer", None) or {}
-            if consumer.get("id") == self._consumer_id:
-                return method(kong)
-            return None
-
-        return call
-
-
 def _builtins():
     """purekong.plugins (mtls-auth, tls-handshake-modifier, tls-metadata-headers), if present."""
     try:
@@ -167,69 +126,12 @@ class Plan:
 
     declarative: Declarative
     router: Router
-    instances: list[tuple[PluginEntity, PluginInstance]]
-    connection_runner: Runner  # global plugins, for the certificate/client_hello phases
+    plugins: PluginsIterator
     certificate_handlers: list  # the built-in TLS plugins' certificate-phase hooks
     certificates: list[CertifiedKey]  # the default (first) and the declarative ones
     cert_by_id: dict[str, CertifiedKey]
     asgi_apps: dict[str, Any]
     verify_depth: int | None
-    _runners: dict = field(default_factory=dict)
-
-    def runner_for(self, match: RouteMatch | None, protocol: str) -> Runner:
-        key = (match.route.id if match else None, protocol, bool(match and match.https_required))
-        runner = self._runners.get(key)
-        if runner is None:
-            plugins = self._applicable(match, protocol)
-            if match is None:
-                plugins = [p for p in plugins if p.scope == "global"]
-                plugins.append(_runloop_exit(404, {"message": NO_ROUTE_MESSAGE}))
-            elif match.https_required:
-                plugins.append(_https_required(match.route))
-            runner = Runner(plugins, check_phases=True)
-            self._runners[key] = runner
-        return runner
-
-    def _applicable(self, match: RouteMatch | None, protocol: str) -> list[PluginInstance]:
-        """Kong's plugins iterator: the most specific instance of each plugin name wins."""
-        chosen: dict[str, tuple[int, PluginInstance]] = {}
-        route_id = match.route.id if match else None
-        service_id = match.service.id if match and match.service else None
-        for entity, inst in self.instances:
-            if protocol not in entity.protocols:
-                continue
-            if entity.route and entity.route != route_id:
-                continue
-            if entity.service and entity.service != service_id:
-                continue
-            # Precedence (Kong): route+service+consumer > ... > global; approximated
-            # by counting how many scopes the entity names.
-            rank = (4 if entity.route else 0) + (2 if entity.service else 0) + (1 if entity.consumer else 0)
-            if entity.consumer:
-                inst = dataclasses.replace(inst, plugin=_ConsumerScoped(inst.plugin, entity.consumer), scope="route")
-            elif entity.route or entity.service:
-                inst = dataclasses.replace(inst, scope="route" if entity.route else "service")
-            previous = chosen.get(entity.name)
-            if previous is None or rank > previous[0]:
-                chosen[entity.name] = (rank, inst)
-        return [inst for _, inst in chosen.values()]
-
-
-def _https_required(route: Route) -> PluginInstance:
-    """Kong's answer to an https-only route reached over http."""
-    code = route.https_redirect_status_code
-    if code == 426:
-        return _runloop_exit(426, {"message": "Please use HTTPS protocol"}, {"Connection": "Upgrade", "Upgrade": "TLS/1.2, HTTP/1.1"})
-
-    class Redirect(NativePlugin):
-        name = "purekong-runloop"
-        priority = 10**9
-
-        def access(self, kong):
-            host = kong.request.get_host()
-            kong.response.exit(code, None, {"Location": f"https://{host}{kong.request.get_path_with_query()}"})
-
-    return configure(plugin_from_class(Redirect))
 
 
 def build_plan(declarative: Declarative, options: ServeOptions, *, default_cert: CertifiedKey | None, extra_plugins: dict | None = None) -> Plan:
@@ -289,12 +191,10 @@ def build_plan(declarative: Declarative, options: ServeOptions, *, default_cert:
             handlers = builtins.certificate_handlers(declarative)
         except builtins.PluginConfigError as exc:
             raise ServeConfigError(f"plugins: {exc}") from None
-    global_instances = [inst for entity, inst in instances if entity.scope == "global"]
     return Plan(
         declarative=declarative,
         router=Router(declarative),
-        instances=instances,
-        connection_runner=Runner(global_instances),
+        plugins=PluginsIterator(instances),
         certificate_handlers=handlers,
         certificates=certs,
         cert_by_id=by_id,
@@ -405,7 +305,7 @@ class Gateway:
         client_ip, client_port, server_port = peer[0], peer[1], sockname[1]
         if listener.ssl:
             phases = ConnectionPhases(
-                self.plan.connection_runner,
+                self.plan.plugins.connection_runner,
                 verify_depth=self.plan.verify_depth,
                 certificate_handlers=self.plan.certificate_handlers,
                 certificate_selector=self._certificates_for,
@@ -446,7 +346,7 @@ class Gateway:
         match = self.plan.router.match(
             protocol=protocol, method=req.method, host=req.header("host"), path=req.target, sni=client.info.tls.server_name
         )
-        runner = self.plan.runner_for(match, protocol)
+        runner = self.plan.plugins.runner_for(match, protocol)
         request = Request(
             method=req.method,
             target=req.target,
@@ -762,7 +662,7 @@ def summary_lines(plan: Plan, options: ServeOptions, sockets) -> list[str]:
             ",".join(route.protocols), ",".join(route.methods), ",".join(route.hosts), ",".join(route.paths), ("sni=" + ",".join(route.snis)) if route.snis else "",
         ]))
         lines.append(f"  route {route.name or route.id}: {what} -> {target}")
-    for entity, inst in plan.instances:
+    for entity, inst in plan.plugins.instances:
         scope = entity.scope + (f" {entity.route or entity.service or entity.consumer}" if entity.scope != "global" else "")
         lines.append(f"  plugin {entity.name} ({scope}, priority {inst.spec.priority})")
     for i, ck in enumerate(plan.certificates):

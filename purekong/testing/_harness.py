@@ -28,20 +28,18 @@ from typing import Callable, Iterable
 from purekong._devpki import make_dev_pki
 from purekong import plugins as builtins
 from purekong.engine import (
-    NEED_DATA,
-    PAUSED,
     CertifiedKey,
     ClientConfig,
     ClientConnection,
-    ClientHelloReceived,
     HandshakeComplete,
     ServerConfig,
     ServerConnection,
 )
 from purekong.pdk import PLAIN_HTTP, ConnectionInfo, Request, Response, UpstreamRequest
 from purekong.gateway import Declarative
-from purekong.runner import PluginInstance, PluginSpec, Runner, configure, load_plugin_file
-from purekong.runner._engine import ConnectionPhases
+from purekong.runner import ConnectionPhases, PluginInstance, PluginSpec, Runner, configure, load_plugin_file
+
+from ._memory import handshake_in_memory
 
 __all__ = ["KongHarness", "HarnessResult", "echo_upstream"]
 
@@ -135,20 +133,14 @@ class KongHarness:
         phases = ConnectionPhases(
             self.runner, verify_depth=self.verify_depth, certificate_handlers=self.certificate_handlers
         )
-        for _ in range(16):  # a handshake takes a few round trips
-            server.receive_data(client.data_to_send())
-            while (event := server.next_event()) not in (NEED_DATA, PAUSED):
-                if isinstance(event, ClientHelloReceived):
-                    if not phases.on_client_hello(server, event):
-                        raise RuntimeError("a certificate-phase plugin failed; the handshake was aborted")
-            reply = server.data_to_send()
-            if reply:
-                client.receive_data(reply)
-            while client.next_event() is not NEED_DATA:
-                pass
-            if server.handshake is not None and client.handshake is not None:
-                return server.handshake, phases.tls_info(server.handshake)
-        raise RuntimeError("the in-memory handshake did not complete")
+        result = handshake_in_memory(client, server, on_client_hello=phases.on_client_hello)
+        if result.aborted:
+            raise RuntimeError("a certificate-phase plugin failed; the handshake was aborted")
+        if result.error is not None:
+            raise result.error
+        if not result.completed or server.handshake is None:
+            raise RuntimeError("the in-memory handshake did not complete")
+        return server.handshake, phases.tls_info(server.handshake)
 
 
 def _instance(plugin: PluginLike) -> PluginInstance:

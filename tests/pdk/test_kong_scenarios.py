@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from _engine_helpers import certificate_request_dns
+from _handshake_helpers import certificate_authorities
 from _pki import make_ca, make_intermediate, make_leaf
 from purekong.engine import CertifiedKey, HandshakeMessageTrace
 from purekong.testing import KongHarness
@@ -136,9 +136,3 @@ def test_https_without_client_cert_logs_tls_info(versions):
 def test_client_verify_can_be_overwritten(pki):
     result = KongHarness([(PLUGIN, {"override": "SUCCESS"})]).request()
     assert result.log["request"]["tls"]["client_verify"] == "SUCCESS"
-
-
-def certificate_authorities(message: bytes, *, tls13: bool) -> list[bytes]:
-    """The DER DNs in a CertificateRequest message ([] when none are sent)."""
-    names, _ = certificate_request_dns(message, "1.3" if tls13 else "1.2")
-    return names or []

@@ -11,8 +11,8 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from _handshake_helpers import der_name, handshake
 from _pki import make_ca, make_cert, make_intermediate, make_leaf
-from test_plugins_handshake import der_name, handshake
 from purekong.engine import CertifiedKey
 from purekong.gateway import (
     CACertificate,

@@ -15,8 +15,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
 
+from _handshake_helpers import handshake
 from _pki import make_ca, make_cert, make_intermediate, make_leaf
-from test_plugins_handshake import handshake
 from purekong.engine import CertifiedKey
 from purekong.gateway import Declarative, PluginEntity, Route, Service
 from purekong.plugins import certificate_handlers

@@ -19,7 +19,7 @@ import time
 import httpx
 import pytest
 
-from test_serve_gateway import HAVE_CURL, TIMEOUT, certificates_yml, client, files, kong_yml, start_gateway, upstream, write_plugins  # noqa: F401
+from _serve_helpers import HAVE_CURL, TIMEOUT, kong_yml, start_gateway, write_plugins
 
 
 def _curl_lines(summary: list[str]) -> list[str]:

@@ -17,7 +17,7 @@ import ssl
 import struct
 import time
 
-from test_serve_gateway import TIMEOUT, files, start_gateway, write_plugins  # noqa: F401
+from _serve_helpers import TIMEOUT, certificates_yml, start_gateway, write_plugins
 
 GOOD_TLS, GOOD_PLAIN = 40, 40
 BAD_KINDS = ("silent", "half-hello", "reset-hello", "garbage-tls", "garbage-plain", "half-head", "reset-body", "slow-reader")
@@ -110,8 +110,6 @@ async def _storm(https: int, http: int, ca: str) -> list:
 def test_two_hundred_mixed_connections_leak_nothing(tmp_path, files):
     write_plugins(tmp_path)
     config = tmp_path / "kong.yml"
-    from test_serve_gateway import certificates_yml
-
     config.write_text('_format_version: "3.0"\nservices:\n- name: app\n  asgi: tls_app:app\n  routes:\n'
                       '  - name: app\n    paths: [/app]\n' + certificates_yml(files))
     g = start_gateway(tmp_path, [
