@@ -19,7 +19,7 @@ from purekong.engine import (
     ServerConnection,
 )
 
-from _engine_helpers import pki, pk_client, pk_client_config, pump, records, std_client  # noqa: F401  (pki is a fixture)
+from _engine_helpers import PK, pk_client, pk_client_config, pump, records, std_client
 
 CCS = bytes([20, 3, 3, 0, 1, 1])
 TWO_CCS_IN_ONE_RECORD = bytes([20, 3, 3, 0, 2, 1, 1])
@@ -101,9 +101,6 @@ def test_many_ccs_records_are_not_silently_dropped(pki, config):
 
 def test_ccs_after_the_handshake_is_unexpected_message(pki, config):
     cli = std_client(pki, "1.3")
-    srv_pk = None
-    from _engine_helpers import PK
-
     srv_pk = PK(ServerConnection(config))
     pump(cli, srv_pk)
     assert srv_pk.handshake is not None
@@ -114,8 +111,6 @@ def test_ccs_after_the_handshake_is_unexpected_message(pki, config):
 def test_ccs_sent_after_the_handshake_by_a_purekong_client(pki, config):
     """The same through the public API of both ends: a purekong client's
     connection, then a raw CCS record on the wire."""
-    from _engine_helpers import PK
-
     srv = PK(ServerConnection(config))
     cli = pk_client(pk_client_config(pki, "1.3"))
     pump(cli, srv)
@@ -128,8 +123,6 @@ def test_ccs_sent_after_the_handshake_by_a_purekong_client(pki, config):
 
 def test_protected_ccs_is_unexpected_message(pki, config):
     """RFC 8446 §5: a protected change_cipher_spec record MUST be refused."""
-    from _engine_helpers import PK
-
     srv = PK(ServerConnection(config))
     cli = pk_client(pk_client_config(pki, "1.3"))
     pump(cli, srv)
@@ -146,8 +139,6 @@ def test_ccs_before_the_client_hello_is_unexpected_message(config):
 
 
 def test_tls12_ccs_still_works(pki, config):
-    from _engine_helpers import PK
-
     cli = std_client(pki, "1.2")
     srv = PK(ServerConnection(config))
     pump(cli, srv)

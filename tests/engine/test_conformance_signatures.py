@@ -5,7 +5,6 @@ schemes the key can make, and the server's configured preference
 from __future__ import annotations
 
 import socket
-import ssl
 import subprocess
 import threading
 
@@ -27,14 +26,16 @@ from purekong.engine import (
     ServerConnection,
 )
 
-from _engine_helpers import (  # noqa: F401  (pki is a fixture)
+from _engine_helpers import (
     HOST,
     PK,
     Std,
     Hello,
+    Recorder,
     alert_records,
     handshake_messages,
-    pki,
+    pk_client,
+    pk_client_config,
     pump,
     std_client,
     std_client_context,
@@ -253,8 +254,6 @@ def certificate_verify_scheme(client_trace) -> int:
     (("rsa_pss_rsae_sha384",), 0x0805),
 ])
 def test_signature_schemes_order_is_the_servers(pki, schemes, expected):
-    from _engine_helpers import Recorder, pk_client, pk_client_config
-
     kw = {} if schemes is None else {"signature_schemes": schemes}
     srv = PK(ServerConnection(ServerConfig(certificates=(pki.server_key("rsa"),), **kw)))
     trace = Recorder()
@@ -266,8 +265,6 @@ def test_signature_schemes_order_is_the_servers(pki, schemes, expected):
 
 def test_rsa_1024_skips_what_the_key_cannot_make(pki, rsa1024):
     """With rsa_pss_rsae_sha512 preferred, a 1024-bit key still signs (with the next one)."""
-    from _engine_helpers import Recorder, pk_client, pk_client_config
-
     config = ServerConfig(certificates=(rsa1024,), signature_schemes=("rsa_pss_rsae_sha512", "rsa_pss_rsae_sha384"))
     trace = Recorder()
     cli = pk_client(pk_client_config(pki, "1.3"), trace=trace)
@@ -314,8 +311,6 @@ def test_rsa_key_under_1024_bits_refused_at_configuration(pki, tmp_path):
 
 def test_rsa_1024_with_openssl_s_client(pki, rsa1024, tmp_path):
     """The real client: openssl s_client against a purekong server with an RSA-1024 certificate."""
-    from cryptography.hazmat.primitives import serialization
-
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
     outcome: dict = {}
