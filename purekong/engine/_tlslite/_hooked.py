@@ -288,6 +288,11 @@ class HookedTLSConnection(TLSConnection):
 
     # -- outgoing messages -------------------------------------------------
     def _queue_message(self, msg):
+        if isinstance(msg, CertificateRequest) and self.version > (3, 3):
+            # RFC 8446 §4.2.3: without signature_algorithms_cert the (PSS-only)
+            # signature_algorithms list would govern certificates too, and a
+            # strict client withholds a PKCS#1-signed certificate.
+            msg.extensions.append(_policy.certificate_request_extension())
         if (
             isinstance(msg, CertificateRequest)
             and self.version > (3, 3)
