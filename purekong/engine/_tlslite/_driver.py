@@ -103,6 +103,8 @@ class Driver:
         settings = handshake_settings(plan)
         self.hooks.resumption_allowed = resume
         self.hooks.first_hello = hello
+        self.hooks.acknowledge_server_name = hello_server_name(hello) is not None
+        self.hooks.resuming = resume
         self.hooks.signature_schemes = tuple(SIGNATURE_SCHEMES[name] for name in plan.signature_schemes)
         if plan.request_client_certificate:
             self.hooks.tls13_ca_names = tuple(c.subject.public_bytes() for c in plan.client_ca_certificates)

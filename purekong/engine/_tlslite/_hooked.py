@@ -14,10 +14,11 @@ from typing import Any, Callable
 import tlslite.tlsconnection
 import tlslite.tlsrecordlayer
 
-from tlslite.constants import AlertDescription, AlertLevel, ContentType
+from tlslite.constants import AlertDescription, AlertLevel, ContentType, ExtensionType
 from tlslite.errors import TLSUnexpectedMessage
 from tlslite.extensions import TLSExtension
-from tlslite.messages import CertificateRequest, ClientHello
+from tlslite.extensions import SNIExtension
+from tlslite.messages import CertificateRequest, ClientHello, EncryptedExtensions, ServerHello
 from tlslite.tlsconnection import TLSConnection
 
 # For the bounded CompressedCertificate decompression below.
@@ -45,6 +46,10 @@ class Hooks:
     resumption_allowed: bool = True
     #: Code points the server may sign with, in preference order.
     signature_schemes: tuple[int, ...] = tuple(SIGNATURE_SCHEMES[name] for name in DEFAULT_SIGNATURE_SCHEMES)
+    #: The server used the client's SNI: acknowledge it (RFC 6066 §3).
+    acknowledge_server_name: bool = False
+    #: This handshake resumes a TLS 1.2 session (no acknowledgement then).
+    resuming: bool = False
     #: DER DistinguishedNames for the TLS 1.3 certificate_authorities extension.
     tls13_ca_names: tuple[bytes, ...] = ()
     client_random: bytes = b""
@@ -287,7 +292,23 @@ class HookedTLSConnection(TLSConnection):
         return super()._tryDecrypt(settings, identity, ticket)
 
     # -- outgoing messages -------------------------------------------------
+    def _acknowledge_server_name(self, msg) -> None:
+        """RFC 6066 §3: a server that used the client's server_name SHALL send
+        an empty one: in the TLS 1.3 EncryptedExtensions (RFC 8446 §4.2), in
+        a TLS 1.2 ServerHello on full handshakes only. tlslite sends none;
+        OpenSSL (as nginx runs it) does."""
+        if not self.pk.acknowledge_server_name:
+            return
+        if isinstance(msg, EncryptedExtensions) or (
+            isinstance(msg, ServerHello) and self.version <= (3, 3) and not self.pk.resuming
+        ):
+            if msg.extensions is None:
+                msg.extensions = []
+            if msg.getExtension(ExtensionType.server_name) is None:
+                msg.extensions.append(SNIExtension().create())
+
     def _queue_message(self, msg):
+        self._acknowledge_server_name(msg)
         if isinstance(msg, CertificateRequest) and self.version > (3, 3):
             # RFC 8446 §4.2.3: without signature_algorithms_cert the (PSS-only)
             # signature_algorithms list would govern certificates too, and a
@@ -307,6 +328,7 @@ class HookedTLSConnection(TLSConnection):
         return super()._queue_message(msg)
 
     def _sendMsg(self, msg, randomizeFirstBlock=True, update_hashes=True):
+        self._acknowledge_server_name(msg)
         if msg.contentType == ContentType.alert and msg.description == AlertDescription.close_notify:
             # tlslite answers a close_notify with its own; send only one.
             if self.pk.close_notify_sent:
