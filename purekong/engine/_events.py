@@ -43,6 +43,9 @@ class ClientHelloReceived(Event):
     chosen; Kong's ``client_hello`` phase runs here on every handshake).
     """
 
+    #: The SNI host name, when it is a valid host name (RFC 6066 §3: ASCII,
+    #: DNS syntax, no IP literal); otherwise None, and the connection is
+    #: routed and resumed as one without SNI.
     server_name: str | None
     #: TLS versions the client offers, highest first, as ``"TLSv1.3"`` names
     #: (unknown versions are left out).
@@ -58,6 +61,9 @@ class ClientHelloReceived(Event):
     raw: bytes = field(repr=False)
     #: True when this handshake will resume a session (no certificate phase).
     resumes_session: bool = False
+    #: The SNI host_name bytes exactly as sent, valid or not (an IP literal,
+    #: UTF-8); None without SNI.
+    server_name_raw: bytes | None = None
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from ._config import CertifiedKey, ServerConfig, check_ca_names
 from ._connection import Connection, State
 from ._events import PAUSED, ClientHelloReceived
 from ._suites import VERSION_NAMES
-from ._tlslite import FirstHello, Plan, TooLarge, client_hello_problem, describe_hello, read_client_hello, select_alpn
+from ._tlslite import FirstHello, Plan, TooLarge, adopt_server_name, client_hello_problem, describe_hello, read_client_hello, select_alpn
 from ._trace import Tracer
 
 # Bytes buffered before tlslite starts: one ClientHello plus slack for a
@@ -147,6 +147,7 @@ class ServerConnection(Connection):
         problem = client_hello_problem(hello)
         if problem is not None:
             self._fail_plaintext(*problem)
+        adopt_server_name(hello)  # an IP literal or non-ASCII name counts as no SNI
         try:
             cipher, resumes = self._driver.choose(hello, self._plan(), self.config.session_store, self.config.session_resumption)
             event = _client_hello_event(hello, resumes)
@@ -234,4 +235,5 @@ def _client_hello_event(hello: FirstHello, resumes_session: bool) -> ClientHello
         alpn_protocols=facts.alpn_protocols,
         raw=hello.raw,
         resumes_session=resumes_session,
+        server_name_raw=hello.server_name_raw,
     )

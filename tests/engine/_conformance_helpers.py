@@ -71,8 +71,9 @@ def serve_one(config: ServerConfig, *, reply: bytes = b"hello from purekong\n", 
 
 def s_client(port: int, *args: str, data: bytes = b"") -> subprocess.CompletedProcess:
     """``openssl s_client`` to the port, reading until the server closes."""
+    name = [] if {"-servername", "-noservername"} & set(args) else ["-servername", "localhost"]
     return subprocess.run(
-        ["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-servername", "localhost", "-ign_eof", *args],
+        ["openssl", "s_client", "-connect", f"127.0.0.1:{port}", *name, "-ign_eof", *args],
         input=data, capture_output=True, timeout=30, text=False,
     )
 

@@ -31,6 +31,7 @@ from tlslite.utils.codec import BadCertificateError
 
 from .._suites import DEFAULT_SIGNATURE_SCHEMES, SIGNATURE_SCHEMES
 from . import _policy
+from ._hello import set_aside_unusable_server_name
 
 # RFC 8446 §4.2.4; tlslite 0.8 has no ExtensionType for it.
 CERTIFICATE_AUTHORITIES = 47
@@ -91,7 +92,9 @@ class _ReusedClientHello:
         if first is not None and not self._ssl2 and parser.bytes == first.raw:
             hooks.first_hello = None
             return first.message
-        return ClientHello(self._ssl2).parse(parser)
+        message = ClientHello(self._ssl2).parse(parser)
+        set_aside_unusable_server_name(message)  # the second ClientHello after an HRR too
+        return message
 
 
 # tlsrecordlayer looks the class up by name when it parses a ClientHello.
