@@ -184,9 +184,8 @@ def setup_plain(directory, version, kind):
 def setup_backend(directory, version, kind):
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-    from purekong.engine._tlslite import _backend
+    from purekong.engine._tlslite import _backend  # importing the engine installs its patches
 
-    _backend.install()
     chain = _backend.load_certificate_chain(read(directory, kind, ".crt"))
     key = _backend.load_private_key(load_pem_private_key(read(directory, kind, ".key"), None))
     return tlslite_handshaker(version, chain, key)
@@ -251,10 +250,8 @@ def setup_engine(directory, version, kind):
     # (backend installed); only ServerConnection's calls are timed.
     from purekong.engine import NEED_DATA, PAUSED, CertifiedKey, ClientHelloReceived, HandshakeComplete
     from purekong.engine import ServerConfig, ServerConnection
-    from purekong.engine._tlslite import _backend
     from tlslite.tlsconnection import TLSConnection
 
-    _backend.install()
     config = ServerConfig(
         certificates=(CertifiedKey.from_pem(read(directory, kind, ".crt"), read(directory, kind, ".key")),),
         versions=("TLSv1.3",) if version == "TLS1.3" else ("TLSv1.2",),

@@ -23,6 +23,11 @@ from ._events import (
 )
 from ._server import ServerConnection
 from ._trace import HandshakeMessageTrace, KeyLogWriter, SecretTrace
+from ._tlslite import _patches
+
+# Process-wide: from here on every tlslite-ng user in this process runs on
+# purekong's patches (the list: _tlslite/_patches.py, docs/manual.md).
+_patches.install()
 
 __all__ = [
     "NEED_DATA",

@@ -199,7 +199,7 @@ class Connection:
         if self._trace is not None and facts.version == "TLSv1.3":
             session = self._driver.session()
             if session.exporterMasterSecret:
-                self._on_secret("EXPORTER_SECRET", bytes(self._driver.hooks.client_random or self._driver.tls._clientRandom), bytes(session.exporterMasterSecret))
+                self._on_secret("EXPORTER_SECRET", self._driver.client_random(), bytes(session.exporterMasterSecret))
         return HandshakeComplete(
             version=facts.version,
             cipher_suite=facts.cipher_suite,

@@ -216,7 +216,7 @@ class ServerConnection(Connection):
 
     def _fail_plaintext(self, description: AlertDescription, message: str, raise_: bool = True):
         """Fail before tlslite runs: the alert goes out as a plaintext record."""
-        self._driver.transport.write(bytes([21, 3, 3, 0, 2, 2, int(description)]))
+        self._driver.write_plaintext_alert(description)
         error = RemoteProtocolError(message, description)
         self._state = State.ERROR
         if raise_:

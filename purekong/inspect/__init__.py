@@ -37,6 +37,7 @@ from ._recording import (
     Secret,
     application_epoch,
 )
+from ._dissect import Field, check_tiling, dissect_alert, dissect_handshake, dissect_record, encode
 from ._transcript import parse_keylog
 
 __all__ = [
@@ -54,6 +55,7 @@ __all__ = [
     "Decision",
     "Decryption",
     "Endpoint",
+    "Field",
     "Finding",
     "HandshakeMessage",
     "KeyDerivation",
@@ -62,5 +64,10 @@ __all__ = [
     "RecordingFormatError",
     "Secret",
     "application_epoch",
+    "check_tiling",
+    "dissect_alert",
+    "dissect_handshake",
+    "dissect_record",
+    "encode",
     "parse_keylog",
 ]

@@ -63,6 +63,8 @@ class Capture:
     #: certificate phase): the keyword arguments as given, plus
     #: ``server_name`` and the ``certificate_chain`` used (DER).
     certificate_phase: dict[str, Any] | None = None
+    #: Key-log text from elsewhere (an SSLKEYLOGFILE given with a capture).
+    extra_keylog: str = ""
     #: Problems found while capturing (a peer that died, a missing key-log line).
     findings: list[str] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
@@ -86,4 +88,5 @@ class Capture:
             if line not in seen:
                 seen.add(line)
                 lines.append(line)
+        lines += [line for line in self.extra_keylog.splitlines() if line.strip() and line not in seen]
         return "".join(line + "\n" for line in lines)

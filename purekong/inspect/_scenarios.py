@@ -35,12 +35,12 @@ from purekong.engine import (
 )
 
 from ._capture import Capture, Decision, Side
+from ._registry import cipher_suite_name, group_name, signature_scheme_name
 from ._seeded import ScenarioPKI, derive_bytes, frozen_clock, p256_key, random_stream, scenario_pki
 
 HOST = "localhost"
 REQUEST = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"
 RESPONSE = b"HTTP/1.1 200 OK\r\ncontent-length: 13\r\n\r\nhello, world\n"
-_GROUP_NAMES = {0x001D: "x25519", 0x0017: "secp256r1", 0x0018: "secp384r1"}
 
 
 class ScenarioError(RuntimeError):
@@ -167,13 +167,13 @@ class _Pair:
 
 
 def _offers(event: ClientHelloReceived) -> Decision:
-    groups = [_GROUP_NAMES.get(g, f"0x{g:04x}") for g in event.groups]
+    groups = [group_name(g) for g in event.groups]
     return Decision(
         "client", "offers", f"offered {', '.join(event.versions)}",
         "the ClientHello lists what the client can do; the server picks (RFC 8446 §4.1.1)",
         {"server_name": event.server_name, "versions": list(event.versions),
-         "cipher_suites": [f"0x{c:04x}" for c in event.cipher_suites], "groups": groups,
-         "signature_algorithms": [f"0x{s:04x}" for s in event.signature_algorithms],
+         "cipher_suites": [cipher_suite_name(c) for c in event.cipher_suites], "groups": groups,
+         "signature_algorithms": [signature_scheme_name(s) for s in event.signature_algorithms],
          "alpn": list(event.alpn_protocols), "resumes_session": event.resumes_session},
     )
 
@@ -389,4 +389,6 @@ def run_scenario(name: str, seed: int = 0) -> Capture:
     """Run one built-in scenario; the same ``seed`` gives the same bytes."""
     if name not in SCENARIOS:
         raise KeyError(name)
-    return SCENARIOS[name].run(f"purekong-inspect-{seed}".encode())
+    capture = SCENARIOS[name].run(f"purekong-inspect-{seed}".encode())
+    capture.meta["seed_number"] = seed
+    return capture

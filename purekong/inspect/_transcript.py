@@ -69,9 +69,23 @@ def build_recording(
     all_secrets += _trace_secrets(client_trace) + _trace_secrets(server_trace)
     chosen = _secrets_for(all_secrets, hellos.client_random, findings)
     suite = SUITES.get(hellos.cipher_suite) if hellos.cipher_suite is not None else None
-    records = _decrypt(records, hellos, suite, chosen, findings)
-    messages, alerts = _reassemble(records, findings)
-    _compare_with_engine(messages, client_trace, server_trace, records, findings)
+    # Decrypting shows messages, which give more of the key schedule, which
+    # opens more records (from an (EC)DHE secret alone: the handshake keys,
+    # then after the Finished the application keys): repeat until stable.
+    derived: dict[str, bytes] = {}
+    for _ in range(4):
+        passing: list[Finding] = []
+        opened = _decrypt(records, hellos, suite, {**derived, **chosen}, passing)
+        messages, alerts = _reassemble(opened, passing)
+        draft = Recording(client, server, tls_version=hellos.version, cipher_suite=hellos.cipher_suite, handshake_messages=tuple(messages), secrets=tuple(all_secrets))
+        _, recomputed = _keyschedule.compute(draft)
+        new = {label: v for label, v in recomputed.items() if label not in chosen and label not in derived}
+        if not new:
+            break
+        derived.update(new)
+    findings += passing
+    all_secrets += [Secret(label, value, hellos.client_random, "inspector") for label, value in derived.items()]
+    _compare_with_engine(messages, client_trace, server_trace, opened, findings)
     recording = Recording(
         client=client,
         server=server,
@@ -80,7 +94,7 @@ def build_recording(
         purekong_version=__version__,
         tls_version=hellos.version,
         cipher_suite=hellos.cipher_suite,
-        records=tuple(records),
+        records=tuple(opened),
         handshake_messages=tuple(messages),
         secrets=tuple(all_secrets),
         decisions=tuple(decisions),

@@ -6,6 +6,8 @@ import json
 import posixpath
 from urllib.parse import unquote, unquote_to_bytes
 
+from purekong._hostport import split_host_port
+
 from ._errors import LuaError
 from ._headers import get_first, to_multi_dict
 from ._phases import Phase, phase_mask
@@ -26,9 +28,7 @@ def host_of(ctx) -> str:
     host = get_first(ctx.request.headers, "host") if ctx.request else None
     if not host:
         return (ctx.conn.tls.server_name or "").lower()
-    if host.startswith("["):  # IPv6 literal
-        return host[: host.find("]") + 1].lower()
-    return host.split(":", 1)[0].lower()
+    return split_host_port(host)[0].lower()  # an IPv6 literal keeps its brackets
 
 
 def parse_query(query: str, max_args: int | None = None) -> dict:

@@ -97,7 +97,21 @@ class Response:
 
     status: int = 200
     headers: Headers = field(default_factory=list)
-    body: bytes = b""
+    #: The body; a streamed one went to the client as it arrived, and by the
+    #: log phase only its size is known.
+    body: "bytes | StreamedBody" = b""
+
+    @property
+    def size(self) -> int:
+        """The body's length in bytes (what ``kong.log.serialize`` reports)."""
+        return self.body.size if isinstance(self.body, StreamedBody) else len(self.body)
+
+
+@dataclass(frozen=True)
+class StreamedBody:
+    """A response body that was streamed to the client: gone, but counted."""
+
+    size: int
 
 
 @dataclass

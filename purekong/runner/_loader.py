@@ -14,6 +14,7 @@ import importlib.util
 import logging
 import re
 import sys
+import types
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,15 +88,17 @@ def plugin_from_class(
     priority: int | None = None,
 ) -> PluginSpec:
     """A spec from a plugin class (native, or a kong_pdk ``Plugin``)."""
-    native = isinstance(cls, type) and issubclass(cls, NativePlugin)
-    if native:
+    names: tuple[str, ...] = PY_PDK_PHASES
+    lua_style: bool | None = None  # the runner's default
+    native = False
+    if isinstance(cls, type) and issubclass(cls, NativePlugin):
+        native = True
         name = name or cls.name or cls.__name__
         schema = cls.schema if schema is None else schema
         version = cls.version if version is None else version
         priority = cls.priority if priority is None else priority
         names = NATIVE_PHASES
-    else:
-        names = PY_PDK_PHASES
+        lua_style = bool(cls.lua_style)
     if not name:
         raise PluginLoadError("a plugin needs a name")
     # kong_pdk checks the class with hasattr, so inherited methods count.
@@ -108,11 +111,13 @@ def plugin_from_class(
         priority=int(priority or 0),
         phases=phases,
         native=native,
-        lua_style=bool(cls.lua_style) if native else None,
+        lua_style=lua_style,
     )
 
 
-def plugin_from_module(module, name: str) -> PluginSpec:
+def plugin_from_module(module: types.ModuleType, name: str) -> PluginSpec:
+    """A spec from a loaded kong_pdk plugin module (its ``Plugin``, ``Schema``,
+    ``version`` and ``priority``), or from a module whose ``Plugin`` is native."""
     cls = getattr(module, "Plugin", None)
     if cls is None:
         raise PluginLoadError(f"plugin {name!r} has no Plugin class")

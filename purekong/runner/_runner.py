@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from purekong.pdk import (
     JSON_CONTENT_TYPE,
@@ -48,7 +48,7 @@ from purekong.pdk import (
 )
 
 from ._loader import PluginSpec
-from ._schema import fill_config
+from ._schema import fill_config, remove_nulls
 
 _log = logging.getLogger("purekong.runner")
 
@@ -78,9 +78,12 @@ def configure(spec: PluginSpec, config: dict | None = None, *, scope: str = "glo
     if scope not in SCOPES:
         raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
     filled = fill_config(spec.schema, config)
+    # A Kong Python-PDK plugin gets the config as Kong's plugin server does,
+    # nulls removed; native plugins (Lua ports) read every field.
+    plugin = spec.cls(filled if spec.native else remove_nulls(filled))
     if id is None:
-        return PluginInstance(spec, filled, spec.cls(filled), scope)
-    return PluginInstance(spec, filled, spec.cls(filled), scope, id)
+        return PluginInstance(spec, filled, plugin, scope)
+    return PluginInstance(spec, filled, plugin, scope, id)
 
 
 @dataclass
@@ -100,6 +103,13 @@ class Outcome:
 def _error_response(status: int) -> Response:
     body = cjson_encode({"message": default_message(status)})
     return Response(status, [("Content-Type", JSON_CONTENT_TYPE)], body)
+
+
+def _method_name(phase: Phase) -> str:
+    """The plugin method of a single phase (``Phase.access`` -> ``"access"``)."""
+    name = phase.name
+    assert name is not None  # only combined flags have no name
+    return name
 
 
 # Phases in which a failing plugin turns the response into Kong's 500.
@@ -199,6 +209,7 @@ class Runner:
         for phase in (Phase.header_filter, Phase.body_filter):
             self._run_request_phase(ctx, phase)
         self._run_request_phase(ctx, Phase.log)
+        assert ctx.response is not None  # begun above, or by kong.response.exit / an error
         return ctx.response
 
     def handle(
@@ -209,7 +220,7 @@ class Runner:
     ) -> Response:
         """Both steps, for a synchronous caller (tests, simple servers)."""
         outcome = self.run_request(conn, request)
-        upstream = send_upstream(outcome.upstream) if outcome.proxy else None
+        upstream = send_upstream(outcome.upstream) if outcome.upstream is not None else None
         return self.run_response(outcome, upstream)
 
     def _run_request_phase(self, ctx: KongContext, phase: Phase, *, global_only: bool = False) -> None:
@@ -222,7 +233,7 @@ class Runner:
 
     # -- one plugin, one phase ------------------------------------------
 
-    def _with_phase(self, phase: Phase, *, global_only: bool):
+    def _with_phase(self, phase: Phase, *, global_only: bool) -> Iterator[PluginInstance]:
         for inst in self.plugins:
             if phase.name in inst.spec.phases and (inst.scope == "global" or not global_only):
                 yield inst
@@ -234,7 +245,7 @@ class Runner:
         lua_style = self.lua_style if inst.spec.lua_style is None else inst.spec.lua_style
         kong = make_kong(ctx, lua_style=lua_style)
         try:
-            getattr(inst.plugin, phase.name)(kong)
+            getattr(inst.plugin, _method_name(phase))(kong)
             return True
         except ExitUnwind:
             return True  # a PDK call after exit: Kong would never have answered it

@@ -29,6 +29,8 @@ from typing import AsyncIterable, AsyncIterator
 
 import h11
 
+from ._http import message_body
+
 _log = logging.getLogger("purekong.serve")
 
 READ_SIZE = 65536
@@ -51,7 +53,7 @@ class UpstreamTimeout(UpstreamError):
 
 
 @dataclass(frozen=True)
-class Timeouts:
+class UpstreamTimeouts:
     """Seconds (Kong's services hold milliseconds)."""
 
     connect: float = 60.0
@@ -88,8 +90,9 @@ class _Conn:
 class UpstreamResponse:
     """Status and headers now; the body with :meth:`iter_body` (call exactly once)."""
 
-    def __init__(self, pool: "UpstreamPool", conn: _Conn, head: h11.Response, timeouts: Timeouts) -> None:
-        self._pool, self._conn, self._timeouts = pool, conn, timeouts
+    def __init__(self, pool: "UpstreamPool", conn: _Conn, head: h11.Response, timeouts: UpstreamTimeouts) -> None:
+        self._pool, self._timeouts = pool, timeouts
+        self._conn: _Conn | None = conn  # None once released
         self.status = head.status_code
         self.headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in head.headers.raw_items()]
         self.http_version = head.http_version.decode("ascii")
@@ -97,18 +100,16 @@ class UpstreamResponse:
         self._done = False
 
     async def iter_body(self) -> AsyncIterator[bytes]:
-        conn = self._conn
+        conn, read = self._conn, self._timeouts.read
+        if conn is None:
+            raise RuntimeError("the body of an upstream response can be read once")
         try:
-            while True:
-                event = await _next_event(conn, self._timeouts.read)
-                if isinstance(event, h11.Data):
-                    self.body_bytes += len(event.data)
-                    yield bytes(event.data)
-                elif isinstance(event, h11.EndOfMessage):
-                    self._done = True
-                    return
-                elif isinstance(event, h11.ConnectionClosed):
-                    raise UpstreamInvalidResponse("upstream closed the connection in the body")
+            async for chunk in message_body(
+                lambda: _next_event(conn, read), lambda: UpstreamInvalidResponse("upstream closed the connection in the body")
+            ):
+                self.body_bytes += len(chunk)
+                yield chunk
+            self._done = True
         finally:
             self.release()
 
@@ -157,7 +158,7 @@ class UpstreamPool:
         target: str,
         headers: list[tuple[str, str]],
         body: bytes | AsyncIterable[bytes],
-        timeouts: Timeouts = Timeouts(),
+        timeouts: UpstreamTimeouts = UpstreamTimeouts(),
         sni: str | None = None,
         body_length: int | None = None,
     ) -> UpstreamResponse:
@@ -224,7 +225,7 @@ class UpstreamPool:
             raise UpstreamInvalidResponse(f"unexpected {type(event).__name__} from the upstream")
 
     @staticmethod
-    async def _write(conn: _Conn, data: bytes, timeouts: Timeouts) -> None:
+    async def _write(conn: _Conn, data: bytes, timeouts: UpstreamTimeouts) -> None:
         try:
             conn.writer.write(data)
             async with asyncio.timeout(timeouts.write):
@@ -234,7 +235,7 @@ class UpstreamPool:
         except (ConnectionError, OSError) as exc:
             raise UpstreamInvalidResponse(f"upstream connection failed: {exc}") from None
 
-    async def _connect(self, key, timeouts: Timeouts, sni: str | None) -> _Conn:
+    async def _connect(self, key, timeouts: UpstreamTimeouts, sni: str | None) -> _Conn:
         scheme, host, port = key
         tls = scheme == "https"
         try:
@@ -297,7 +298,7 @@ _HOP_BY_HOP = frozenset(
 
 
 def strip_hop_by_hop(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    named = set()
+    named: set[str] = set()
     for k, v in headers:
         if k.lower() == "connection":
             named.update(t.strip().lower() for t in v.split(","))

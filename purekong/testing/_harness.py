@@ -23,7 +23,7 @@ import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from purekong._devpki import make_dev_pki
 from purekong import plugins as builtins
@@ -32,10 +32,12 @@ from purekong.engine import (
     ClientConfig,
     ClientConnection,
     HandshakeComplete,
+    HandshakeMessageTrace,
+    SecretTrace,
     ServerConfig,
     ServerConnection,
 )
-from purekong.pdk import PLAIN_HTTP, ConnectionInfo, Request, Response, UpstreamRequest
+from purekong.pdk import PLAIN_HTTP, ConnectionInfo, Request, Response, TLSInfo, UpstreamRequest
 from purekong.gateway import Declarative
 from purekong.runner import ConnectionPhases, PluginInstance, PluginSpec, Runner, configure, load_plugin_file
 
@@ -60,7 +62,8 @@ class HarnessResult:
         """The first response header called ``name`` (case-insensitive)."""
         return next((v for k, v in self.response.headers if k.lower() == name.lower()), None)
 
-    def json(self):
+    def json(self) -> Any:
+        """The response body, decoded as JSON."""
         return json.loads(self.response.body)
 
 
@@ -80,7 +83,7 @@ class KongHarness:
         lua_style: bool = True,
         verify_depth: int | None = None,
         server_certificate: CertifiedKey | None = None,
-        trace=None,
+        trace: Callable[[HandshakeMessageTrace | SecretTrace], None] | None = None,
         declarative: Declarative | None = None,
         certificate_handlers: Iterable[Callable] | None = None,
     ) -> None:
@@ -89,11 +92,11 @@ class KongHarness:
         given, their certificate-phase handlers.  Routing is not modelled:
         every plugin runs on every request."""
         instances = [_instance(p) for p in plugins]
-        handlers = list(certificate_handlers or ())
+        handlers: list[Callable[..., Any]] = list(certificate_handlers or ())
         if declarative is not None:
             instances += builtins.build_plugins(declarative)
             if certificate_handlers is None:
-                handlers = builtins.certificate_handlers(declarative)
+                handlers = list(builtins.certificate_handlers(declarative))
         self.certificate_handlers = handlers
         self.runner = Runner(instances, lua_style=lua_style)
         self.verify_depth = verify_depth
@@ -125,7 +128,8 @@ class KongHarness:
         response = self.runner.run_response(outcome, upstream(sent) if sent is not None else None)
         return HarnessResult(response, outcome.context.serialize(), sent, handshake)
 
-    def _handshake(self, certificate, server_name, versions):
+    def _handshake(self, certificate: CertifiedKey | None, server_name: str | None,
+                   versions: tuple[str, ...]) -> tuple[HandshakeComplete, TLSInfo]:
         server = ServerConnection(self.server_config, trace=self.trace)
         client = ClientConnection(
             ClientConfig(verify_server=False, certificate=certificate, versions=versions), server_name
@@ -151,6 +155,8 @@ def _instance(plugin: PluginLike) -> PluginInstance:
         plugin, config = plugin
     if isinstance(plugin, (str, Path)):
         plugin = load_plugin_file(Path(plugin))
+    if not isinstance(plugin, PluginSpec):
+        raise TypeError(f"expected a plugin file, a PluginSpec or a PluginInstance, got {plugin!r}")
     return configure(plugin, config)
 
 

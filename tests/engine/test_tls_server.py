@@ -27,12 +27,12 @@ from _tls_server_helpers import REQUEST, TIMEOUT, Pki, ServerProcess
 from purekong.cli import main as cli_main
 from purekong.cli._tls_server import build_config
 from purekong.engine import ServerConfig
-from purekong.server import ServerOptions, TLSServer
+from purekong.server import ClientTimeouts, TLSServer, TLSServerOptions
 
 
 # -- the server in-process, on a background event loop -----------------------
 class BackgroundServer:
-    def __init__(self, options: ServerOptions) -> None:
+    def __init__(self, options: TLSServerOptions) -> None:
         self.lines: list[str] = []
         options = dataclasses.replace(options, log=self.lines.append)
         self.loop = asyncio.new_event_loop()
@@ -71,7 +71,7 @@ def served(tls_server_pki):
         request_client_certificate=True,
         client_ca_certificates=(tls_server_pki.root.cert, tls_server_pki.inter.cert),
     )
-    server = BackgroundServer(ServerOptions(config=config, handshake_timeout=1.0, keylog=keylog))
+    server = BackgroundServer(TLSServerOptions(config=config, timeouts=ClientTimeouts(handshake=1.0), keylog=keylog))
     server.keylog = keylog
     yield server
     server.close()
@@ -80,7 +80,7 @@ def served(tls_server_pki):
 @pytest.fixture(scope="module")
 def echo_server(tls_server_pki):
     config = ServerConfig(certificates=(tls_server_pki.certified("ecdsa"),))
-    server = BackgroundServer(ServerOptions(config=config, echo=True))
+    server = BackgroundServer(TLSServerOptions(config=config, echo=True))
     yield server
     server.close()
 
@@ -293,7 +293,7 @@ def test_garbage_gets_a_fatal_alert_and_the_server_keeps_serving(tls_server_pki,
 
 def test_version_mismatch_is_refused_with_an_alert(tls_server_pki):
     config = ServerConfig(certificates=(tls_server_pki.certified("rsa"),), versions=("TLSv1.3",))
-    server = BackgroundServer(ServerOptions(config=config))
+    server = BackgroundServer(TLSServerOptions(config=config))
     try:
         with pytest.raises(ssl.SSLError, match="PROTOCOL_VERSION|protocol version"):
             request(server.port, client_context(tls_server_pki, "TLSv1.2"))
@@ -307,7 +307,7 @@ def test_version_mismatch_is_refused_with_an_alert(tls_server_pki):
 
 def test_one_log_line_per_connection(tls_server_pki):
     config = ServerConfig(certificates=(tls_server_pki.certified("ecdsa"),))
-    server = BackgroundServer(ServerOptions(config=config))
+    server = BackgroundServer(TLSServerOptions(config=config))
     try:
         request(server.port, client_context(tls_server_pki, "TLSv1.2"))
         with socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT) as sock:
@@ -380,7 +380,7 @@ def test_echo_client_that_never_reads_is_throttled_not_buffered(tls_server_pki, 
 
 def test_idle_established_connection_is_closed(tls_server_pki):
     config = ServerConfig(certificates=(tls_server_pki.certified("ecdsa"),))
-    server = BackgroundServer(ServerOptions(config=config, idle_timeout=0.5))
+    server = BackgroundServer(TLSServerOptions(config=config, timeouts=ClientTimeouts(idle=0.5)))
     try:
         with tls_connect(server.port, client_context(tls_server_pki)) as sock:
             sock.sendall(b"GET / HTTP/1.0\r\n")  # then nothing more

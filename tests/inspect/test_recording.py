@@ -9,24 +9,11 @@ reported.
 
 from __future__ import annotations
 
-import io
 import json
 
 import pytest
 from hypothesis import given, strategies as st
 
-from purekong._devpki import make_dev_pki
-from purekong.engine import (
-    NEED_DATA,
-    PAUSED,
-    CertifiedKey,
-    ClientConfig,
-    ClientConnection,
-    ClientHelloReceived,
-    KeyLogWriter,
-    ServerConfig,
-    ServerConnection,
-)
 from purekong.inspect import (
     CLIENT_TO_SERVER,
     EPOCH_UNKNOWN,
@@ -36,76 +23,26 @@ from purekong.inspect import (
     RecordingFormatError,
 )
 
-PKI = make_dev_pki(ca_days=1, days=1)
-
-
-def run_handshake(version: str, *, key_update: bool = False):
-    """A full handshake plus some application data; returns what an observer saw."""
-    keylog = io.StringIO()
-    client_events: list = []
-    server_events: list = []
-    writer = KeyLogWriter(keylog)
-
-    def client_tracer(event):
-        client_events.append(event)
-        writer(event)
-
-    server = ServerConnection(
-        ServerConfig(certificates=(CertifiedKey((PKI.server, PKI.ca), PKI.server_key),), versions=(version,)),
-        trace=server_events.append,
-    )
-    client = ClientConnection(ClientConfig(trusted_certificates=(PKI.ca,), versions=(version,)), "localhost", trace=client_tracer)
-    transcript: list[tuple[str, bytes]] = []
-
-    def pump() -> None:
-        for _ in range(10):
-            moved = False
-            if data := client.data_to_send():
-                transcript.append((CLIENT_TO_SERVER, data))
-                server.receive_data(data)
-                moved = True
-            while (event := server.next_event()) not in (NEED_DATA, PAUSED):
-                if isinstance(event, ClientHelloReceived):
-                    server.proceed()
-            if data := server.data_to_send():
-                transcript.append((SERVER_TO_CLIENT, data))
-                client.receive_data(data)
-                moved = True
-            while client.next_event() is not NEED_DATA:
-                pass
-            if not moved:
-                return
-
-    pump()
-    client.send_data(b"GET / HTTP/1.1\r\n\r\n")
-    server.send_data(b"HTTP/1.1 200 OK\r\n\r\n" + b"x" * 20000)
-    if key_update:
-        client.key_update()
-        server.key_update()
-        client.send_data(b"after the update")
-        server.send_data(b"after the update too")
-    pump()
-    return transcript, keylog.getvalue(), client_events, server_events
-
-
 @pytest.mark.parametrize("version", ["TLSv1.3", "TLSv1.2"])
-def test_every_record_of_a_real_handshake_decrypts(version):
-    transcript, keylog, client_events, server_events = run_handshake(version)
+def test_every_record_of_a_real_handshake_decrypts(version, handshake):
+    seen = handshake(version)
+    transcript, keylog, client_events, server_events = seen.transcript, seen.keylog, seen.client_events, seen.server_events
     rec = Recording.from_transcript(transcript, keylog, client_trace=client_events, server_trace=server_events, scenario="t", seed=1)
     assert rec.findings == ()
     assert rec.tls_version == (0x0304 if version == "TLSv1.3" else 0x0303)
     assert all(r.epoch != EPOCH_UNKNOWN for r in rec.records)
     assert sum(r.fragment.__len__() + 5 for r in rec.records) == sum(len(d) for _, d in transcript)
     data = b"".join(r.content for r in rec.records_in(SERVER_TO_CLIENT) if r.inner_content_type == 23)
-    assert data == b"HTTP/1.1 200 OK\r\n\r\n" + b"x" * 20000
+    assert data == seen.response
     sent = [e.raw for e in client_events if getattr(e, "direction", None) == "sent"]
     assert sent == [m.raw for m in rec.handshake_messages if m.direction == CLIENT_TO_SERVER]
     names = [m.name for m in rec.handshake_messages]
     assert names[0] == "client_hello" and "finished" in names
 
 
-def test_key_updates_are_followed_in_both_directions():
-    transcript, keylog, *_ = run_handshake("TLSv1.3", key_update=True)
+def test_key_updates_are_followed_in_both_directions(handshake):
+    seen = handshake("TLSv1.3", key_update=True)
+    transcript, keylog = seen.transcript, seen.keylog
     rec = Recording.from_transcript(transcript, keylog)
     assert rec.findings == ()
     epochs = {(r.direction, r.epoch) for r in rec.records}
@@ -116,15 +53,17 @@ def test_key_updates_are_followed_in_both_directions():
 
 
 @pytest.mark.parametrize("size", [1, 7, 1000])
-def test_chunking_does_not_change_the_recording(size):
-    transcript, keylog, *_ = run_handshake("TLSv1.3")
+def test_chunking_does_not_change_the_recording(size, handshake):
+    seen = handshake("TLSv1.3")
+    transcript, keylog = seen.transcript, seen.keylog
     whole = Recording.from_transcript(transcript, keylog)
     chunks = [(d, data[i : i + size]) for d, data in transcript for i in range(0, len(data), size)]
     assert Recording.from_transcript(chunks, keylog) == whole
 
 
-def test_a_missing_key_log_is_a_finding_and_nothing_is_lost():
-    transcript, keylog, *_ = run_handshake("TLSv1.3")
+def test_a_missing_key_log_is_a_finding_and_nothing_is_lost(handshake):
+    seen = handshake("TLSv1.3")
+    transcript, keylog = seen.transcript, seen.keylog
     without_handshake_keys = "\n".join(line for line in keylog.splitlines() if "HANDSHAKE" not in line)
     rec = Recording.from_transcript(transcript, without_handshake_keys)
     kinds = {(f.kind, f.subject) for f in rec.findings}
@@ -135,8 +74,9 @@ def test_a_missing_key_log_is_a_finding_and_nothing_is_lost():
     assert b"".join(r.raw for r in rec.records_in(SERVER_TO_CLIENT)) == b"".join(d for dr, d in transcript if dr == SERVER_TO_CLIENT)
 
 
-def test_an_engine_report_that_differs_from_the_wire_is_a_finding():
-    transcript, keylog, client_events, _ = run_handshake("TLSv1.3")
+def test_an_engine_report_that_differs_from_the_wire_is_a_finding(handshake):
+    seen = handshake("TLSv1.3")
+    transcript, keylog = seen.transcript, seen.keylog
 
     class Forged:
         direction = "sent"
@@ -147,8 +87,9 @@ def test_an_engine_report_that_differs_from_the_wire_is_a_finding():
     assert [f.kind for f in rec.findings] == ["mismatch"]
 
 
-def test_json_round_trip_of_a_full_recording():
-    transcript, keylog, client_events, server_events = run_handshake("TLSv1.3", key_update=True)
+def test_json_round_trip_of_a_full_recording(handshake):
+    seen = handshake("TLSv1.3", key_update=True)
+    transcript, keylog = seen.transcript, seen.keylog
     rec = Recording.from_transcript(
         transcript, keylog, decisions=[Decision("version", "TLS 1.3", "both offered it", "RFC 8446 §4.2.1")], seed=7
     )

@@ -2,9 +2,11 @@
 
 tlslite-ng has no crypto plug-in point (upstream issue #303): its AEADs,
 X25519, ECDH and signature checks are pure Python or python-ecdsa, about
-1000x slower than OpenSSL for bulk data. ``install()`` monkeypatches the few
-module attributes tlslite looks up at call time, so that the unmodified
-package runs on ``cryptography``. Each patch says what it replaces and why.
+1000x slower than OpenSSL for bulk data. The replacements here stand in for
+the few module attributes tlslite looks up at call time, so that the
+unmodified package runs on ``cryptography``; ``_patches`` lists each one
+(what it replaces and why) and installs them. The originals a replacement
+falls back to are taken when this module is imported, before any install.
 
 Also here: the randomness seam (``random_bytes`` / ``random_source``) that
 every tlslite random value and our ephemeral keys come from, so that a fixed
@@ -22,8 +24,6 @@ import functools
 import hashlib
 import hmac
 import os
-import sys
-import threading
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 from cryptography import x509
@@ -32,6 +32,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric import ed448, ed25519, x448, x25519
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM, AESGCM, ChaCha20Poly1305
+from tlslite import keyexchange
+from tlslite import x509 as tl_x509
+from tlslite.constants import GroupName
+from tlslite.errors import TLSIllegalParameterException
+from tlslite.utils import keyfactory
+from tlslite.utils import x25519 as tl_x25519
 
 from ._keys import (
     CURVES,
@@ -47,8 +53,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RANDOM_SOURCE",
-    "install",
-    "installed",
     "load_certificate_chain",
     "load_private_key",
     "random_bytes",
@@ -211,23 +215,26 @@ def _make_x_function(private_cls, public_cls, size, generator, original):
     return x_function
 
 
+# keyexchange imported the functions by name (L22): ``_patches`` replaces
+# its references. The pure-Python ladder is ~1.4 ms per operation.
+x25519_function = _make_x_function(
+    x25519.X25519PrivateKey, x25519.X25519PublicKey, 32, bytes(tl_x25519.X25519_G), tl_x25519.x25519)
+x448_function = _make_x_function(
+    x448.X448PrivateKey, x448.X448PublicKey, 56, bytes(tl_x25519.X448_G), tl_x25519.x448)
+
+
 # ---------------------------------------------------------------------------
 # ECDH over NIST curves (tlslite: python-ecdsa)
 # ---------------------------------------------------------------------------
 
-_ORIGINALS: dict[tuple[object, str], object] = {}
-
-
-def original(owner, name: str):
-    """The tlslite attribute ``install()`` replaced (for tests/benchmarks)."""
-    return _ORIGINALS.get((owner, name), getattr(owner, name))
-
-
-# tlslite GroupName id -> curve; filled by install() (GroupName.toRepr walks
-# the class on every call).
-_NIST_BY_GROUP_ID: dict[int, object] = {}
-# ECDHKeyExchange's own methods, for private values that are not ours.
-_PURE_ECDH: dict[str, Callable] = {}
+# tlslite GroupName id -> curve (GroupName.toRepr walks the class on every call).
+_NIST_BY_GROUP_ID: dict[int, object] = {getattr(GroupName, name): curve for name, curve in CURVES.items()}
+# ECDHKeyExchange's own methods, for private values that are not ours (e.g.
+# a python-ecdsa key made by tlslite's own tests).
+_PURE_ECDH: dict[str, Callable] = {
+    name: getattr(keyexchange.ECDHKeyExchange, name)
+    for name in ("get_random_private_key", "calc_public_value", "calc_shared_key")
+}
 
 
 def _ecdh_get_random_private_key(self):
@@ -278,8 +285,6 @@ def _decode_peer_point(curve, data: bytes, valid_formats) -> bytes:
 def _ecdh_calc_shared_key(self, private, peer_share, valid_point_formats=("uncompressed",)):
     if not isinstance(private, ec.EllipticCurvePrivateKey):
         return _PURE_ECDH["calc_shared_key"](self, private, peer_share, valid_point_formats)
-    from tlslite.errors import TLSIllegalParameterException
-
     curve = CURVES[private.curve.name]
     try:
         encoded = _decode_peer_point(curve, bytes(peer_share), valid_point_formats)
@@ -325,16 +330,21 @@ def _create_public_eddsa_key(public_key, implementations=None):
     return _call_original_keyfactory("_create_public_eddsa_key", public_key)
 
 
-def _call_original_keyfactory(name, *args):
-    from tlslite.utils import keyfactory
+_PURE_KEYFACTORY: dict[str, Callable] = {
+    name: getattr(keyfactory, name)
+    for name in ("_createPublicRSAKey", "_create_public_ecdsa_key", "_create_public_eddsa_key")
+}
 
-    return original(keyfactory, name)(*args)
+
+def _call_original_keyfactory(name, *args):
+    return _PURE_KEYFACTORY[name](*args)
 
 
 def _x509_spki_parser(method_name: str):
     """X509._ecdsa_pubkey_parsing / _eddsa_pubkey_parsing replacement: parse
     the SubjectPublicKeyInfo with cryptography instead of python-ecdsa
     (Ed25519 point decompression alone is 0.25 ms in python-ecdsa)."""
+    pure = getattr(tl_x509.X509, method_name)
 
     def parse(self, subject_public_key_info):
         try:
@@ -343,12 +353,14 @@ def _x509_spki_parser(method_name: str):
             return
         except (ValueError, TypeError, UnsupportedAlgorithm):
             pass  # unsupported curve or malformed: tlslite's parser decides
-        from tlslite.x509 import X509
-
-        original(X509, method_name)(self, subject_public_key_info)
+        pure(self, subject_public_key_info)
 
     parse.__name__ = method_name
     return parse
+
+
+x509_ecdsa_pubkey_parsing = _x509_spki_parser("_ecdsa_pubkey_parsing")
+x509_eddsa_pubkey_parsing = _x509_spki_parser("_eddsa_pubkey_parsing")
 
 
 # ---------------------------------------------------------------------------
@@ -419,131 +431,6 @@ def _hkdf_expand_label(secret, label, hash_value, length, algorithm):
 
 
 # ---------------------------------------------------------------------------
-# install()
-# ---------------------------------------------------------------------------
-
-_install_lock = threading.Lock()
-_installed = False
-
-
-def installed() -> bool:
-    return _installed
-
-
-def _patch(owner, name: str, replacement) -> None:
-    _ORIGINALS.setdefault((owner, name), getattr(owner, name))
-    setattr(owner, name, replacement)
-
-
-def install() -> None:
-    """Make tlslite use ``cryptography`` and ``random_bytes``. Idempotent."""
-    global _installed
-    if _installed:
-        return
-    with _install_lock:
-        if _installed:
-            return
-        _install()
-        _installed = True
-
-
-def _install() -> None:
-    from tlslite import keyexchange, x509 as tl_x509
-    from tlslite.utils import (
-        cryptomath,
-        keyfactory,
-        python_aesccm,
-        python_aesgcm,
-        python_chacha20_poly1305,
-        x25519 as tl_x25519,
-    )
-
-    # --- AEADs. cipherfactory.createAESGCM/createAESCCM/createCHACHA20 look
-    # up python_*.new at call time, so these three patches cover the record
-    # layer (recordlayer.py L1022) and ticket encryption (tlsconnection.py
-    # L2707/L2757). Replaces pure-Python AES (rijndael.py) + GHASH/Poly1305,
-    # ~0.3 MB/s, with OpenSSL. (With M2Crypto or pycrypto installed,
-    # cipherfactory would prefer those; purekong installs neither.)
-    _patch(python_aesgcm, "new", _new_aesgcm)
-    _patch(python_chacha20_poly1305, "new", _new_chacha20_poly1305)
-    _patch(python_aesccm, "new", _new_aesccm)
-
-    # --- X25519/X448. keyexchange imported the functions by name (L22), so
-    # patch its references; pure-Python ladder is ~1.4 ms per operation.
-    _patch(keyexchange, "x25519", _make_x_function(
-        x25519.X25519PrivateKey, x25519.X25519PublicKey, 32,
-        bytes(tl_x25519.X25519_G), tl_x25519.x25519))
-    _patch(keyexchange, "x448", _make_x_function(
-        x448.X448PrivateKey, x448.X448PublicKey, 56,
-        bytes(tl_x25519.X448_G), tl_x25519.x448))
-
-    # --- ECDHE on secp256r1/384r1/521r1. ECDHKeyExchange (L1033) does the
-    # maths with python-ecdsa; TLS 1.3 key shares, TLS 1.2 ECDHE and the
-    # hybrid KEM groups all go through these three methods. Our private
-    # values are cryptography keys (from random_bytes); anything else (e.g.
-    # a python-ecdsa key made before install) goes to the original.
-    from tlslite.constants import GroupName
-
-    _NIST_BY_GROUP_ID.update({getattr(GroupName, name): curve for name, curve in CURVES.items()})
-    for name, replacement in (("get_random_private_key", _ecdh_get_random_private_key),
-                              ("calc_public_value", _ecdh_calc_public_value),
-                              ("calc_shared_key", _ecdh_calc_shared_key)):
-        _PURE_ECDH[name] = original(keyexchange.ECDHKeyExchange, name)  # safe on a retried install
-        _patch(keyexchange.ECDHKeyExchange, name, replacement)
-
-    # --- Peer public keys. Certificates are parsed by X509.parseBinary,
-    # which builds keys through keyfactory's factories (imported by name into
-    # x509.py L13). Replace them so CertificateVerify / ServerKeyExchange
-    # signatures are checked by OpenSSL instead of Python_RSAKey and
-    # python-ecdsa (~1-2 ms per ECDSA verify). DSA stays tlslite's.
-    for module in (keyfactory, tl_x509):
-        _patch(module, "_createPublicRSAKey", _create_public_rsa_key)
-        _patch(module, "_create_public_ecdsa_key", _create_public_ecdsa_key)
-        _patch(module, "_create_public_eddsa_key", _create_public_eddsa_key)
-    # ...and skip python-ecdsa's SPKI parsing for EC/EdDSA certificates.
-    _patch(tl_x509.X509, "_ecdsa_pubkey_parsing", _x509_spki_parser("_ecdsa_pubkey_parsing"))
-    _patch(tl_x509.X509, "_eddsa_pubkey_parsing", _x509_spki_parser("_eddsa_pubkey_parsing"))
-
-    # --- HMAC and HKDF (TLS 1.2 PRF, TLS 1.3 key schedule, Finished).
-    from tlslite import handshakehelpers, mathtls, recordlayer, tlsconnection  # noqa: F401  (loaded before patching)
-
-    # Most tlslite modules did `from .utils.cryptomath import *`, so each
-    # holds its own reference: replace every one.
-    for name, replacement in (("secureHMAC", _secure_hmac), ("HKDF_expand", _hkdf_expand),
-                              ("HKDF_expand_label", _hkdf_expand_label)):
-        _patch_everywhere(cryptomath, name, replacement)
-    _patch(mathtls, "P_hash", _p_hash)  # PRF_1_2 and PRF_1_2_SHA384 look it up there
-
-    # --- Randomness. Modules did `from .utils.cryptomath import
-    # getRandomBytes` (or `import *`), so each holds its own reference:
-    # tlsconnection (hello randoms, session IDs, ticket nonces), keyexchange
-    # (X25519 private keys, RSA premaster), recordlayer (CBC IVs), messages
-    # (padding), mathtls, x509, rsakey, ... Replace every reference to the
-    # original, and cryptomath's own so later imports and getRandomNumber
-    # pick up ours.
-    _patch_everywhere(cryptomath, "getRandomBytes", _tlslite_random_bytes)
-
-
-def _patch_everywhere(owner, name: str, replacement) -> None:
-    """Replace ``owner.name`` and every tlslite module's copy of it."""
-    pure = original(owner, name)
-    _patch(owner, name, replacement)
-    for module_name, module in list(sys.modules.items()):
-        if (module_name == "tlslite" or module_name.startswith("tlslite.")) and getattr(module, name, None) is pure:
-            _patch(module, name, replacement)
-
-
-def patched_attributes() -> list[str]:
-    """``module.attribute`` names install() replaced, for reports/debugging."""
-    out = []
-    for owner, name in _ORIGINALS:
-        prefix = getattr(owner, "__module__", None) if isinstance(owner, type) else None
-        qual = "%s.%s" % (prefix, owner.__qualname__) if prefix else owner.__name__
-        out.append("%s.%s" % (qual, name))
-    return sorted(out)
-
-
-# ---------------------------------------------------------------------------
 # Certificates
 # ---------------------------------------------------------------------------
 
@@ -551,12 +438,11 @@ def load_certificate_chain(certs) -> X509CertChain:
     """tlslite ``X509CertChain`` from cryptography certificates, DER bytes or
     PEM (str/bytes, possibly several certificates), end-entity first.
 
-    Installs the backend first so the chain's public keys are
-    cryptography-backed. Equal inputs return the same cached object (tlslite
+    The chain's public keys are cryptography-backed (``import
+    purekong.engine`` installed the patches). Equal inputs return the same cached object (tlslite
     parses X.509 in Python, ~0.3 ms a chain, and the engine asks per
     connection); tlslite only reads chains, so sharing is safe.
     """
-    install()
     if isinstance(certs, (str, bytes, bytearray, memoryview, x509.Certificate)):
         certs = [certs]
     ders = tuple(_iter_der(certs))

@@ -32,14 +32,11 @@ from tlslite.messages import Alert
 from .._alerts import AlertDescription, RemoteProtocolError
 from .._config import SessionStore
 from .._suites import BY_CODE, SIGNATURE_SCHEMES, VERSION_NAMES, VERSIONS
-from . import _backend, _records, _speedups
+from . import _records, _speedups
 from ._hello import FirstHello, hello_server_name
 from ._hooked import RUNNING, Hooks, HookedTLSConnection
 from ._settings import Plan, handshake_settings, tlslite_chain, tlslite_key
 from ._transport import MemoryTransport
-
-_backend.install()
-_speedups.install()
 
 # Passed as the ALPN list when ALPN must be ignored in TLS 1.3: tlslite
 # crashes on alpn=None when the client offers ALPN, and ignores a list that
@@ -92,6 +89,20 @@ class Driver:
 
     def has_input(self) -> bool:
         return bool(self.transport.incoming or self.tls.sock._read_buffer or self.transport.peer_eof)
+
+    def write_plaintext_alert(self, description: AlertDescription, level: int = AlertLevel.fatal) -> None:
+        """Queue an alert record before tlslite runs (no keys, no tlslite).
+
+        tlslite would frame it with record version 0x0000 here (it sets its
+        version only from the ClientHello), which OpenSSL rejects as
+        WRONG_VERSION_NUMBER; every alert the engine sends before tlslite
+        starts comes through this one method instead.
+        """
+        self.transport.write(bytes((ContentType.alert, 3, 3, 0, 2, level, int(description))))
+
+    def client_random(self) -> bytes:
+        """The ClientHello's random, for key-log lines."""
+        return bytes(self.hooks.client_random or self.tls._clientRandom)
 
     def buffered_handshake_bytes(self) -> int:
         return len(self.tls._defragmenter.buffers[ContentType.handshake])

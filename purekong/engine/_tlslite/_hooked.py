@@ -2,31 +2,27 @@
 
 Each override names the tlslite behaviour it changes and why. They touch
 private tlslite methods, which is why tlslite-ng is pinned to 0.8.x and why
-nothing outside this folder imports tlslite.
+nothing outside this folder imports tlslite. Three replacements here are
+module-wide (``_ReusedClientHello``, ``_derive_secret``,
+``_bounded_decompress``); ``_patches`` lists every change, these included,
+and installs the module-wide ones.
 """
 
 from __future__ import annotations
 
 import contextvars
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import tlslite.tlsconnection
-import tlslite.tlsrecordlayer
-
-from tlslite.constants import AlertDescription, AlertLevel, ContentType, ExtensionType
-from tlslite.errors import TLSUnexpectedMessage
-from tlslite.extensions import TLSExtension
-from tlslite.extensions import SNIExtension
-from tlslite.messages import CertificateRequest, ClientHello, EncryptedExtensions, ServerHello
-from tlslite.tlsconnection import TLSConnection
-
-# For the bounded CompressedCertificate decompression below.
 import zlib
 
-from tlslite.constants import CertificateCompressionAlgorithm
-from tlslite.errors import TLSIllegalParameterException
-from tlslite.messages import CompressedCertificate
+import tlslite.tlsconnection
+from tlslite.constants import AlertDescription, AlertLevel, CertificateCompressionAlgorithm, ContentType, ExtensionType
+from tlslite.errors import TLSIllegalParameterException, TLSUnexpectedMessage
+from tlslite.extensions import SNIExtension, TLSExtension
+from tlslite.messages import CertificateRequest, ClientHello, CompressedCertificate, EncryptedExtensions, ServerHello
+from tlslite.tlsconnection import TLSConnection
 from tlslite.utils.codec import BadCertificateError
 
 from .._suites import DEFAULT_SIGNATURE_SCHEMES, SIGNATURE_SCHEMES
@@ -49,7 +45,7 @@ class Hooks:
     signature_schemes: tuple[int, ...] = tuple(SIGNATURE_SCHEMES[name] for name in DEFAULT_SIGNATURE_SCHEMES)
     #: The server used the client's SNI: acknowledge it (RFC 6066 §3).
     acknowledge_server_name: bool = False
-    #: This handshake resumes a TLS 1.2 session (no acknowledgement then).
+    #: This handshake resumes a session (TLS 1.2: no acknowledgement then).
     resuming: bool = False
     #: DER DistinguishedNames for the TLS 1.3 certificate_authorities extension.
     tls13_ca_names: tuple[bytes, ...] = ()
@@ -97,10 +93,6 @@ class _ReusedClientHello:
         return message
 
 
-# tlsrecordlayer looks the class up by name when it parses a ClientHello.
-tlslite.tlsrecordlayer.ClientHello = _ReusedClientHello
-
-
 _tlslite_derive_secret = tlslite.tlsconnection.derive_secret
 
 
@@ -119,9 +111,6 @@ def _derive_secret(secret, label, handshake_hashes, algorithm):
         elif label == b"exp master" and hooks.server_finished_transcript is not None:
             handshake_hashes = hooks.server_finished_transcript
     return _tlslite_derive_secret(secret, label, handshake_hashes, algorithm)
-
-
-tlslite.tlsconnection.derive_secret = _derive_secret
 
 
 _tlslite_decompress = CompressedCertificate._decompress
@@ -151,7 +140,78 @@ def _bounded_decompress(self, compressed_msg, expected_length):
     return data
 
 
-CompressedCertificate._decompress = _bounded_decompress
+# -- per-connection record-layer hooks ---------------------------------------
+# Set on each HookedTLSConnection's own record layer (see __init__), so they
+# change purekong's connections only. Each takes the connection and the
+# record layer's original bound method first.
+
+def log_tls13_secrets(tls: "HookedTLSConnection", original, cipher_suite, cl_secret, sr_secret, implementations):
+    """Key log: tlslite keeps TLS 1.3 traffic secrets in locals; the record
+    layer is the one place that sees each pair. The first pair is the
+    handshake traffic secrets, the second the application ones."""
+    hooks = tls.pk
+    if hooks.on_secret is not None:
+        handshake = hooks.tls13_secret_sets == 0
+        hooks.tls13_secret_sets += 1
+        if handshake:
+            tls._log_secret("CLIENT_HANDSHAKE_TRAFFIC_SECRET", cl_secret)
+            tls._log_secret("SERVER_HANDSHAKE_TRAFFIC_SECRET", sr_secret)
+        elif hooks.tls13_secret_sets == 2:
+            tls._log_secret("CLIENT_TRAFFIC_SECRET_0", cl_secret)
+            tls._log_secret("SERVER_TRAFFIC_SECRET_0", sr_secret)
+    return original(cipher_suite, cl_secret, sr_secret, implementations)
+
+
+def refuse_encrypted_ssl2(tls: "HookedTLSConnection", original, data, padding):
+    """tlslite frames any record whose first byte is not a content type as
+    SSLv2, in every state, and then calls a CBC-only decrypt() on the AEAD
+    read state (AttributeError -> internal_error, sent in plaintext after
+    tlslite's shutdown). SSLv2 framing is only valid for the first
+    ClientHello: once keys are in use it is unexpected."""
+    if tls._recordLayer._readState.encContext is not None:
+        raise TLSUnexpectedMessage("SSLv2-framed record on an encrypted connection")
+    return original(data, padding)
+
+
+def refuse_late_ssl2_headers(tls: "HookedTLSConnection", original):
+    """The same framing on a plaintext connection: SSLv2 headers exist only
+    for a server's very first ClientHello (RFC 5246 Appendix E.2). After
+    that, a first byte that is no content type is a record of unknown type,
+    which RFC 5246 §6 and RFC 8446 §5 answer with unexpected_message;
+    tlslite parsed it as an SSLv2 header and sent illegal_parameter when its
+    padding fields did not add up."""
+    sslv2_allowed = tls._pk_records_read == 0 and not tls._recordLayer.client
+    try:
+        for header in original():
+            if header in (0, 1):
+                yield header
+                continue
+            if header.ssl2 and not sslv2_allowed:
+                raise TLSUnexpectedMessage("record of unknown content type")
+            tls._pk_records_read += 1
+            yield header
+    except TLSIllegalParameterException:
+        if sslv2_allowed:
+            raise
+        raise TLSUnexpectedMessage("record of unknown content type") from None
+
+
+def refuse_unprotected_tls13_alerts(tls: "HookedTLSConnection", original):
+    """TLS 1.3: tlslite accepts an *unprotected* alert as the first record
+    under any read key (seqnum 0), meant for a peer that fails before it has
+    keys. After the handshake (new application keys, and again after every
+    KeyUpdate) that let anyone on the path inject a plaintext close_notify,
+    a clean close that truncates the stream, or any other alert. Once the
+    handshake is done every alert must be encrypted."""
+    for result in original():
+        if (
+            result not in (0, 1)
+            and tls._pk_handshake_done
+            and getattr(result[0], "type", None) == ContentType.alert
+            and tls._recordLayer._is_tls13_plus()
+        ):
+            raise TLSUnexpectedMessage("unprotected alert after the TLS 1.3 handshake")
+        yield result
 
 
 class HookedTLSConnection(TLSConnection):
@@ -159,90 +219,16 @@ class HookedTLSConnection(TLSConnection):
         super().__init__(sock)
         self.pk = hooks
         self._warning_run = 0
-        record_layer = self._recordLayer
-        original = record_layer.calcTLS1_3PendingState
-
-        # Key log: tlslite keeps TLS 1.3 traffic secrets in locals; the
-        # record layer is the one place that sees each pair. The first pair
-        # is the handshake traffic secrets, the second the application ones.
-        def calc_tls13_pending_state(cipher_suite, cl_secret, sr_secret, implementations):
-            if self.pk.on_secret is not None:
-                handshake = self.pk.tls13_secret_sets == 0
-                self.pk.tls13_secret_sets += 1
-                if handshake:
-                    self._log_secret("CLIENT_HANDSHAKE_TRAFFIC_SECRET", cl_secret)
-                    self._log_secret("SERVER_HANDSHAKE_TRAFFIC_SECRET", sr_secret)
-                elif self.pk.tls13_secret_sets == 2:
-                    self._log_secret("CLIENT_TRAFFIC_SECRET_0", cl_secret)
-                    self._log_secret("SERVER_TRAFFIC_SECRET_0", sr_secret)
-            return original(cipher_suite, cl_secret, sr_secret, implementations)
-
-        record_layer.calcTLS1_3PendingState = calc_tls13_pending_state
-
-        # tlslite frames any record whose first byte is not a content type
-        # as SSLv2, in every state, and then calls a CBC-only decrypt() on
-        # the AEAD read state (AttributeError -> internal_error, sent in
-        # plaintext after tlslite's shutdown). SSLv2 framing is only valid
-        # for the first ClientHello: once keys are in use it is unexpected.
-        original_ssl2 = record_layer._decryptSSL2
-
-        def decrypt_ssl2(data, padding):
-            if record_layer._readState.encContext is not None:
-                raise TLSUnexpectedMessage("SSLv2-framed record on an encrypted connection")
-            return original_ssl2(data, padding)
-
-        record_layer._decryptSSL2 = decrypt_ssl2
-
-        # The same framing on a plaintext connection: SSLv2 headers exist only
-        # for a server's very first ClientHello (RFC 5246 Appendix E.2). After
-        # that, a first byte that is no content type is a record of unknown
-        # type, which RFC 5246 §6 and RFC 8446 §5 answer with
-        # unexpected_message; tlslite parsed it as an SSLv2 header and sent
-        # illegal_parameter when its padding fields did not add up.
         self._pk_records_read = 0
-        record_socket = record_layer._recordSocket
-        original_recv_header = record_socket._recvHeader
-
-        def recv_header():
-            sslv2_allowed = self._pk_records_read == 0 and not record_layer.client
-            try:
-                for header in original_recv_header():
-                    if header in (0, 1):
-                        yield header
-                        continue
-                    if header.ssl2 and not sslv2_allowed:
-                        raise TLSUnexpectedMessage("record of unknown content type")
-                    self._pk_records_read += 1
-                    yield header
-            except TLSIllegalParameterException:
-                if sslv2_allowed:
-                    raise
-                raise TLSUnexpectedMessage("record of unknown content type") from None
-
-        record_socket._recvHeader = recv_header
-
-        # TLS 1.3: tlslite accepts an *unprotected* alert as the first record
-        # under any read key (seqnum 0), meant for a peer that fails before it
-        # has keys. After the handshake (new application keys, and again after
-        # every KeyUpdate) that let anyone on the path inject a plaintext
-        # close_notify, a clean close that truncates the stream, or any other
-        # alert. Once the handshake is done every alert must be encrypted.
         self._pk_handshake_done = False
         self._pk_ccs_seen = False
-        original_recv = record_socket.recv
-
-        def recv():
-            for result in original_recv():
-                if (
-                    result not in (0, 1)
-                    and self._pk_handshake_done
-                    and getattr(result[0], "type", None) == ContentType.alert
-                    and record_layer._is_tls13_plus()
-                ):
-                    raise TLSUnexpectedMessage("unprotected alert after the TLS 1.3 handshake")
-                yield result
-
-        record_socket.recv = recv
+        # The record-layer hooks above, on this connection's objects only.
+        layer = self._recordLayer
+        records = layer._recordSocket
+        layer.calcTLS1_3PendingState = functools.partial(log_tls13_secrets, self, layer.calcTLS1_3PendingState)
+        layer._decryptSSL2 = functools.partial(refuse_encrypted_ssl2, self, layer._decryptSSL2)
+        records._recvHeader = functools.partial(refuse_late_ssl2_headers, self, records._recvHeader)
+        records.recv = functools.partial(refuse_unprotected_tls13_alerts, self, records.recv)
 
     def _handshakeDone(self, resumed):
         self._pk_handshake_done = True

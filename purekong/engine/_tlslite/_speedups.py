@@ -1,6 +1,8 @@
 """Speed-ups for tlslite-ng's Python that change no behaviour.
 
 Each one was found by profiling a server handshake (docs/performance.md).
+``_patches`` lists and installs them; the originals they call are taken
+when this module is imported, before any install.
 """
 
 from __future__ import annotations
@@ -9,13 +11,10 @@ import functools
 import hashlib
 
 import tlslite.tlsconnection
-import tlslite.tlsrecordlayer
 from tlslite.constants import CipherSuite, TLSEnum
 from tlslite.errors import TLSInternalError
-from tlslite.extensions import CustomNameExtension
 from tlslite.handshakehashes import HandshakeHashes
-from tlslite.messages import HelloMessage
-from tlslite.utils.codec import DecodeError, Parser
+from tlslite.utils.codec import DecodeError
 
 _fields_by_class: dict[type, dict] = {}
 
@@ -187,16 +186,3 @@ def _is_valid_hostname(hostname):
     if isinstance(hostname, str):
         return _tlslite_is_valid_hostname(hostname)
     return _valid_hostname(bytes(hostname))
-
-
-def install() -> None:
-    CipherSuite._filterSuites = staticmethod(_filter_suites)
-    tlslite.tlsconnection.is_valid_hostname = _is_valid_hostname
-    CustomNameExtension.__setattr__ = _custom_name_setattr
-    Parser.get = _parser_get
-    HelloMessage.getExtension = _get_extension
-    TLSEnum._recursiveVars = classmethod(_cached_recursive_vars)
-    TLSEnum.toRepr = classmethod(_cached_to_repr)
-    # Both modules create transcripts by this name (new connection, HRR).
-    tlslite.tlsrecordlayer.HandshakeHashes = TranscriptBuffer
-    tlslite.tlsconnection.HandshakeHashes = TranscriptBuffer
