@@ -21,7 +21,16 @@ import tlslite.tlsconnection
 from tlslite.constants import AlertDescription, AlertLevel, CertificateCompressionAlgorithm, ContentType, ExtensionType
 from tlslite.errors import TLSIllegalParameterException, TLSUnexpectedMessage
 from tlslite.extensions import SNIExtension, TLSExtension
-from tlslite.messages import CertificateRequest, ClientHello, CompressedCertificate, EncryptedExtensions, ServerHello
+from tlslite.messages import (
+    CertificateRequest,
+    ClientHello,
+    CompressedCertificate,
+    EncryptedExtensions,
+    NewSessionTicket,
+    ServerHello,
+    SessionTicketPayload,
+)
+from tlslite.utils import cryptomath
 from tlslite.tlsconnection import TLSConnection
 from tlslite.utils.codec import BadCertificateError
 
@@ -59,6 +68,8 @@ class Hooks:
     tls13_secret_sets: int = 0
     #: The ClientHello the engine already parsed (FirstHello), until tlslite reads it.
     first_hello: Any = None
+    #: TLS 1.3 tickets issued on this connection (the next ticket_nonce).
+    tickets_issued: int = 0
     #: The TLS 1.3 transcript up to the server Finished (for exp master).
     server_finished_transcript: Any = None
     #: The connection's max_handshake_message_size, also applied to a
@@ -111,6 +122,22 @@ def _derive_secret(secret, label, handshake_hashes, algorithm):
         elif label == b"exp master" and hooks.server_finished_transcript is not None:
             handshake_hashes = hooks.server_finished_transcript
     return _tlslite_derive_secret(secret, label, handshake_hashes, algorithm)
+
+
+class TicketPayload(SessionTicketPayload):
+    """tlslite's ticket contents, with a counter as the TLS 1.3 ticket_nonce.
+
+    RFC 8446 §4.6.1 only asks for a nonce unique per connection; tlslite drew
+    32 random bytes. A counter (``00 00`` first, as in RFC 8448) lets a
+    replay with fixed inputs reproduce the resumption PSK.
+    """
+
+    def create(self, master_secret, protocol_version, cipher_suite, creation_time, nonce=bytearray(), *args, **kwargs):
+        hooks = RUNNING.get()
+        if hooks is not None and tuple(protocol_version) > (3, 3):
+            nonce = bytearray(hooks.tickets_issued.to_bytes(2, "big"))
+            hooks.tickets_issued += 1
+        return super().create(master_secret, protocol_version, cipher_suite, creation_time, nonce, *args, **kwargs)
 
 
 _tlslite_decompress = CompressedCertificate._decompress
@@ -298,6 +325,11 @@ class HookedTLSConnection(TLSConnection):
 
     def _queue_message(self, msg):
         self._acknowledge_server_name(msg)
+        if isinstance(msg, NewSessionTicket):
+            # RFC 8446 §4.6.1: "a securely generated, random 32-bit value";
+            # tlslite drew it from 1..4096. Not inside the ticket: the server
+            # checks no ticket age (it accepts no 0-RTT).
+            msg.ticket_age_add = int.from_bytes(cryptomath.getRandomBytes(4), "big")
         if isinstance(msg, CertificateRequest) and self.version > (3, 3):
             # RFC 8446 §4.2.3: without signature_algorithms_cert the (PSS-only)
             # signature_algorithms list would govern certificates too, and a

@@ -121,6 +121,8 @@ PATCHES: tuple[Patch, ...] = (
     Patch("tlslite.tlsrecordlayer:ClientHello", _M, _hooked._ReusedClientHello,
           "the ClientHello the engine already parsed is not parsed again (same message object); a server_name that is "
           "no host name (IP literal, not ASCII) is handled as no SNI, as OpenSSL does, not refused (issue 10 #9)"),
+    Patch("tlslite.tlsconnection:SessionTicketPayload", _M, _hooked.TicketPayload,
+          "a TLS 1.3 ticket_nonce is a per-connection counter from 00 00 (RFC 8446 §4.6.1, as RFC 8448), not 32 random bytes"),
     Patch("tlslite.tlsconnection:derive_secret", _M, _hooked._derive_secret,
           "RFC 8446 §7.1: a server's exporter_master_secret hashes the transcript up to its Finished, also with a client certificate"),
     Patch("tlslite.messages:CompressedCertificate._decompress", _C, _hooked._bounded_decompress,
@@ -136,6 +138,7 @@ PATCHES: tuple[Patch, ...] = (
           "the resumption policy: a refused ticket or PSK means a full handshake (RFC 5077 §3.2, RFC 8446 §4.6.1)"),
     Patch("tlslite.tlsrecordlayer:TLSRecordLayer._queue_message", _S, _CONN._queue_message,
           "certificate_authorities and signature_algorithms_cert (RFC 8446 §4.2.3) in a TLS 1.3 CertificateRequest; "
+          "a 32-bit random ticket_age_add (RFC 8446 §4.6.1; tlslite drew 1..4096); "
           "the server_name acknowledgement in EncryptedExtensions (RFC 6066 §3); sent messages reported to the trace"),
     Patch("tlslite.tlsrecordlayer:TLSRecordLayer._sendMsg", _S, _CONN._sendMsg,
           "one close_notify only; a client's random known for key-log lines; the TLS 1.2 ServerHello's server_name "
