@@ -80,6 +80,10 @@ class HandshakeComplete(Event):
     #: sent none, and on a resumed handshake (nginx and Kong return nothing
     #: there either).
     peer_certificates: tuple[bytes, ...] | None = field(repr=False)
+    #: Server side: what ``proceed(session_data=...)`` returned on the full
+    #: handshake, stored with the session; on a resumed handshake, the bytes
+    #: restored from the ticket or session cache (None when there were none).
+    session_data: bytes | None = field(default=None, repr=False)
 
     @property
     def openssl_cipher(self) -> str:

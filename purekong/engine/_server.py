@@ -48,6 +48,7 @@ class ServerConnection(Connection):
         client_ca_certificates: Iterable[x509.Certificate] | None = None,
         session_reuse: bool | None = None,
         alpn_protocols: Iterable[str] | None = None,
+        session_data: Callable[[tuple[bytes, ...] | None], bytes] | None = None,
     ) -> None:
         """Continue the paused handshake with this connection's choices.
 
@@ -67,6 +68,11 @@ class ServerConnection(Connection):
           caches nothing, so the next connection does a full handshake.
         - ``alpn_protocols``: the server's protocols for this connection, in
           preference order (e.g. the config's list without ``h2``).
+        - ``session_data``: called once with the client's certificates (DER,
+          or None); the bytes it returns (at most 1 KiB) are stored with the
+          session, encrypted and authenticated inside tickets, and reported as
+          ``HandshakeComplete.session_data`` now and when the session is
+          resumed (nginx keeps its verify result in the session this way).
         """
         if self._state is not State.PAUSED:
             raise LocalProtocolError(f"proceed() is only valid at the ClientHello pause, not in {self._state.name}")
@@ -91,6 +97,7 @@ class ServerConnection(Connection):
             client_ca_certificates=config.client_ca_certificates if client_ca_certificates is None else tuple(client_ca_certificates),
             reuse=reuse,
             alpn_protocols=config.alpn_protocols if alpn_protocols is None else tuple(alpn_protocols),
+            session_data=session_data,
         )
         self._start(plan, resume=False)
 
@@ -163,7 +170,7 @@ class ServerConnection(Connection):
         self._events.append(event)
         return True
 
-    def _plan(self, *, certificates=None, request_client_certificate=None, client_ca_certificates=None, reuse=None, alpn_protocols=None) -> Plan:
+    def _plan(self, *, certificates=None, request_client_certificate=None, client_ca_certificates=None, reuse=None, alpn_protocols=None, session_data=None) -> Plan:
         config = self.config
         reuse = config.session_resumption if reuse is None else reuse
         ciphers = config.ciphers
@@ -176,6 +183,7 @@ class ServerConnection(Connection):
             certificates=certificates if certificates is not None else config.certificates,
             alpn_protocols=config.alpn_protocols if alpn_protocols is None else alpn_protocols,
             signature_schemes=config.signature_schemes,
+            session_data=session_data,
             request_client_certificate=config.request_client_certificate if request_client_certificate is None else request_client_certificate,
             client_ca_certificates=config.client_ca_certificates if client_ca_certificates is None else client_ca_certificates,
             issue_tickets=reuse,

@@ -34,7 +34,7 @@ from .._config import SessionStore
 from .._suites import BY_CODE, SIGNATURE_SCHEMES, VERSION_NAMES, VERSIONS
 from . import _records, _speedups
 from ._hello import FirstHello, hello_server_name
-from ._hooked import RUNNING, Hooks, HookedTLSConnection
+from ._hooked import RUNNING, Hooks, HookedTLSConnection, restore_session_data, session_data_for
 from ._settings import Plan, handshake_settings, tlslite_chain, tlslite_key
 from ._transport import MemoryTransport
 
@@ -63,6 +63,7 @@ class HandshakeFacts:
     alpn_protocol: str | None
     resumed: bool
     peer_certificates: tuple[bytes, ...] | None
+    session_data: bytes | None = None
 
 
 class Driver:
@@ -116,13 +117,15 @@ class Driver:
         self.hooks.first_hello = hello
         self.hooks.acknowledge_server_name = hello_server_name(hello) is not None
         self.hooks.resuming = resume
+        self.hooks.session_data_source = plan.session_data
+        self.hooks.session_data, self.hooks.session_data_known = None, False
         self.hooks.signature_schemes = tuple(SIGNATURE_SCHEMES[name] for name in plan.signature_schemes)
         if plan.request_client_certificate:
             self.hooks.tls13_ca_names = tuple(c.subject.public_bytes() for c in plan.client_ca_certificates)
         ca_names = [bytearray(dn) for dn in self.hooks.tls13_ca_names] or None
         cache = None
         if plan.session_store is not None and (resume or plan.cache_session):
-            cache = _SessionCacheView(plan.session_store, hello_server_name(hello), resume, plan.cache_session)
+            cache = _SessionCacheView(plan.session_store, hello_server_name(hello), resume, plan.cache_session, self.hooks)
         self._generator = self.tls.handshakeServerAsync(
             certChain=tlslite_chain(plan.certificates[0]),
             privateKey=tlslite_key(plan.certificates[0]),
@@ -306,6 +309,7 @@ class Driver:
             alpn_protocol=bytes(alpn).decode("ascii", "replace") if alpn else None,
             resumed=resumed,
             peer_certificates=peer,
+            session_data=None if tls._client else session_data_for(self.hooks, None if resumed else session.clientCertChain),
         )
 
     # -- resumption ----------------------------------------------------------
@@ -395,11 +399,12 @@ class Driver:
 class _SessionCacheView:
     """tlslite's session-cache interface over purekong's SessionStore, for one connection."""
 
-    def __init__(self, store: SessionStore, server_name: str | None, lookups: bool, stores: bool) -> None:
+    def __init__(self, store: SessionStore, server_name: str | None, lookups: bool, stores: bool, hooks: Hooks) -> None:
         self._store = store
         self._server_name = server_name
         self._lookups = lookups
         self._stores = stores
+        self._hooks = hooks
 
     def __bool__(self) -> bool:
         # tlslite sends an empty session ID when the cache is falsy.
@@ -409,10 +414,13 @@ class _SessionCacheView:
         session = self._store.get(self._server_name, session_id) if self._lookups else None
         if session is None:
             raise KeyError(session_id)
+        restore_session_data(self._hooks, getattr(session, "purekong_session_data", None))
         return session
 
     def __setitem__(self, session_id, session) -> None:
         if self._stores:
+            # The store is in memory: the data stays with the session object.
+            session.purekong_session_data = session_data_for(self._hooks, session.clientCertChain)
             self._store.put(self._server_name, session_id, session)
 
 

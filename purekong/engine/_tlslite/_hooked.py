@@ -32,7 +32,7 @@ from tlslite.messages import (
 )
 from tlslite.utils import cryptomath
 from tlslite.tlsconnection import TLSConnection
-from tlslite.utils.codec import BadCertificateError
+from tlslite.utils.codec import BadCertificateError, Parser
 
 from .._suites import DEFAULT_SIGNATURE_SCHEMES, SIGNATURE_SCHEMES
 from . import _policy
@@ -40,6 +40,10 @@ from ._hello import set_aside_unusable_server_name
 
 # RFC 8446 §4.2.4; tlslite 0.8 has no ExtensionType for it.
 CERTIFICATE_AUTHORITIES = 47
+# What a ticket can carry for the application (its length field is 2 bytes).
+MAX_SESSION_DATA = 1024
+# Ends a ticket whose contents carry session data (after tlslite's fields).
+_SESSION_DATA_MARK = b"\x00pk\x01"
 # OpenSSL gives up after this many consecutive warning alerts.
 MAX_WARNING_ALERTS = 5
 
@@ -70,11 +74,39 @@ class Hooks:
     first_hello: Any = None
     #: TLS 1.3 tickets issued on this connection (the next ticket_nonce).
     tickets_issued: int = 0
+    #: proceed(session_data=...): called once with the peer's chain (DER
+    #: tuple or None); its bytes are stored with the session.
+    session_data_source: Callable[[tuple[bytes, ...] | None], bytes] | None = None
+    #: Those bytes, or (on resumption) the ones stored with the session.
+    session_data: bytes | None = None
+    session_data_known: bool = False
     #: The TLS 1.3 transcript up to the server Finished (for exp master).
     server_finished_transcript: Any = None
     #: The connection's max_handshake_message_size, also applied to a
     #: CompressedCertificate's decompressed size.
     max_message_size: int = 2**24
+
+
+def session_data_for(hooks: Hooks, chain: Any) -> bytes | None:
+    """The application's bytes for this connection's session (computed once).
+
+    ``chain`` is tlslite's X509CertChain of the peer (or None). On a resumed
+    handshake they are the bytes restored from the ticket or cache entry.
+    """
+    if not hooks.session_data_known:
+        hooks.session_data_known = True
+        if hooks.session_data_source is not None:
+            ders = tuple(bytes(c.bytes) for c in chain.x509List) if chain is not None and chain.x509List else None
+            data = hooks.session_data_source(ders)
+            if len(data) > MAX_SESSION_DATA:
+                raise ValueError(f"session_data returned {len(data)} bytes; at most {MAX_SESSION_DATA} are stored")
+            hooks.session_data = bytes(data)
+    return hooks.session_data
+
+
+def restore_session_data(hooks: Hooks, data: bytes | None) -> None:
+    hooks.session_data = data
+    hooks.session_data_known = True
 
 
 #: The Hooks of the connection whose tlslite generator is running now.
@@ -125,19 +157,43 @@ def _derive_secret(secret, label, handshake_hashes, algorithm):
 
 
 class TicketPayload(SessionTicketPayload):
-    """tlslite's ticket contents, with a counter as the TLS 1.3 ticket_nonce.
+    """tlslite's ticket contents, with a counter as the TLS 1.3 ticket_nonce
+    and the application's session data.
 
     RFC 8446 §4.6.1 only asks for a nonce unique per connection; tlslite drew
     32 random bytes. A counter (``00 00`` first, as in RFC 8448) lets a
     replay with fixed inputs reproduce the resumption PSK.
+
+    The session data (``proceed(session_data=...)``: for Kong, the client
+    verify result nginx keeps in its sessions) follows tlslite's fields,
+    inside the same encrypted, authenticated ticket.
     """
+
+    session_data: bytes | None = None
 
     def create(self, master_secret, protocol_version, cipher_suite, creation_time, nonce=bytearray(), *args, **kwargs):
         hooks = RUNNING.get()
-        if hooks is not None and tuple(protocol_version) > (3, 3):
-            nonce = bytearray(hooks.tickets_issued.to_bytes(2, "big"))
-            hooks.tickets_issued += 1
+        if hooks is not None:
+            if tuple(protocol_version) > (3, 3):
+                nonce = bytearray(hooks.tickets_issued.to_bytes(2, "big"))
+                hooks.tickets_issued += 1
+            self.session_data = hooks.session_data
         return super().create(master_secret, protocol_version, cipher_suite, creation_time, nonce, *args, **kwargs)
+
+    def write(self):
+        data = super().write()
+        if self.session_data is not None:
+            data += self.session_data + len(self.session_data).to_bytes(2, "big") + _SESSION_DATA_MARK
+        return data
+
+    def parse(self, parser):
+        rest = bytes(parser.bytes[parser.index :])
+        if rest.endswith(_SESSION_DATA_MARK) and len(rest) >= 6:
+            size = int.from_bytes(rest[-6:-4], "big")
+            if size <= len(rest) - 6:
+                self.session_data = rest[-6 - size : -6]
+                rest = rest[: -6 - size]
+        return super().parse(Parser(bytearray(rest)))
 
 
 _tlslite_decompress = CompressedCertificate._decompress
@@ -272,6 +328,7 @@ class HookedTLSConnection(TLSConnection):
         """
         session = self.session
         chain = getattr(session, "clientCertChain", None)
+        session_data_for(self.pk, chain)  # goes into the ticket (TicketPayload)
         if chain is not None:
             session.clientCertChain = None
         try:
@@ -305,7 +362,11 @@ class HookedTLSConnection(TLSConnection):
     def _tryDecrypt(self, settings, identity=None, ticket=None):
         if not self.pk.resumption_allowed:
             return None, None
-        return super()._tryDecrypt(settings, identity, ticket)
+        match, payload = super()._tryDecrypt(settings, identity, ticket)
+        if payload is not None:
+            # tlslite resumes with the first ticket it can decrypt: its data.
+            restore_session_data(self.pk, getattr(payload, "session_data", None))
+        return match, payload
 
     # -- outgoing messages -------------------------------------------------
     def _acknowledge_server_name(self, msg) -> None:

@@ -122,7 +122,8 @@ PATCHES: tuple[Patch, ...] = (
           "the ClientHello the engine already parsed is not parsed again (same message object); a server_name that is "
           "no host name (IP literal, not ASCII) is handled as no SNI, as OpenSSL does, not refused (issue 10 #9)"),
     Patch("tlslite.tlsconnection:SessionTicketPayload", _M, _hooked.TicketPayload,
-          "a TLS 1.3 ticket_nonce is a per-connection counter from 00 00 (RFC 8446 §4.6.1, as RFC 8448), not 32 random bytes"),
+          "a TLS 1.3 ticket_nonce is a per-connection counter from 00 00 (RFC 8446 §4.6.1, as RFC 8448), not 32 random bytes; "
+          "the application's session data (Kong: the client verify result) inside the encrypted ticket"),
     Patch("tlslite.tlsconnection:derive_secret", _M, _hooked._derive_secret,
           "RFC 8446 §7.1: a server's exporter_master_secret hashes the transcript up to its Finished, also with a client certificate"),
     Patch("tlslite.messages:CompressedCertificate._decompress", _C, _hooked._bounded_decompress,
@@ -131,11 +132,13 @@ PATCHES: tuple[Patch, ...] = (
     Patch("tlslite.tlsrecordlayer:TLSRecordLayer._handshakeDone", _S, _CONN._handshakeDone,
           "marks the handshake done for the unprotected-alert check"),
     Patch("tlslite.tlsconnection:TLSConnection._serverSendTickets", _S, _CONN._serverSendTickets,
-          "tickets issued without the client's certificate chain (a chain over ~64 KiB made the ticket unwritable: internal_error)"),
+          "tickets issued without the client's certificate chain (a chain over ~64 KiB made the ticket unwritable: internal_error); "
+          "the session data computed from that chain first"),
     Patch("tlslite.tlsrecordlayer:TLSRecordLayer.heartbeat_supported", _S, _CONN.__dict__["heartbeat_supported"],
           "heartbeat requests are never answered: a heartbeat record is unexpected_message"),
     Patch("tlslite.tlsconnection:TLSConnection._tryDecrypt", _S, _CONN._tryDecrypt,
-          "the resumption policy: a refused ticket or PSK means a full handshake (RFC 5077 §3.2, RFC 8446 §4.6.1)"),
+          "the resumption policy: a refused ticket or PSK means a full handshake (RFC 5077 §3.2, RFC 8446 §4.6.1); "
+          "the resumed ticket's session data restored"),
     Patch("tlslite.tlsrecordlayer:TLSRecordLayer._queue_message", _S, _CONN._queue_message,
           "certificate_authorities and signature_algorithms_cert (RFC 8446 §4.2.3) in a TLS 1.3 CertificateRequest; "
           "a 32-bit random ticket_age_add (RFC 8446 §4.6.1; tlslite drew 1..4096); "

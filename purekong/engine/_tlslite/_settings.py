@@ -8,6 +8,7 @@ purekong's documented defaults.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from cryptography import x509
 from tlslite.handshakesettings import HandshakeSettings, Keypair, VirtualHost
@@ -36,6 +37,7 @@ class Plan:
     alpn_protocols: tuple[str, ...] = ()
     # Server only.
     signature_schemes: tuple[str, ...] = DEFAULT_SIGNATURE_SCHEMES
+    session_data: Callable[[tuple[bytes, ...] | None], bytes] | None = None
     request_client_certificate: bool = False
     client_ca_certificates: tuple[x509.Certificate, ...] = ()
     issue_tickets: bool = False
