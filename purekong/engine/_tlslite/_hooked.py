@@ -171,7 +171,7 @@ class TicketPayload(SessionTicketPayload):
 
     session_data: bytes | None = None
 
-    def create(self, master_secret, protocol_version, cipher_suite, creation_time, nonce=bytearray(), *args, **kwargs):
+    def create(self, master_secret: Any, protocol_version: Any, cipher_suite: int, creation_time: int, nonce: Any = bytearray(), *args: Any, **kwargs: Any) -> Any:
         hooks = RUNNING.get()
         if hooks is not None:
             if tuple(protocol_version) > (3, 3):
@@ -180,13 +180,13 @@ class TicketPayload(SessionTicketPayload):
             self.session_data = hooks.session_data
         return super().create(master_secret, protocol_version, cipher_suite, creation_time, nonce, *args, **kwargs)
 
-    def write(self):
-        data = super().write()
+    def write(self) -> bytearray:
+        data: bytearray = super().write()
         if self.session_data is not None:
             data += self.session_data + len(self.session_data).to_bytes(2, "big") + _SESSION_DATA_MARK
         return data
 
-    def parse(self, parser):
+    def parse(self, parser: Parser) -> Any:
         rest = bytes(parser.bytes[parser.index :])
         if rest.endswith(_SESSION_DATA_MARK) and len(rest) >= 6:
             size = int.from_bytes(rest[-6:-4], "big")
