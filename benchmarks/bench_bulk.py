@@ -153,7 +153,7 @@ def stdlib_pair(directory, version, cipher):
 
 
 def plain_pair(directory, version, cipher):
-    from bench_handshake import MemorySocket, _run_gen, tlslite_settings
+    from bench_handshake import MemoryTransport, _run_gen, tlslite_settings
     from tlslite.api import X509CertChain, parsePEMKey
     from tlslite.tlsconnection import TLSConnection
 
@@ -164,18 +164,16 @@ def plain_pair(directory, version, cipher):
         key = parsePEMKey(f.read(), private=True, implementations=["python"])
     settings = tlslite_settings(version)
     settings.cipherNames = [TLSLITE_NAMES[cipher]]
-    s_sock, c_sock = MemorySocket(), MemorySocket()
+    s_sock, c_sock = MemoryTransport(), MemoryTransport()
     server, client = TLSConnection(s_sock), TLSConnection(c_sock)
     sgen = server.handshakeServerAsync(certChain=chain, privateKey=key, settings=settings)
     cgen = client.handshakeClientCert(settings=settings, serverName="localhost", async_=True)
     c_done = s_done = False
     while not (c_done and s_done):
         c_done = c_done or _run_gen(cgen)
-        s_sock.inbox += c_sock.outbox
-        del c_sock.outbox[:]
+        s_sock.incoming += c_sock.take()
         s_done = s_done or _run_gen(sgen)
-        c_sock.inbox += s_sock.outbox
-        del s_sock.outbox[:]
+        c_sock.incoming += s_sock.take()
     negotiated = server.getCipherName()
 
     payload = os.urandom(RECORD)
@@ -184,9 +182,8 @@ def plain_pair(directory, version, cipher):
         got = 0
         for _ in range(n):
             sender.write(payload)
-            receiver_sock.inbox += sender_sock.outbox
-            del sender_sock.outbox[:]
-            # The whole record is already in the inbox, so this read never blocks.
+            receiver_sock.incoming += sender_sock.take()
+            # The whole record is already in the receiver's input, so this read never blocks.
             got += len(receiver.read(max=RECORD, min=RECORD))
         return got
 

@@ -126,6 +126,8 @@ def _run(args: argparse.Namespace) -> int:
 
         color = {"auto": None, "always": True, "never": False}[args.color]
         render(recording, make_console(color=color), Options(args.bytes, args.keys, args.data, args.why), title=title)
+        if args.rfc8448 is not None:
+            _print_rfc8448_checks(args.rfc8448)
     return 0
 
 
@@ -219,16 +221,28 @@ def _connect(args: argparse.Namespace) -> Any:
 
 
 def _rfc8448(section: str) -> tuple[Any, str, list[tuple[str, bytes]]]:
-    import purekong.inspect as inspect
+    from purekong.inspect import RFC8448Error, rfc8448
 
-    build = getattr(inspect, "rfc8448", None)
-    if build is None:
-        raise InspectError("--rfc8448: not available in this build of purekong")
+    number = section.lstrip("§")
+    if not number.isdigit():
+        raise InspectError(f"usage: --rfc8448 {section!r}: give a section number: 3, 4, 5, 6 or 7")
     try:
-        recording = build(section)
-    except (KeyError, ValueError) as exc:
+        recording = rfc8448(int(number))
+    except RFC8448Error as exc:
         raise InspectError(f"usage: --rfc8448 {section!r}: {exc}") from None
-    return recording, f"RFC 8448 §{section}", _chunks(recording)
+    return recording, f"RFC 8448 §{number}", _chunks(recording)
+
+
+def _print_rfc8448_checks(section: str) -> None:
+    """The RFC's printed values beside the inspector's: a count, and every one that differs."""
+    from purekong.inspect import rfc8448_checks
+
+    checks = rfc8448_checks(int(section.lstrip("§")))
+    wrong = [c for c in checks if not c.ok]
+    print(f"\nRFC 8448 §{section.lstrip('§')}: {len(checks) - len(wrong)} of {len(checks)} printed values reproduced by the inspector")
+    for check in wrong:
+        actual = check.actual.hex() if check.actual is not None else "(not computed)"
+        print(f"  DIFFERS  {check.step}: {check.label}\n    RFC:       {check.expected.hex()}\n    inspector: {actual}")
 
 
 def _diff(args: argparse.Namespace) -> int:

@@ -13,28 +13,34 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable, TypeVar
 
 from purekong.server._settings import ClientTimeouts, Limits
 
+if TYPE_CHECKING:
+    from purekong.gateway import Declarative
+    from purekong.runner import PluginSpec
+
+T = TypeVar("T")
 _DEFAULTS = Limits()
 _TIMEOUTS = ClientTimeouts()
 
 
-def _env(name: str, default=None):
+def _env(name: str, default: str | None = None) -> str | None:
     return os.environ.get(f"PUREKONG_{name}", default)
 
 
-def _typed(kind, name: str, default):
+def _typed(kind: Callable[[str], T], name: str, default: T) -> T:
     value = _env(name)
     if value is None:
         return default
     try:
         return kind(value)
     except ValueError:
-        raise SystemExit(f"purekong serve: error: PUREKONG_{name}={value!r}: expected {kind.__name__}") from None
+        raise SystemExit(f"purekong serve: error: PUREKONG_{name}={value!r}: expected {getattr(kind, '__name__', 'a value')}") from None
 
 
-def register(subparsers) -> None:
+def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     parser = subparsers.add_parser(
         "serve",
         help="run the gateway: Kong config, plugins, mTLS, proxying and ASGI apps",
@@ -134,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
             from purekong.engine import CertifiedKey
 
             default_cert = CertifiedKey.load(paths["server.pem"], paths["server-key.pem"])
-        extra = {}
+        extra: dict[str, PluginSpec] = {}
         if embedded:
             declarative, extra = _embedded(paths)
             if options.verify_depth is None:
@@ -167,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
     return _processes.serve(config, options, sockets, summary)
 
 
-def _embedded(paths):
+def _embedded(paths: dict[str, Path]) -> tuple[Declarative, dict[str, PluginSpec]]:
     """The embedded default's entities: one route to the TLS info page."""
     from purekong.gateway import parse_declarative
     from purekong.runner import plugin_from_class

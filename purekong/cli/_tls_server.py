@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TextIO
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
@@ -22,7 +23,7 @@ class UsageError(Exception):
     """A bad flag or file: the message is shown and the exit status is 2."""
 
 
-def register(subparsers) -> None:
+def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     parser = subparsers.add_parser(
         "tls-server",
         help="serve TLS on a TCP port (JSON connection report, or echo)",
@@ -157,7 +158,7 @@ def _load_pair(cert_path: str, key_path: str) -> CertifiedKey:
         raise UsageError(f"--cert {cert_path} / --key {key_path}: {exc}") from None
 
 
-def _open_keylog(path: str):
+def _open_keylog(path: str) -> TextIO:
     try:
         return open(path, "a", encoding="ascii", buffering=1)
     except OSError as exc:

@@ -13,7 +13,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Collection
+from typing import Any, Collection, Iterable
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -194,7 +194,7 @@ class ClientConfig:
 MAX_CA_NAMES_BYTES = 2**16 - 1
 
 
-def check_ca_names(certificates) -> None:
+def check_ca_names(certificates: Iterable[x509.Certificate]) -> None:
     """Refuse a client CA list whose subject DNs cannot fit in a CertificateRequest."""
     size = sum(2 + len(cert.subject.public_bytes()) for cert in certificates)
     if size > MAX_CA_NAMES_BYTES:

@@ -46,6 +46,7 @@ The parser's parts, each readable on its own:
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,10 @@ __all__ = ["ConfigError", "load_declarative", "normalize_path", "parse_declarati
 FORMAT_VERSIONS = ("1.1", "2.1", "3.0")
 
 _TOP_LEVEL = frozenset(KINDS)
+#: Keys only decK and Konnect write (their own metadata): ignored, each with
+#: one info line, since Kong itself never sees them.
+_TOOL_TOP_LEVEL = {"_info": "decK", "_konnect": "Konnect", "_workspace": "decK"}
+_log = logging.getLogger("purekong.gateway")
 #: Kong entity types purekong does not implement (kong/constants.lua
 #: CORE_ENTITIES and the bundled plugins' DAOs).
 _KONG_TOP_LEVEL = {"upstreams", "targets", "vaults", "consumer_groups", "consumer_group_consumers",
@@ -179,7 +184,7 @@ def parse_declarative(data: dict, *, source: str = "<config>") -> Declarative:
     return Declarative(services=services.build(reader), routes=routes.build(reader),
                        plugins=plugins.build(reader), certificates=certificates.build(reader),
                        ca_certificates=certificates.build_ca_certificates(reader),
-                       consumers=consumers.build(reader))
+                       consumers=consumers.build(reader), source=source)
 
 
 def _read_format_version(reader: Reader, data: dict) -> None:
@@ -199,6 +204,9 @@ def _read_format_version(reader: Reader, data: dict) -> None:
 def _check_top_level(reader: Reader, data: dict) -> None:
     for key in data:
         if key in _TOP_LEVEL or key in ("_format_version", "_transform", "_comment", "_ignore"):
+            continue
+        if key in _TOOL_TOP_LEVEL:
+            _log.info("%s: %s is %s's own metadata; ignored", reader.source, key, _TOOL_TOP_LEVEL[key])
             continue
         if key in _KONG_TOP_LEVEL:
             reader.err(str(key), "entity type not supported by purekong")

@@ -130,7 +130,7 @@ def build(reader: Reader) -> tuple[Certificate, ...]:
         snis_of.setdefault(id(r.values["certificate"]), []).append(r.values["name"])
     return tuple(
         Certificate(id=r.values["id"], chain=r.values["chain"], key=r.values["key"],
-                    snis=tuple(snis_of.get(id(r), ())))
+                    snis=tuple(snis_of.get(id(r), ())), where=r.where)
         for r in reader.entries["certificates"])
 
 
@@ -150,7 +150,8 @@ def _first_line(exc: Exception) -> str:
 
 def _same_public_key(cert: x509.Certificate, key: Any) -> bool:
     def spki(public: Any) -> bytes:
-        return public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        der: bytes = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        return der
 
     try:
         return spki(cert.public_key()) == spki(key.public_key())

@@ -87,5 +87,5 @@ def resolve(reader: Reader) -> None:
 def build(reader: Reader) -> tuple[PluginEntity, ...]:
     return tuple(
         PluginEntity(**r.pick("id", "name", "config", "enabled", "service", "route", "consumer",
-                              "protocols", "instance_name"))
+                              "protocols", "instance_name"), where=r.where)
         for r in reader.entries["plugins"])

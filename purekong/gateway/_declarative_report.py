@@ -37,6 +37,8 @@ KONG_NESTED = {
     "routes": {"filter_chains"},
 }
 _KEY_WORDING = {"name": "named", "username": "with username"}
+#: The fields a reference object may name its target by.
+_REFERENCE_KEYS = ("id", "name", "username")
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9.\-_~\u0080-\U0010ffff]+$")  # typedefs.utf8_name
 
@@ -271,13 +273,16 @@ class Reader:
         return value
 
     def reference(self, rec: Entry, name: str) -> Any:
-        """A foreign key as written: a string (endpoint key or id) or {id: ...}."""
+        """A foreign key as written: a string (endpoint key or id), or an
+        object with one of ``id``, ``name``, ``username`` (decK and Konnect
+        exports write ``service: {name: ...}``)."""
         value = rec.raw.get(name)
         if value is None or isinstance(value, str):
             return value
-        if isinstance(value, dict) and set(value) == {"id"} and isinstance(value["id"], str):
+        if (isinstance(value, dict) and len(value) == 1 and set(value) <= set(_REFERENCE_KEYS)
+                and isinstance(next(iter(value.values())), str)):
             return value
-        self.err(rec.at(name), f"expected a name, an id or {{id: ...}}, got {typename(value)} {show(value)}")
+        self.err(rec.at(name), f"expected a name, an id, {{id: ...}} or {{name: ...}}, got {typename(value)} {show(value)}")
         return None
 
     # -- entries --------------------------------------------------------------
@@ -355,7 +360,11 @@ class Reader:
     def find(self, kind: str, ref: Any, key_field: str | None) -> Entry | None:
         """Kong's find_entity: by endpoint key first, then by id."""
         if isinstance(ref, dict):
-            ref, key_field = ref["id"], None
+            ((field_name, ref),) = ref.items()
+            if field_name == "id":
+                key_field = None
+            elif field_name != key_field:
+                return None
         if key_field is not None:
             for rec in self.entries[kind]:
                 if rec.values.get(key_field) == ref:
@@ -374,13 +383,15 @@ class Reader:
             return None
         target = self.find(kind, ref, key_field)
         if target is None:
-            shown = ref["id"] if isinstance(ref, dict) else ref
-            if isinstance(ref, dict) or key_field is None or looks_like_uuid(shown):
+            by_id = isinstance(ref, dict) and "id" in ref
+            shown = next(iter(ref.values())) if isinstance(ref, dict) else ref
+            if by_id or key_field is None or (not isinstance(ref, dict) and looks_like_uuid(shown)):
                 self.err(rec.at(field_name), f"no {what} with id {show(shown)}")
             else:
                 self.err(rec.at(field_name), f"no {what} {_KEY_WORDING[key_field]} {show(shown)}")
             return None
-        return target.values["id"]
+        target_id: str = target.values["id"]
+        return target_id
 
     def entry_with_id(self, kind: str, entity_id: str | None) -> Entry | None:
         return next((e for e in self.entries[kind] if e.values["id"] == entity_id), None)

@@ -137,5 +137,5 @@ def build(reader: Reader) -> tuple[Service, ...]:
     return tuple(
         Service(**r.pick("id", "name", "protocol", "host", "port", "path"),
                 asgi=r.values.get("asgi"),
-                **r.pick("connect_timeout", "write_timeout", "read_timeout", "retries", "enabled"))
+                **r.pick("connect_timeout", "write_timeout", "read_timeout", "retries", "enabled"), where=r.where)
         for r in reader.entries["services"])

@@ -34,7 +34,7 @@ from purekong.runner import NativePlugin, PluginInstance, Runner, configure, plu
 from ._model import PluginEntity, Route
 from ._router import RouteMatch
 
-__all__ = ["NO_ROUTE_MESSAGE", "PRECEDENCE", "PluginsIterator", "https_required_exit", "runloop_exit", "select"]
+__all__ = ["NO_ROUTE_MESSAGE", "PRECEDENCE", "PluginsIterator", "applies", "https_required_exit", "runloop_exit", "select"]
 
 NO_ROUTE_MESSAGE = "no Route matched with those values"
 
@@ -84,6 +84,9 @@ class _ChosenPerConsumer:
         return next((inst for entity, inst in self._candidates if entity is chosen), None)
 
     def __getattr__(self, phase: str) -> Callable[[Any], object]:
+        if phase.startswith("_"):
+            raise AttributeError(phase)  # only phase handlers are forwarded
+
         def call(kong: Any) -> object:
             ctx = KongContext.of(kong)
             inst = self._instance_for(ctx.consumer_id if ctx is not None else None)

@@ -38,6 +38,7 @@ from ._recording import (
     application_epoch,
 )
 from ._dissect import Field, check_tiling, dissect_alert, dissect_handshake, dissect_record, encode
+from ._rfc8448 import Check, RFC8448Error, rfc8448, rfc8448_checks
 from ._transcript import parse_keylog
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "SERVER_TO_CLIENT",
     "Alert",
+    "Check",
     "CertificatePhase",
     "Decision",
     "Decryption",
@@ -61,6 +63,7 @@ __all__ = [
     "KeyDerivation",
     "Record",
     "Recording",
+    "RFC8448Error",
     "RecordingFormatError",
     "Secret",
     "application_epoch",
@@ -70,4 +73,6 @@ __all__ = [
     "dissect_record",
     "encode",
     "parse_keylog",
+    "rfc8448",
+    "rfc8448_checks",
 ]

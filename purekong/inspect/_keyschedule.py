@@ -147,9 +147,10 @@ def _tls13(ks: KeySchedule, suite: SuiteParameters, messages: list[HandshakeMess
     def upto(i: int) -> bytes:
         return b"".join(raw for _, raw in items[: i + 1])
 
-    ks.values["zeros"] = bytes(length)
+    ks.add("zeros", "input", (), bytes(length), described="HashLen zero bytes", rfc=RFC_EXTRACT)
     psk = secrets.get("psk")
-    ks.values["psk"] = psk if psk is not None else bytes(length)
+    if psk is not None:
+        ks.add("psk", "input", (), psk, described="the pre-shared key (a ticket's PSK when resuming)", rfc="RFC 8446 §4.6.1")
     ks.extract("early_secret", "zeros", "psk" if psk is not None else "zeros")
     if psk is not None and items:
         ks.derive_secret("binder_key", "early_secret", "res binder", b"", "empty")
@@ -160,7 +161,7 @@ def _tls13(ks: KeySchedule, suite: SuiteParameters, messages: list[HandshakeMess
     ks.derive_secret("derived_early_secret", "early_secret", "derived", b"", "empty")
     shared = secrets.get("ecdhe_shared_secret")
     if shared is not None and sh is not None:
-        ks.values["ecdhe_shared_secret"] = shared
+        ks.add("ecdhe_shared_secret", "input", (), shared, described="the (EC)DHE shared secret", rfc="RFC 8446 §7.4")
         ks.extract("handshake_secret", "derived_early_secret", "ecdhe_shared_secret")
         ks.derive_secret("client_handshake_traffic_secret", "handshake_secret", "c hs traffic", upto(sh), "ClientHello..ServerHello")
         ks.derive_secret("server_handshake_traffic_secret", "handshake_secret", "s hs traffic", upto(sh), "ClientHello..ServerHello")
@@ -176,7 +177,7 @@ def _tls13(ks: KeySchedule, suite: SuiteParameters, messages: list[HandshakeMess
     # Offline: a key log's traffic secrets stand in where the chain above stops.
     for name, label in [*NSS_LABELS.items(), ("client_application_traffic_secret_0", "CLIENT_TRAFFIC_SECRET_0"), ("server_application_traffic_secret_0", "SERVER_TRAFFIC_SECRET_0")]:
         if name not in ks.values and label in secrets:
-            ks.values[name] = secrets[label]
+            ks.add(name, "input", (), secrets[label], described=f"{label}, from the key log", rfc="RFC 9850")
     for side, direction in (("client", CLIENT_TO_SERVER), ("server", SERVER_TO_CLIENT)):
         for epoch in ("early", "handshake"):
             if f"{side}_{epoch}_traffic_secret" in ks.values:
@@ -243,10 +244,11 @@ def _tls12(ks: KeySchedule, suite: SuiteParameters, messages: list[HandshakeMess
     if 1 not in hellos or 2 not in hellos:
         return
     client_random, server_random = hellos[1].raw[6:38], hellos[2].raw[6:38]
-    ks.values["client_random"], ks.values["server_random"] = client_random, server_random
+    ks.add("client_random", "input", (), client_random, described="ClientHello.random", rfc="RFC 5246 §7.4.1.2")
+    ks.add("server_random", "input", (), server_random, described="ServerHello.random", rfc="RFC 5246 §7.4.1.3")
     pms = secrets.get("pre_master_secret", secrets.get("ecdhe_shared_secret"))
     if pms is not None:
-        ks.values["pre_master_secret"] = pms
+        ks.add("pre_master_secret", "input", (), pms, described="the ECDHE shared secret (RFC 8422 §5.10)", rfc="RFC 5246 §8.1")
         if _has_ems(hellos[1]) and _has_ems(hellos[2]):
             cke = next((i for i, m in enumerate(messages) if m.msg_type == 16), None)
             if cke is not None:
@@ -258,7 +260,7 @@ def _tls12(ks: KeySchedule, suite: SuiteParameters, messages: list[HandshakeMess
             master = prf12(ks.hash_name, pms, "master secret", client_random + server_random, 48)
             ks.add("master_secret_12", "PRF", ("pre_master_secret", "client_random", "server_random"), master, "master secret", client_random + server_random, "ClientHello.random + ServerHello.random", "RFC 5246 §8.1")
     if "master_secret_12" not in ks.values and "CLIENT_RANDOM" in secrets:
-        ks.values["master_secret_12"] = secrets["CLIENT_RANDOM"]
+        ks.add("master_secret_12", "input", (), secrets["CLIENT_RANDOM"], described="CLIENT_RANDOM, from the key log", rfc="RFC 9850")
     if "master_secret_12" not in ks.values:
         return
     from ._protection import tls12_key_block

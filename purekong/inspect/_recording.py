@@ -182,8 +182,9 @@ class Secret:
 class KeyDerivation:
     """One step of the key schedule, in RFC 8448's style.
 
-    ``function`` is "HKDF-Extract", "HKDF-Expand-Label", "Derive-Secret",
-    "HMAC", "ECDHE" or "PRF" (TLS 1.2). ``inputs`` names the values it was
+    ``function`` is "input" (a value the schedule starts from), "ECDHE",
+    "HKDF-Extract", "Derive-Secret", "HKDF-Expand-Label", "HMAC", or for
+    TLS 1.2 "PRF", "Hash" and "slice" (a part of the key block). ``inputs`` names the values it was
     computed from (each another derivation's ``name`` or a secret's
     ``label``), so the views can link every value to what it came from.
     ``label`` and ``context`` are the HKDF label and context (the transcript

@@ -35,6 +35,7 @@ from purekong.engine import (
 )
 
 from ._capture import Capture, Decision, Side
+from ._dissect import dissect_handshake
 from ._registry import cipher_suite_name, group_name, signature_scheme_name
 from ._seeded import ScenarioPKI, derive_bytes, frozen_clock, p256_key, random_stream, scenario_pki
 
@@ -73,6 +74,7 @@ class _Pair:
         self.received: dict[Side, bytearray] = {"client": bytearray(), "server": bytearray()}
         self.failed: RemoteProtocolError | None = None
         self.closed: set[Side] = set()
+        self.hello: ClientHelloReceived | None = None
 
     def _tracer(self, side: Side) -> Callable[[object], None]:
         def trace(item: object) -> None:
@@ -118,6 +120,7 @@ class _Pair:
     def _on_event(self, side: Side, conn: Any, event: object) -> None:
         note = self.capture.decisions.append
         if isinstance(event, ClientHelloReceived):
+            self.hello = event
             note(_offers(event))
             kwargs = {} if event.resumes_session else self.proceed_kwargs
             note(_certificate_phase(event, kwargs))
@@ -150,13 +153,14 @@ class _Pair:
         self.pump()
         if len(self.done) != 2:
             raise ScenarioError(f"the handshake did not complete ({self.failed or 'no error reported'})")
+        self.capture.decisions.extend(_server_choices(self.server.config, self.hello, self.done["server"], self.capture.traces["server"]))
 
     def exchange(self, request: bytes = REQUEST, response: bytes = RESPONSE) -> None:
         self.client.send_data(request)
         self.pump()
         self.server.send_data(response)
         self.pump()
-        if bytes(self.received["server"]).endswith(request) is False or not bytes(self.received["client"]).endswith(response):
+        if not (self.received["server"].endswith(request) and self.received["client"].endswith(response)):
             raise ScenarioError("application data was lost")
 
     def close(self) -> None:
@@ -176,6 +180,47 @@ def _offers(event: ClientHelloReceived) -> Decision:
          "signature_algorithms": [signature_scheme_name(s) for s in event.signature_algorithms],
          "alpn": list(event.alpn_protocols), "resumes_session": event.resumes_session},
     )
+
+
+def _server_choices(config: ServerConfig, hello: ClientHelloReceived | None, done: HandshakeComplete,
+                    server_trace: list[Any]) -> list[Decision]:
+    """Why the server chose what it chose, from its configuration and what the client offered."""
+    sent = {item.msg_type: item.raw for item in server_trace if getattr(item, "direction", "") == "sent"}
+    tls13 = done.version == "TLSv1.3"
+    offered = list(hello.versions) if hello else []
+    out = [Decision("server", "version", done.version,
+                    f"the highest version both sides speak: the client offered {', '.join(offered)}, the server allows "
+                    f"{', '.join(config.versions)} (RFC 8446 §4.2.1)")]
+    if done.resumed:
+        out.append(Decision("server", "cipher_suite", done.cipher_suite,
+                            "the resumed session's suite (a resumption keeps the hash of the original handshake; RFC 8446 §4.2.11)"))
+    else:
+        out.append(Decision("server", "cipher_suite", done.cipher_suite,
+                            f"the server's order wins: the first of {', '.join(config.ciphers)} that the client offered for "
+                            f"{done.version} (RFC 8446 §4.1.1; nginx's ssl_prefer_server_ciphers on)"))
+    fields = {f.name: f.meaning for m in (sent.get(2, b""), sent.get(12, b""), sent.get(15, b"")) if m
+              for f in dissect_handshake(m, tls13=tls13).walk() if f.meaning}
+    group = fields.get("group") or fields.get("named_curve")
+    groups = ", ".join(config.groups)
+    if group and not tls13:
+        out.append(Decision("server", "group", group,
+                            f"the first of the server's groups ({groups}) in the client's supported_groups (RFC 8422 §5.1.1)"))
+    elif group and sum(1 for item in server_trace if getattr(item, "msg_type", 0) == 2) > 1:
+        out.append(Decision("server", "group", group,
+                            f"the client's first key share was for none of the server's groups ({groups}): the server sent a "
+                            "HelloRetryRequest naming this one, and the second ClientHello carries a share for it (RFC 8446 §4.1.4)"))
+    elif group:
+        out.append(Decision("server", "group", group,
+                            f"the first of the server's groups ({groups}) the client sent a key share for; with none, the "
+                            "server would have sent a HelloRetryRequest (RFC 8446 §4.2.8)"))
+    scheme = fields.get("algorithm") or fields.get("signature_algorithm")
+    if scheme:
+        why = ("its certificate's key fixes the scheme: ECDSA P-256 signs with ecdsa_secp256r1_sha256 in TLS 1.3 (RFC 8446 §4.2.3)"
+               if tls13 else
+               "TLS 1.2 does not tie an ECDSA hash to the curve: the first ECDSA scheme of the client's signature_algorithms "
+               "(RFC 5246 §7.4.1.4.1)")
+        out.append(Decision("server", "signature_scheme", scheme, why))
+    return out
 
 
 def _certificate_phase(event: ClientHelloReceived, kwargs: dict[str, Any]) -> Decision:
@@ -251,18 +296,21 @@ def _full(name: str, versions: tuple[str, ...], *, server: dict[str, Any] | None
     return run
 
 
-def _mtls(seed: bytes) -> Capture:
-    capture, pki = _capture("mtls", seed)
-    certificate = CertifiedKey((pki.client.cert, pki.ca.cert), pki.client.key)
-    with frozen_clock():
-        pair = _Pair(capture, seed, _server_config(pki, seed), _client_config(pki, certificate=certificate),
-                     proceed={"request_client_certificate": True, "client_ca_certificates": [pki.ca.cert, pki.other_ca.cert]})
-        pair.handshake()
-        if not pair.done["server"].peer_certificates:
-            raise ScenarioError("the client sent no certificate")
-        pair.exchange()
-        pair.close()
-    return capture
+def _mtls(name: str, versions: tuple[str, ...]) -> Callable[[bytes], Capture]:
+    def run(seed: bytes) -> Capture:
+        capture, pki = _capture(name, seed)
+        certificate = CertifiedKey((pki.client.cert, pki.ca.cert), pki.client.key)
+        with frozen_clock():
+            pair = _Pair(capture, seed, _server_config(pki, seed, versions=versions),
+                         _client_config(pki, certificate=certificate, versions=versions),
+                         proceed={"request_client_certificate": True, "client_ca_certificates": [pki.ca.cert, pki.other_ca.cert]})
+            pair.handshake()
+            if not pair.done["server"].peer_certificates:
+                raise ScenarioError("the client sent no certificate")
+            pair.exchange()
+            pair.close()
+        return capture
+    return run
 
 
 def _resumption(name: str, versions: tuple[str, ...], *, forget_tickets: bool = False,
@@ -368,9 +416,11 @@ _add("tls13", "A full TLS 1.3 handshake", "1-RTT: ClientHello, ServerHello, then
 _add("tls13-hrr", "TLS 1.3 with a HelloRetryRequest", "the client's key share is x25519, the server only takes P-256: it asks again (RFC 8446 §4.1.4)",
      _full("tls13-hrr", ("TLSv1.3",), server={"groups": ("secp256r1",)}, client={"groups": ("x25519", "secp256r1")}))
 _add("mtls", "Mutual TLS with Kong's certificate phase", "request_client_certificate() with a CA DN list, through proceed(); the client's chain",
-     _mtls)
+     _mtls("mtls", ("TLSv1.3",)))
 _add("tls12", "A full TLS 1.2 ECDHE handshake", "two round trips, ServerKeyExchange signed, ChangeCipherSpec, Finished",
      _full("tls12", ("TLSv1.2",)))
+_add("mtls12", "Mutual TLS over TLS 1.2", "the same certificate phase; CertificateRequest's DN list is a TLS 1.2 field, not an extension",
+     _mtls("mtls12", ("TLSv1.2",)))
 _add("tls12-session-id", "TLS 1.2 resumption by session ID", "an abbreviated handshake: no certificate, no key exchange",
      _resumption("tls12-session-id", ("TLSv1.2",), forget_tickets=True))
 _add("tls12-ticket", "TLS 1.2 resumption by session ticket", "RFC 5077: the server's state travels in the ticket",
@@ -383,6 +433,23 @@ _add("key-update", "KeyUpdate both ways", "TLS 1.3 traffic secrets roll forward;
      _key_update)
 _add("bad-certificate-verify", "A failing handshake: a bad CertificateVerify", "the client signs with the wrong key; the server's check and its alert",
      _bad_certificate_verify)
+
+
+def transfer_capture(size: int, seed: int = 0) -> Capture:
+    """A TLS 1.3 connection whose client sends ``size`` bytes (for the rendering benchmark)."""
+    seed_bytes = f"purekong-inspect-transfer-{seed}".encode()
+    capture, pki = Capture(f"a {size:,}-byte transfer", meta={"source": "scenario", "seed_number": seed}), scenario_pki(seed_bytes)
+    with frozen_clock():
+        pair = _Pair(capture, seed_bytes, _server_config(pki, seed_bytes, versions=("TLSv1.3",)), _client_config(pki))
+        pair.handshake()
+        block = bytes(range(256)) * 256
+        for start in range(0, size, len(block)):
+            pair.client.send_data(block[:size - start])
+            pair.pump()
+        pair.close()
+    if len(pair.received["server"]) != size:
+        raise ScenarioError("the transfer lost data")
+    return capture
 
 
 def run_scenario(name: str, seed: int = 0) -> Capture:

@@ -17,15 +17,7 @@ from rich.text import Text
 
 from ._recording import CLIENT_TO_SERVER, EPOCH_PLAINTEXT, EPOCH_UNKNOWN, HandshakeMessage, Record, Recording
 from ._registry import alert_name, cipher_suite_name, version_name
-from ._summary import (
-    HRR_RANDOM,
-    application_preview,
-    byte_count,
-    describe_ca_names,
-    message_title,
-    records_by_index,
-    unique_secrets,
-)
+from ._summary import application_preview, byte_count, describe_ca_names, message_title, unique_secrets
 
 LANE = 46  # characters between the client and the server column
 HEX_LIMIT = 4096  # bytes of one message shown by --bytes before it is cut
@@ -224,45 +216,31 @@ def why_lines(recording: Recording) -> Iterator[Text]:
 
 
 def key_lines(recording: Recording, glyphs: _Glyphs = _UNICODE) -> Iterator[Text]:
-    derivations = {d.name: d for d in recording.key_schedule}
-    if derivations:
-        used_as_input = {i for d in recording.key_schedule for i in d.inputs}
-        roots = [d for d in recording.key_schedule if d.name not in used_as_input]
-        # Print from the leaves up: each value under it, the values it came from.
-        seen: set[str] = set()
-        for root in roots:
-            yield from _key_tree(root.name, derivations, recording, seen, "  ", glyphs)
-    else:
+    """The key schedule top-down, as RFC 8448 prints it: each call, its inputs, its output."""
+    depth: dict[str, int] = {}
+    for d in recording.key_schedule:
+        depth[d.name] = 1 + max((depth.get(i, -1) for i in d.inputs), default=-1)
+    if not recording.key_schedule:
         yield Text("  no key schedule was recomputed; the secrets reported:", style="dim")
+    for d in recording.key_schedule:
+        indent = "  " + "  " * depth[d.name]
+        line = Text(indent)
+        line.append(d.name, style="bold yellow")
+        line.append(f" = {d.function}", style="cyan")
+        args = list(d.inputs) + ([f'"{d.label}"'] if d.label else [])
+        line.append("(" + ", ".join(args) + ")")
+        if d.rfc:
+            line.append(f"  {d.rfc}", style="dim")
+        yield line
+        if d.context_description or d.context:
+            yield Text(f"{indent}    context: {d.context_description or ''} {d.context.hex()}".rstrip(), style="dim")
+        yield Text(f"{indent}    {d.output.hex()}")
     yield Text("  secrets:", style="bold")
     for (label, value), sources in unique_secrets(recording).items():
         line = Text(f"    {label:<34}", style="yellow")
         line.append(value.hex())
         line.append(f"  ({', '.join(sources)})", style="dim")
         yield line
-
-
-def _key_tree(name: str, derivations: dict, recording: Recording, seen: set[str], indent: str, glyphs: _Glyphs) -> Iterator[Text]:
-    derivation = derivations.get(name)
-    line = Text(indent)
-    line.append(name, style="bold yellow")
-    if derivation is None:
-        value = recording.secret(name)
-        line.append(f" = {value.hex()}" if value else "  (input)", style="dim")
-        yield line
-        return
-    line.append(f" = {derivation.function}", style="cyan")
-    if derivation.label:
-        line.append(f'("{derivation.label}")')
-    yield line
-    yield Text(f"{indent}    {derivation.output.hex()}")
-    if derivation.context_description:
-        yield Text(f"{indent}    context: {derivation.context_description}", style="dim")
-    if name in seen:
-        return
-    seen.add(name)
-    for source in derivation.inputs:
-        yield from _key_tree(source, derivations, recording, seen, indent + "  " + glyphs.mid + " ", glyphs)
 
 
 def data_lines(recording: Recording, limit: int = 64) -> Iterator[Text]:
@@ -276,7 +254,8 @@ def data_lines(recording: Recording, limit: int = 64) -> Iterator[Text]:
         line = Text(f"  #{record.index:<4} {who:<7}", style="cyan")
         line.append(f"{record.epoch:<14} seq {d.sequence_number:<4} {byte_count(len(d.plaintext))}", style="dim")
         yield line
-        yield Text(f"        nonce {d.nonce.hex()}  tag {d.tag.hex()}", style="dim")
+        yield Text(f"        key {d.key_label or '?'}  nonce {d.nonce.hex()}  aad {d.additional_data.hex()}  tag {d.tag.hex()}"
+                   + (f"  padding {d.padding_length}" if d.padding_length else ""), style="dim")
         yield Text("        " + application_preview(d.plaintext, limit))
     undecrypted = [r.index for r in recording.records if r.epoch == EPOCH_UNKNOWN]
     if undecrypted:
@@ -293,13 +272,13 @@ def byte_lines(recording: Recording) -> Iterator[Text]:
         records = ", ".join(f"#{i}" for i in message.records)
         yield Text(f"  {message_title(message)}  ({who}, {len(message.raw)} B, record {records}, {message.epoch})", style="bold")
         raw = message.raw[:HEX_LIMIT]
-        for field in message_fields(message):
+        for field in message_fields(message, tls13=recording.tls_version in (None, 0x0304)):
             if field.offset >= len(raw):
                 break
             chunk = raw[field.offset:field.offset + min(field.length, 32)]
             more = "..." if field.length > 32 else ""
             line = Text(f"    {field.offset:>5}  ")
-            line.append(f"{'  ' * field.depth}{field.name}", style="yellow")
+            line.append(f"{'  ' * field.depth}{field.name}", style="bold red" if field.status == "malformed" else "yellow")
             if field.value:
                 line.append(f" = {field.value}")
             yield line
@@ -318,6 +297,3 @@ def finding_lines(recording: Recording) -> Iterator[Text]:
         if finding.subject:
             line.append(f"  [{finding.subject}]", style="dim")
         yield line
-
-
-__all__ = ["HRR_RANDOM", "Options", "make_console", "render", "records_by_index"]

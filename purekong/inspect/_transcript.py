@@ -171,8 +171,8 @@ def _plaintext_messages(stream: bytes) -> Iterable[tuple[int, bytes]]:
     while pos + 4 <= len(stream):
         size = int.from_bytes(stream[pos + 1 : pos + 4], "big")
         yield stream[pos], stream[pos + 4 : pos + 4 + size]
-        if stream[pos] == 2:
-            return  # what follows a ServerHello may already be encrypted (TLS 1.2 tickets aside)
+        if stream[pos] == 2 and stream[pos + 6 : pos + 38] != HRR_RANDOM:
+            return  # what follows a ServerHello may be encrypted; a HelloRetryRequest is followed by another
         pos += 4 + size
 
 

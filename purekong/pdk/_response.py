@@ -155,12 +155,12 @@ def exit_(ctx, status, body=None, headers=None):
     if headers is not None and not isinstance(headers, dict):
         raise LuaError("headers must be a nil or table")
     json_body = isinstance(body, (dict, list))
-    if json_body:
+    if isinstance(body, (dict, list)):
         raw = cjson_encode(body)
     elif isinstance(body, str):
         raw = body.encode("utf-8")
     else:
-        raw = body or b""
+        raw = body if isinstance(body, bytes) else b""
     _finish(ctx, status, raw, headers, json_body, "exit")
     return None, None
 

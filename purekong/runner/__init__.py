@@ -16,6 +16,7 @@ from ._loader import (
     load_plugin_file,
     load_plugins_dir,
     plugin_from_class,
+    scan_plugins_dir,
 )
 from ._runner import Outcome, PluginInstance, Runner, configure
 from ._schema import SchemaViolation, fill_config
@@ -37,5 +38,6 @@ __all__ = [
     "install_kong_pdk_shim",
     "load_plugin_file",
     "load_plugins_dir",
+    "scan_plugins_dir",
     "plugin_from_class",
 ]

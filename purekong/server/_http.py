@@ -10,7 +10,7 @@ Two layers, each small enough to read on its own:
 * :func:`serve_connection` speaks HTTP/1.1 over a stream with h11 (the model
   h11 documents: one ``h11.Connection`` per socket, read events, answer,
   ``start_next_cycle`` for keep-alive). It knows nothing about Kong: each
-  request becomes an :class:`Exchange` (from the ``handler``), whose
+  request becomes a :class:`RequestCycle` (from the ``handler``), whose
   ``respond()`` gives the :class:`Reply` and whose ``finish()`` runs once the
   reply went out.
 
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import AsyncIterator, Awaitable, Callable, Protocol
 
 import h11
@@ -130,7 +130,7 @@ class TLSStream:
             if isinstance(event, DataReceived):
                 return event.data
 
-    async def _next_event(self):
+    async def _next_event(self) -> object:
         """The next interesting event, pumping the socket as needed; None once closed."""
         conn = self.conn
         while not self._closed:
@@ -259,16 +259,18 @@ class Reply:
     close: bool = False  # close the connection after this response
 
 
-@dataclass(frozen=True)
+@dataclass
 class Sent:
-    """How a reply went out: the body bytes sent, and whether all of it was."""
+    """How a reply went out: the body bytes sent, and whether all of it was
+    (filled in as it goes, so a reply cut short still says how far it got)."""
 
-    body_bytes: int
-    complete: bool
+    body_bytes: int = 0
+    complete: bool = False
 
 
-class Exchange(Protocol):
-    """One request as the handler runs it (``server/_request.py``'s ``Exchange``)."""
+class RequestCycle(Protocol):
+    """One request as the HTTP layer drives it: ``respond()``, the reply is
+    sent, then ``finish()`` (``server/_request.py``'s ``Exchange`` is one)."""
 
     async def respond(self) -> Reply:
         """The reply to send."""
@@ -279,14 +281,19 @@ class Exchange(Protocol):
         ...
 
 
-#: Makes the exchange for each request of a connection.
-Handler = Callable[["HTTPRequest"], Exchange]
+#: Makes the request cycle for each request of a connection.
+Handler = Callable[["HTTPRequest"], RequestCycle]
 
 
 class _BadRequest(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
+
+
+#: The connection's next h11 event within a timeout (None: the timeout passed).
+_NextEvent = Callable[[float], Awaitable[object]]
+_SendEvent = Callable[[h11.Event], Awaitable[None]]
 
 
 class BodyTooLarge(Exception):
@@ -301,14 +308,14 @@ class BodyStream:
     client's Content-Length, if it sent one.
     """
 
-    def __init__(self, conn: h11.Connection, next_event, send, limits: Limits, length: int | None) -> None:
+    def __init__(self, conn: h11.Connection, next_event: _NextEvent, send: _SendEvent, limits: Limits, length: int | None) -> None:
         self._conn, self._next_event, self._send, self._limits = conn, next_event, send, limits
         self.length = length
         self.received = 0
         self.complete = False
         self._started = False
 
-    def __aiter__(self):
+    def __aiter__(self) -> AsyncIterator[bytes]:
         return self._chunks()
 
     async def _chunks(self) -> AsyncIterator[bytes]:
@@ -342,7 +349,7 @@ async def message_body(next_event: Callable[[], Awaitable[object]], closed: Call
             raise closed()
 
 
-def _client_body(next_event: Callable[[float], Awaitable[object]], limits: Limits) -> AsyncIterator[bytes]:
+def _client_body(next_event: _NextEvent, limits: Limits) -> AsyncIterator[bytes]:
     """A request body, each read within the client timeout."""
 
     async def next_body_event() -> object:
@@ -373,14 +380,14 @@ class ConnectionState:
     requests: int = 0
 
 
-async def serve_connection(stream, handler: Handler, limits: Limits, state: ConnectionState | None = None) -> None:
+async def serve_connection(stream: PlainStream | TLSStream, handler: Handler, limits: Limits, state: ConnectionState | None = None) -> None:
     """Serve HTTP/1.1 requests on ``stream`` until either side closes it."""
     state = state or ConnectionState()
     conn = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.max_request_head)
 
     fed = 0  # bytes handed to h11 since this request began (for the head limit)
 
-    async def next_event(timeout: float):
+    async def next_event(timeout: float) -> object:
         nonlocal fed
         while True:
             event = conn.next_event()
@@ -394,7 +401,7 @@ async def serve_connection(stream, handler: Handler, limits: Limits, state: Conn
             fed += len(data)
             conn.receive_data(data)  # b"" = EOF; h11 turns it into ConnectionClosed or an error
 
-    async def send(event) -> None:
+    async def send(event: h11.Event) -> None:
         data = conn.send(event)
         if data:
             await stream.send(data)
@@ -439,24 +446,29 @@ async def serve_connection(stream, handler: Handler, limits: Limits, state: Conn
         except ClientGone:
             return
         state.requests += 1
-        exchange: Exchange | None = None
+        cycle: RequestCycle | None = None
         if request is not None:
             try:
-                exchange = handler(request)
-                reply = await exchange.respond()
+                cycle = handler(request)
+                reply = await cycle.respond()
             except ClientGone:
                 return
             except Exception:
                 _log.exception("handler failed for %s %s", request.method, request.target)
-                exchange, reply = None, error_reply(500)
+                cycle, reply = None, error_reply(500)
         assert reply is not None
         if state.draining:
             reply.close = True
         if request is not None and request.body_stream is not None and not request.body_stream.complete:
             reply.close = True  # the rest of the body is still on the wire: this connection is done
-        sent = await _send_reply(conn, stream.send, reply, request)
-        if exchange is not None:
-            await _finish(exchange, sent)
+        sent = Sent()
+        try:
+            await _send_reply(conn, stream.send, reply, request, sent)
+        finally:
+            # The request's last step, however the reply ended (even when the
+            # task is cancelled at shutdown).
+            if cycle is not None:
+                await _finish(cycle, sent)
         if not sent.complete or reply.close or conn.our_state is h11.MUST_CLOSE or conn.their_state is not h11.DONE:
             return
         try:
@@ -479,7 +491,7 @@ def _has_no_body(head: h11.Request) -> bool:
     return b"transfer-encoding" not in names and names.get(b"content-length", b"0") == b"0"
 
 
-def _streamed_request(conn, head: h11.Request, next_event, send, limits: Limits) -> HTTPRequest:
+def _streamed_request(conn: h11.Connection, head: h11.Request, next_event: _NextEvent, send: _SendEvent, limits: Limits) -> HTTPRequest:
     headers, length = _head_fields(head, limits)
     return HTTPRequest(
         method=head.method.decode("ascii"),
@@ -491,7 +503,7 @@ def _streamed_request(conn, head: h11.Request, next_event, send, limits: Limits)
     )
 
 
-async def _read_request(conn, head: h11.Request, next_event, send, limits: Limits) -> HTTPRequest:
+async def _read_request(conn: h11.Connection, head: h11.Request, next_event: _NextEvent, send: _SendEvent, limits: Limits) -> HTTPRequest:
     headers, _ = _head_fields(head, limits)
     if conn.they_are_waiting_for_100_continue:
         await send(h11.InformationalResponse(status_code=100, headers=[]))
@@ -509,9 +521,8 @@ async def _read_request(conn, head: h11.Request, next_event, send, limits: Limit
     )
 
 
-async def _send_reply(conn: h11.Connection, send_bytes: Callable[[bytes], Awaitable[None]], reply: Reply, request: HTTPRequest | None) -> Sent:
-    """Send ``reply``; say how far it got (not complete: the connection must end)."""
-    sent = 0
+async def _send_reply(conn: h11.Connection, send_bytes: Callable[[bytes], Awaitable[None]], reply: Reply, request: HTTPRequest | None, sent: Sent) -> None:
+    """Send ``reply``, recording in ``sent`` how far it got (not complete: the connection must end)."""
     body = reply.body
     try:
         headers = [(k, v) for k, v in reply.headers if k.lower() not in ("connection", "keep-alive")]
@@ -521,14 +532,14 @@ async def _send_reply(conn: h11.Connection, send_bytes: Callable[[bytes], Awaita
         if reply.close:
             headers.append(("Connection", "close"))
         if conn.our_state not in (h11.SEND_RESPONSE, h11.IDLE):
-            return Sent(0, False)  # e.g. a protocol error before h11 saw a request line
+            return  # e.g. a protocol error before h11 saw a request line
         head = h11.Response(status_code=reply.status, headers=[(k.encode("latin-1"), str(v).encode("latin-1")) for k, v in headers])
         if isinstance(body, (bytes, bytearray)):
             # One write (one TLS record) for the whole response.
             data = conn.send(head) or b""
             if body and not no_body:
                 data += conn.send(h11.Data(data=bytes(body))) or b""
-                sent = len(body)
+                sent.body_bytes = len(body)
             await send_bytes(data + (conn.send(h11.EndOfMessage()) or b""))
         else:
             # Streamed: the head goes out with the first chunk, then each chunk
@@ -538,14 +549,13 @@ async def _send_reply(conn: h11.Connection, send_bytes: Callable[[bytes], Awaita
             async for chunk in body:
                 if chunk and not no_body:
                     pending += conn.send(h11.Data(data=chunk)) or b""
-                    sent += len(chunk)
+                    sent.body_bytes += len(chunk)
                     await send_bytes(pending)
                     pending = b""
             await send_bytes(pending + (conn.send(h11.EndOfMessage()) or b""))
-        return Sent(sent, True)
+        sent.complete = True
     except (ClientGone, h11.LocalProtocolError) as exc:
         _log.debug("response not completed: %s", exc)
-        return Sent(sent, False)
     finally:
         aclose = getattr(body, "aclose", None)
         if aclose is not None:
@@ -555,8 +565,8 @@ async def _send_reply(conn: h11.Connection, send_bytes: Callable[[bytes], Awaita
                 pass
 
 
-async def _finish(exchange: Exchange, sent: Sent) -> None:
+async def _finish(cycle: RequestCycle, sent: Sent) -> None:
     try:
-        await exchange.finish(sent)
+        await cycle.finish(sent)
     except Exception:
         _log.exception("finishing the request failed")

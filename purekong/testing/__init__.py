@@ -16,7 +16,7 @@ from typing import Any
 
 from ._drive import Outcome, client_answer, server_answer
 from ._harness import HarnessResult, KongHarness, echo_upstream
-from ._memory import Endpoint, InMemoryHandshake, OpenSSLClient, handshake_in_memory
+from ._memory import Endpoint, InMemoryHandshake, OpenSSLClient, OpenSSLServer, handshake_in_memory
 from ._pki import KitPKI, kit_client_config, kit_pki, kit_server_config
 
 # name -> module that defines it, loaded on first use (they import hypothesis).
@@ -32,6 +32,7 @@ __all__ = [
     "KitPKI",
     "KongHarness",
     "OpenSSLClient",
+    "OpenSSLServer",
     "Outcome",
     "client_answer",
     "echo_upstream",

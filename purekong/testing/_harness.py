@@ -64,7 +64,10 @@ class HarnessResult:
 
     def json(self) -> Any:
         """The response body, decoded as JSON."""
-        return json.loads(self.response.body)
+        body = self.response.body
+        if not isinstance(body, bytes):  # a StreamedBody: a server streamed it, the harness never does
+            raise ValueError("the response body was streamed; there is nothing to decode")
+        return json.loads(body)
 
 
 def echo_upstream(request: UpstreamRequest) -> Response:

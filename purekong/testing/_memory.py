@@ -32,8 +32,8 @@ that neither proceeded nor aborted): ``completed`` is then false with no
 error.
 
 Any object with ``receive_data``, ``data_to_send``, ``next_event`` and
-``handshake`` can stand on either side; :class:`OpenSSLClient` is one, a
-stdlib ``ssl`` (OpenSSL) client over memory BIOs.
+``handshake`` can stand on either side; :class:`OpenSSLClient` and
+:class:`OpenSSLServer` are stdlib ``ssl`` (OpenSSL) peers over memory BIOs.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ from purekong.engine import (
     State,
 )
 
-__all__ = ["Endpoint", "InMemoryHandshake", "OpenSSLClient", "handshake_in_memory"]
+__all__ = ["Endpoint", "InMemoryHandshake", "OpenSSLClient", "OpenSSLServer", "handshake_in_memory"]
 
 
 class Endpoint(Protocol):
@@ -172,49 +172,49 @@ def handshake_in_memory(
     max_flights: int = 32,
 ) -> InMemoryHandshake:
     """Run ``client`` and ``server`` against each other in memory (see the module's docs)."""
-    near, far = _Side(client, observe_client_to_server), _Side(server, observe_server_to_client)
+    client_side, server_side = _Side(client, observe_client_to_server), _Side(server, observe_server_to_client)
     flights = 0
     while flights < max_flights:
         flights += 1
-        near.run(on_client_hello)
-        moved = near.send_to(far)
-        far.run(on_client_hello)
-        moved += far.send_to(near)
-        if near.failed or far.failed:
+        client_side.run(on_client_hello)
+        moved = client_side.send_to(server_side)
+        server_side.run(on_client_hello)
+        moved += server_side.send_to(client_side)
+        if client_side.failed or server_side.failed:
             # Let the peer read the failing side's alert.
-            near.run(on_client_hello)
-            near.send_to(far)
-            far.run(on_client_hello)
+            client_side.run(on_client_hello)
+            client_side.send_to(server_side)
+            server_side.run(on_client_hello)
             break
         if not moved:
             break
-    failed = near.failed or far.failed
+    failed = client_side.failed or server_side.failed
     return InMemoryHandshake(
-        client_events=tuple(near.events),
-        server_events=tuple(far.events),
-        client_error=near.error,
-        server_error=far.error,
-        aborted=far.aborted,
+        client_events=tuple(client_side.events),
+        server_events=tuple(server_side.events),
+        client_error=client_side.error,
+        server_error=server_side.error,
+        aborted=server_side.aborted,
         completed=not failed and client.handshake is not None and server.handshake is not None,
         flights=flights,
     )
 
 
-class OpenSSLClient:
-    """A stdlib ``ssl`` client (OpenSSL) as an :class:`Endpoint`, over memory BIOs.
+class _OpenSSLEndpoint:
+    """An ``ssl.SSLObject`` over memory BIOs, as an :class:`Endpoint`.
 
     ``ssl_object`` is the ``ssl.SSLObject``: after the handshake use it as
-    usual (``session``, ``session_reused``, ``write``/``read`` with the
-    BIOs pumped by ``receive_data``/``data_to_send``).  Once its handshake is
-    done ``next_event`` reads what arrives, so a TLS 1.3 client takes in its
+    usual (``version()``, ``session``, ``write``/``read`` with the BIOs pumped
+    by ``receive_data``/``data_to_send``).  Once its handshake is done
+    ``next_event`` reads what arrives, so a TLS 1.3 client takes in its
     NewSessionTickets; application data comes out as ``DataReceived``.
     """
 
-    def __init__(self, context: ssl.SSLContext, server_name: str | None = "localhost",
-                 *, session: ssl.SSLSession | None = None) -> None:
+    def __init__(self, context: ssl.SSLContext, *, server_side: bool, server_name: str | None = None,
+                 session: ssl.SSLSession | None = None) -> None:
         self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-        self.ssl_object = context.wrap_bio(self.incoming, self.outgoing, server_hostname=server_name,
-                                           session=session)
+        self.ssl_object = context.wrap_bio(self.incoming, self.outgoing, server_side=server_side,
+                                           server_hostname=server_name, session=session)
         self._done = False
         self._closed = False
 
@@ -250,3 +250,18 @@ class OpenSSLClient:
             self._closed = True
             raise RemoteProtocolError(f"OpenSSL: {exc}") from exc
         return DataReceived(data) if data else NEED_DATA
+
+
+class OpenSSLClient(_OpenSSLEndpoint):
+    """A stdlib ``ssl`` (OpenSSL) client, to run against a purekong server."""
+
+    def __init__(self, context: ssl.SSLContext, server_name: str | None = "localhost",
+                 *, session: ssl.SSLSession | None = None) -> None:
+        super().__init__(context, server_side=False, server_name=server_name, session=session)
+
+
+class OpenSSLServer(_OpenSSLEndpoint):
+    """A stdlib ``ssl`` (OpenSSL) server, to run a purekong client against."""
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        super().__init__(context, server_side=True)

@@ -9,7 +9,6 @@ primitives rigged to fail so nothing can silently fall back to them.
 from __future__ import annotations
 
 import datetime
-import errno
 import os
 
 import pytest
@@ -21,6 +20,7 @@ from cryptography.x509.oid import NameOID
 # Importing the engine installs the backend (and every other patch).
 from purekong.engine._tlslite import _backend, _patches
 from purekong.engine._tlslite._keys import CryptoECDSAKey, CryptoEdDSAKey, CryptoRSAKey
+from purekong.engine._tlslite._transport import MemoryTransport
 
 import ecdsa  # tlslite's pure ECDSA/EdDSA, for comparisons
 from tlslite import keyexchange
@@ -501,40 +501,11 @@ def test_other_curves_keep_tlslite_keys():
     assert isinstance(keyfactory._createPublicRSAKey(n, 65536, "rsa"), Python_RSAKey)
 
 
-class MemorySocket:
-    """What TLSConnection needs of a socket: recv raises EWOULDBLOCK (with
-    errno in args, which tlslite inspects) when nothing is buffered."""
-
-    def __init__(self):
-        self.inbox = bytearray()
-        self.outbox = bytearray()
-
-    def recv(self, size):
-        if not self.inbox:
-            raise BlockingIOError(errno.EWOULDBLOCK, "no data")
-        data = bytes(self.inbox[:size])
-        del self.inbox[:size]
-        return data
-
-    def send(self, data):
-        self.outbox += data
-        return len(data)
-
-    def sendall(self, data):
-        self.outbox += data
-
-    def close(self):
-        pass
-
-    def shutdown(self, how):
-        pass
-
-
 class Peer:
     """A TLSConnection, its socket and the generator being driven."""
 
     def __init__(self, conn_class=TLSConnection):
-        self.sock = MemorySocket()
+        self.sock = MemoryTransport()
         self.conn = conn_class(self.sock)
         self.gen = None
         self.result = None
@@ -557,17 +528,16 @@ class Peer:
             self.done = True
         except Exception as exc:  # TLSLocalAlert / TLSRemoteAlert etc.
             self.error, self.done = exc, True
-        if self.sock.outbox:
-            self.flights.append(bytes(self.sock.outbox))
-            del self.sock.outbox[:]
-            return self.flights[-1]
-        return b""
+        out = self.sock.take()
+        if out:
+            self.flights.append(out)
+        return out
 
 
 def pump(client, server):
     for _ in range(30):
-        server.sock.inbox += client.step()
-        client.sock.inbox += server.step()
+        server.sock.incoming += client.step()
+        client.sock.incoming += server.step()
         if client.done and server.done:
             return  # unread input may remain (tickets; records after an alert)
     raise AssertionError("handshake did not finish")
@@ -600,9 +570,9 @@ def handshake(server_pair, version, group="x25519", cipher=None, client_pair=Non
 
 def exchange(src, dst, payload):
     src.start(src.conn.writeAsync(payload))
-    dst.sock.inbox += src.step()
+    dst.sock.incoming += src.step()
     dst.start(dst.conn.readAsync(max=len(payload)))
-    src.sock.inbox += dst.step()
+    src.sock.incoming += dst.step()
     assert dst.error is None
     return dst.result
 

@@ -314,17 +314,16 @@ def test_one_log_line_per_connection(tls_server_pki):
             sock.sendall(b"\x15\x03\x03\x00\x02\x02\x28")  # an alert instead of a ClientHello
             read_all(sock)
         server.wait_for_log(r"^conn ", count=2)
-        time.sleep(0.2)
-        lines = [line for line in server.lines if line.startswith("conn ")]
-        assert len(lines) == 2, lines
-        assert re.fullmatch(
-            r'conn peer=127\.0\.0\.1:\d+ version=TLSv1\.2 cipher=ECDHE-ECDSA-AES256-GCM-SHA384 sni=localhost alpn=- '
-            r'resumed=no client_cert=no in=\d+ out=\d+ time=[\d.]+s outcome="ok"',
-            lines[0],
-        ), lines[0]
-        assert "version=- cipher=-" in lines[1] and "outcome=\"" in lines[1] and "ok" not in lines[1].split("outcome=")[1]
     finally:
-        server.close()
+        server.close()  # waits until every connection is gone: no line can come later
+    lines = [line for line in server.lines if line.startswith("conn ")]
+    assert len(lines) == 2, lines
+    assert re.fullmatch(
+        r'conn peer=127\.0\.0\.1:\d+ version=TLSv1\.2 cipher=ECDHE-ECDSA-AES256-GCM-SHA384 sni=localhost alpn=- '
+        r'resumed=no client_cert=no in=\d+ out=\d+ time=[\d.]+s outcome="ok"',
+        lines[0],
+    ), lines[0]
+    assert "version=- cipher=-" in lines[1] and "outcome=\"" in lines[1] and "ok" not in lines[1].split("outcome=")[1]
 
 
 # -- echo -------------------------------------------------------------------------

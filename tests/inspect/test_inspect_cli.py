@@ -173,3 +173,18 @@ def test_connect_to_a_real_server(capsys, tmp_path, server_files, kind, version)
     assert not [f for f in recording.findings if f.severity == "error"], recording.findings
     names = [m.name for m in recording.handshake_messages]
     assert names[:2] == ["client_hello", "server_hello"] and "certificate" in names and names.count("finished") == 2
+
+
+def test_rfc8448_section_3_with_every_value_beside_the_rfcs(capsys):
+    code, out, _ = _run(capsys, "--rfc8448", "3", "--keys")
+    assert code == 0 and "ClientHello" in out and "EncryptedExtensions" in out
+    line = next(line for line in out.splitlines() if line.startswith("RFC 8448 §3:"))
+    reproduced, total = (int(n) for n in line.split(":")[1].split()[0:3:2])
+    assert total > 50 and reproduced == total and "DIFFERS" not in out
+
+
+def test_demo_is_the_mtls_scenario(capsys):
+    code = main(["demo"])
+    out = capsys.readouterr().out
+    assert code == 0 and "Mutual TLS with Kong's certificate phase" in out and "CertificateRequest" in out
+    assert "kong.client.tls.request_client_certificate" in out

@@ -16,7 +16,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
 from purekong.inspect import EPOCH_UNKNOWN, Recording, Secret, dissect_handshake, parse_keylog
-from purekong.inspect._keyschedule import recompute
+from purekong.inspect._keyschedule import nss_label, recompute
 
 
 def shared_secret(seen, version: str) -> bytes:
@@ -55,7 +55,7 @@ def test_from_the_shared_secret_alone_every_record_opens(handshake, version):
         assert {"master_secret_12", "key_block", "client_finished_verify_data", "server_finished_verify_data"} <= names
     by_name = {d.name: d for d in rec.key_schedule}
     for d in rec.key_schedule:  # every input is a value of the tree
-        assert all(i in by_name or i in {"zeros", "psk", "ecdhe_shared_secret", "pre_master_secret", "client_random", "server_random"} for i in d.inputs), d
+        assert all(i in by_name for i in d.inputs), d
 
 
 @pytest.mark.parametrize("version", ["TLSv1.3", "TLSv1.2"])
@@ -86,3 +86,20 @@ def test_offline_from_a_key_log_the_finished_macs_are_checked(handshake, version
     side = "server" if version == "TLSv1.3" else "client"  # who sends the first Finished
     assert {f.kind for f in bad.findings} == {"bad_finished"}
     assert bad.findings[0].subject == f"{side} Finished" and bad.findings[0].actual == forged.raw[4:]
+
+
+@pytest.mark.parametrize("version", ["TLSv1.3", "TLSv1.2"])
+def test_the_engine_reports_its_shared_secret_and_the_whole_schedule_checks_out(handshake, version):
+    seen = handshake(version, key_update=version == "TLSv1.3")
+    reported = {e.label: e.secret for e in seen.client_events if hasattr(e, "label")}
+    assert reported["ecdhe_shared_secret"] == {e.label: e.secret for e in seen.server_events if hasattr(e, "label")}["ecdhe_shared_secret"]
+    assert reported["ecdhe_shared_secret"] == shared_secret(seen, version)  # what the inspector computes from the wire
+    assert "ecdhe_shared_secret" not in seen.keylog  # not an NSS key-log line
+    # From the engine's own reports (no key log): the inspector recomputes every
+    # value, and each one the engine also reported is compared (no mismatch).
+    rec = Recording.from_transcript(seen.transcript, client_trace=seen.client_events, server_trace=seen.server_events)
+    assert rec.findings == ()
+    assert all(r.epoch != EPOCH_UNKNOWN for r in rec.records)
+    engine = {s.label for s in rec.secrets if s.source == "engine"}
+    recomputed = {s for d in rec.key_schedule if (s := nss_label(d.name)) and d.function != "input"}
+    assert engine - {"ecdhe_shared_secret"} <= recomputed

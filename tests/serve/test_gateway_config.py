@@ -256,8 +256,8 @@ def test_empty_config_and_empty_lists():
      'routes[0] (name "api").path_handling: only "v0" (Kong\'s default) is supported by purekong'),
     ({"paths": ["/"], "color": "red"}, 'routes[0] (name "api").color: unknown field'),
     ({"paths": ["/"], "service": "nope"}, 'routes[0] (name "api").service: no service named "nope"'),
-    ({"paths": ["/"], "service": 5}, 'routes[0] (name "api").service: expected a name, an id or {id: ...}, '
-                                     'got integer 5'),
+    ({"paths": ["/"], "service": 5}, 'routes[0] (name "api").service: expected a name, an id, {id: ...} or '
+                                     '{name: ...}, got integer 5'),
     ({"paths": ["/"], "id": "xyz"}, 'routes[0] (name "api").id: expected a UUID, got "xyz"'),
 ])
 def test_route_errors(entry, message):

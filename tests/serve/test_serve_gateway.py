@@ -130,6 +130,22 @@ def test_streamed_chunked_response(gw, files):
     assert chunks == b"".join(f"chunk {i}\n".encode() for i in range(5))
 
 
+def test_streamed_response_is_logged_after_it_went_out_with_its_size(gw, files):
+    # The log phase and the access log run in Exchange.finish, once the last
+    # chunk is sent: the entry counts the streamed bytes (pdk.StreamedBody).
+    with client(files) as c:
+        with c.stream("GET", gw.url("/stream/logged")) as r:
+            assert r.headers.get("transfer-encoding") == "chunked"  # streamed, not buffered
+            size = len(b"".join(r.iter_raw()))
+    deadline = time.monotonic() + TIMEOUT
+    entries: list = []
+    while time.monotonic() < deadline and not entries:
+        entries = [e for e in gw.access() if e["request"]["uri"] == "/stream/logged"]
+        time.sleep(0.05)
+    assert len(entries) == 1
+    assert size == 40 and entries[0]["response"]["size"] == size and entries[0]["response"]["status"] == 200
+
+
 def test_chunked_request_body(gw, files):
     def gen():
         for i in range(4):
@@ -305,7 +321,7 @@ def test_bad_config_names_entry_and_field_and_exits_nonzero(tmp_path, upstream, 
     out = subprocess.run([sys.executable, "-m", "purekong.cli", "serve", "-c", str(bad), "--listen", "127.0.0.1:0"],
                          capture_output=True, timeout=TIMEOUT, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert out.returncode != 0
-    assert b"plugins[0] (name=no-such-plugin): name: unknown plugin" in out.stderr
+    assert b'plugins[0] (name "no-such-plugin").name: unknown plugin' in out.stderr
     assert b"listening" not in out.stdout
     bad.write_text('_format_version: "3.0"\nservices:\n- name: s\n  url: http://127.0.0.1:1\n  connect_timeout: -5\n')
     out = subprocess.run([sys.executable, "-m", "purekong.cli", "serve", "-c", str(bad), "--listen", "127.0.0.1:0"],

@@ -28,6 +28,45 @@ def _fd_count(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def _connections(pid: int) -> int:
+    """How many accepted TCP connections (any state but LISTEN) process ``pid`` holds."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except FileNotFoundError:  # closed meanwhile
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[len("socket:["):-1])
+    held = 0
+    for table in ("tcp", "tcp6"):
+        with open(f"/proc/{pid}/net/{table}") as f:
+            for row in f.read().splitlines()[1:]:
+                fields = row.split()
+                held += fields[9] in inodes and fields[3] != "0A"  # 0A: LISTEN
+    return held
+
+
+def _wait_for_connections(pid: int, count: int) -> None:
+    deadline = time.monotonic() + TIMEOUT
+    while _connections(pid) != count and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert _connections(pid) == count
+
+
+def _idle_fd_count(pid: int, port: int) -> int:
+    """The gateway's fd count once it has served one request and closed it.
+
+    The summary's "ready" line can come before the event loop has opened its
+    own descriptors; a request answered proves it runs.
+    """
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert s.recv(100).startswith(b"HTTP/1.1 ")
+    _wait_for_connections(pid, 0)
+    return _fd_count(pid)
+
+
 def _client_hello(ctx: ssl.SSLContext) -> bytes:
     incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
     obj = ctx.wrap_bio(incoming, outgoing, server_hostname="localhost")
@@ -117,8 +156,7 @@ def test_two_hundred_mixed_connections_leak_nothing(tmp_path, files):
         "--handshake-timeout", "2", "--client-timeout", "2", "--idle-timeout", "2",
     ])
     try:
-        time.sleep(0.2)
-        baseline = _fd_count(g.proc.pid)
+        baseline = _idle_fd_count(g.proc.pid, g.http)
         results = asyncio.run(_storm(g.https, g.http, files.path("ca.pem")))
         good = [r for r in results if isinstance(r, bytes)]
         errors = [r for r in results if isinstance(r, BaseException)]
@@ -142,8 +180,9 @@ def test_two_hundred_mixed_connections_leak_nothing(tmp_path, files):
 def test_max_connections(tmp_path, files):
     g = start_gateway(tmp_path, ["--listen", "127.0.0.1:0", "--state-dir", str(tmp_path / "st"), "--max-connections", "2"])
     try:
+        _idle_fd_count(g.proc.pid, g.http)  # serving, no connection open
         held = [socket.create_connection(("127.0.0.1", g.http), timeout=TIMEOUT) for _ in range(2)]
-        time.sleep(0.2)
+        _wait_for_connections(g.proc.pid, 2)  # both accepted: the gateway is full
         with socket.create_connection(("127.0.0.1", g.http), timeout=TIMEOUT) as extra:
             assert extra.recv(100) == b""  # closed at once
         held.pop().close()

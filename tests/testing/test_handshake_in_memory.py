@@ -7,7 +7,7 @@ from __future__ import annotations
 import ssl
 
 import pytest
-from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from purekong._devpki import make_dev_pki
 from purekong.engine import (
@@ -22,7 +22,7 @@ from purekong.engine import (
     ServerConfig,
     ServerConnection,
 )
-from purekong.testing import OpenSSLClient, handshake_in_memory
+from purekong.testing import OpenSSLClient, OpenSSLServer, handshake_in_memory
 
 
 @pytest.fixture(scope="module")
@@ -120,3 +120,19 @@ def test_an_openssl_client_that_rejects_the_server_fails_cleanly(dev):
     assert not result.completed and isinstance(result.client_error, RemoteProtocolError)
     assert "CERTIFICATE_VERIFY_FAILED" in str(result.client_error)
     assert AlertReceived(level=2, description=AlertDescription.unknown_ca) in result.server_events
+
+
+@pytest.mark.parametrize("version", ["TLSv1.2", "TLSv1.3"])
+def test_a_purekong_client_against_an_openssl_server(dev, version, tmp_path):
+    chain = tmp_path / "chain.pem"
+    key = tmp_path / "key.pem"
+    chain.write_bytes(dev.server.public_bytes(Encoding.PEM) + dev.ca.public_bytes(Encoding.PEM))
+    key.write_bytes(dev.server_key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(chain, key)
+    server = OpenSSLServer(ctx)
+    client = ClientConnection(ClientConfig(trusted_certificates=(dev.ca,), versions=(version,)), "localhost")
+    result = handshake_in_memory(client, server)
+    assert result.completed, result.error
+    assert result.client_handshake.version == server.ssl_object.version() == version
+    assert result.server_events == ()  # OpenSSL's side reports no events of its own

@@ -10,6 +10,7 @@ this module only frames records.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from tlslite.constants import ContentType, ExtensionType
 from tlslite.extensions import SNIExtension, TLSExtension
@@ -86,7 +87,7 @@ def set_aside_unusable_server_name(message: ClientHello) -> bytes | None:
 MAX_HOST_NAME = 255  # OpenSSL's TLSEXT_MAXLEN_host_name
 
 
-def read_client_hello(buffer: bytes, max_size: int) -> FirstHello | None | bool:
+def read_client_hello(buffer: bytes, max_size: int) -> FirstHello | None | Literal[False]:
     """Frame and parse the first ClientHello in ``buffer``.
 
     Returns the hello, ``None`` when more bytes are needed, or ``False`` when
@@ -120,7 +121,7 @@ def read_client_hello(buffer: bytes, max_size: int) -> FirstHello | None | bool:
         offset = end
 
 
-def _parse(raw: bytes) -> FirstHello | bool:
+def _parse(raw: bytes) -> FirstHello | Literal[False]:
     hello = parse_client_hello(raw)  # the same object, faster; None: ask tlslite
     if hello is None:
         parser = Parser(bytearray(raw))
