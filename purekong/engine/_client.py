@@ -14,7 +14,7 @@ from ._config import ClientConfig
 from ._connection import Connection
 from ._events import HandshakeComplete
 from ._state import State
-from ._tlslite import HandshakeFacts, Plan
+from ._tlslite import Driver, HandshakeFacts, Plan
 from ._trace import Tracer
 
 
@@ -24,6 +24,12 @@ class ClientSession:
     def __init__(self, server_name: str | None, tlslite_session: Any) -> None:
         self.server_name = server_name
         self._tlslite_session = tlslite_session
+
+    def without_ticket(self) -> "ClientSession":
+        """This session without its TLS 1.2 ticket, so that resuming it must use
+        the session ID (what a client that keeps no tickets does). TLS 1.3
+        tickets are unaffected."""
+        return ClientSession(self.server_name, Driver.without_tls12_ticket(self._tlslite_session))
 
 
 class ClientConnection(Connection):

@@ -9,6 +9,8 @@ writes its fatal alert before raising.
 
 from __future__ import annotations
 
+import copy
+
 import time
 from dataclasses import dataclass
 from typing import Any, Iterator
@@ -272,6 +274,14 @@ class Driver:
 
     def session(self) -> Any:
         return self.tls.session
+
+    @staticmethod
+    def without_tls12_ticket(tlslite_session: Any) -> Any:
+        """A copy of a client's session that can come back by session ID only:
+        the TLS 1.2 ticket tlslite keeps in ``tls_1_0_tickets`` left out."""
+        clone = copy.copy(tlslite_session)
+        clone.tls_1_0_tickets = []
+        return clone
 
     def release_handshake_state(self) -> None:
         """Drop what only the handshake needed (a server's idle connection
