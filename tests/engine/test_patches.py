@@ -54,6 +54,7 @@ PINNED = [
     "tlslite.tlsrecordlayer:HandshakeHashes",
     "tlslite.tlsconnection:HandshakeHashes",
     "tlslite.tlsrecordlayer:ClientHello",
+    "tlslite.tlsconnection:ClientHello",
     "tlslite.tlsconnection:SessionTicketPayload",
     "tlslite.tlsconnection:derive_secret",
     "tlslite.messages:CompressedCertificate._decompress",

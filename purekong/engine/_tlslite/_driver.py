@@ -34,7 +34,7 @@ from tlslite.messages import Alert
 
 from .._alerts import AlertDescription, RemoteProtocolError
 from .._config import SessionStore
-from .._suites import BY_CODE, SIGNATURE_SCHEMES, VERSION_NAMES, VERSIONS
+from .._suites import BY_CODE, SIGNATURE_SCHEMES, SUITES, VERSION_NAMES, VERSIONS
 from . import _records, _speedups
 from ._hello import FirstHello, hello_server_name
 from ._hooked import RUNNING, Hooks, HookedTLSConnection, restore_session_data, session_data_for
@@ -141,6 +141,7 @@ class Driver:
         self._is_handshake = True
 
     def start_client(self, plan: Plan, server_name: str | None, session: Any = None) -> None:
+        self.hooks.offered_cipher_suites = offered_cipher_suites(plan)
         settings = handshake_settings(plan)
         certified = plan.certificates[0] if plan.certificates else None
         self._generator = self.tls.handshakeClientCert(
@@ -435,6 +436,21 @@ class _SessionCacheView:
             # The store is in memory: the data stays with the session object.
             session.purekong_session_data = session_data_for(self._hooks, session.clientCertChain)
             self._store.put(self._server_name, session_id, session)
+
+
+def offered_cipher_suites(plan: Plan) -> tuple[int, ...]:
+    """What a client offers: TLS 1.3 suites, then TLS 1.2 ones (ECDSA before
+    RSA), each in the configured cipher order; the RFC 5746 SCSV last (as
+    OpenSSL places it) only when TLS 1.2 is offered: a TLS 1.3-only client
+    has no renegotiation to secure."""
+    codes = [s.code for version in ("TLSv1.3", "TLSv1.2") if version in plan.versions
+             for cipher in plan.ciphers for s in SUITES if s.version == version and s.cipher == cipher]
+    if "TLSv1.2" in plan.versions:
+        codes.append(RENEGOTIATION_INFO_SCSV)
+    return tuple(codes)
+
+
+RENEGOTIATION_INFO_SCSV = 0x00FF
 
 
 def _negotiated_version(hello: FirstHello, plan: Plan) -> tuple[int, int] | None:

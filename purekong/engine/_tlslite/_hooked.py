@@ -72,6 +72,8 @@ class Hooks:
     tls13_secret_sets: int = 0
     #: The ClientHello the engine already parsed (FirstHello), until tlslite reads it.
     first_hello: Any = None
+    #: Client: the cipher suites to offer, exactly and in this order.
+    offered_cipher_suites: tuple[int, ...] = ()
     #: TLS 1.3 tickets issued on this connection (the next ticket_nonce).
     tickets_issued: int = 0
     #: proceed(session_data=...): called once with the peer's chain (DER
@@ -168,6 +170,21 @@ def _derive_secret(secret: bytearray, label: bytes, handshake_hashes: Any, algor
         elif label == b"exp master" and hooks.server_finished_transcript is not None:
             handshake_hashes = hooks.server_finished_transcript
     return _tlslite_derive_secret(secret, label, handshake_hashes, algorithm)
+
+
+class OfferedClientHello(ClientHello):
+    """The ClientHello a purekong client builds, offering exactly its suites.
+
+    tlslite offers every suite its settings allow in its own order, TLS 1.2
+    suites and the renegotiation SCSV even from a TLS 1.3-only client; the
+    configured order and versions decide here (``Driver.start_client``).
+    """
+
+    def create(self, version: Any, random: Any, session_id: Any, cipher_suites: Any, *args: Any, **kwargs: Any) -> Any:
+        hooks = RUNNING.get()
+        if hooks is not None and hooks.offered_cipher_suites:
+            cipher_suites = list(hooks.offered_cipher_suites)
+        return super().create(version, random, session_id, cipher_suites, *args, **kwargs)
 
 
 class TicketPayload(SessionTicketPayload):

@@ -121,6 +121,9 @@ PATCHES: tuple[Patch, ...] = (
     Patch("tlslite.tlsrecordlayer:ClientHello", _M, _hooked._ReusedClientHello,
           "the ClientHello the engine already parsed is not parsed again (same message object); a server_name that is "
           "no host name (IP literal, not ASCII) is handled as no SNI, as OpenSSL does, not refused (issue 10 #9)"),
+    Patch("tlslite.tlsconnection:ClientHello", _M, _hooked.OfferedClientHello,
+          "a purekong client offers exactly its configured suites in the configured order, and no TLS 1.2 suite or "
+          "renegotiation SCSV when it is TLS 1.3-only (tlslite: its own order, everything its settings allow)"),
     Patch("tlslite.tlsconnection:SessionTicketPayload", _M, _hooked.TicketPayload,
           "a TLS 1.3 ticket_nonce is a per-connection counter from 00 00 (RFC 8446 §4.6.1, as RFC 8448), not 32 random bytes; "
           "the application's session data (Kong: the client verify result) inside the encrypted ticket"),
