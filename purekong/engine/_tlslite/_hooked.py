@@ -44,7 +44,7 @@ CERTIFICATE_AUTHORITIES = 47
 MAX_SESSION_DATA = 1024
 # Ends a ticket whose contents carry session data (after tlslite's fields).
 _SESSION_DATA_MARK = b"\x00pk\x01"
-# OpenSSL gives up after this many consecutive warning alerts.
+# OpenSSL aborts on this many consecutive warning alerts (the 5th is fatal).
 MAX_WARNING_ALERTS = 5
 
 
@@ -499,7 +499,7 @@ class HookedTLSConnection(TLSConnection):
                     self._report("received", parser.bytes)
             elif header.type == ContentType.alert and self._is_ignorable_warning(parser.bytes):
                 self._warning_run += 1
-                if self._warning_run > MAX_WARNING_ALERTS:
+                if self._warning_run >= MAX_WARNING_ALERTS:  # the 5th is fatal, as OpenSSL's MAX_WARN_ALERT_COUNT
                     yield from self._sendError(AlertDescription.unexpected_message, "too many warning alerts")
                 self.pk.warning_alerts.append((parser.bytes[0], parser.bytes[1]))
                 continue

@@ -157,7 +157,7 @@ PATCHES: tuple[Patch, ...] = (
     Patch("tlslite.tlsrecordlayer:TLSRecordLayer._handle_keyupdate_request", _S, _CONN._handle_keyupdate_request,
           "KeyUpdated events"),
     Patch("tlslite.tlsrecordlayer:TLSRecordLayer._getNextRecord", _S, _CONN._getNextRecord,
-          "warning alerts reported and skipped (at most 5 in a row), not fatal; a TLS 1.3 ChangeCipherSpec is 0x01, "
+          "warning alerts reported and skipped (the 5th in a row is fatal, as OpenSSL), not fatal; a TLS 1.3 ChangeCipherSpec is 0x01, "
           "once, before the peer's Finished, else unexpected_message (RFC 8446 §5); received messages traced"),
     # -- record-layer hooks (set per connection by HookedTLSConnection.__init__)
     Patch("tlslite.recordlayer:RecordLayer.calcTLS1_3PendingState", _R, _hooked.log_tls13_secrets,
