@@ -241,7 +241,8 @@ def _bounded_decompress(self: Any, compressed_msg: bytearray, expected_length: i
     hooks = RUNNING.get()
     limit = hooks.max_message_size if hooks is not None else 2**24
     if expected_length > limit:
-        raise TLSIllegalParameterException(f"compressed certificate of {expected_length} bytes exceeds the {limit}-byte limit")
+        # RFC 8879 §4: a CompressedCertificate that cannot be decompressed is bad_certificate.
+        raise BadCertificateError(f"compressed certificate of {expected_length} bytes exceeds the {limit}-byte limit")
     if self.compression_algo != CertificateCompressionAlgorithm.zlib:
         return _tlslite_decompress(self, compressed_msg, expected_length)
     inflater = zlib.decompressobj()

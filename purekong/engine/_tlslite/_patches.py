@@ -130,7 +130,8 @@ PATCHES: tuple[Patch, ...] = (
     Patch("tlslite.tlsconnection:derive_secret", _M, _hooked._derive_secret,
           "RFC 8446 §7.1: a server's exporter_master_secret hashes the transcript up to its Finished, also with a client certificate"),
     Patch("tlslite.messages:CompressedCertificate._decompress", _C, _hooked._bounded_decompress,
-          "zlib decompression bounded by max_handshake_message_size (tlslite's bufsize is no limit: a zlib bomb inflated in full)"),
+          "zlib decompression bounded by max_handshake_message_size (tlslite's bufsize is no limit: a zlib bomb inflated in full); "
+          "over the limit is bad_certificate (RFC 8879 §4)"),
     # -- HookedTLSConnection overrides (purekong's connections only) ---------
     Patch("tlslite.tlsrecordlayer:TLSRecordLayer._handshakeDone", _S, _CONN._handshakeDone,
           "marks the handshake done for the unprotected-alert check"),
