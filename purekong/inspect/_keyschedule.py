@@ -160,6 +160,12 @@ def _tls13(ks: KeySchedule, suite: SuiteParameters, messages: list[HandshakeMess
         ks.derive_secret("early_exporter_master_secret", "early_secret", "e exp master", upto(ch), "ClientHello")
     ks.derive_secret("derived_early_secret", "early_secret", "derived", b"", "empty")
     shared = secrets.get("ecdhe_shared_secret")
+    resumed = sh is not None and any(f.name == "selected_identity" for f in dissect_handshake(items[sh][1]).walk())
+    if resumed and psk is None and shared is not None:
+        # The handshake secret mixes in the PSK: without it the chain would
+        # be wrong, so stop here and use the key log's traffic secrets.
+        ks.findings.append(Finding("missing_key", "the handshake resumed with a PSK this recording does not hold: the early, handshake and master secrets are not recomputed (give the ticket's PSK as the secret 'psk')", "psk", "warning"))
+        shared = None
     if shared is not None and sh is not None:
         ks.add("ecdhe_shared_secret", "input", (), shared, described="the (EC)DHE shared secret", rfc="RFC 8446 §7.4")
         ks.extract("handshake_secret", "derived_early_secret", "ecdhe_shared_secret")

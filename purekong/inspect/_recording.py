@@ -383,8 +383,11 @@ class Recording:
 
         The records are split, decrypted with keys recomputed from the
         secrets (every record no key opens is a finding), the handshake
-        messages reassembled, the alerts read and the key schedule
-        recomputed as far as the secrets allow.
+        messages reassembled, the alerts read, the key schedule
+        recomputed as far as the secrets allow, and the negotiation read
+        from the hellos: after ``decisions`` come the choices the wire shows
+        (version, suite, group, HelloRetryRequest, signature schemes, ALPN,
+        SNI, resumption, client certificate), each with its rule.
 
         >>> alert = bytes.fromhex("15030300020228")  # a fatal handshake_failure
         >>> rec = Recording.from_transcript([(SERVER_TO_CLIENT, alert[:3]), (SERVER_TO_CLIENT, alert[3:])])

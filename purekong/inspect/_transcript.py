@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from . import _keyschedule
+from ._decisions import wire_decisions
 from ._kdf import next_traffic_secret, traffic_keys
 from ._protection import SUITES, SuiteParameters, TrafficKey, open_record, tls12_key_block
 from ._recording import (
@@ -97,7 +98,7 @@ def build_recording(
         records=tuple(opened),
         handshake_messages=tuple(messages),
         secrets=tuple(all_secrets),
-        decisions=tuple(decisions),
+        decisions=tuple(decisions) + tuple(wire_decisions(messages)),
         certificate_phase=certificate_phase,
         alerts=tuple(alerts),
         findings=tuple(findings),
@@ -191,6 +192,8 @@ def parse_keylog(keylog: str | Iterable[str], findings: list[Finding]) -> list[S
         if not line or line.startswith("#"):
             continue
         parts = line.split()
+        if parts and not parts[0].isupper():
+            continue  # a purekong trace name (e.g. ecdhe_shared_secret), not a key-log label
         try:
             if len(parts) != 3:
                 raise ValueError
