@@ -17,6 +17,7 @@ from typing import Iterable
 
 from . import _keyschedule
 from ._decisions import wire_decisions
+from ._dissect import Field, dissect_handshake
 from ._kdf import next_traffic_secret, traffic_keys
 from ._protection import SUITES, SuiteParameters, TrafficKey, open_record, tls12_key_block
 from ._recording import (
@@ -57,6 +58,7 @@ def build_recording(
     seed: int | None,
     client: Endpoint,
     server: Endpoint,
+    previous: Recording | None = None,
 ) -> Recording:
     """See :meth:`Recording.from_transcript`."""
     from .. import __version__
@@ -66,6 +68,8 @@ def build_recording(
     hellos = _read_hellos(records)
     client_trace, server_trace = list(client_trace), list(server_trace)
     all_secrets = list(secrets)
+    if previous is not None:
+        all_secrets += _ticket_psk(previous, records, findings)
     all_secrets += parse_keylog(keylog, findings)
     all_secrets += _trace_secrets(client_trace) + _trace_secrets(server_trace)
     chosen = _secrets_for(all_secrets, hellos.client_random, findings)
@@ -175,6 +179,27 @@ def _plaintext_messages(stream: bytes) -> Iterable[tuple[int, bytes]]:
         if stream[pos] == 2 and stream[pos + 6 : pos + 38] != HRR_RANDOM:
             return  # what follows a ServerHello may be encrypted; a HelloRetryRequest is followed by another
         pos += 4 + size
+
+
+def _leaves(tree: Field, name: str) -> list[bytes]:
+    return [f.value for f in tree.walk() if f.name == name and not f.children and isinstance(f.value, bytes)]
+
+
+def _ticket_psk(previous: Recording, records: list[Record], findings: list[Finding]) -> list[Secret]:
+    """The PSK of the earlier connection's ticket this ClientHello offers (RFC 8446 §4.6.1)."""
+    stream = b"".join(r.fragment for r in records if r.direction == CLIENT_TO_SERVER and r.content_type == 22 and not r.truncated)
+    hello = next((body for msg_type, body in _plaintext_messages(stream) if msg_type == 1), None)
+    if hello is None:
+        return []
+    size = len(hello)
+    offered = _leaves(dissect_handshake(bytes([1]) + size.to_bytes(3, "big") + hello), "ticket")
+    tickets = [m for m in previous.handshake_messages if m.msg_type == 4 and m.direction == SERVER_TO_CLIENT]
+    for i, message in enumerate(tickets):
+        psk = previous.secret(f"ticket_psk_{i}")
+        if psk is not None and set(_leaves(dissect_handshake(message.raw), "ticket")) & set(offered):
+            return [Secret("psk", psk, source="inspector")]
+    findings.append(Finding("missing_key", "the ClientHello offers no ticket of the previous recording whose PSK is known", "psk", "warning"))
+    return []
 
 
 def parse_keylog(keylog: str | Iterable[str], findings: list[Finding]) -> list[Secret]:

@@ -103,3 +103,27 @@ def test_the_engine_reports_its_shared_secret_and_the_whole_schedule_checks_out(
     engine = {s.label for s in rec.secrets if s.source == "engine"}
     recomputed = {s for d in rec.key_schedule if (s := nss_label(d.name)) and d.function != "input"}
     assert engine - {"ecdhe_shared_secret"} <= recomputed
+
+
+def test_a_tls13_resumption_is_recomputed_from_the_previous_recording(handshake):
+    first = handshake("TLSv1.3")
+    second = handshake("TLSv1.3", resume=first)
+    earlier = Recording.from_transcript(first.transcript, client_trace=first.client_events)
+    # Without the earlier recording the PSK is unknown: said, not guessed.
+    alone = Recording.from_transcript(second.transcript, second.keylog, client_trace=second.client_events)
+    assert [(f.kind, f.subject, f.severity) for f in alone.findings] == [("missing_key", "psk", "warning")]
+    rec = Recording.from_transcript(second.transcript, client_trace=second.client_events, server_trace=second.server_events, previous=earlier)
+    assert rec.findings == ()
+    names = {d.name for d in rec.key_schedule}
+    assert {"psk", "binder_key", "psk_binder", "handshake_secret", "resumption_master_secret"} <= names
+    assert [d.value for d in rec.decisions if d.what == "resumption"] == ["resumed (PSK)"]
+    assert "certificate" not in [m.name for m in rec.handshake_messages]
+
+
+def test_a_tls12_resumption_by_ticket_opens_with_the_key_log(handshake):
+    first = handshake("TLSv1.2")
+    second = handshake("TLSv1.2", resume=first)
+    rec = Recording.from_transcript(second.transcript, second.keylog)
+    assert rec.findings == ()
+    assert [d.value for d in rec.decisions if d.what == "resumption"] == ["resumed (ticket)"]
+    assert all(r.epoch != EPOCH_UNKNOWN for r in rec.records)
