@@ -36,9 +36,25 @@ def recording_from_capture(capture: Capture) -> Recording:
         client=Endpoint("client", _address(capture.client_address), implementation.get("client")),
         server=Endpoint("server", _address(capture.server_address), implementation.get("server")),
     )
-    if capture.findings:
-        recording = recording.with_findings(Finding("capture", message) for message in capture.findings)
-    return recording
+    findings = [Finding("capture", message) for message in capture.findings]
+    findings += _compare_plaintext(capture, recording)
+    return recording.with_findings(findings) if findings else recording
+
+
+def _compare_plaintext(capture: Capture, recording: Recording) -> list[Finding]:
+    """The inspector's decryption against what the receiving engine handed its application."""
+    out = []
+    for direction in ("client_to_server", "server_to_client"):
+        delivered = b"".join(data for d, data in capture.plaintext if d == direction)
+        if not delivered:
+            continue
+        decrypted = b"".join(r.decrypted.plaintext for r in recording.records
+                             if r.direction == direction and r.decrypted is not None and r.decrypted.inner_content_type == 23)
+        if decrypted != delivered:
+            out.append(Finding("mismatch", f"{direction.replace('_', ' ')}: the inspector decrypted {len(decrypted)} bytes of "
+                                           f"application data, the receiving engine delivered {len(delivered)} different ones",
+                               subject="application data"))
+    return out
 
 
 def _address(address: tuple[str, int]) -> str:

@@ -35,6 +35,7 @@ from purekong.engine import (
 )
 
 from ._capture import Capture, Decision, Side
+from ._dissect import dissect_handshake
 from ._registry import cipher_suite_name, group_name, signature_scheme_name
 from ._seeded import ScenarioPKI, derive_bytes, frozen_clock, p256_key, random_stream, scenario_pki
 
@@ -73,6 +74,7 @@ class _Pair:
         self.received: dict[Side, bytearray] = {"client": bytearray(), "server": bytearray()}
         self.failed: RemoteProtocolError | None = None
         self.closed: set[Side] = set()
+        self.hello: ClientHelloReceived | None = None
 
     def _tracer(self, side: Side) -> Callable[[object], None]:
         def trace(item: object) -> None:
@@ -118,6 +120,7 @@ class _Pair:
     def _on_event(self, side: Side, conn: Any, event: object) -> None:
         note = self.capture.decisions.append
         if isinstance(event, ClientHelloReceived):
+            self.hello = event
             note(_offers(event))
             kwargs = {} if event.resumes_session else self.proceed_kwargs
             note(_certificate_phase(event, kwargs))
@@ -150,13 +153,14 @@ class _Pair:
         self.pump()
         if len(self.done) != 2:
             raise ScenarioError(f"the handshake did not complete ({self.failed or 'no error reported'})")
+        self.capture.decisions.extend(_server_choices(self.server.config, self.hello, self.done["server"], self.capture.traces["server"]))
 
     def exchange(self, request: bytes = REQUEST, response: bytes = RESPONSE) -> None:
         self.client.send_data(request)
         self.pump()
         self.server.send_data(response)
         self.pump()
-        if bytes(self.received["server"]).endswith(request) is False or not bytes(self.received["client"]).endswith(response):
+        if not (self.received["server"].endswith(request) and self.received["client"].endswith(response)):
             raise ScenarioError("application data was lost")
 
     def close(self) -> None:
@@ -176,6 +180,47 @@ def _offers(event: ClientHelloReceived) -> Decision:
          "signature_algorithms": [signature_scheme_name(s) for s in event.signature_algorithms],
          "alpn": list(event.alpn_protocols), "resumes_session": event.resumes_session},
     )
+
+
+def _server_choices(config: ServerConfig, hello: ClientHelloReceived | None, done: HandshakeComplete,
+                    server_trace: list[Any]) -> list[Decision]:
+    """Why the server chose what it chose, from its configuration and what the client offered."""
+    sent = {item.msg_type: item.raw for item in server_trace if getattr(item, "direction", "") == "sent"}
+    tls13 = done.version == "TLSv1.3"
+    offered = list(hello.versions) if hello else []
+    out = [Decision("server", "version", done.version,
+                    f"the highest version both sides speak: the client offered {', '.join(offered)}, the server allows "
+                    f"{', '.join(config.versions)} (RFC 8446 §4.2.1)")]
+    if done.resumed:
+        out.append(Decision("server", "cipher_suite", done.cipher_suite,
+                            "the resumed session's suite (a resumption keeps the hash of the original handshake; RFC 8446 §4.2.11)"))
+    else:
+        out.append(Decision("server", "cipher_suite", done.cipher_suite,
+                            f"the server's order wins: the first of {', '.join(config.ciphers)} that the client offered for "
+                            f"{done.version} (RFC 8446 §4.1.1; nginx's ssl_prefer_server_ciphers on)"))
+    fields = {f.name: f.meaning for m in (sent.get(2, b""), sent.get(12, b""), sent.get(15, b"")) if m
+              for f in dissect_handshake(m, tls13=tls13).walk() if f.meaning}
+    group = fields.get("group") or fields.get("named_curve")
+    groups = ", ".join(config.groups)
+    if group and not tls13:
+        out.append(Decision("server", "group", group,
+                            f"the first of the server's groups ({groups}) in the client's supported_groups (RFC 8422 §5.1.1)"))
+    elif group and sum(1 for item in server_trace if getattr(item, "msg_type", 0) == 2) > 1:
+        out.append(Decision("server", "group", group,
+                            f"the client's first key share was for none of the server's groups ({groups}): the server sent a "
+                            "HelloRetryRequest naming this one, and the second ClientHello carries a share for it (RFC 8446 §4.1.4)"))
+    elif group:
+        out.append(Decision("server", "group", group,
+                            f"the first of the server's groups ({groups}) the client sent a key share for; with none, the "
+                            "server would have sent a HelloRetryRequest (RFC 8446 §4.2.8)"))
+    scheme = fields.get("algorithm") or fields.get("signature_algorithm")
+    if scheme:
+        why = ("its certificate's key fixes the scheme: ECDSA P-256 signs with ecdsa_secp256r1_sha256 in TLS 1.3 (RFC 8446 §4.2.3)"
+               if tls13 else
+               "TLS 1.2 does not tie an ECDSA hash to the curve: the first ECDSA scheme of the client's signature_algorithms "
+               "(RFC 5246 §7.4.1.4.1)")
+        out.append(Decision("server", "signature_scheme", scheme, why))
+    return out
 
 
 def _certificate_phase(event: ClientHelloReceived, kwargs: dict[str, Any]) -> Decision:
@@ -285,7 +330,7 @@ def _resumption(name: str, versions: tuple[str, ...], *, forget_tickets: bool = 
             first.close()
             session = first.client.session
             if session is not None and forget_tickets:
-                _forget_tls12_tickets(session)
+                session = session.without_ticket()
             second = _Pair(capture, seed, server_config, client_config, session=session)
             second.handshake()
             second.exchange()
@@ -309,15 +354,6 @@ _FIRST_CONNECTION_WHY = {
     "no-reuse": "kong.client.tls.disable_session_reuse() at the first connection: no session ID, no ticket, nothing cached, "
                 "so this connection is a full handshake again",
 }
-
-
-def _forget_tls12_tickets(session: ClientSession) -> None:
-    # The engine's client always offers TLS 1.2 tickets and has no switch to
-    # stop; dropping the stored ticket leaves the session ID as the only way
-    # back in. (Asked of the engine: a ClientConfig option for this.)
-    state = getattr(session, "_state", None)
-    if state is not None and getattr(state, "tls_1_0_tickets", None):
-        state.tls_1_0_tickets = []
 
 
 def _key_update(seed: bytes) -> Capture:

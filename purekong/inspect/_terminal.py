@@ -17,15 +17,7 @@ from rich.text import Text
 
 from ._recording import CLIENT_TO_SERVER, EPOCH_PLAINTEXT, EPOCH_UNKNOWN, HandshakeMessage, Record, Recording
 from ._registry import alert_name, cipher_suite_name, version_name
-from ._summary import (
-    HRR_RANDOM,
-    application_preview,
-    byte_count,
-    describe_ca_names,
-    message_title,
-    records_by_index,
-    unique_secrets,
-)
+from ._summary import application_preview, byte_count, describe_ca_names, message_title, unique_secrets
 
 LANE = 46  # characters between the client and the server column
 HEX_LIMIT = 4096  # bytes of one message shown by --bytes before it is cut
@@ -262,7 +254,8 @@ def data_lines(recording: Recording, limit: int = 64) -> Iterator[Text]:
         line = Text(f"  #{record.index:<4} {who:<7}", style="cyan")
         line.append(f"{record.epoch:<14} seq {d.sequence_number:<4} {byte_count(len(d.plaintext))}", style="dim")
         yield line
-        yield Text(f"        nonce {d.nonce.hex()}  tag {d.tag.hex()}", style="dim")
+        yield Text(f"        key {d.key_label or '?'}  nonce {d.nonce.hex()}  aad {d.additional_data.hex()}  tag {d.tag.hex()}"
+                   + (f"  padding {d.padding_length}" if d.padding_length else ""), style="dim")
         yield Text("        " + application_preview(d.plaintext, limit))
     undecrypted = [r.index for r in recording.records if r.epoch == EPOCH_UNKNOWN]
     if undecrypted:
@@ -304,6 +297,3 @@ def finding_lines(recording: Recording) -> Iterator[Text]:
         if finding.subject:
             line.append(f"  [{finding.subject}]", style="dim")
         yield line
-
-
-__all__ = ["HRR_RANDOM", "Options", "make_console", "render", "records_by_index"]
