@@ -391,7 +391,8 @@ class Recording:
         recomputed as far as the secrets allow, and the negotiation read
         from the hellos: after ``decisions`` come the choices the wire shows
         (version, suite, group, HelloRetryRequest, signature schemes, ALPN,
-        SNI, resumption, client certificate), each with its rule.
+        SNI, resumption, client certificate), each with its rule, for every
+        ``what`` the given decisions do not already cover.
 
         >>> alert = bytes.fromhex("15030300020228")  # a fatal handshake_failure
         >>> rec = Recording.from_transcript([(SERVER_TO_CLIENT, alert[:3]), (SERVER_TO_CLIENT, alert[3:])])

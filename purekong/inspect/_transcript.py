@@ -102,12 +102,18 @@ def build_recording(
         records=tuple(opened),
         handshake_messages=tuple(messages),
         secrets=tuple(all_secrets),
-        decisions=tuple(decisions) + tuple(wire_decisions(messages)),
+        decisions=_with_wire_decisions(tuple(decisions), messages),
         certificate_phase=certificate_phase,
         alerts=tuple(alerts),
         findings=tuple(findings),
     )
     return _keyschedule.recompute(recording)
+
+
+def _with_wire_decisions(given: tuple[Decision, ...], messages: list[HandshakeMessage]) -> tuple[Decision, ...]:
+    """The caller's decisions, then what the wire shows about anything they did not cover."""
+    covered = {d.what for d in given}
+    return given + tuple(d for d in wire_decisions(messages) if d.what not in covered)
 
 
 def split_records(transcript: Iterable[tuple[str, bytes]], findings: list[Finding]) -> list[Record]:

@@ -126,12 +126,13 @@ def test_any_bytes_and_any_keylog_make_a_recording_that_keeps_every_byte(transcr
 def test_the_negotiation_is_read_from_the_wire(handshake, version):
     seen = handshake(version, mutual=True)
     given = Decision("certificate", "localhost", "picked by SNI", side="server")
-    rec = Recording.from_transcript(seen.transcript, seen.keylog, decisions=[given])
-    assert rec.decisions[0] == given  # the caller's come first
+    said = Decision("group", "x25519", "the server's first preference the client offered")
+    rec = Recording.from_transcript(seen.transcript, seen.keylog, decisions=[given, said])
+    assert rec.decisions[:2] == (given, said)  # the caller's come first
+    assert [d for d in rec.decisions if d.what == "group"] == [said]  # and are not said twice
     found = {d.what: d for d in rec.decisions[1:]}
     assert found["version"].value == ("TLS 1.3" if version == "TLSv1.3" else "TLS 1.2")
     assert found["cipher_suite"].value.startswith("TLS_") and found["cipher_suite"].rfc
-    assert found["group"].value == "x25519"
     assert found["signature_scheme"].value.startswith("ecdsa_")  # TLS 1.2 ties no curve to the scheme
     assert found["server_name"].value == "localhost"
     assert found["resumption"].value == "full handshake"
