@@ -19,7 +19,6 @@ from . import _registry as reg
 from ._dissect import Field, dissect_handshake
 from ._recording import CLIENT_TO_SERVER, SERVER_TO_CLIENT, Decision, HandshakeMessage
 
-HRR_RANDOM = bytes.fromhex("cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c")
 
 
 def _ints(tree: Field | None, name: str) -> list[int]:
@@ -58,8 +57,8 @@ def wire_decisions(messages: Iterable[HandshakeMessage]) -> list[Decision]:
     messages = list(messages)
     hellos = [m for m in messages if m.msg_type == 1 and m.direction == CLIENT_TO_SERVER]
     server_hellos = [m for m in messages if m.msg_type == 2 and m.direction == SERVER_TO_CLIENT]
-    hrr = next((m for m in server_hellos if m.raw[6:38] == HRR_RANDOM), None)
-    sh = next((m for m in server_hellos if m.raw[6:38] != HRR_RANDOM), None)
+    hrr = next((m for m in server_hellos if reg.is_hello_retry_request(m.raw)), None)
+    sh = next((m for m in server_hellos if not reg.is_hello_retry_request(m.raw)), None)
     if not hellos or sh is None:
         return []
     ch1 = dissect_handshake(hellos[0].raw)
