@@ -49,7 +49,10 @@ def dev_pki() -> DevPKI:
 
 @pytest.fixture
 def handshake(dev_pki):
-    def run(version: str, *, key_update: bool = False, mutual: bool = False, resume: Observed | None = None) -> Observed:
+    def run(
+        version: str, *, key_update: bool = False, mutual: bool = False, resume: Observed | None = None,
+        ciphers: tuple[str, ...] | None = None, groups: tuple[str, ...] | None = None,
+    ) -> Observed:
         keylog = io.StringIO()
         client_events: list = []
         server_events: list = []
@@ -66,13 +69,16 @@ def handshake(dev_pki):
             draws.append(os.urandom(n))
             return draws[-1]
 
+        choices = {k: v for k, v in (("ciphers", ciphers), ("groups", groups)) if v}
         server_config = resume.server_config if resume else ServerConfig(
-            certificates=(CertifiedKey((pki.server, pki.ca), pki.server_key),), versions=(version,)
+            certificates=(CertifiedKey((pki.server, pki.ca), pki.server_key),), versions=(version,), **choices
         )
         server = ServerConnection(server_config, trace=server_events.append)
         client_cert = CertifiedKey((pki.client, pki.ca), pki.client_key) if mutual else None
         client = ClientConnection(
-            ClientConfig(trusted_certificates=(pki.ca,), certificate=client_cert, versions=(version,)), "localhost", trace=client_tracer,
+            ClientConfig(trusted_certificates=(pki.ca,), certificate=client_cert, versions=(version,), **choices),
+            "localhost",
+            trace=client_tracer,
             random=client_random,
             session=resume.session if resume else None,
         )

@@ -127,3 +127,17 @@ def test_a_tls12_resumption_by_ticket_opens_with_the_key_log(handshake):
     assert rec.findings == ()
     assert [d.value for d in rec.decisions if d.what == "resumption"] == ["resumed (ticket)"]
     assert all(r.epoch != EPOCH_UNKNOWN for r in rec.records)
+
+
+@pytest.mark.parametrize("version", ["TLSv1.3", "TLSv1.2"])
+@pytest.mark.parametrize("cipher", ["AES_256_GCM", "CHACHA20_POLY1305", "AES_128_GCM"])
+@pytest.mark.parametrize("group", ["x25519", "secp256r1", "secp384r1"])
+def test_every_suite_and_group_from_the_engines_shared_secret(handshake, version, cipher, group):
+    # TLS 1.2 ties an ECDSA certificate's curve to supported_groups (RFC 8422 §5.1.1): keep P-256 offered.
+    groups = (group,) if version == "TLSv1.3" or group == "secp256r1" else (group, "secp256r1")
+    seen = handshake(version, ciphers=(cipher,), groups=groups)
+    rec = Recording.from_transcript(seen.transcript, client_trace=seen.client_events)
+    assert rec.findings == ()
+    assert all(r.epoch != EPOCH_UNKNOWN for r in rec.records)
+    assert cipher.replace("_", "") in rec.decisions[1].value.replace("_", "")  # the suite decision names the bulk cipher
+    assert [d.value for d in rec.decisions if d.what == "group"] == [group]
