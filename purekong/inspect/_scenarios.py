@@ -343,6 +343,14 @@ def _resumption(name: str, versions: tuple[str, ...], *, forget_tickets: bool = 
             "an earlier full handshake " + ("issued a session" if reuse else "ran with session_reuse=False"),
             _FIRST_CONNECTION_WHY[name], {"first_connection_bytes": sum(len(c.data) for c in first_capture.chunks)}))
         capture.meta["first_connection_keylog"] = first_capture.keylog()
+        if reuse and versions == ("TLSv1.3",):
+            # The PSK is the first connection's ticket PSK: recompute it
+            # there, so this connection's key schedule starts from it.
+            from ._adapter import recording_from_capture
+
+            psk = recording_from_capture(first_capture).secret("ticket_psk_0")
+            if psk is not None:
+                capture.extra_secrets.append(("psk", psk))
         return capture
     return run
 
