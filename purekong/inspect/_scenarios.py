@@ -67,19 +67,15 @@ class _Pair:
                  session: ClientSession | None = None, proceed: dict[str, Any] | None = None, tag: str = "") -> None:
         self.capture = capture
         self.proceed_kwargs = proceed or {}
-        self.server = ServerConnection(server_config, trace=self._tracer("server"), random=random_stream(seed + b"server" + tag.encode()))
-        self.client = ClientConnection(client_config, HOST, session=session, trace=self._tracer("client"),
+        self.server = ServerConnection(server_config, trace=capture.traces["server"].append,
+                                       random=random_stream(seed + b"server" + tag.encode()))
+        self.client = ClientConnection(client_config, HOST, session=session, trace=capture.traces["client"].append,
                                        random=random_stream(seed + b"client" + tag.encode()))
         self.done: dict[Side, HandshakeComplete] = {}
         self.received: dict[Side, bytearray] = {"client": bytearray(), "server": bytearray()}
         self.failed: RemoteProtocolError | None = None
-        self.closed: set[Side] = set()
+        self.closed: set[Side] = set()  # sides that closed or failed: nothing more is fed to them
         self.hello: ClientHelloReceived | None = None
-
-    def _tracer(self, side: Side) -> Callable[[object], None]:
-        def trace(item: object) -> None:
-            self.capture.traces[side].append(item)
-        return trace
 
     def pump(self) -> None:
         """Move bytes both ways until neither side has anything to say."""
@@ -96,12 +92,12 @@ class _Pair:
             return False
         self.capture.wire("client_to_server" if side == "client" else "server_to_client", data)
         other: Side = "server" if side == "client" else "client"
-        if other not in self.closed and not (other == "server" and self.failed):
+        if other not in self.closed:
             sink.receive_data(data)
         return True
 
     def _events(self, side: Side, conn: Any) -> bool:
-        if side in self.closed or (side == "server" and self.failed):
+        if side in self.closed:
             return False
         progressed = False
         while True:
@@ -109,6 +105,7 @@ class _Pair:
                 event = conn.next_event()
             except RemoteProtocolError as exc:
                 self.failed = exc
+                self.closed.add(side)
                 alert = exc.alert.name if exc.alert is not None else "none"
                 self.capture.decisions.append(Decision(side, "alert", f"sent a fatal {alert} alert", str(exc)))
                 return True
@@ -135,8 +132,7 @@ class _Pair:
             if side == "server":
                 note(Decision("server", "outcome", f"{event.version}, {event.cipher_suite}",
                               "resumed an earlier session" if event.resumed else "a full handshake",
-                              {"version": event.version, "cipher_suite": event.cipher_suite, "resumed": event.resumed,
-                               "alpn": event.alpn_protocol, "server_name": event.server_name}))
+                              {"alpn": event.alpn_protocol, "server_name": event.server_name}))
         elif isinstance(event, DataReceived):
             self.received[side] += event.data
             self.capture.plaintext.append(("client_to_server" if side == "server" else "server_to_client", event.data))
