@@ -137,6 +137,9 @@ def server_files(tmp_path_factory):
     (directory / "ca.pem").write_bytes(pki.ca.cert.public_bytes(pem))
     (directory / "key.pem").write_bytes(pki.server.key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
                                                                      serialization.NoEncryption()))
+    (directory / "client.pem").write_bytes(pki.client.cert.public_bytes(pem) + pki.ca.cert.public_bytes(pem))
+    (directory / "client-key.pem").write_bytes(pki.client.key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
+                                                                            serialization.NoEncryption()))
     return directory
 
 
@@ -188,3 +191,25 @@ def test_demo_is_the_mtls_scenario(capsys):
     out = capsys.readouterr().out
     assert code == 0 and "Mutual TLS with Kong's certificate phase" in out and "CertificateRequest" in out
     assert "kong.client.tls.request_client_certificate" in out
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
+def test_connect_with_a_client_certificate_to_openssl_requiring_one(capsys, tmp_path, server_files):
+    port = _free_port()
+    command = _server("openssl", server_files, port, "tls1_3") + ["-Verify", "1", "-CAfile", str(server_files / "ca.pem")]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
+    try:
+        _wait_listening(port, process)
+        saved = tmp_path / "mtls.json"
+        code, out, err = _run(capsys, "--connect", f"127.0.0.1:{port}", "--sni", "localhost", "--http", "--alpn", "http/1.1",
+                              "--cert", str(server_files / "client.pem"), "--key", str(server_files / "client-key.pem"),
+                              "--json", str(saved), "--bytes", "--timeout", "3")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    assert code == 0, err
+    recording = Recording.from_json(saved.read_text())
+    sent_by_client = [m.name for m in recording.handshake_messages if m.direction == "client_to_server"]
+    assert "certificate_request" in [m.name for m in recording.handshake_messages]
+    assert sent_by_client[:3] == ["client_hello", "certificate", "certificate_verify"]
+    assert "CN=purekong inspect CA,O=purekong inspect" in out  # openssl's DN list, decoded by --bytes
