@@ -213,3 +213,34 @@ def test_connect_with_a_client_certificate_to_openssl_requiring_one(capsys, tmp_
     assert "certificate_request" in [m.name for m in recording.handshake_messages]
     assert sent_by_client[:3] == ["client_hello", "certificate", "certificate_verify"]
     assert "CN=purekong inspect CA,O=purekong inspect" in out  # openssl's DN list, decoded by --bytes
+
+
+@pytest.mark.skipif(not (shutil.which("dumpcap") and shutil.which("openssl")), reason="dumpcap or openssl is not installed")
+def test_pcap_of_openssl_talking_to_openssl(capsys, tmp_path, server_files):
+    """Someone else's connection: OpenSSL to OpenSSL over loopback, captured by dumpcap, read offline."""
+    port = _free_port()
+    capture, keys = tmp_path / "cap.pcapng", tmp_path / "keys.log"
+    dumpcap = subprocess.Popen(["dumpcap", "-i", "lo", "-f", f"tcp port {port}", "-w", str(capture)],
+                               stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True)
+    server = None
+    try:
+        line = dumpcap.stderr.readline()  # "Capturing on 'Loopback: lo'" once it listens
+        if "Capturing on" not in line:
+            pytest.skip(f"dumpcap cannot capture here: {line.strip()}")
+        server = subprocess.Popen(_server("openssl", server_files, port, "tls1_3"), stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        _wait_listening(port, server)
+        subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-servername", "localhost", "-keylogfile", str(keys),
+                        "-quiet", "-ign_eof"], input=b"GET / HTTP/1.0\r\n\r\n", capture_output=True, timeout=20)
+        time.sleep(0.5)  # let dumpcap write the last packets
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=10)
+        dumpcap.terminate()
+        dumpcap.wait(timeout=10)
+    code, out, err = _run(capsys, "--pcap", str(capture), "--keylog-in", str(keys), "--data")
+    assert code == 0, err
+    assert "EncryptedExtensions" in out and "CertificateVerify" in out
+    assert "b'GET / HTTP/1.0\\r\\n\\r\\n'" in out and "HTTP/1.0 200 ok" in out
+    assert "Findings" not in out  # every record opened, nothing missing
