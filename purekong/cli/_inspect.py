@@ -101,7 +101,11 @@ def _run(args: argparse.Namespace) -> int:
     recording, title, chunks = _load(args)
     wrote = False
     if args.json:
-        _write_text(args.json, "--json", recording.to_json())
+        text = recording.to_json()
+        _write_text(args.json, "--json", text)
+        if len(text) > MAX_RECORDING_BYTES:
+            print(f"purekong inspect: note: --json {args.json} is {len(text):,} bytes, more than the {MAX_RECORDING_BYTES:,} "
+                  "this command reads back; --pcapng keeps the same connection in a quarter of the space", file=sys.stderr)
         wrote = True
     if args.keylog:
         _write_text(args.keylog, "--keylog", recording.keylog())
