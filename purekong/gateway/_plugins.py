@@ -34,7 +34,7 @@ from purekong.runner import NativePlugin, PluginInstance, Runner, configure, plu
 from ._model import PluginEntity, Route
 from ._router import RouteMatch
 
-__all__ = ["NO_ROUTE_MESSAGE", "PRECEDENCE", "PluginsIterator", "https_required_exit", "runloop_exit", "select"]
+__all__ = ["NO_ROUTE_MESSAGE", "PRECEDENCE", "PluginsIterator", "applies", "https_required_exit", "runloop_exit", "select"]
 
 NO_ROUTE_MESSAGE = "no Route matched with those values"
 

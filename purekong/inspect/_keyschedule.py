@@ -130,6 +130,20 @@ def _transcript13(messages: list[HandshakeMessage], hash_name: str) -> list[tupl
     return out
 
 
+def _accepts_psk(server_hello: bytes) -> bool:
+    """Whether a ServerHello carries pre_shared_key (41): the server resumed."""
+    at = 4 + 2 + 32
+    if len(server_hello) <= at:
+        return False
+    at += 1 + server_hello[at] + 2 + 1 + 2  # session id, suite, compression, extensions length
+    while at + 4 <= len(server_hello):
+        kind, size = int.from_bytes(server_hello[at:at + 2], "big"), int.from_bytes(server_hello[at + 2:at + 4], "big")
+        if kind == 41:
+            return True
+        at += 4 + size
+    return False
+
+
 def _first(items: list[tuple[HandshakeMessage, bytes]], msg_type: int, direction: str, after: int = -1) -> int | None:
     for i, (m, _) in enumerate(items):
         if i > after and m.msg_type == msg_type and m.direction == direction and not (msg_type == 2 and m.raw[6:38] == HRR_RANDOM):
@@ -160,6 +174,10 @@ def _tls13(ks: KeySchedule, suite: SuiteParameters, messages: list[HandshakeMess
         ks.derive_secret("early_exporter_master_secret", "early_secret", "e exp master", upto(ch), "ClientHello")
     ks.derive_secret("derived_early_secret", "early_secret", "derived", b"", "empty")
     shared = secrets.get("ecdhe_shared_secret")
+    if psk is None and sh is not None and _accepts_psk(items[sh][0].raw):
+        # A resumed handshake's early secret needs the ticket's PSK; without it
+        # the chain below would be wrong, so only the key log can open it.
+        shared = None
     if shared is not None and sh is not None:
         ks.add("ecdhe_shared_secret", "input", (), shared, described="the (EC)DHE shared secret", rfc="RFC 8446 §7.4")
         ks.extract("handshake_secret", "derived_early_secret", "ecdhe_shared_secret")

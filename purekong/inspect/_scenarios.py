@@ -326,7 +326,7 @@ def _resumption(name: str, versions: tuple[str, ...], *, forget_tickets: bool = 
             first.close()
             session = first.client.session
             if session is not None and forget_tickets:
-                _forget_tls12_tickets(session)
+                session = session.without_ticket()
             second = _Pair(capture, seed, server_config, client_config, session=session)
             second.handshake()
             second.exchange()
@@ -358,15 +358,6 @@ _FIRST_CONNECTION_WHY = {
     "no-reuse": "kong.client.tls.disable_session_reuse() at the first connection: no session ID, no ticket, nothing cached, "
                 "so this connection is a full handshake again",
 }
-
-
-def _forget_tls12_tickets(session: ClientSession) -> None:
-    # The engine's client always offers TLS 1.2 tickets and has no switch to
-    # stop; dropping the stored ticket leaves the session ID as the only way
-    # back in. (Asked of the engine: a ClientConfig option for this.)
-    state = getattr(session, "_state", None)
-    if state is not None and getattr(state, "tls_1_0_tickets", None):
-        state.tls_1_0_tickets = []
 
 
 def _key_update(seed: bytes) -> Capture:

@@ -34,6 +34,7 @@ from purekong.pdk import (
     JSON_CONTENT_TYPE,
     ClientHelloInfo,
     ConnectionInfo,
+    ConsumerLookup,
     ExitUnwind,
     HandshakeRequests,
     KongContext,
@@ -181,10 +182,13 @@ class Runner:
 
     # -- request side ---------------------------------------------------
 
-    def run_request(self, conn: ConnectionInfo, request: Request) -> Outcome:
+    def run_request(self, conn: ConnectionInfo, request: Request, *,
+                    find_consumer: ConsumerLookup | None = None) -> Outcome:
+        """Rewrite, access and balancer; ``find_consumer`` serves ``kong.client.load_consumer``."""
         ctx = KongContext(
             check_phases=self.check_phases, conn=conn, request=request, logger=self.logger
         )
+        ctx.find_consumer = find_consumer
         for phase, global_only in ((Phase.rewrite, True), (Phase.access, False), (Phase.balancer, False)):
             self._run_request_phase(ctx, phase, global_only=global_only)
             if ctx.exit_response is not None:

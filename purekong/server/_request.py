@@ -32,7 +32,7 @@ from typing import Any, AsyncIterable, Union
 from purekong._hostport import split_host_port, strip_brackets
 from purekong.engine import HandshakeComplete
 from purekong.gateway import RouteMatch, Service
-from purekong.pdk import ConnectionInfo, Request, Response, StreamedBody, UpstreamRequest, cjson_encode, default_message
+from purekong.pdk import WORKER_STATISTICS, ConnectionInfo, Request, Response, StreamedBody, UpstreamRequest, cjson_encode, default_message
 from purekong.runner import Outcome, Runner
 
 from . import _asgi, _proxy
@@ -107,10 +107,14 @@ class Exchange:
         self.outcome: Outcome | None = None
         self._runner: Runner | None = None
         self._streamed: tuple[int, list[tuple[str, str]]] | None = None  # status and headers
+        self._counted = False  # in WORKER_STATISTICS.connections_writing
 
     # -- 1. respond ------------------------------------------------------------------
     async def respond(self) -> Reply:
         client, req, config = self.client, self.req, self.handler.config
+        WORKER_STATISTICS.total_requests += 1
+        WORKER_STATISTICS.connections_writing += 1  # until finish(): nginx's "writing"
+        self._counted = True
         protocol = "https" if client.listener.ssl else "http"
         match = config.router.match(
             protocol=protocol, method=req.method, host=req.header("host"), path=req.target, sni=client.info.tls.server_name
@@ -125,8 +129,9 @@ class Exchange:
             route=_entity_dict(match.route) if match else None,
             service=_entity_dict(match.service) if match and match.service else None,
             start_time=self.started,
+            forwarded_prefix=match.stripped_prefix if match and match.stripped_prefix != "/" else None,
         )
-        outcome = self.outcome = runner.run_request(client.info, request)
+        outcome = self.outcome = runner.run_request(client.info, request, find_consumer=config.find_consumer)
         if not outcome.proxy:
             return self._buffered_reply(runner.run_response(outcome))
         assert match is not None
@@ -177,7 +182,10 @@ class Exchange:
             target = match.upstream_path + ("?" + query if query else "")
             up.target = target  # what the log reports as upstream_uri
         headers = self._forwarded_headers(up.headers, match, service)
-        timeouts = _proxy.UpstreamTimeouts(service.connect_timeout / 1000, service.write_timeout / 1000, service.read_timeout / 1000)
+        # kong.service.set_timeouts overrides the service's, for this request.
+        timeouts = _proxy.UpstreamTimeouts((up.connect_timeout or service.connect_timeout) / 1000,
+                                           (up.write_timeout or service.write_timeout) / 1000,
+                                           (up.read_timeout or service.read_timeout) / 1000)
         # Unbuffered (--request-buffering off): the client's body goes on as it
         # arrives, unless a plugin replaced it.
         body: bytes | AsyncIterable[bytes] = up.body
@@ -187,9 +195,12 @@ class Exchange:
         if service.protocol == "asgi":
             return await self._call_app(service, up.method, target, headers, timeouts, body)
         scheme = up.scheme or service.protocol
-        port = service.port or (443 if scheme == "https" else 80)
-        assert service.host is not None
-        return await self.handler.pool.request(scheme, service.host, port, up.method, target, headers, body, timeouts, body_length=length)
+        # kong.service.set_target: this host and port instead of the service's.
+        host = up.target_host or service.host
+        port = up.target_port or service.port or (443 if scheme == "https" else 80)
+        assert host is not None
+        return await self.handler.pool.request(scheme, host, port, up.method, target, headers, body, timeouts,
+                                               body_length=length, verify=bool(up.tls_verify))
 
     async def _call_app(
         self, service: Service, method: str, target: str, headers: list[tuple[str, str]], timeouts: _proxy.UpstreamTimeouts, body: bytes | AsyncIterable[bytes]
@@ -276,6 +287,9 @@ class Exchange:
     # -- 3. finish ---------------------------------------------------------------------
     async def finish(self, sent: Sent) -> None:
         """The request's last step: a streamed response's log phase, then the access log."""
+        if self._counted:
+            WORKER_STATISTICS.connections_writing -= 1
+            self._counted = False
         outcome = self.outcome
         if outcome is None:
             return

@@ -21,7 +21,7 @@ import socket
 from cryptography.hazmat.primitives import serialization
 
 from purekong.engine import ClientHelloReceived, ServerConfig, ServerConnection
-from purekong.pdk import ConnectionInfo
+from purekong.pdk import WORKER_STATISTICS, ConnectionInfo
 from purekong.runner import ConnectionPhases
 
 from . import _asgi, _proxy
@@ -93,11 +93,15 @@ class Worker:
     async def _accept(self, listener: Listener, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
+        stats = WORKER_STATISTICS  # nginx's stub_status counters, for kong.nginx.get_statistics
+        stats.connections_accepted += 1
         if len(self._tasks) >= self.limits.max_connections:
             _log.warning("connection refused: %d connections open (--max-connections)", len(self._tasks))
             writer.transport.abort()
             return
+        stats.connections_handled += 1
         self._tasks[task] = None
+        stats.connections_active = len(self._tasks)
         try:
             await self._serve(listener, reader, writer, task)
         except asyncio.CancelledError:
@@ -106,6 +110,7 @@ class Worker:
             _log.exception("connection failed")
         finally:
             self._tasks.pop(task, None)
+            stats.connections_active = len(self._tasks)
             writer.transport.abort()  # idempotent; whatever happened, the fd goes
 
     async def _serve(self, listener: Listener, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, task: asyncio.Task[None]) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextvars
 import functools
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import zlib
 
@@ -57,7 +57,7 @@ class Hooks:
 
 
 #: The Hooks of the connection whose tlslite generator is running now.
-RUNNING = contextvars.ContextVar("purekong_running_hooks", default=None)
+RUNNING: contextvars.ContextVar[Hooks | None] = contextvars.ContextVar("purekong_running_hooks", default=None)
 
 #: The trace label of the (EC)DHE shared secret (TLS 1.2: the pre-master
 #: secret, RFC 8422 §5.10). Lowercase: no key log carries it.
@@ -83,22 +83,22 @@ class _ReusedClientHello:
     second time (about a tenth of a server handshake's CPU).
     """
 
-    def __init__(self, ssl2=False):
+    def __init__(self, ssl2: bool = False) -> None:
         self._ssl2 = ssl2
 
-    def parse(self, parser):
+    def parse(self, parser: Any) -> Any:
         hooks = RUNNING.get()
         first = hooks.first_hello if hooks is not None else None
-        if first is not None and not self._ssl2 and parser.bytes == first.raw:
+        if hooks is not None and first is not None and not self._ssl2 and parser.bytes == first.raw:
             hooks.first_hello = None
             return first.message
         return ClientHello(self._ssl2).parse(parser)
 
 
-_tlslite_derive_secret = tlslite.tlsconnection.derive_secret
+_tlslite_derive_secret: Callable[..., bytearray] = tlslite.tlsconnection.derive_secret
 
 
-def _derive_secret(secret, label, handshake_hashes, algorithm):
+def _derive_secret(secret: bytearray, label: bytes, handshake_hashes: Any, algorithm: str) -> bytearray:
     """RFC 8446 §7.1: exporter_master_secret hashes the transcript up to the server Finished.
 
     A tlslite 0.8 server derives it only after reading the client's
@@ -115,10 +115,10 @@ def _derive_secret(secret, label, handshake_hashes, algorithm):
     return _tlslite_derive_secret(secret, label, handshake_hashes, algorithm)
 
 
-_tlslite_decompress = CompressedCertificate._decompress
+_tlslite_decompress: Callable[..., bytes] = CompressedCertificate._decompress
 
 
-def _bounded_decompress(self, compressed_msg, expected_length):
+def _bounded_decompress(self: Any, compressed_msg: bytearray, expected_length: int) -> bytes:
     """A client's CompressedCertificate, decompressed within the engine's limit.
 
     tlslite hands ``expected_length`` to ``zlib.decompress`` as *bufsize*,
@@ -147,7 +147,7 @@ def _bounded_decompress(self, compressed_msg, expected_length):
 # change purekong's connections only. Each takes the connection and the
 # record layer's original bound method first.
 
-def log_tls13_secrets(tls: "HookedTLSConnection", original, cipher_suite, cl_secret, sr_secret, implementations):
+def log_tls13_secrets(tls: HookedTLSConnection, original: Callable[..., None], cipher_suite: int, cl_secret: bytearray, sr_secret: bytearray, implementations: Any) -> None:
     """Key log: tlslite keeps TLS 1.3 traffic secrets in locals; the record
     layer is the one place that sees each pair. The first pair is the
     handshake traffic secrets, the second the application ones."""
@@ -164,7 +164,7 @@ def log_tls13_secrets(tls: "HookedTLSConnection", original, cipher_suite, cl_sec
     return original(cipher_suite, cl_secret, sr_secret, implementations)
 
 
-def refuse_encrypted_ssl2(tls: "HookedTLSConnection", original, data, padding):
+def refuse_encrypted_ssl2(tls: HookedTLSConnection, original: Callable[[Any, Any], Any], data: Any, padding: Any) -> Any:
     """tlslite frames any record whose first byte is not a content type as
     SSLv2, in every state, and then calls a CBC-only decrypt() on the AEAD
     read state (AttributeError -> internal_error, sent in plaintext after
@@ -175,7 +175,7 @@ def refuse_encrypted_ssl2(tls: "HookedTLSConnection", original, data, padding):
     return original(data, padding)
 
 
-def refuse_late_ssl2_headers(tls: "HookedTLSConnection", original):
+def refuse_late_ssl2_headers(tls: HookedTLSConnection, original: Callable[[], Iterator[Any]]) -> Iterator[Any]:
     """The same framing on a plaintext connection: SSLv2 headers exist only
     for a server's very first ClientHello (RFC 5246 Appendix E.2). After
     that, a first byte that is no content type is a record of unknown type,
@@ -198,7 +198,7 @@ def refuse_late_ssl2_headers(tls: "HookedTLSConnection", original):
         raise TLSUnexpectedMessage("record of unknown content type") from None
 
 
-def refuse_unprotected_tls13_alerts(tls: "HookedTLSConnection", original):
+def refuse_unprotected_tls13_alerts(tls: HookedTLSConnection, original: Callable[[], Iterator[Any]]) -> Iterator[Any]:
     """TLS 1.3: tlslite accepts an *unprotected* alert as the first record
     under any read key (seqnum 0), meant for a peer that fails before it has
     keys. After the handshake (new application keys, and again after every
@@ -217,7 +217,7 @@ def refuse_unprotected_tls13_alerts(tls: "HookedTLSConnection", original):
 
 
 class HookedTLSConnection(TLSConnection):
-    def __init__(self, sock, hooks: Hooks) -> None:
+    def __init__(self, sock: Any, hooks: Hooks) -> None:
         super().__init__(sock)
         self.pk = hooks
         self._warning_run = 0
@@ -231,11 +231,11 @@ class HookedTLSConnection(TLSConnection):
         records._recvHeader = functools.partial(refuse_late_ssl2_headers, self, records._recvHeader)
         records.recv = functools.partial(refuse_unprotected_tls13_alerts, self, records.recv)
 
-    def _handshakeDone(self, resumed):
+    def _handshakeDone(self, resumed: bool) -> None:
         self._pk_handshake_done = True
-        return super()._handshakeDone(resumed)
+        super()._handshakeDone(resumed)
 
-    def _serverSendTickets(self, settings):
+    def _serverSendTickets(self, settings: Any) -> Iterator[Any]:
         """Tickets without the client's certificate chain.
 
         tlslite copies the chain into every ticket, whose length field is
@@ -254,9 +254,10 @@ class HookedTLSConnection(TLSConnection):
             if chain is not None:
                 session.clientCertChain = chain
 
-    def _log_secret(self, label: str, secret) -> None:
-        random = self.pk.client_random or bytes(self._clientRandom)
-        self.pk.on_secret(label, bytes(random), bytes(secret))
+    def _log_secret(self, label: str, secret: bytearray) -> None:
+        if self.pk.on_secret is not None:
+            random = self.pk.client_random or bytes(self._clientRandom)
+            self.pk.on_secret(label, bytes(random), bytes(secret))
 
     # tlslite answers heartbeat requests even with use_heartbeat_extension
     # off; a heartbeat record must be an unexpected_message instead.
@@ -272,13 +273,13 @@ class HookedTLSConnection(TLSConnection):
     # tlslite decrypts every offered ticket (TLS 1.2 tickets and TLS 1.3 PSK
     # identities) here; refusing makes it ignore the offer and do a full
     # handshake, as RFC 5077 §3.2 and RFC 8446 §4.6.1 allow.
-    def _tryDecrypt(self, settings, identity=None, ticket=None):
+    def _tryDecrypt(self, settings: Any, identity: Any = None, ticket: Any = None) -> Any:
         if not self.pk.resumption_allowed:
             return None, None
         return super()._tryDecrypt(settings, identity, ticket)
 
     # -- outgoing messages -------------------------------------------------
-    def _queue_message(self, msg):
+    def _queue_message(self, msg: Any) -> Any:
         if (
             isinstance(msg, CertificateRequest)
             and self.version > (3, 3)
@@ -292,7 +293,7 @@ class HookedTLSConnection(TLSConnection):
             self._report("sent", msg.write())  # serialised again by tlslite: only when traced
         return super()._queue_message(msg)
 
-    def _sendMsg(self, msg, randomizeFirstBlock=True, update_hashes=True):
+    def _sendMsg(self, msg: Any, randomizeFirstBlock: bool = True, update_hashes: bool = True) -> Iterator[Any]:
         if msg.contentType == ContentType.alert and msg.description == AlertDescription.close_notify:
             # tlslite answers a close_notify with its own; send only one.
             if self.pk.close_notify_sent:
@@ -307,22 +308,22 @@ class HookedTLSConnection(TLSConnection):
             self._report("sent", msg.write())
         yield from super()._sendMsg(msg, randomizeFirstBlock, update_hashes)
 
-    def _report(self, direction: str, raw) -> None:
+    def _report(self, direction: str, raw: Any) -> None:
         if self.pk.on_message is not None and raw:
             raw = bytes(raw)
             self.pk.on_message(direction, raw[0], raw)
 
-    def _calcPendingStates(self, cipherSuite, masterSecret, clientRandom, serverRandom, implementations):
+    def _calcPendingStates(self, cipherSuite: int, masterSecret: bytearray, clientRandom: bytearray, serverRandom: bytearray, implementations: Any) -> Any:
         if self.pk.on_secret is not None:
             self.pk.on_secret("CLIENT_RANDOM", bytes(clientRandom), bytes(masterSecret))
         return super()._calcPendingStates(cipherSuite, masterSecret, clientRandom, serverRandom, implementations)
 
-    def _handle_keyupdate_request(self, request):
+    def _handle_keyupdate_request(self, request: Any) -> Any:
         self.pk.key_updates.append(bool(request.message_type))
         return super()._handle_keyupdate_request(request)
 
     # -- incoming records --------------------------------------------------
-    def _getNextRecord(self):
+    def _getNextRecord(self) -> Iterator[Any]:
         """tlslite treats every warning alert as fatal; purekong does not.
 
         TLS 1.2 warning alerts (and user_canceled in TLS 1.3, the one
@@ -351,10 +352,10 @@ class HookedTLSConnection(TLSConnection):
             yield result
             return
 
-    def _is_ignorable_warning(self, payload) -> bool:
+    def _is_ignorable_warning(self, payload: bytearray) -> bool:
         if len(payload) != 2 or payload[0] != AlertLevel.warning:
             return False
         description = payload[1]
         if description == AlertDescription.close_notify:
             return False
-        return self.version <= (3, 3) or description == AlertDescription.user_canceled
+        return bool(self.version <= (3, 3) or description == AlertDescription.user_canceled)
