@@ -43,14 +43,14 @@ section { margin-top:18px; }
 .items { border-left:3px solid transparent; padding-left:4px; position:relative;
   background: linear-gradient(var(--c2s), var(--c2s)) 6px 0 / 2px 100% no-repeat, linear-gradient(var(--s2c), var(--s2c)) calc(100% - 6px) 0 / 2px 100% no-repeat; }
 .items.group { border-left-color:#c9cfdb; }
-.row { position:relative; height:26px; cursor:default; }
-.row .ln { position:absolute; top:13px; left:8px; right:8px; border-top:2px solid var(--c2s); }
+.row { position:relative; height:30px; cursor:default; }
+.row .ln { position:absolute; top:21px; left:8px; right:8px; border-top:2px solid var(--c2s); }
 .row.s2c .ln { border-top-color:var(--s2c); }
 .row .ln::after { content:""; position:absolute; top:-7px; border:6px solid transparent; }
 .row.c2s .ln::after { right:-8px; border-left:9px solid var(--c2s); }
 .row.s2c .ln::after { left:-8px; border-right:9px solid var(--s2c); }
-.row .lb { position:absolute; top:2px; background:var(--card); padding:0 8px; font-size:13px; white-space:nowrap; }
-.row.c2s .lb { left:10px; } .row.s2c .lb { right:10px; }
+.row .lb { position:absolute; top:1px; padding:0 4px; font-size:13px; white-space:nowrap; }
+.row.c2s .lb { left:12px; } .row.s2c .lb { right:14px; }
 .row.hs { cursor:pointer; } .row.hs .lb { font-weight:600; }
 .row.hs:hover .lb, .row.on .lb { background:var(--sel); border-radius:4px; }
 .row.ccs .lb { color:#4d7d99; } .row.data .lb { color:var(--app); } .row.alert .lb, .row.bad .lb { color:var(--bad); font-weight:600; }
