@@ -209,7 +209,7 @@ def _connect(args: argparse.Namespace) -> Any:
             certificate = CertifiedKey.load(args.cert, args.key)
         except (OSError, ValueError) as exc:
             raise InspectError(f"--cert/--key: {exc}") from None
-    trusted: tuple = ()
+    trusted: tuple[Any, ...] = ()
     if args.ca:
         try:
             trusted = tuple(load_pem_certificates(_read_text(args.ca, "--ca", MAX_KEYLOG_BYTES)))

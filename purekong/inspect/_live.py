@@ -13,6 +13,8 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass
 
+from cryptography import x509
+
 from purekong import __version__
 from purekong.engine import (
     NEED_DATA,
@@ -39,7 +41,7 @@ class LiveOptions:
     versions: tuple[str, ...] = ("TLSv1.3", "TLSv1.2")
     alpn: tuple[str, ...] = ()
     certificate: CertifiedKey | None = None
-    trusted: tuple = ()  # x509.Certificate: verify the server against these
+    trusted: tuple[x509.Certificate, ...] = ()  # verify the server against these (none: no verification)
     http_request: bool = False
     timeout: float = 5.0
 
