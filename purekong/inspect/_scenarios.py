@@ -269,10 +269,6 @@ def _capture(name: str, seed: bytes) -> tuple[Capture, ScenarioPKI]:
     return capture, scenario_pki(seed)
 
 
-def _pki_pem(pki: ScenarioPKI) -> dict[str, str]:
-    return {"ca": pki.ca.cert.public_bytes(serialization.Encoding.PEM).decode()}
-
-
 # ---------------------------------------------------------------------------
 # The scenarios
 # ---------------------------------------------------------------------------
@@ -287,7 +283,6 @@ def _full(name: str, versions: tuple[str, ...], *, server: dict[str, Any] | None
             pair.handshake()
             pair.exchange()
             pair.close()
-        capture.meta["pki"] = _pki_pem(pki)
         return capture
     return run
 
@@ -338,7 +333,6 @@ def _resumption(name: str, versions: tuple[str, ...], *, forget_tickets: bool = 
             "server", "first_connection",
             "an earlier full handshake " + ("issued a session" if reuse else "ran with session_reuse=False"),
             _FIRST_CONNECTION_WHY[name], {"first_connection_bytes": sum(len(c.data) for c in first_capture.chunks)}))
-        capture.meta["first_connection_keylog"] = first_capture.keylog()
         if reuse and versions == ("TLSv1.3",):
             # The PSK is the first connection's ticket PSK: recompute it
             # there, so this connection's key schedule starts from it.
