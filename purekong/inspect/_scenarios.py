@@ -194,6 +194,12 @@ def _server_choices(config: ServerConfig, hello: ClientHelloReceived | None, don
         out.append(Decision("server", "cipher_suite", done.cipher_suite,
                             f"the server's order wins: the first of {', '.join(config.ciphers)} that the client offered for "
                             f"{done.version} (RFC 8446 §4.1.1; nginx's ssl_prefer_server_ciphers on)"))
+    if not done.resumed:
+        chain = config.certificates[0].chain
+        out.append(Decision("server", "certificate", chain[0].subject.rfc4514_string(),
+                            f"the first configured chain the client can use (its key type and curve against the client's "
+                            f"signature_algorithms; SNI {done.server_name!r}); {len(chain)} certificate(s) sent, leaf first "
+                            "(RFC 8446 §4.4.2.2)"))
     fields = {f.name: f.meaning for m in (sent.get(2, b""), sent.get(12, b""), sent.get(15, b"")) if m
               for f in dissect_handshake(m, tls13=tls13).walk() if f.meaning}
     group = fields.get("group") or fields.get("named_curve")
