@@ -121,11 +121,6 @@ class _Session:
             if event is NEED_DATA:
                 return
             if isinstance(event, HandshakeComplete):
-                self.capture.decisions.append(Decision(
-                    "server", "outcome", f"{event.version}, {event.cipher_suite}",
-                    "resumed" if event.resumed else "a full handshake",
-                    {"alpn": event.alpn_protocol, "server_name": event.server_name,
-                     "certificates": len(event.peer_certificates or ())}))
                 # After the handshake only tickets are still coming: wait less.
                 self.sock.settimeout(self.options.timeout if self.options.http_request else min(self.options.timeout, 0.5))
                 if self.options.http_request:

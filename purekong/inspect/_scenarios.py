@@ -129,10 +129,6 @@ class _Pair:
             conn.proceed(**kwargs)
         elif isinstance(event, HandshakeComplete):
             self.done[side] = event
-            if side == "server":
-                note(Decision("server", "outcome", f"{event.version}, {event.cipher_suite}",
-                              "resumed an earlier session" if event.resumed else "a full handshake",
-                              {"alpn": event.alpn_protocol, "server_name": event.server_name}))
         elif isinstance(event, DataReceived):
             self.received[side] += event.data
             self.capture.plaintext.append(("client_to_server" if side == "server" else "server_to_client", event.data))

@@ -98,9 +98,9 @@ def header(recording: Recording, title: str | None = None) -> Iterator[Text]:
         outcome.append(version_name(recording.tls_version))
     if recording.cipher_suite is not None:
         outcome.append(cipher_suite_name(recording.cipher_suite))
-    resumed = [d for d in recording.decisions if d.what == "outcome"]
-    if resumed:
-        outcome.append(resumed[0].reason.split("\n")[0])
+    resumption = [d.value for d in recording.decisions if d.what == "resumption"]
+    if resumption:
+        outcome.append(resumption[0])
     yield Text("  " + ", ".join(outcome) if outcome else "  (no ServerHello seen)")
     ends = []
     for end in (recording.client, recording.server):
