@@ -152,6 +152,11 @@ def _load(args: argparse.Namespace) -> tuple[Any, str, list[tuple[str, bytes]]]:
                            + (f" (got {flags})" if chosen else " (try --list)"))
     if args.keylog_in and not args.pcap:
         raise InspectError("usage: --keylog-in goes with --pcap")
+    if args.connect is None:
+        live_only = [f"--{name}" for name in ("sni", "cert", "key", "ca", "alpn") if getattr(args, name)]
+        live_only += [f"--{name}" for name in ("tls12", "tls13", "http") if getattr(args, name)]
+        if live_only:
+            raise InspectError(f"usage: {', '.join(live_only)} go(es) with --connect")
     if args.scenario is not None:
         return _from_capture(_scenario(args))
     if args.connect is not None:

@@ -45,6 +45,8 @@ def test_list_names_every_scenario(capsys):
     (["/nonexistent.json"], "/nonexistent.json"),
     (["--scenario", "tls13", "--json", "/nonexistent-dir/x.json"], "--json"),
     (["diff", "only-one.json"], "diff"),
+    (["--scenario", "tls13", "--sni", "x"], "--sni"),
+    (["--scenario", "tls13", "--tls12"], "--tls12"),
 ])
 def test_bad_flags_are_one_line_naming_the_flag(capsys, argv, flag):
     code, out, err = _run(capsys, *argv)
