@@ -15,6 +15,7 @@ import importlib
 from typing import Any
 
 from ._drive import Outcome, client_answer, server_answer
+from ._pair import ConnectionPair, Endpoint, PurekongEndpoint, StdlibEndpoint, purekong_pair
 from ._harness import HarnessResult, KongHarness, echo_upstream
 from ._pki import KitPKI, kit_client_config, kit_pki, kit_server_config
 
@@ -22,18 +23,27 @@ from ._pki import KitPKI, kit_client_config, kit_pki, kit_server_config
 _LAZY = {
     "strategies": ".strategies",
     "Labelled": "._labelled",
+    "ConnectionPairMachine": "._machine",
+    "AttackerPeer": "._attacker",
+    "Edit": "._attacker",
+    "edits": "._attacker",
 }
 
 __all__ = [
+    "ConnectionPair",
+    "Endpoint",
     "HarnessResult",
     "KitPKI",
     "KongHarness",
     "Outcome",
+    "PurekongEndpoint",
+    "StdlibEndpoint",
     "client_answer",
     "echo_upstream",
     "kit_client_config",
     "kit_pki",
     "kit_server_config",
+    "purekong_pair",
     "server_answer",
     *_LAZY,
 ]
