@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from hypothesis import strategies as st
 
@@ -33,7 +33,7 @@ from ._pki import HOST, kit_client_config, kit_server_config
 from ._protect import RecordProtection, SuiteParams, finished_tls12, finished_tls13, suite_params, transcript_hash
 from ._wire import CONTENT_TYPES, HANDSHAKE_TYPES, MAX_RECORD, parse_server_hello, record, split_handshake, u8
 
-OPS = ("skip", "duplicate", "swap_with_next", "replace", "flip", "inject_before", "inject_after")
+OPS = ("skip", "duplicate", "swap_with_next", "replace", "flip", "rewrite", "inject_before", "inject_after")
 _NAMES = {20: "ChangeCipherSpec", 21: "Alert", 23: "ApplicationData", 24: "Heartbeat"}
 
 
@@ -64,6 +64,7 @@ class Edit:
     ``op``: ``skip``; ``duplicate``; ``swap_with_next`` (deliver it after the
     sender's next message); ``replace`` (with ``data`` of ``content_type``);
     ``flip`` (xor ``0x01`` into body byte ``offset`` mod the body length);
+    ``rewrite`` (``rewrite(message bytes)`` gives the new bytes);
     ``inject_before`` / ``inject_after`` (``data`` of ``content_type``).
     """
 
@@ -74,6 +75,9 @@ class Edit:
     data: bytes = b""
     content_type: int = 22
     offset: int = 0
+    rewrite: Callable[[bytes], bytes] | None = field(default=None, compare=False)
+    #: Words for what ``rewrite`` does, for the label.
+    description: str = ""
 
     def __post_init__(self) -> None:
         if self.op not in OPS:
@@ -82,6 +86,8 @@ class Edit:
             raise ValueError(f"sender must be 'client' or 'server', not {self.sender!r}")
         if self.occurrence < 1:
             raise ValueError("occurrence counts from 1")
+        if self.op == "rewrite" and self.rewrite is None:
+            raise ValueError("a rewrite edit needs rewrite=")
         if self.content_type not in CONTENT_TYPES:
             raise ValueError(f"content_type {self.content_type} is none of {sorted(CONTENT_TYPES)}")
 
@@ -96,6 +102,7 @@ class Edit:
             "swap_with_next": f"send {target} after the message that follows it",
             "replace": f"replace {target} with {what}",
             "flip": f"flip bit 0 of body byte {self.offset} of {target}",
+            "rewrite": f"rewrite {target}: {self.description or 'changed'}",
             "inject_before": f"inject {what} before {target}",
             "inject_after": f"inject {what} after {target}",
         }[self.op]
@@ -114,6 +121,9 @@ class _Direction:
     read: RecordProtection | None = None
     write: RecordProtection | None = None
     held: list[Item] = field(default_factory=list)
+    #: What the sender sent and what the receiver was given, in order.
+    read_items: list[Item] = field(default_factory=list)
+    delivered_items: list[Item] = field(default_factory=list)
 
 
 class AttackerPeer:
@@ -158,6 +168,14 @@ class AttackerPeer:
     def tls13(self) -> bool:
         return self.version == 0x0304
 
+    @property
+    def changed(self) -> bool:
+        """Whether a receiver got something other than what its peer sent (TLS 1.3 CCS records aside: they mean nothing)."""
+        def counted(items: list[Item]) -> list[tuple[int, bytes]]:
+            return [(i.content_type, i.data) for i in items if not (self.tls13 and i.content_type == 20)]
+
+        return any(counted(d.read_items) != counted(d.delivered_items) for d in self.directions.values())
+
     # -- running --------------------------------------------------------------
     def run(self, rounds: int = 64) -> "AttackerPeer":
         """Shuttle and edit until both sides are quiet; returns self (see ``client``, ``server``, ``log``)."""
@@ -171,9 +189,13 @@ class AttackerPeer:
                     for item in self._read_items(direction):
                         self._handle(name, direction, item)
             if not progress:
+                # Nothing followed a held message: it goes out as it was, and
+                # its swap changed nothing.
                 for name, direction in self.directions.items():
                     held, direction.held = direction.held, []
                     for item in held:
+                        self.applied = [e for e in self.applied if not (e.op == "swap_with_next" and e.sender == direction.sender and e.message == item.name)]
+                        self.log.append(f"edit undone: nothing followed the {direction.sender}'s {item.name}")
                         self._deliver(name, direction, item)
                         progress = True
             if not progress:
@@ -236,6 +258,7 @@ class AttackerPeer:
 
     # -- editing ----------------------------------------------------------------
     def _handle(self, name: str, direction: _Direction, item: Item) -> None:
+        direction.read_items.append(item)
         self.counts[(direction.sender, item.name)] += 1
         count = self.counts[(direction.sender, item.name)]
         edits = [e for e in self.edits if e.sender == direction.sender and e.message == item.name and e.occurrence == count]
@@ -254,13 +277,16 @@ class AttackerPeer:
                 out = [injected if i is item else i for i in out]
             elif edit.op == "flip":
                 out = [_flip(i, edit.offset) if i is item else i for i in out]
+            elif edit.op == "rewrite" and edit.rewrite is not None:
+                out = [Item(i.content_type, edit.rewrite(i.data)) if i is item else i for i in out]
             elif edit.op == "inject_before":
                 out = [injected] + out
             elif edit.op == "inject_after":
                 out = out + [injected]
             elif edit.op == "swap_with_next":
                 out = [i for i in out if i is not item]
-                direction.held.append(item)
+                direction.held = previously_held + [item]
+                previously_held = []  # still waiting for a message that is not held
         for piece in out + previously_held:
             self._deliver(name, direction, piece)
 
@@ -282,6 +308,7 @@ class AttackerPeer:
             chunk = item.data[start : start + MAX_RECORD]
             wire += protection.seal(item.content_type, chunk) if protection else record(item.content_type, chunk)
         self.log.append(f"{direction.sender} -> {direction.receiver}: {item.name}{' (protected)' if protection else ''}")
+        direction.delivered_items.append(item)
         receiver.receive(wire)
         self._after_delivery(direction, item)
 
@@ -380,4 +407,6 @@ def edits(*, senders: Sequence[str] = ("client", "server"), ops: Sequence[str] =
         return st.builds(Edit, op=st.sampled_from(tuple(ops)), sender=st.just(sender), message=st.sampled_from(names),
                          offset=st.integers(0, 200))
 
-    return st.lists(st.sampled_from(tuple(senders)).flatmap(one), min_size=1, max_size=max_size)
+    # One edit per message: two edits of the same message could cancel out.
+    return st.lists(st.sampled_from(tuple(senders)).flatmap(one), min_size=1, max_size=max_size,
+                    unique_by=lambda e: (e.sender, e.message, e.occurrence))
