@@ -27,17 +27,29 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, AsyncIterable, Union
+from typing import Any, AsyncIterable, Callable, TypeVar, Union
 
 from purekong._hostport import split_host_port, strip_brackets
 from purekong.engine import HandshakeComplete
 from purekong.gateway import RouteMatch, Service
-from purekong.pdk import WORKER_STATISTICS, ConnectionInfo, Request, Response, StreamedBody, UpstreamRequest, cjson_encode, default_message
+from purekong.pdk import (
+    JSON_CONTENT_TYPE,
+    WORKER_STATISTICS,
+    ConnectionInfo,
+    KongContext,
+    Request,
+    Response,
+    StreamedBody,
+    UpstreamRequest,
+    cjson_encode,
+    default_message,
+)
 from purekong.runner import Outcome, Runner
 
 from . import _asgi, _proxy
 from ._config import LoadedConfig
 from ._http import SERVER_TOKEN, BodyTooLarge, ConnectionState, HTTPRequest, Reply, Sent
+from ._plugin_threads import PluginThreads, PluginTimeout
 from ._settings import Listener
 
 __all__ = ["AccessLog", "Client", "Exchange", "RequestHandler", "VIA"]
@@ -46,6 +58,8 @@ _log = logging.getLogger("purekong.serve")
 
 #: Kong's outbound Via (``proxy_http_version .. " " .. SERVER_HEADER``).
 VIA = f"1.1 {SERVER_TOKEN}"
+
+T = TypeVar("T")
 
 # What the service answered: an upstream's response or an ASGI app's, same shape.
 _ServiceResponse = Union[_proxy.UpstreamResponse, _asgi.ASGIResponse]
@@ -92,8 +106,11 @@ class RequestHandler:
     """What the requests of one worker share: the configuration, the upstream
     pool and the access log. Makes one :class:`Exchange` per request."""
 
-    def __init__(self, config: LoadedConfig, pool: _proxy.UpstreamPool, access_log: AccessLog | None) -> None:
+    def __init__(self, config: LoadedConfig, pool: _proxy.UpstreamPool, access_log: AccessLog | None,
+                 plugin_threads: PluginThreads | None = None) -> None:
         self.config, self.pool, self.access_log = config, pool, access_log
+        #: Where Kong Python plugins' phases run (None: inline, on the event loop).
+        self.plugin_threads = plugin_threads
 
     def exchange(self, client: Client, req: HTTPRequest) -> "Exchange":
         return Exchange(self, client, req)
@@ -115,6 +132,8 @@ class Exchange:
         self._head_at: float | None = None
         self._body_at: float | None = None
         self._upstream_via: str | None = None
+        self._ctx: KongContext | None = None
+        self._plugin_started: Callable[[str, str], None] | None = None  # the current plugin-thread job's
 
     # -- 1. respond ------------------------------------------------------------------
     async def respond(self) -> Reply:
@@ -138,14 +157,16 @@ class Exchange:
             start_time=self.started,
             forwarded_prefix=match.stripped_prefix if match and match.stripped_prefix != "/" else None,
         )
-        outcome = self.outcome = runner.run_request(client.info, request, find_consumer=config.find_consumer)
-        outcome.context.after_header_filter = self._kong_headers
-        if not outcome.proxy:
-            return self._buffered_reply(runner.run_response(outcome))
+        try:
+            outcome = self.outcome = await self._phases(lambda: runner.run_request(client.info, request, prepare=self._prepare))
+            if not outcome.proxy:
+                return self._buffered_reply(await self._phases(lambda: runner.run_response(outcome)))
+        except PluginTimeout:
+            return self._timed_out()
         assert match is not None
         if match.service is None:
             # Kong: a route without a service, and no plugin answered.
-            return self._error_reply(503, "no Service found with those values")
+            return await self._error_reply(503, "no Service found with those values")
         return await self._forward(match, match.service, runner, outcome)
 
     async def _forward(self, match: RouteMatch, service: Service, runner: Runner, outcome: Outcome) -> Reply:
@@ -155,10 +176,10 @@ class Exchange:
         try:
             upstream = await self._call_service(match, service, outcome.upstream)
         except BodyTooLarge:
-            return self._error_reply(413, default_message(413))
+            return await self._error_reply(413, default_message(413))
         except _proxy.UpstreamError as exc:
             _log.error("upstream failure for %s %s (service %s): %s", req.method, req.target, service.name or service.id, exc)
-            return self._error_reply(exc.status, default_message(504) if exc.status == 504 else None)
+            return await self._error_reply(exc.status, default_message(504) if exc.status == 504 else None)
         self._head_at = time.time()
         head = _proxy.strip_hop_by_hop(upstream.headers)
         vias = [v for k, v in head if k.lower() == "via"]
@@ -172,10 +193,14 @@ class Exchange:
                 body = await upstream.read()
             except _proxy.UpstreamError as exc:
                 _log.error("upstream failed mid-body for %s %s: %s", req.method, req.target, exc)
-                return self._error_reply(exc.status, None)
+                return await self._error_reply(exc.status, None)
             self._body_at = time.time()
             head = [(k, v) for k, v in head if k.lower() != "content-length"]
-            reply = self._buffered_reply(runner.run_response(outcome, Response(upstream.status, head, body)))
+            try:
+                reply = self._buffered_reply(
+                    await self._phases(lambda: runner.run_response(outcome, Response(upstream.status, head, body))))
+            except PluginTimeout:
+                return self._timed_out()
             if reply.status == upstream.status:
                 reply.reason = reason
             return reply
@@ -277,7 +302,40 @@ class Exchange:
         out.append(("X-Real-IP", ip))
         return out
 
-    def _error_reply(self, status: int, message: str | None) -> Reply:
+    # -- plugin phases -----------------------------------------------------------------
+    def _prepare(self, ctx: KongContext) -> None:
+        """What the PDK reads from the server, set on the request's context."""
+        self._ctx = ctx
+        ctx.find_consumer = self.handler.config.find_consumer
+        ctx.on_plugin_call = self._on_plugin_call
+        ctx.after_header_filter = self._kong_headers
+
+    def _on_plugin_call(self, plugin: str, phase: str) -> None:
+        if self._plugin_started is not None:
+            self._plugin_started(plugin, phase)
+
+    async def _phases(self, run: Callable[[], T]) -> T:
+        """Run plugin phases: on a plugin thread when a Kong Python plugin may
+        block (``_plugin_threads``), else inline. Raises PluginTimeout."""
+        threads, runner = self.handler.plugin_threads, self._runner
+        if threads is None or runner is None or not runner.runs_kong_plugins:
+            return run()
+
+        def job(started: Callable[[str, str], None]) -> T:
+            self._plugin_started = started
+            return run()
+
+        return await threads.run(job, f"{self.req.method} {self.req.target} from {self.client.info.client_ip}")
+
+    def _timed_out(self) -> Reply:
+        """A plugin never returned: this request gets Kong's 500; its other phases do not run."""
+        if self._ctx is not None:
+            self._ctx.abandoned = True
+        self.outcome = None  # nothing more runs for it, the access log included
+        self._streamed = None
+        return Reply(500, [("Content-Type", JSON_CONTENT_TYPE)], cjson_encode({"message": default_message(500)}))
+
+    async def _error_reply(self, status: int, message: str | None) -> Reply:
         """Kong's error page for a failed proxy attempt, after the response phases.
 
         The runner reports "no upstream response" as its 502; the status is
@@ -287,7 +345,11 @@ class Exchange:
         assert self._runner is not None and self.outcome is not None
         if status != 502:
             self.outcome.context.pending_status = status
-        response = self._runner.run_response(self.outcome, None)
+        outcome, runner = self.outcome, self._runner
+        try:
+            response = await self._phases(lambda: runner.run_response(outcome, None))
+        except PluginTimeout:
+            return self._timed_out()
         if message is not None and response.status == status:
             response.body = cjson_encode({"message": message})
         return self._buffered_reply(response)
@@ -365,7 +427,11 @@ class Exchange:
             assert self._runner is not None
             status, headers = self._streamed
             self._body_at = time.time()
-            self._runner.run_response(outcome, Response(status, headers, StreamedBody(sent.body_bytes)))
+            runner = self._runner
+            try:
+                await self._phases(lambda: runner.run_response(outcome, Response(status, headers, StreamedBody(sent.body_bytes))))
+            except PluginTimeout:
+                return  # logged by the plugin threads; the response already went out
         if self.handler.access_log is not None:
             self.handler.access_log.write(outcome)
 
