@@ -32,7 +32,11 @@ from ._streams import PlainStream, TLSStream
 from ._request import AccessLog, Client, Exchange, RequestHandler
 from ._settings import Listener, ServeOptions
 
-__all__ = ["Worker"]
+__all__ = ["ALPN_PROTOCOLS", "Worker"]
+
+#: What the listeners offer over ALPN, in order of preference: nginx's list
+#: (ngx_http_ssl_alpn_select: h2 when enabled, then HTTP/1.x down to 0.9).
+ALPN_PROTOCOLS = ("http/1.1", "http/1.0", "http/0.9")
 
 _log = logging.getLogger("purekong.serve")
 
@@ -49,7 +53,7 @@ class Worker:
         self._lifespans: list[_asgi.Lifespan] = []
         self._tls_config: ServerConfig | None = None
         if config.certificates:
-            self._tls_config = ServerConfig(certificates=tuple(config.certificates), alpn_protocols=("http/1.1",))
+            self._tls_config = ServerConfig(certificates=tuple(config.certificates), alpn_protocols=ALPN_PROTOCOLS)
 
     @property
     def connection_count(self) -> int:
