@@ -105,7 +105,7 @@ def build_scope(
     return {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": http_version if http_version in ("1.0", "1.1") else "1.1",
+        "http_version": {"1.0": "1.0", "2.0": "2", "2": "2"}.get(http_version, "1.1"),
         "method": method,
         "scheme": scheme,
         "path": unquote(path),

@@ -32,7 +32,7 @@ from ._settings import Limits
 from ._streams import ClientGone, PlainStream, Stream, TLSStream
 
 __all__ = ["BodyStream", "BodyTooLarge", "ClientGone", "ConnectionState", "HTTPRequest", "PlainStream", "Reply", "RequestCycle",
-           "SERVER_TOKEN", "Sent", "TLSStream", "error_reply", "http_date", "message_body", "reason_phrase", "serve_connection"]
+           "SERVER_TOKEN", "Sent", "TLSStream", "common_headers", "error_reply", "finish_cycle", "http_date", "message_body", "reason_phrase", "serve_connection"]
 
 _log = logging.getLogger("purekong.serve")
 
@@ -226,13 +226,28 @@ def error_reply(status: int, message: str | None = None, *, close: bool = False)
 _NO_BODY_STATUSES = frozenset({204, 304})
 
 
-@dataclass
 class ConnectionState:
     """What the gateway can see of a connection (for shutdown)."""
 
-    idle: bool = True  # between requests: safe to close at shutdown
-    draining: bool = False  # the server is stopping: close after this response
-    requests: int = 0
+    def __init__(self) -> None:
+        self.idle = True  # between requests: safe to close at shutdown
+        self.requests = 0
+        self._drain = asyncio.Event()
+
+    @property
+    def draining(self) -> bool:
+        """The server is stopping: close after this response (HTTP/2: GOAWAY now)."""
+        return self._drain.is_set()
+
+    @draining.setter
+    def draining(self, value: bool) -> None:
+        if value:
+            self._drain.set()
+        else:
+            self._drain.clear()
+
+    async def wait_draining(self) -> None:
+        await self._drain.wait()
 
 
 async def serve_connection(stream: Stream, handler: Handler, limits: Limits, state: ConnectionState | None = None) -> None:
@@ -325,7 +340,7 @@ async def serve_connection(stream: Stream, handler: Handler, limits: Limits, sta
             # The request's last step, however the reply ended (even when the
             # task is cancelled at shutdown).
             if cycle is not None:
-                await _finish(cycle, sent)
+                await finish_cycle(cycle, sent)
         if not sent.complete or reply.close or conn.our_state is h11.MUST_CLOSE or conn.their_state is not h11.DONE:
             return
         try:
@@ -427,7 +442,8 @@ async def _send_reply(conn: h11.Connection, send_bytes: Callable[[bytes], Awaita
                 pass
 
 
-async def _finish(cycle: RequestCycle, sent: Sent) -> None:
+async def finish_cycle(cycle: RequestCycle, sent: Sent) -> None:
+    """``cycle.finish(sent)``, its failure logged, never raised."""
     try:
         await cycle.finish(sent)
     except Exception:

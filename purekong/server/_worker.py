@@ -27,6 +27,7 @@ from purekong.runner import ConnectionPhases
 from . import _asgi, _proxy
 from ._config import LoadedConfig
 from ._http import HTTPRequest, serve_connection
+from ._http2 import serve_http2
 from ._plugin_threads import PluginThreads
 from ._streams import PlainStream, TLSStream
 from ._request import AccessLog, Client, Exchange, RequestHandler
@@ -36,7 +37,7 @@ __all__ = ["ALPN_PROTOCOLS", "Worker"]
 
 #: What the listeners offer over ALPN, in order of preference: nginx's list
 #: (ngx_http_ssl_alpn_select: h2 when enabled, then HTTP/1.x down to 0.9).
-ALPN_PROTOCOLS = ("http/1.1", "http/1.0", "http/0.9")
+ALPN_PROTOCOLS = ("h2", "http/1.1", "http/1.0", "http/0.9")
 
 _log = logging.getLogger("purekong.serve")
 
@@ -160,6 +161,9 @@ class Worker:
             return handler.exchange(client, req)
 
         try:
-            await serve_connection(stream, exchange, self.limits, client.state)
+            if client.handshake is not None and client.handshake.alpn_protocol == "h2":
+                await serve_http2(stream, exchange, self.limits, client.state)
+            else:
+                await serve_connection(stream, exchange, self.limits, client.state)
         finally:
             await stream.close()  # close_notify and FIN; _accept aborts if that hangs

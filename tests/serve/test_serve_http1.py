@@ -153,7 +153,7 @@ def test_the_426_for_an_https_only_route_says_connection_upgrade(gw):
 @pytest.mark.skipif(not HAVE_CURL, reason="curl not installed")
 def test_expect_and_hop_by_hop_headers_are_not_forwarded(gw, files):
     out = subprocess.run(
-        ["curl", "-sS", "--cacert", files.path("ca.pem"), "-H", "Expect: 100-continue", "-H", "TE: trailers",
+        ["curl", "-sS", "--http1.1", "--cacert", files.path("ca.pem"), "-H", "Expect: 100-continue", "-H", "TE: trailers",
          "-H", "Keep-Alive: timeout=5", "-H", "Upgrade: h2c", "-H", "Connection: Upgrade, X-Private", "-H", "X-Private: 1",
          "--data-binary", "x" * 2000, gw.url("/echo")],
         capture_output=True, timeout=TIMEOUT, check=True,
@@ -161,7 +161,7 @@ def test_expect_and_hop_by_hop_headers_are_not_forwarded(gw, files):
     echo = json.loads(out.stdout)
     names = {k.lower() for k, _ in echo["headers"]}
     assert echo["body"] == "x" * 2000
-    assert not names & {"expect", "te", "keep-alive", "upgrade", "x-private"}, names
+    assert not names & {"expect", "te", "keep-alive", "upgrade", "x-private"}, sorted(names)
 
 
 def test_request_size_is_request_length_and_latencies_are_logged(gw):
