@@ -100,7 +100,10 @@ def build_scope(
     client: tuple[str, int],
     server: tuple[str, int],
     extensions: dict,
+    state: dict[str, Any] | None = None,
 ) -> dict:
+    """The ASGI HTTP scope, with every field uvicorn fills (``state``: a
+    shallow copy of the app's lifespan state, per request, as uvicorn gives)."""
     path, _, query = target.partition("?")
     return {
         "type": "http",
@@ -115,6 +118,7 @@ def build_scope(
         "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers],
         "client": client,
         "server": server,
+        "state": dict(state or {}),
         "extensions": extensions,
     }
 
@@ -243,10 +247,21 @@ async def call_app(app: ASGIApp, scope: dict[str, Any], body: bytes | AsyncItera
 
 
 class Lifespan:
-    """The ASGI lifespan protocol, best effort: apps that don't speak it are fine."""
+    """The ASGI lifespan protocol, best effort: apps that don't speak it are fine.
+
+    The lifespan scope's ``state`` (what an app's startup stores there) is
+    kept per app, and each request scope gets a shallow copy of it.
+    """
+
+    _states: dict[int, dict[str, Any]] = {}  # id(app) -> its lifespan state
+
+    @classmethod
+    def state_of(cls, app: ASGIApp) -> dict[str, Any]:
+        return cls._states.get(id(app), {})
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self.state: dict[str, Any] = {}
         self._inbox: asyncio.Queue = asyncio.Queue()
         self._outbox: asyncio.Queue = asyncio.Queue()
         self._task: asyncio.Task | None = None
@@ -261,11 +276,12 @@ class Lifespan:
 
         async def run() -> None:
             try:
-                await self.app({"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": {}}, receive, send)
+                await self.app({"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": self.state}, receive, send)
             except BaseException:  # noqa: BLE001 - "unsupported" per the spec
                 self.supported = False
             await self._outbox.put(None)
 
+        Lifespan._states[id(self.app)] = self.state
         self._task = asyncio.create_task(run())
         await self._inbox.put({"type": "lifespan.startup"})
         async with asyncio.timeout(timeout):

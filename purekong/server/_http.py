@@ -112,6 +112,9 @@ class Reply:
     #: The status line's reason phrase; None: :func:`reason_phrase` (a proxied
     #: response keeps the upstream's, as nginx does while the status is its).
     reason: str | None = None
+    #: A 101's: takes the connection over once the 101 is sent (``tunnel(stream,
+    #: leftover)``, the bytes it sent to the client back); see :mod:`._websocket`.
+    tunnel: Callable[[Stream, bytes], Awaitable[int]] | None = None
 
 
 @dataclass
@@ -329,6 +332,9 @@ async def serve_connection(stream: Stream, handler: Handler, limits: Limits, sta
                 _log.exception("handler failed for %s %s", request.method, request.target)
                 cycle, reply = None, error_reply(500)
         assert reply is not None
+        if reply.tunnel is not None and conn.their_state is h11.MIGHT_SWITCH_PROTOCOL:
+            await _switch_protocols(conn, stream, reply, cycle)
+            return  # the connection was the tunnel's
         if state.draining:
             reply.close = True
         if request is not None and request.body_stream is not None and not request.body_stream.complete:
@@ -440,6 +446,25 @@ async def _send_reply(conn: h11.Connection, send_bytes: Callable[[bytes], Awaita
                 await aclose()  # release the upstream connection
             except Exception:  # noqa: BLE001 - cleanup must not mask the real outcome
                 pass
+
+
+async def _switch_protocols(conn: h11.Connection, stream: Stream, reply: Reply, cycle: RequestCycle | None) -> None:
+    """Send the 101, hand the connection to ``reply.tunnel``, finish the request when it ends."""
+    assert reply.tunnel is not None
+    sent = Sent()
+    skip = ("connection", "keep-alive", "content-length", "transfer-encoding")
+    headers = common_headers([(k, v) for k, v in reply.headers if k.lower() not in skip]) + [("Connection", "Upgrade")]
+    try:
+        await stream.send(conn.send(h11.InformationalResponse(
+            status_code=101, reason=(reply.reason or reason_phrase(101)).encode("latin-1"),
+            headers=[(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers])) or b"")
+        sent.body_bytes = await reply.tunnel(stream, conn.trailing_data[0])
+        sent.complete = True
+    except ClientGone as exc:
+        _log.debug("upgraded connection ended: %s", exc)
+    finally:
+        if cycle is not None:
+            await finish_cycle(cycle, sent)
 
 
 async def finish_cycle(cycle: RequestCycle, sent: Sent) -> None:

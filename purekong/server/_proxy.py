@@ -64,7 +64,7 @@ class UpstreamTimeouts:
 _client_ssl_contexts: dict[bool, ssl.SSLContext] = {}
 
 
-def _ssl_context(verify: bool) -> ssl.SSLContext:
+def ssl_context(verify: bool) -> ssl.SSLContext:
     """Kong's default is tls_verify off for upstreams; ``kong.service.set_tls_verify(true)``
     turns it on for a request: the system trust store and the host name checked."""
     ctx = _client_ssl_contexts.get(verify)
@@ -260,7 +260,7 @@ class UpstreamPool:
         try:
             async with asyncio.timeout(timeouts.connect):
                 reader, writer = await asyncio.open_connection(
-                    host, port, ssl=_ssl_context(verify) if tls else None, server_hostname=(sni or host) if tls else None
+                    host, port, ssl=ssl_context(verify) if tls else None, server_hostname=(sni or host) if tls else None
                 )
         except TimeoutError:
             raise UpstreamTimeout(f"connecting to {host}:{port} timed out after {timeouts.connect:g} s") from None

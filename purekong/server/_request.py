@@ -46,7 +46,7 @@ from purekong.pdk import (
 )
 from purekong.runner import Outcome, Runner
 
-from . import _asgi, _proxy
+from . import _asgi, _proxy, _websocket
 from ._config import LoadedConfig
 from ._http import SERVER_TOKEN, BodyTooLarge, ConnectionState, HTTPRequest, Reply, Sent
 from ._plugin_threads import PluginThreads, PluginTimeout
@@ -61,8 +61,9 @@ VIA = f"1.1 {SERVER_TOKEN}"
 
 T = TypeVar("T")
 
-# What the service answered: an upstream's response or an ASGI app's, same shape.
-_ServiceResponse = Union[_proxy.UpstreamResponse, _asgi.ASGIResponse]
+# What the service answered: an upstream's response or an ASGI app's, same
+# shape; or, to a WebSocket upgrade, either one's 101 and tunnel.
+_ServiceResponse = Union[_proxy.UpstreamResponse, _asgi.ASGIResponse, _websocket.WebSocketResponse]
 
 
 @dataclass
@@ -181,6 +182,8 @@ class Exchange:
             _log.error("upstream failure for %s %s (service %s): %s", req.method, req.target, service.name or service.id, exc)
             return await self._error_reply(exc.status, default_message(504) if exc.status == 504 else None)
         self._head_at = time.time()
+        if isinstance(upstream, _websocket.WebSocketResponse):
+            return self._upgraded(upstream)
         head = _proxy.strip_hop_by_hop(upstream.headers)
         vias = [v for k, v in head if k.lower() == "via"]
         self._upstream_via = ", ".join(vias) if vias else None
@@ -239,13 +242,17 @@ class Exchange:
         host = up.target_host or service.host
         port = up.target_port or service.port or (443 if scheme == "https" else 80)
         assert host is not None
+        if _websocket.is_upgrade(req.method, req.headers):
+            return await _websocket.open_upstream(scheme, host, port, target, _websocket.upgrade_headers(headers, req.headers),
+                                                  timeouts, verify=bool(up.tls_verify))
         return await self.handler.pool.request(scheme, host, port, up.method, target, headers, body, timeouts,
                                                body_length=length, verify=bool(up.tls_verify))
 
     async def _call_app(
         self, service: Service, method: str, target: str, headers: list[tuple[str, str]], timeouts: _proxy.UpstreamTimeouts, body: bytes | AsyncIterable[bytes]
-    ) -> _asgi.ASGIResponse:
+    ) -> _asgi.ASGIResponse | _websocket.WebSocketResponse:
         client = self.client
+        app = self.handler.config.asgi_apps[service.id]
         extensions: dict[str, Any] = {}
         tls = client.info.tls
         if tls.is_tls and client.handshake is not None:
@@ -267,8 +274,11 @@ class Exchange:
             client=(client.info.client_ip, client.info.client_port),
             server=(client.listener.host, client.info.server_port),
             extensions=extensions,
+            state=_asgi.Lifespan.state_of(app),
         )
-        return await _asgi.call_app(self.handler.config.asgi_apps[service.id], scope, body, timeout=timeouts.read)
+        if _websocket.is_upgrade(self.req.method, self.req.headers):
+            return await _websocket.call_app(app, _websocket.websocket_scope(scope, headers), headers, timeout=timeouts.read)
+        return await _asgi.call_app(app, scope, body, timeout=timeouts.read)
 
     def _forwarded_headers(self, headers: list[tuple[str, str]], match: RouteMatch, service: Service) -> list[tuple[str, str]]:
         """Kong's upstream headers: Host, X-Forwarded-*, X-Real-IP (no trusted_ips)."""
@@ -353,6 +363,19 @@ class Exchange:
         if message is not None and response.status == status:
             response.body = cjson_encode({"message": message})
         return self._buffered_reply(response)
+
+    def _upgraded(self, answer: _websocket.WebSocketResponse) -> Reply:
+        """The service's answer to a WebSocket upgrade: its head now; the
+        response phases when the tunnel ends (in :meth:`finish`, as a streamed
+        response's), with the bytes sent to the client as the body."""
+        assert self.outcome is not None
+        head = [(k, v) for k, v in answer.headers if k.lower() not in ("connection", "keep-alive", "transfer-encoding")]
+        first = self.outcome.context.begin_response(Response(answer.status, head, b""))
+        first.headers = self._kong_headers(first.headers)
+        self._streamed = (first.status, list(first.headers))
+        same = first.status == answer.status
+        return Reply(first.status, list(first.headers), answer.body, reason=answer.reason if same else None,
+                     tunnel=answer.tunnel if same else None)
 
     def _buffered_reply(self, response: Response) -> Reply:
         assert self.outcome is not None and not isinstance(response.body, StreamedBody)
