@@ -29,6 +29,7 @@ from cryptography import x509
 
 from purekong.engine import HandshakeComplete
 
+from ._http import BodyTooLarge
 from ._proxy import UpstreamInvalidResponse, UpstreamTimeout
 
 _log = logging.getLogger("purekong.serve")
@@ -177,9 +178,10 @@ async def call_app(app: ASGIApp, scope: dict[str, Any], body: bytes | AsyncItera
     chunks = None if isinstance(body, (bytes, bytearray)) else body.__aiter__()
     request_sent = False
     finished = False
+    too_large: BodyTooLarge | None = None  # the client's body went over max_body_size
 
     async def receive() -> dict[str, Any]:
-        nonlocal request_sent
+        nonlocal request_sent, too_large
         if not request_sent:
             if chunks is None:
                 request_sent = True
@@ -189,7 +191,10 @@ async def call_app(app: ASGIApp, scope: dict[str, Any], body: bytes | AsyncItera
             except StopAsyncIteration:
                 request_sent = True
                 return {"type": "http.request", "body": b"", "more_body": False}
-            except Exception:  # the client went away mid-body, or sent too much
+            except BodyTooLarge as exc:  # the app sees a disconnect; the client gets 413
+                request_sent, too_large = True, exc
+                disconnected.set()
+            except Exception:  # the client went away mid-body
                 request_sent = True
                 disconnected.set()
         await disconnected.wait()
@@ -201,6 +206,9 @@ async def call_app(app: ASGIApp, scope: dict[str, Any], body: bytes | AsyncItera
         if kind == "http.response.start":
             if started.done():
                 raise RuntimeError("http.response.start sent twice")
+            if too_large is not None:
+                started.set_exception(too_large)  # whatever it answers, the client gets Kong's 413
+                return
             status = int(message["status"])
             headers = [(bytes(k).decode("latin-1"), bytes(v).decode("latin-1")) for k, v in message.get("headers", [])]
             started.set_result((status, headers))
@@ -221,6 +229,11 @@ async def call_app(app: ASGIApp, scope: dict[str, Any], body: bytes | AsyncItera
         except asyncio.CancelledError:
             raise
         except BaseException as exc:  # noqa: BLE001 - the app's failure is the request's 502
+            if too_large is not None:  # it failed on the disconnect: not its fault, no traceback
+                _log.info("ASGI application ended on a request body over the limit: %r", exc)
+                if not started.done():
+                    started.set_exception(too_large)
+                return
             _log.exception("ASGI application failed for %s %s", scope["method"], scope["path"])
             if not started.done():
                 started.set_exception(UpstreamInvalidResponse(f"the application failed: {exc!r}"))
@@ -228,7 +241,7 @@ async def call_app(app: ASGIApp, scope: dict[str, Any], body: bytes | AsyncItera
                 await queue.put(exc)
             return
         if not started.done():
-            started.set_exception(UpstreamInvalidResponse("the application returned without a response"))
+            started.set_exception(too_large or UpstreamInvalidResponse("the application returned without a response"))
         elif not finished:
             await queue.put((b"", False))
 

@@ -439,6 +439,8 @@ async def _send_reply(conn: h11.Connection, send_bytes: Callable[[bytes], Awaita
         sent.complete = True
     except (ClientGone, h11.LocalProtocolError) as exc:
         _log.debug("response not completed: %s", exc)
+    except Exception as exc:  # noqa: BLE001 - the service failed mid-body: this connection ends
+        _log.error("response to %s %s failed mid-body: %s", request.method if request else "?", request.target if request else "?", exc)
     finally:
         aclose = getattr(body, "aclose", None)
         if aclose is not None:
