@@ -60,7 +60,12 @@ def teapot():
 def gw(tmp_path_factory, upstream, teapot, files):
     tmp = tmp_path_factory.mktemp("serve-http1")
     plugins = write_plugins(tmp)
-    extra = f"""- name: secure
+    extra = f"""- name: bulk  # the echo upstream with Kong's default timeouts, for the load tools
+  url: http://127.0.0.1:{upstream}/up
+  routes:
+  - name: bulk
+    paths: [/bulk]
+- name: secure
   url: http://127.0.0.1:{upstream}/up
   routes:
   - name: secure
@@ -194,7 +199,7 @@ def test_curl_http1_versions(gw, files, flag, version):
 
 
 @pytest.mark.skipif(not HAVE_H2LOAD, reason="h2load not installed")
-@pytest.mark.parametrize("path", ["/echo", "/app"])  # a proxied upstream and an ASGI app (h2load counts 2xx/3xx as succeeded)
+@pytest.mark.parametrize("path", ["/bulk", "/app"])  # a proxied upstream and an ASGI app (h2load counts 2xx/3xx as succeeded)
 def test_h2load_h1_counts_every_response_as_succeeded(gw, path):
     out = subprocess.run(["h2load", "--h1", "-n", "200", "-c", "4", gw.url(path)], capture_output=True, text=True, timeout=120)
     assert "requests: 200 total, 200 started, 200 done, 200 succeeded, 0 failed, 0 errored" in out.stdout, out.stdout
@@ -208,7 +213,7 @@ def _wrk(url: str) -> str:
 
 @pytest.mark.skipif(not HAVE_WRK, reason="wrk not installed")
 def test_wrk_counts_no_errors(gw):
-    text = _wrk(gw.url("/echo"))
+    text = _wrk(gw.url("/bulk"))
     m = re.search(r"(\d+) requests in", text)
     assert m and int(m.group(1)) > 0, text
     assert "Non-2xx" not in text and "Socket errors" not in text, text
@@ -218,7 +223,7 @@ def test_wrk_counts_no_errors(gw):
 def test_wrk_with_an_ip_address_as_sni_completes_handshakes(gw):
     # wrk sends the IP it connects to as SNI; the engine treats it as no SNI
     # (issue 10 defect 9), so the default certificate answers.
-    text = _wrk(f"https://127.0.0.1:{gw.https}/echo")
+    text = _wrk(f"https://127.0.0.1:{gw.https}/bulk")
     m = re.search(r"(\d+) requests in", text)
     assert m and int(m.group(1)) > 0, text
     assert "Non-2xx" not in text and "Socket errors" not in text, text
