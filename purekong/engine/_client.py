@@ -21,9 +21,9 @@ from ._trace import Tracer
 class ClientSession:
     """An opaque session from an earlier connection, for resumption."""
 
-    def __init__(self, server_name: str | None, tlslite_session: Any) -> None:
+    def __init__(self, server_name: str | None, state: Any) -> None:
         self.server_name = server_name
-        self._tlslite_session = tlslite_session
+        self._state = state  # tlslite's Session (purekong.inspect reads it)
 
 
 class ClientConnection(Connection):
@@ -50,7 +50,7 @@ class ClientConnection(Connection):
             certificates=(config.certificate,) if config.certificate else (),
             alpn_protocols=config.alpn_protocols,
         )
-        resumed = session._tlslite_session if session is not None and session.server_name == server_name else None
+        resumed = session._state if session is not None and session.server_name == server_name else None
         with self._randomness():
             self._driver.start_client(plan, _sni(server_name), resumed)
             self._driver.run()  # writes the ClientHello

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, NoReturn
+from typing import Callable, Iterable
 
 from cryptography import x509
 
 from ._alerts import AlertDescription, AlertLevel, LocalProtocolError, RemoteProtocolError
 from ._config import CertifiedKey, ServerConfig, check_ca_names
 from ._connection import Connection
-from ._state import Input, State
 from ._events import PAUSED, ClientHelloReceived, Event, HandshakeComplete
+from ._state import Input, State
 from ._suites import VERSION_NAMES
 from ._tlslite import FirstHello, HandshakeFacts, Plan, TooLarge, client_hello_problem, describe_hello, read_client_hello, select_alpn
 from ._trace import Tracer
@@ -124,7 +124,7 @@ class ServerConnection(Connection):
             return self._read_client_hello()
         if state is State.AWAIT_PROCEED:
             if len(self._early) > self.config.max_handshake_message_size + _PRE_HANDSHAKE_SLACK:
-                self._fail_plaintext(AlertDescription.unexpected_message, "too much data while the handshake is paused")
+                raise self._fail_before_tlslite(AlertDescription.unexpected_message, "too much data while the handshake is paused")
             return False
         return super()._advance()
 
@@ -133,7 +133,7 @@ class ServerConnection(Connection):
         try:
             hello = read_client_hello(bytes(self._early), limit)
         except TooLarge as exc:
-            self._fail_plaintext(AlertDescription.illegal_parameter, str(exc))
+            raise self._fail_before_tlslite(AlertDescription.illegal_parameter, str(exc))
         if hello is None:
             if self._early_eof:
                 self._start(self._plan(), Input.TLSLITE_READS_HELLO, resume=False)  # let tlslite report the truncation
@@ -145,13 +145,13 @@ class ServerConnection(Connection):
                 # A first handshake message that is not a ClientHello: refuse
                 # it on its type, as OpenSSL does; tlslite would first wait
                 # for the whole message (up to 16 MiB announced).
-                self._fail_plaintext(AlertDescription.unexpected_message, "first handshake message is not a ClientHello")
+                raise self._fail_before_tlslite(AlertDescription.unexpected_message, "first handshake message is not a ClientHello")
             # Not something we read ourselves: tlslite answers with the alert.
             self._start(self._plan(), Input.TLSLITE_READS_HELLO, resume=False)
             return True
         problem = client_hello_problem(hello)
         if problem is not None:
-            self._fail_plaintext(*problem)
+            raise self._fail_before_tlslite(*problem)
         try:
             cipher, resumes = self._driver.choose(hello, self._plan(), self.config.session_store, self.config.session_resumption)
             event = _client_hello_event(hello, resumes)
@@ -160,7 +160,7 @@ class ServerConnection(Connection):
             # (an empty supported_versions made choose() raise TypeError);
             # whatever our reading of a parsed hello trips on, it is the
             # peer's malformed message, never an exception out of next_event().
-            self._fail_plaintext(AlertDescription.decode_error, f"malformed ClientHello ({exc!r})")
+            raise self._fail_before_tlslite(AlertDescription.decode_error, f"malformed ClientHello ({exc!r})")
         self._hello = hello
         self._cipher, self._resumes = cipher, resumes
         self._machine.move(Input.CLIENT_HELLO)
@@ -202,7 +202,7 @@ class ServerConnection(Connection):
         if hello is not None:
             ok, _ = select_alpn(hello, plan.alpn_protocols)
             if not ok:
-                self._pending_error = self._fail_plaintext_later(AlertDescription.no_application_protocol, "no ALPN protocol in common")
+                self._pending_error = self._fail_before_tlslite(AlertDescription.no_application_protocol, "no ALPN protocol in common")
                 return
             self._driver.hooks.client_random = bytes(hello.message.random)
         self._machine.move(how)
@@ -234,12 +234,8 @@ class ServerConnection(Connection):
         else:
             super()._send_fatal_alert(description)
 
-    def _fail_plaintext(self, description: AlertDescription, message: str) -> NoReturn:
-        """Fail before tlslite runs, on the peer's input."""
-        raise self._fail_plaintext_later(description, message)
-
-    def _fail_plaintext_later(self, description: AlertDescription, message: str) -> RemoteProtocolError:
-        """The alert goes out now; the error is for the caller to raise."""
+    def _fail_before_tlslite(self, description: AlertDescription, message: str) -> RemoteProtocolError:
+        """Send the fatal alert now and enter ERROR; the caller raises the error."""
         self._send_fatal_alert(description)
         self._machine.move(Input.FATAL_ALERT_SENT)
         return RemoteProtocolError(message, description)

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import zlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
-
-import zlib
 
 import tlslite.tlsconnection
 from tlslite.constants import AlertDescription, AlertLevel, CertificateCompressionAlgorithm, ContentType
