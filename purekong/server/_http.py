@@ -259,12 +259,13 @@ class Reply:
     close: bool = False  # close the connection after this response
 
 
-@dataclass(frozen=True)
+@dataclass
 class Sent:
-    """How a reply went out: the body bytes sent, and whether all of it was."""
+    """How a reply went out: the body bytes sent, and whether all of it was
+    (filled in as it goes, so a reply cut short still says how far it got)."""
 
-    body_bytes: int
-    complete: bool
+    body_bytes: int = 0
+    complete: bool = False
 
 
 class RequestCycle(Protocol):
@@ -460,9 +461,14 @@ async def serve_connection(stream: PlainStream | TLSStream, handler: Handler, li
             reply.close = True
         if request is not None and request.body_stream is not None and not request.body_stream.complete:
             reply.close = True  # the rest of the body is still on the wire: this connection is done
-        sent = await _send_reply(conn, stream.send, reply, request)
-        if cycle is not None:
-            await _finish(cycle, sent)
+        sent = Sent()
+        try:
+            await _send_reply(conn, stream.send, reply, request, sent)
+        finally:
+            # The request's last step, however the reply ended (even when the
+            # task is cancelled at shutdown).
+            if cycle is not None:
+                await _finish(cycle, sent)
         if not sent.complete or reply.close or conn.our_state is h11.MUST_CLOSE or conn.their_state is not h11.DONE:
             return
         try:
@@ -515,9 +521,8 @@ async def _read_request(conn: h11.Connection, head: h11.Request, next_event: _Ne
     )
 
 
-async def _send_reply(conn: h11.Connection, send_bytes: Callable[[bytes], Awaitable[None]], reply: Reply, request: HTTPRequest | None) -> Sent:
-    """Send ``reply``; say how far it got (not complete: the connection must end)."""
-    sent = 0
+async def _send_reply(conn: h11.Connection, send_bytes: Callable[[bytes], Awaitable[None]], reply: Reply, request: HTTPRequest | None, sent: Sent) -> None:
+    """Send ``reply``, recording in ``sent`` how far it got (not complete: the connection must end)."""
     body = reply.body
     try:
         headers = [(k, v) for k, v in reply.headers if k.lower() not in ("connection", "keep-alive")]
@@ -527,14 +532,14 @@ async def _send_reply(conn: h11.Connection, send_bytes: Callable[[bytes], Awaita
         if reply.close:
             headers.append(("Connection", "close"))
         if conn.our_state not in (h11.SEND_RESPONSE, h11.IDLE):
-            return Sent(0, False)  # e.g. a protocol error before h11 saw a request line
+            return  # e.g. a protocol error before h11 saw a request line
         head = h11.Response(status_code=reply.status, headers=[(k.encode("latin-1"), str(v).encode("latin-1")) for k, v in headers])
         if isinstance(body, (bytes, bytearray)):
             # One write (one TLS record) for the whole response.
             data = conn.send(head) or b""
             if body and not no_body:
                 data += conn.send(h11.Data(data=bytes(body))) or b""
-                sent = len(body)
+                sent.body_bytes = len(body)
             await send_bytes(data + (conn.send(h11.EndOfMessage()) or b""))
         else:
             # Streamed: the head goes out with the first chunk, then each chunk
@@ -544,14 +549,13 @@ async def _send_reply(conn: h11.Connection, send_bytes: Callable[[bytes], Awaita
             async for chunk in body:
                 if chunk and not no_body:
                     pending += conn.send(h11.Data(data=chunk)) or b""
-                    sent += len(chunk)
+                    sent.body_bytes += len(chunk)
                     await send_bytes(pending)
                     pending = b""
             await send_bytes(pending + (conn.send(h11.EndOfMessage()) or b""))
-        return Sent(sent, True)
+        sent.complete = True
     except (ClientGone, h11.LocalProtocolError) as exc:
         _log.debug("response not completed: %s", exc)
-        return Sent(sent, False)
     finally:
         aclose = getattr(body, "aclose", None)
         if aclose is not None:

@@ -102,3 +102,31 @@ def test_a_malformed_request_is_answered_without_an_exchange():
     data = asyncio.run(_serve(recorder, b"NOT HTTP\r\n\r\n"))
     assert data.startswith(b"HTTP/1.1 400") and b'{"message":"Bad request"}' in data
     assert recorder.steps == []
+
+
+def test_a_reply_cut_by_cancellation_still_finishes():
+    # Shutdown cancels connections still busy after the grace period.
+    def body() -> AsyncIterator[bytes]:
+        async def chunks() -> AsyncIterator[bytes]:
+            yield b"first"
+            await asyncio.sleep(60)
+            yield b"never"
+
+        return chunks()
+
+    recorder = Recorder(body)
+
+    async def scenario() -> None:
+        server_sock, client_sock = socket.socketpair()
+        reader, writer = await asyncio.open_connection(sock=server_sock)
+        task = asyncio.create_task(serve_connection(PlainStream(reader, writer, LIMITS), recorder, LIMITS, ConnectionState()))
+        c_reader, c_writer = await asyncio.open_connection(sock=client_sock)
+        c_writer.write(b"GET /c HTTP/1.1\r\nHost: x\r\n\r\n")
+        await asyncio.wait_for(c_reader.readuntil(b"first"), 5)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        writer.transport.abort()
+        c_writer.transport.abort()
+
+    asyncio.run(scenario())
+    assert recorder.steps == [("respond", "/c"), ("finish", Sent(5, False))]

@@ -39,6 +39,7 @@ from tlslite.errors import TLSIllegalParameterException
 from tlslite.utils import keyfactory
 from tlslite.utils import x25519 as tl_x25519
 
+from ._hooked import report_shared_secret
 from ._keys import (
     CURVES,
     _Curve,
@@ -208,12 +209,14 @@ def _make_x_function(private_cls: Any, public_cls: Any, size: int, generator: by
             return bytearray(private.public_key().public_bytes(raw, raw_pub))
         private = pending.pop(k, None) or private_cls.from_private_bytes(k)
         try:
-            return bytearray(private.exchange(public_cls.from_public_bytes(bytes(u))))
+            secret = private.exchange(public_cls.from_public_bytes(bytes(u)))
         except ValueError:
             # Low-order peer point (all-zero secret). Return zeros like the
             # pure implementation so tlslite's _non_zero_check raises
             # TLSIllegalParameterException -> illegal_parameter alert.
             return bytearray(size)
+        report_shared_secret(secret)
+        return bytearray(secret)
 
     x_function.__name__ = original.__name__
     return x_function
@@ -301,7 +304,9 @@ def _ecdh_calc_shared_key(self: Any, private: Any, peer_share: Buffer, valid_poi
         # Same exception and message as tlslite (keyexchange.py L1129), so the
         # caller still sends illegal_parameter.
         raise TLSIllegalParameterException("Invalid ECC point") from None
-    return bytearray(private.exchange(ec.ECDH(), peer))
+    secret = private.exchange(ec.ECDH(), peer)
+    report_shared_secret(secret)
+    return bytearray(secret)
 
 
 # ---------------------------------------------------------------------------
