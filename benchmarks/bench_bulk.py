@@ -62,8 +62,9 @@ def cases_for(impl):
 # ---------------------------------------------------------------------------
 
 def engine_pair(directory, version, cipher):
-    from purekong.engine import NEED_DATA, CertifiedKey, ClientConfig, ClientConnection, ClientHelloReceived
-    from purekong.engine import DataReceived, HandshakeComplete, ServerConfig, ServerConnection
+    from purekong.engine import NEED_DATA, CertifiedKey, ClientConfig, ClientConnection, DataReceived
+    from purekong.engine import ServerConfig, ServerConnection
+    from purekong.testing import handshake_in_memory
 
     def read(ext):
         with open(os.path.join(directory, CERT + ext), "rb") as f:
@@ -74,24 +75,10 @@ def engine_pair(directory, version, cipher):
                                            versions=versions, ciphers=(cipher,), session_resumption=False,
                                            ticket_keys=()))
     client = ClientConnection(ClientConfig(verify_server=False, versions=versions, ciphers=(cipher,)))
-    done = {server: None, client: None}
-    for _ in range(20):  # a handshake is a handful of flights
-        for me, peer in ((client, server), (server, client)):
-            out = me.data_to_send()
-            if out:
-                peer.receive_data(out)
-        for conn in (server, client):
-            while True:
-                event = conn.next_event()
-                if event is NEED_DATA:
-                    break
-                if isinstance(event, ClientHelloReceived):
-                    conn.proceed()
-                elif isinstance(event, HandshakeComplete):
-                    done[conn] = event
-        if all(done.values()) and not server.data_to_send() and not client.data_to_send():
-            break
-    negotiated = done[server].openssl_cipher
+    handshake = handshake_in_memory(client, server)
+    if not handshake.completed:
+        raise RuntimeError(f"in-memory handshake failed: {handshake.error}")
+    negotiated = handshake.server_handshake.openssl_cipher
 
     payload = os.urandom(RECORD)
 
@@ -117,6 +104,8 @@ def engine_pair(directory, version, cipher):
 def stdlib_pair(directory, version, cipher):
     import ssl
 
+    from purekong.testing import OpenSSLClient, OpenSSLServer, handshake_in_memory  # the handshake only
+
     server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_ctx.load_cert_chain(os.path.join(directory, CERT + ".crt"), os.path.join(directory, CERT + ".key"))
     client_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -128,22 +117,11 @@ def stdlib_pair(directory, version, cipher):
         if version == "TLS1.2":
             ctx.set_ciphers(STDLIB_TLS12[cipher])
     server_ctx.num_tickets = 0
-    bios = [ssl.MemoryBIO() for _ in range(4)]
-    s_in, s_out, c_in, c_out = bios
-    server = server_ctx.wrap_bio(s_in, s_out, server_side=True)
-    client = client_ctx.wrap_bio(c_in, c_out, server_hostname="localhost")
-    for _ in range(20):
-        done = 0
-        for obj, out, peer_in in ((client, c_out, s_in), (server, s_out, c_in)):
-            try:
-                obj.do_handshake()
-                done += 1
-            except ssl.SSLWantReadError:
-                pass
-            peer_in.write(out.read())
-        if done == 2:
-            break
-    negotiated = server.cipher()[0]
+    server, client = OpenSSLServer(server_ctx), OpenSSLClient(client_ctx, "localhost")
+    handshake = handshake_in_memory(client, server)
+    if not handshake.completed:
+        raise RuntimeError(f"in-memory handshake failed: {handshake.error}")
+    negotiated = server.ssl_object.cipher()[0]
 
     payload = os.urandom(RECORD)
 
@@ -160,13 +138,14 @@ def stdlib_pair(directory, version, cipher):
         return got
 
     def move(n):
-        return one_way(server, s_out, client, c_in, n) + one_way(client, c_out, server, s_in, n)
+        return (one_way(server.ssl_object, server.outgoing, client.ssl_object, client.incoming, n)
+                + one_way(client.ssl_object, client.outgoing, server.ssl_object, server.incoming, n))
 
     return negotiated, move
 
 
 def plain_pair(directory, version, cipher):
-    from bench_handshake import MemorySocket, _run_gen, tlslite_settings
+    from bench_handshake import MemoryTransport, _run_gen, tlslite_settings
     from tlslite.api import X509CertChain, parsePEMKey
     from tlslite.tlsconnection import TLSConnection
 
@@ -177,18 +156,16 @@ def plain_pair(directory, version, cipher):
         key = parsePEMKey(f.read(), private=True, implementations=["python"])
     settings = tlslite_settings(version)
     settings.cipherNames = [TLSLITE_NAMES[cipher]]
-    s_sock, c_sock = MemorySocket(), MemorySocket()
+    s_sock, c_sock = MemoryTransport(), MemoryTransport()
     server, client = TLSConnection(s_sock), TLSConnection(c_sock)
     sgen = server.handshakeServerAsync(certChain=chain, privateKey=key, settings=settings)
     cgen = client.handshakeClientCert(settings=settings, serverName="localhost", async_=True)
     c_done = s_done = False
     while not (c_done and s_done):
         c_done = c_done or _run_gen(cgen)
-        s_sock.inbox += c_sock.outbox
-        del c_sock.outbox[:]
+        s_sock.incoming += c_sock.take()
         s_done = s_done or _run_gen(sgen)
-        c_sock.inbox += s_sock.outbox
-        del s_sock.outbox[:]
+        c_sock.incoming += s_sock.take()
     negotiated = server.getCipherName()
 
     payload = os.urandom(RECORD)
@@ -197,9 +174,8 @@ def plain_pair(directory, version, cipher):
         got = 0
         for _ in range(n):
             sender.write(payload)
-            receiver_sock.inbox += sender_sock.outbox
-            del sender_sock.outbox[:]
-            # The whole record is already in the inbox, so this read never blocks.
+            receiver_sock.incoming += sender_sock.take()
+            # The whole record is already in the receiver's input, so this read never blocks.
             got += len(receiver.read(max=RECORD, min=RECORD))
         return got
 

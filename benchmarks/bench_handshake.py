@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import errno
 import json
 import os
 import statistics
@@ -93,32 +92,26 @@ def read(directory, kind, ext):
 # tlslite (plain and backend)
 # ---------------------------------------------------------------------------
 
-class MemorySocket:
-    """Socket stand-in for TLSConnection (recv must raise EWOULDBLOCK)."""
+def _load_memory_transport():
+    """purekong's socket stand-in for tlslite (engine/_tlslite/_transport.py).
 
-    def __init__(self):
-        self.inbox = bytearray()
-        self.outbox = bytearray()
+    Loaded from its file rather than imported: importing anything under
+    ``purekong.engine`` installs purekong's tlslite patches, and the
+    ``plain`` column measures tlslite as installed.
+    """
+    import importlib.util
 
-    def recv(self, size):
-        if not self.inbox:
-            raise BlockingIOError(errno.EWOULDBLOCK, "no data")
-        data = bytes(self.inbox[:size])
-        del self.inbox[:size]
-        return data
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = os.path.join(repo, "purekong", "engine", "_tlslite", "_transport.py")
+    spec = importlib.util.spec_from_file_location("_bench_memory_transport", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.MemoryTransport
 
-    def send(self, data):
-        self.outbox += data
-        return len(data)
 
-    def sendall(self, data):
-        self.outbox += data
-
-    def close(self):
-        pass
-
-    def shutdown(self, how):
-        pass
+#: What TLSConnection reads from and writes to: ``incoming`` (a bytearray
+#: to append to) and ``take()`` (what was written since).
+MemoryTransport = _load_memory_transport()
 
 
 def _run_gen(gen):
@@ -152,7 +145,7 @@ def tlslite_handshaker(version, chain, key):
     client_settings = tlslite_settings(version)
 
     def one():
-        server_sock, client_sock = MemorySocket(), MemorySocket()
+        server_sock, client_sock = MemoryTransport(), MemoryTransport()
         server, client = TLSConnection(server_sock), TLSConnection(client_sock)
         sgen = server.handshakeServerAsync(certChain=chain, privateKey=key, settings=server_settings)
         cgen = client.handshakeClientCert(settings=client_settings, serverName="localhost", async_=True)
@@ -160,13 +153,11 @@ def tlslite_handshaker(version, chain, key):
         client_done = server_done = False
         while not (client_done and server_done):
             client_done = client_done or _run_gen(cgen)
-            server_sock.inbox += client_sock.outbox
-            del client_sock.outbox[:]
+            server_sock.incoming += client_sock.take()
             t0 = time.thread_time()
             server_done = server_done or _run_gen(sgen)
             spent += time.thread_time() - t0
-            client_sock.inbox += server_sock.outbox
-            del server_sock.outbox[:]
+            client_sock.incoming += server_sock.take()
         return spent
 
     return one
@@ -184,9 +175,8 @@ def setup_plain(directory, version, kind):
 def setup_backend(directory, version, kind):
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-    from purekong.engine._tlslite import _backend
+    from purekong.engine._tlslite import _backend  # importing the engine installs its patches
 
-    _backend.install()
     chain = _backend.load_certificate_chain(read(directory, kind, ".crt"))
     key = _backend.load_private_key(load_pem_private_key(read(directory, kind, ".key"), None))
     return tlslite_handshaker(version, chain, key)
@@ -251,10 +241,8 @@ def setup_engine(directory, version, kind):
     # (backend installed); only ServerConnection's calls are timed.
     from purekong.engine import NEED_DATA, PAUSED, CertifiedKey, ClientHelloReceived, HandshakeComplete
     from purekong.engine import ServerConfig, ServerConnection
-    from purekong.engine._tlslite import _backend
     from tlslite.tlsconnection import TLSConnection
 
-    _backend.install()
     config = ServerConfig(
         certificates=(CertifiedKey.from_pem(read(directory, kind, ".crt"), read(directory, kind, ".key")),),
         versions=("TLSv1.3",) if version == "TLS1.3" else ("TLSv1.2",),
@@ -264,7 +252,7 @@ def setup_engine(directory, version, kind):
     client_settings = tlslite_settings(version)
 
     def one():
-        client_sock = MemorySocket()
+        client_sock = MemoryTransport()
         client = TLSConnection(client_sock)
         cgen = client.handshakeClientCert(settings=client_settings, serverName="localhost", async_=True)
         t0 = time.thread_time()
@@ -273,8 +261,7 @@ def setup_engine(directory, version, kind):
         client_done = server_done = False
         while not (client_done and server_done):
             client_done = client_done or _run_gen(cgen)
-            data = bytes(client_sock.outbox)
-            del client_sock.outbox[:]
+            data = client_sock.take()
             t0 = time.thread_time()
             if data:
                 server.receive_data(data)
@@ -292,7 +279,7 @@ def setup_engine(directory, version, kind):
                     break
             out = server.data_to_send()
             spent += time.thread_time() - t0
-            client_sock.inbox += out
+            client_sock.incoming += out
         return spent
 
     return one

@@ -88,11 +88,11 @@ class EngineServer:
 
 class PlainServer:
     def __init__(self, setup):
-        from bench_handshake import MemorySocket
+        from bench_handshake import MemoryTransport
         from tlslite.tlsconnection import TLSConnection
 
         chain, key, settings = setup
-        self.sock = MemorySocket()
+        self.sock = MemoryTransport()
         self.conn = TLSConnection(self.sock)
         self.gen = self.conn.handshakeServerAsync(certChain=chain, privateKey=key, settings=settings)
         self.established = False
@@ -101,7 +101,7 @@ class PlainServer:
     def feed(self, data):
         from bench_handshake import _run_gen
 
-        self.sock.inbox += data
+        self.sock.incoming += data
         if not self.established:
             self.established = _run_gen(self.gen)
             if not self.established:
@@ -117,9 +117,7 @@ class PlainServer:
                 self.received += bytes(result)
 
     def out(self):
-        data = bytes(self.sock.outbox)
-        del self.sock.outbox[:]
-        return data
+        return self.sock.take()
 
     def write(self, data):
         self.conn.write(data)

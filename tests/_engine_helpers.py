@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import ssl
-
-import pytest
 import struct
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -122,11 +120,6 @@ def make_pki(directory) -> PKI:
         "client_root": write("client_root.pem", client_root.pem),
     }
     return pki
-
-
-@pytest.fixture(scope="session")
-def pki(tmp_path_factory) -> PKI:
-    return make_pki(tmp_path_factory.mktemp("engine-pki"))
 
 
 # ---------------------------------------------------------------------------

@@ -42,3 +42,24 @@ def test_engine_example(tmp_path, monkeypatch, capsys):
     assert client.read() == b"echo me"
     printed = capsys.readouterr().out
     assert printed.startswith("TLSv1.3 ") and leaf.pem in printed  # the client's chain, as sent
+
+
+def _commands() -> tuple[str, str]:
+    """The README's two one-line commands: run the gateway, run the tests."""
+    text = README.read_text()
+    serve = re.search(r"\n```\n(.*purekong serve)\n```\n", text).group(1)
+    test = re.search(r"Run the tests:\n\n```\n(.*)\n```\n", text).group(1)
+    return serve, test
+
+
+def test_commands_make_and_use_a_virtual_environment():
+    # A system Python that refuses `pip install` (externally-managed-environment)
+    # is never asked to install anything.
+    for command in _commands():
+        assert command.startswith("python3 -m venv .venv && . .venv/bin/activate && python3 -m pip install ")
+
+
+def test_ci_runs_the_readme_test_command_as_written():
+    ci = (README.parent / ".ci" / "run").read_text()
+    _, test = _commands()
+    assert any(line.startswith(test) for line in ci.splitlines()), test

@@ -14,7 +14,7 @@ import sys
 from purekong import __version__
 
 # Subcommand modules, in the order --help lists them.
-_SUBCOMMANDS = ("_demo", "_serve", "_tls_server", "_verify")
+_SUBCOMMANDS = ("_demo", "_inspect", "_serve", "_tls_server", "_verify")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,7 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # one line naming the flag, not argparse's usage block
+        command = f"purekong {args.command}" if getattr(args, "command", None) else "purekong"
+        print(f"{command}: unrecognized arguments: {' '.join(unknown)}", file=sys.stderr)
+        return 2
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -13,27 +13,34 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable, TypeVar
 
-from purekong.server._http import Limits
+from purekong.server._settings import ClientTimeouts, Limits
 
+if TYPE_CHECKING:
+    from purekong.gateway import Declarative
+    from purekong.runner import PluginSpec
+
+T = TypeVar("T")
 _DEFAULTS = Limits()
+_TIMEOUTS = ClientTimeouts()
 
 
-def _env(name: str, default=None):
+def _env(name: str, default: str | None = None) -> str | None:
     return os.environ.get(f"PUREKONG_{name}", default)
 
 
-def _typed(kind, name: str, default):
+def _typed(kind: Callable[[str], T], name: str, default: T) -> T:
     value = _env(name)
     if value is None:
         return default
     try:
         return kind(value)
     except ValueError:
-        raise SystemExit(f"purekong serve: error: PUREKONG_{name}={value!r}: expected {kind.__name__}") from None
+        raise SystemExit(f"purekong serve: error: PUREKONG_{name}={value!r}: expected {getattr(kind, '__name__', 'a value')}") from None
 
 
-def register(subparsers) -> None:
+def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     parser = subparsers.add_parser(
         "serve",
         help="run the gateway: Kong config, plugins, mTLS, proxying and ASGI apps",
@@ -59,10 +66,10 @@ def register(subparsers) -> None:
                         help="nginx ssl_verify_depth for client_verify (default: Kong's 0; the embedded default uses 1)")
     parser.add_argument("--state-dir", metavar="DIR", default=_env("STATE_DIR"),
                         help="where the dev PKI lives (default $XDG_STATE_HOME/purekong or ~/.local/state/purekong)")
-    parser.add_argument("--handshake-timeout", type=float, default=_typed(float, "HANDSHAKE_TIMEOUT", _DEFAULTS.handshake_timeout), metavar="S")
-    parser.add_argument("--idle-timeout", type=float, default=_typed(float, "IDLE_TIMEOUT", _DEFAULTS.idle_timeout), metavar="S",
+    parser.add_argument("--handshake-timeout", type=float, default=_typed(float, "HANDSHAKE_TIMEOUT", _TIMEOUTS.handshake), metavar="S")
+    parser.add_argument("--idle-timeout", type=float, default=_typed(float, "IDLE_TIMEOUT", _TIMEOUTS.idle), metavar="S",
                         help="keep-alive timeout between requests")
-    parser.add_argument("--client-timeout", type=float, default=_typed(float, "CLIENT_TIMEOUT", _DEFAULTS.client_timeout), metavar="S",
+    parser.add_argument("--client-timeout", type=float, default=_typed(float, "CLIENT_TIMEOUT", _TIMEOUTS.client), metavar="S",
                         help="longest wait for the client while reading a request or writing a response")
     parser.add_argument("--max-request-head", type=int, default=_typed(int, "MAX_REQUEST_HEAD", _DEFAULTS.max_request_head), metavar="BYTES")
     parser.add_argument("--max-body-size", type=int, default=_typed(int, "MAX_BODY_SIZE", _DEFAULTS.max_body_size), metavar="BYTES",
@@ -81,10 +88,10 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import logging
 
-    from purekong.server import _default, _gateway
-    from purekong.server._gateway import Listener, ServeConfigError, ServeOptions
+    from purekong.server import _config, _default, _processes
+    from purekong.server._settings import Listener, ServeConfigError, ServeOptions
 
-    _gateway.stderr_logging(getattr(logging, args.log_level.upper()))
+    _processes.stderr_logging(getattr(logging, args.log_level.upper()))
 
     def fail(message: str) -> int:
         print(f"purekong serve: error: {message}", file=sys.stderr)
@@ -116,9 +123,7 @@ def run(args: argparse.Namespace) -> int:
             verify_depth=args.verify_depth,
             state_dir=state_dir,
             limits=Limits(
-                handshake_timeout=args.handshake_timeout,
-                idle_timeout=args.idle_timeout,
-                client_timeout=args.client_timeout,
+                timeouts=ClientTimeouts(handshake=args.handshake_timeout, idle=args.idle_timeout, client=args.client_timeout),
                 max_request_head=args.max_request_head,
                 max_body_size=args.max_body_size,
                 max_connections=args.max_connections,
@@ -135,28 +140,29 @@ def run(args: argparse.Namespace) -> int:
             from purekong.engine import CertifiedKey
 
             default_cert = CertifiedKey.load(paths["server.pem"], paths["server-key.pem"])
-        extra = {}
+        extra: dict[str, PluginSpec] = {}
         if embedded:
             declarative, extra = _embedded(paths)
             if options.verify_depth is None:
                 options.verify_depth = _default.DEFAULT_VERIFY_DEPTH
         else:
+            assert options.declarative is not None
             if not options.declarative.is_file():
                 raise ServeConfigError(f"-c {options.declarative}: no such file")
-            declarative = _gateway.load_declarative(options.declarative)
-        plan = _gateway.build_plan(declarative, options, default_cert=default_cert, extra_plugins=extra)
+            declarative = _config.load_declarative(options.declarative)
+        config = _config.load_config(declarative, options, default_cert=default_cert, extra_plugins=extra)
         if options.access_log is not None:
             try:
                 open(options.access_log, "a").close()
             except OSError as exc:
                 raise ServeConfigError(f"--access-log {options.access_log}: {exc.strerror}") from None
-        sockets = _gateway.bind(listeners)
+        sockets = _processes.bind(listeners)
     except ServeConfigError as exc:
         return fail(str(exc))
     except OSError as exc:
         return fail(f"{getattr(exc, 'filename', '') or ''}: {exc.strerror or exc}")
 
-    summary = _gateway.summary_lines(plan, options, sockets)
+    summary = _processes.summary_lines(config, options, sockets)
     if embedded:
         port = next((l.port for l, _ in sockets if l.ssl), None)
         summary.append(f"  embedded default: dev PKI in {state_dir} ({'created' if created else 'reused'})")
@@ -164,10 +170,10 @@ def run(args: argparse.Namespace) -> int:
             summary.append("  try it (without, then with the client certificate):")
             summary += [f"    {cmd}" for cmd in _default.curl_commands(paths, port)]
     summary.append("  ready (SIGTERM or Ctrl-C stops, letting requests in flight finish)")
-    return _gateway.serve(plan, options, sockets, summary)
+    return _processes.serve(config, options, sockets, summary)
 
 
-def _embedded(paths):
+def _embedded(paths: dict[str, Path]) -> tuple[Declarative, dict[str, PluginSpec]]:
     """The embedded default's entities: one route to the TLS info page."""
     from purekong.gateway import parse_declarative
     from purekong.runner import plugin_from_class

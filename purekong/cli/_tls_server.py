@@ -8,18 +8,22 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TextIO
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
 from purekong.engine import CertifiedKey, ServerConfig, load_pem_certificates
+from purekong.server._settings import MAX_REQUEST_HEAD, ClientTimeouts
+
+_TIMEOUTS = ClientTimeouts()
 
 
 class UsageError(Exception):
     """A bad flag or file: the message is shown and the exit status is 2."""
 
 
-def register(subparsers) -> None:
+def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     parser = subparsers.add_parser(
         "tls-server",
         help="serve TLS on a TCP port (JSON connection report, or echo)",
@@ -50,17 +54,17 @@ def register(subparsers) -> None:
     parser.add_argument("--alpn", action="append", default=[], metavar="PROTO",
                         help="ALPN protocol to accept, in preference order (repeatable; default: no ALPN)")
     parser.add_argument("--keylog", metavar="FILE", help="append NSS key-log lines (SSLKEYLOGFILE format) to FILE")
-    parser.add_argument("--handshake-timeout", type=_positive_float, default=10.0, metavar="SECONDS",
-                        help="drop a connection whose handshake has not finished after this long (default 10)")
-    parser.add_argument("--idle-timeout", type=_positive_float, default=60.0, metavar="SECONDS",
-                        help="close an established connection silent for this long (default 60)")
-    parser.add_argument("--max-request-head", type=_positive_int, default=64 * 1024, metavar="BYTES",
-                        help="close a connection whose request head is longer (default 65536)")
+    parser.add_argument("--handshake-timeout", type=_positive_float, default=_TIMEOUTS.handshake, metavar="SECONDS",
+                        help=f"drop a connection whose handshake has not finished after this long (default {_TIMEOUTS.handshake:g})")
+    parser.add_argument("--idle-timeout", type=_positive_float, default=_TIMEOUTS.idle, metavar="SECONDS",
+                        help=f"close an established connection silent for this long (default {_TIMEOUTS.idle:g})")
+    parser.add_argument("--max-request-head", type=_positive_int, default=MAX_REQUEST_HEAD, metavar="BYTES",
+                        help=f"close a connection whose request head is longer (default {MAX_REQUEST_HEAD})")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from purekong.server import ServerOptions, run_server
+    from purekong.server import TLSServerOptions, run_server
 
     try:
         config = build_config(args)
@@ -70,11 +74,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.ca and not args.request_cert:
         print("purekong tls-server: warning: --ca has no effect without --request-cert", file=sys.stderr)
-    options = ServerOptions(
+    options = TLSServerOptions(
         config=config,
         echo=args.echo,
-        handshake_timeout=args.handshake_timeout,
-        idle_timeout=args.idle_timeout,
+        timeouts=ClientTimeouts(handshake=args.handshake_timeout, idle=args.idle_timeout),
         max_request_head=args.max_request_head,
         keylog=keylog,
     )
@@ -100,6 +103,7 @@ def build_config(args: argparse.Namespace) -> ServerConfig:
         raise UsageError(f"--cert and --key must come in pairs (got {len(args.cert)} --cert, {len(args.key)} --key)")
     certificates = tuple(_load_pair(cert, key) for cert, key in zip(args.cert, args.key))
     client_cas = tuple(cert for path in args.ca for cert in _load_certificates("--ca", path))
+    versions: tuple[str, ...]
     if args.tls12_only:
         versions = ("TLSv1.2",)
     elif args.tls13_only:
@@ -154,7 +158,7 @@ def _load_pair(cert_path: str, key_path: str) -> CertifiedKey:
         raise UsageError(f"--cert {cert_path} / --key {key_path}: {exc}") from None
 
 
-def _open_keylog(path: str):
+def _open_keylog(path: str) -> TextIO:
     try:
         return open(path, "a", encoding="ascii", buffering=1)
     except OSError as exc:

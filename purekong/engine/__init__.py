@@ -8,7 +8,6 @@ touches a socket, a clock-driven timer or a thread.
 from ._alerts import AlertDescription, AlertLevel, LocalProtocolError, ProtocolError, RemoteProtocolError
 from ._client import ClientConnection, ClientSession
 from ._config import CertifiedKey, ClientConfig, ServerConfig, SessionStore, load_pem_certificates
-from ._connection import State
 from ._events import (
     NEED_DATA,
     PAUSED,
@@ -22,7 +21,13 @@ from ._events import (
     der_to_pem,
 )
 from ._server import ServerConnection
+from ._state import State
 from ._trace import HandshakeMessageTrace, KeyLogWriter, SecretTrace
+from ._tlslite import _patches
+
+# Process-wide: from here on every tlslite-ng user in this process runs on
+# purekong's patches (the list: _tlslite/_patches.py, docs/manual.md).
+_patches.install()
 
 __all__ = [
     "NEED_DATA",

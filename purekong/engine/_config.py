@@ -13,7 +13,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -182,7 +182,7 @@ class ClientConfig:
 MAX_CA_NAMES_BYTES = 2**16 - 1
 
 
-def check_ca_names(certificates) -> None:
+def check_ca_names(certificates: Iterable[x509.Certificate]) -> None:
     """Refuse a client CA list whose subject DNs cannot fit in a CertificateRequest."""
     size = sum(2 + len(cert.subject.public_bytes()) for cert in certificates)
     if size > MAX_CA_NAMES_BYTES:
@@ -191,7 +191,7 @@ def check_ca_names(certificates) -> None:
         )
 
 
-def _check_common(versions, ciphers, groups) -> None:
+def _check_common(versions: tuple[str, ...], ciphers: tuple[str, ...], groups: tuple[str, ...]) -> None:
     for name, values, known in (
         ("versions", versions, VERSIONS),
         ("ciphers", ciphers, CIPHERS),

@@ -1,34 +1,12 @@
-"""The connection state machine shared by servers and clients.
-
-States and the rules that move between them:
-
-    server:  EXPECT_CLIENT_HELLO --whole ClientHello, full handshake--> PAUSED
-             PAUSED --proceed()--> HANDSHAKING
-             EXPECT_CLIENT_HELLO --ClientHello that resumes a session,
-                                   or one tlslite must reject--> HANDSHAKING
-    client:  HANDSHAKING from the start (the ClientHello is queued at once)
-    both:    HANDSHAKING --handshake done--> ESTABLISHED
-             any --peer's close_notify, fatal alert or EOF--> CLOSED
-             any --we sent a fatal alert--> ERROR
-
-Rule 1: bytes only move when the application asks. ``receive_data`` only
-buffers; ``next_event`` does the work, one event at a time, so the engine
-never holds more than the application handed it plus one handshake message
-(at most ``max_handshake_message_size``).
-Rule 2: ``next_event`` raises only ``RemoteProtocolError``, and only after
-the fatal alert is queued in ``data_to_send()``; the connection is then in
-ERROR and every later call raises ``LocalProtocolError``.
-Rule 3: application calls in the wrong state raise ``LocalProtocolError``
-and change nothing.
-"""
+"""What ServerConnection and ClientConnection share: the public calls,
+checked against the rules in ``_state`` and moved only through its table."""
 
 from __future__ import annotations
 
 import contextlib
-import enum
 import logging
 from collections import deque
-from typing import Callable
+from typing import Callable, ContextManager
 
 from ._alerts import AlertDescription, AlertLevel, LocalProtocolError, RemoteProtocolError
 from ._events import (
@@ -40,34 +18,32 @@ from ._events import (
     HandshakeComplete,
     KeyUpdated,
 )
+from ._state import Input, State, StateMachine
 from ._tlslite import Driver, HandshakeFacts, Hooks, PeerAlert, PeerEOF
 from ._tlslite import _backend
-from ._trace import HandshakeMessageTrace, SecretTrace, Tracer
+from ._trace import HandshakeMessageTrace, SecretTrace, Trace, Tracer
 
 
 _log = logging.getLogger("purekong.engine")
 _NO_RANDOM_SOURCE = contextlib.nullcontext()  # reusable; entered for every step
 
 
-class State(enum.Enum):
-    EXPECT_CLIENT_HELLO = "EXPECT_CLIENT_HELLO"
-    PAUSED = "PAUSED"
-    HANDSHAKING = "HANDSHAKING"
-    ESTABLISHED = "ESTABLISHED"
-    CLOSED = "CLOSED"
-    ERROR = "ERROR"
-
-
 class Connection:
     """What ServerConnection and ClientConnection share. Not used directly."""
 
-    def __init__(self, *, trace: Tracer | None, random: Callable[[int], bytes] | None, max_handshake_message_size: int) -> None:
+    def __init__(
+        self,
+        *,
+        initial_state: State,
+        trace: Tracer | None,
+        random: Callable[[int], bytes] | None,
+        max_handshake_message_size: int,
+    ) -> None:
         self._trace = trace
         self._random = random
         self._max_handshake = max_handshake_message_size
         self._events: deque[Event] = deque()
-        self._state = State.HANDSHAKING
-        self._we_closed = False
+        self._machine = StateMachine(initial_state)
         self.handshake: HandshakeComplete | None = None
         self._driver = Driver(
             Hooks(
@@ -80,12 +56,13 @@ class Connection:
     # -- public API ----------------------------------------------------------
     @property
     def state(self) -> State:
-        return self._state
+        return self._machine.state
 
     def receive_data(self, data: bytes) -> None:
         """Feed bytes from the transport; ``b""`` means the transport hit EOF."""
-        self._check_not_failed()
-        self._driver.feed(data)
+        self._machine.check("receive_data")
+        if self._machine.state is not State.CLOSED:  # once closed nothing reads them
+            self._driver.feed(data)
 
     def data_to_send(self) -> bytes:
         """Bytes to write to the transport (possibly empty)."""
@@ -93,8 +70,8 @@ class Connection:
 
     def next_event(self) -> Event | object:
         """The next event, ``NEED_DATA``, or (server only) ``PAUSED``."""
-        self._check_not_failed()
-        if self._state is State.ESTABLISHED and not self._events:
+        self._machine.check("next_event")
+        if self._machine.state is State.ESTABLISHED and not self._events:
             # The common case once established: whole application-data
             # records, opened by the record fast path without a tlslite step.
             data = self._driver.open_application_data()
@@ -111,9 +88,7 @@ class Connection:
 
     def send_data(self, data: bytes) -> None:
         """Encrypt application data; the records appear in ``data_to_send()``."""
-        self._check_not_failed()
-        if self._state is not State.ESTABLISHED or self._we_closed:
-            raise LocalProtocolError(f"cannot send application data in state {self._state.name}" + (" after close()" if self._we_closed else ""))
+        self._machine.check("send_data")
         if data:
             data = data if type(data) is bytes else bytes(data)
             if not self._driver.write_fast(data):  # the fast path needs no randomness
@@ -122,30 +97,31 @@ class Connection:
 
     def key_update(self) -> None:
         """Send a TLS 1.3 KeyUpdate that also asks the peer to update."""
-        self._check_not_failed()
-        if self._state is not State.ESTABLISHED or self._we_closed:
-            raise LocalProtocolError(f"cannot update keys in state {self._state.name}")
+        self._machine.check("key_update")
         if self.handshake is None or self.handshake.version != "TLSv1.3":
             raise LocalProtocolError("KeyUpdate exists only in TLS 1.3")
         self._driver.key_update()
 
     def close(self) -> None:
         """Send close_notify. Data from the peer can still arrive until it closes too."""
-        if self._state in (State.ERROR, State.CLOSED) or self._we_closed:
+        self._machine.check("close")
+        if self._machine.ended or self._machine.closed_by_us:
             return
-        self._we_closed = True
-        self._driver.send_close_notify()
-        if self._state is not State.ESTABLISHED:
-            self._state = State.CLOSED
+        self._send_close_notify()
+        self._machine.move(Input.CLOSE)
 
     def abort(self, description: AlertDescription = AlertDescription.internal_error) -> None:
         """Fail the connection now: a fatal alert is queued and the state is ERROR."""
-        if self._state in (State.ERROR, State.CLOSED):
+        self._machine.check("abort")
+        if self._machine.ended:
             return
         self._send_fatal_alert(description)
-        self._state = State.ERROR
+        self._machine.move(Input.FATAL_ALERT_SENT)
 
     # -- the engine ----------------------------------------------------------
+    def _send_close_notify(self) -> None:
+        self._driver.send_close_notify()
+
     def _send_fatal_alert(self, description: AlertDescription) -> None:
         self._driver.fail(description, "aborted by the application")
 
@@ -154,17 +130,23 @@ class Connection:
 
     def _advance(self) -> bool:
         """Make progress; return False when nothing more can happen now."""
-        if self._state not in (State.HANDSHAKING, State.ESTABLISHED):
+        if self._machine.state not in (State.HANDSHAKING, State.ESTABLISHED):
             return False
+        try:
+            return self._step()
+        except RemoteProtocolError:
+            # The fatal alert is queued (rule 3): by tlslite, the size check
+            # below or a client's certificate check in _handshake_done.
+            self._machine.move(Input.FATAL_ALERT_SENT)
+            raise
+
+    def _step(self) -> bool:
         try:
             with self._randomness():
                 result = self._driver.run()
-        except RemoteProtocolError:
-            self._state = State.ERROR
-            raise
         except PeerAlert as alert:
             self._collect_hook_events()
-            self._state = State.CLOSED
+            self._machine.move(Input.PEER_CLOSED)
             if alert.description == AlertDescription.close_notify:
                 self._events.append(ConnectionClosed(clean=True))
             else:
@@ -173,23 +155,22 @@ class Connection:
             return True
         except PeerEOF:
             self._collect_hook_events()
-            self._state = State.CLOSED
+            self._machine.move(Input.PEER_CLOSED)
             self._events.append(ConnectionClosed(clean=False))
             return True
         self._collect_hook_events()
         if self._driver.busy() and self._driver.buffered_handshake_bytes() > self._max_handshake:
-            self._state = State.ERROR
             raise self._driver.fail(AlertDescription.illegal_parameter, f"handshake message larger than {self._max_handshake} bytes")
         if result is None:
             return bool(self._events)
         if isinstance(result, HandshakeFacts):
             event = self._handshake_done(result)
             self.handshake = event
-            self._state = State.ESTABLISHED
+            self._machine.move(Input.HANDSHAKE_DONE)
             self._events.append(event)
             return True
         if result == b"":
-            self._state = State.CLOSED
+            self._machine.move(Input.PEER_CLOSED)
             self._events.append(ConnectionClosed(clean=True))
         else:
             self._events.append(DataReceived(result))
@@ -199,7 +180,7 @@ class Connection:
         if self._trace is not None and facts.version == "TLSv1.3":
             session = self._driver.session()
             if session.exporterMasterSecret:
-                self._on_secret("EXPORTER_SECRET", bytes(self._driver.hooks.client_random or self._driver.tls._clientRandom), bytes(session.exporterMasterSecret))
+                self._on_secret("EXPORTER_SECRET", self._driver.client_random(), bytes(session.exporterMasterSecret))
         return HandshakeComplete(
             version=facts.version,
             cipher_suite=facts.cipher_suite,
@@ -218,11 +199,7 @@ class Connection:
             self._events.append(KeyUpdated(update_requested=requested))
         hooks.key_updates.clear()
 
-    def _check_not_failed(self) -> None:
-        if self._state is State.ERROR:
-            raise LocalProtocolError("the connection failed earlier; it can only be discarded")
-
-    def _randomness(self):
+    def _randomness(self) -> ContextManager[object]:
         if self._random is None:
             return _NO_RANDOM_SOURCE
         return _backend.random_source(self._random)
@@ -233,9 +210,11 @@ class Connection:
     def _on_secret(self, label: str, client_random: bytes, secret: bytes) -> None:
         self._call_tracer(SecretTrace(label, client_random, secret))
 
-    def _call_tracer(self, item) -> None:
+    def _call_tracer(self, item: Trace) -> None:
         # Observing a connection must not break it: a failing tracer is
         # logged, and the handshake goes on.
+        if self._trace is None:
+            return
         try:
             self._trace(item)
         except Exception:

@@ -103,7 +103,8 @@ class AlertReceived(Event):
     """
 
     level: AlertLevel
-    description: AlertDescription
+    #: The code itself when it is not one the RFCs define.
+    description: AlertDescription | int
 
 
 @dataclass(frozen=True)

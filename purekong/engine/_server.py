@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from typing import Callable, Iterable, NoReturn
 
 from cryptography import x509
 
-from ._alerts import AlertDescription, LocalProtocolError, RemoteProtocolError
+from ._alerts import AlertDescription, AlertLevel, LocalProtocolError, RemoteProtocolError
 from ._config import CertifiedKey, ServerConfig, check_ca_names
-from ._connection import Connection, State
-from ._events import PAUSED, ClientHelloReceived
+from ._connection import Connection
+from ._state import Input, State
+from ._events import PAUSED, ClientHelloReceived, Event, HandshakeComplete
 from ._suites import VERSION_NAMES
-from ._tlslite import FirstHello, Plan, TooLarge, client_hello_problem, describe_hello, read_client_hello, select_alpn
+from ._tlslite import FirstHello, HandshakeFacts, Plan, TooLarge, client_hello_problem, describe_hello, read_client_hello, select_alpn
 from ._trace import Tracer
 
 # Bytes buffered before tlslite starts: one ClientHello plus slack for a
 # TLS 1.3 client's ChangeCipherSpec and the record headers around them.
 _PRE_HANDSHAKE_SLACK = 2 * (2**14 + 2048)
+_BEFORE_TLSLITE = (State.EXPECT_CLIENT_HELLO, State.AWAIT_PROCEED)
 
 
 class ServerConnection(Connection):
-    """A server-side TLS connection. See ``_connection`` for the states.
+    """A server-side TLS connection. See ``_state`` for the states and rules.
 
     Every handshake first yields ``ClientHelloReceived`` and pauses; call
     ``proceed()`` to continue. On a full handshake this is Kong's certificate
@@ -29,9 +31,13 @@ class ServerConnection(Connection):
     """
 
     def __init__(self, config: ServerConfig, *, trace: Tracer | None = None, random: Callable[[int], bytes] | None = None) -> None:
-        super().__init__(trace=trace, random=random, max_handshake_message_size=config.max_handshake_message_size)
+        super().__init__(
+            initial_state=State.EXPECT_CLIENT_HELLO,
+            trace=trace,
+            random=random,
+            max_handshake_message_size=config.max_handshake_message_size,
+        )
         self.config = config
-        self._state = State.EXPECT_CLIENT_HELLO
         self._early = bytearray()  # bytes held until tlslite starts
         self._hello: FirstHello | None = None
         self._cipher: str | None = None
@@ -68,12 +74,11 @@ class ServerConnection(Connection):
         - ``alpn_protocols``: the server's protocols for this connection, in
           preference order (e.g. the config's list without ``h2``).
         """
-        if self._state is not State.PAUSED:
-            raise LocalProtocolError(f"proceed() is only valid at the ClientHello pause, not in {self._state.name}")
+        self._machine.check("proceed")
         config = self.config
         if self._resumes:
             alpn = config.alpn_protocols if alpn_protocols is None else tuple(alpn_protocols)
-            self._start(self._plan(alpn_protocols=alpn), resume=True)
+            self._start(self._plan(alpn_protocols=alpn), Input.PROCEED, resume=True)
             return
         certificates = tuple(certificates) if certificates is not None else config.certificates
         if not certificates:
@@ -92,11 +97,11 @@ class ServerConnection(Connection):
             reuse=reuse,
             alpn_protocols=config.alpn_protocols if alpn_protocols is None else tuple(alpn_protocols),
         )
-        self._start(plan, resume=False)
+        self._start(plan, Input.PROCEED, resume=False)
 
     # -- engine --------------------------------------------------------------
     def receive_data(self, data: bytes) -> None:
-        if self._state in (State.EXPECT_CLIENT_HELLO, State.PAUSED):
+        if self._machine.state in _BEFORE_TLSLITE:
             if data:
                 self._early += data
             else:
@@ -104,20 +109,20 @@ class ServerConnection(Connection):
         else:
             super().receive_data(data)
 
-    def next_event(self):
-        if self._pending_error is not None:
+    def next_event(self) -> Event | object:
+        if self._pending_error is not None:  # rule 3: found by proceed(), raised here
             error, self._pending_error = self._pending_error, None
-            self._state = State.ERROR
             raise error
         return super().next_event()
 
-    def _idle_sentinel(self):
-        return PAUSED if self._state is State.PAUSED else super()._idle_sentinel()
+    def _idle_sentinel(self) -> object:
+        return PAUSED if self._machine.state is State.AWAIT_PROCEED else super()._idle_sentinel()
 
     def _advance(self) -> bool:
-        if self._state is State.EXPECT_CLIENT_HELLO:
+        state = self._machine.state
+        if state is State.EXPECT_CLIENT_HELLO:
             return self._read_client_hello()
-        if self._state is State.PAUSED:
+        if state is State.AWAIT_PROCEED:
             if len(self._early) > self.config.max_handshake_message_size + _PRE_HANDSHAKE_SLACK:
                 self._fail_plaintext(AlertDescription.unexpected_message, "too much data while the handshake is paused")
             return False
@@ -131,7 +136,7 @@ class ServerConnection(Connection):
             self._fail_plaintext(AlertDescription.illegal_parameter, str(exc))
         if hello is None:
             if self._early_eof:
-                self._start(self._plan(), resume=False)  # let tlslite report the truncation
+                self._start(self._plan(), Input.TLSLITE_READS_HELLO, resume=False)  # let tlslite report the truncation
                 return True
             return False
         if hello is False:
@@ -142,7 +147,7 @@ class ServerConnection(Connection):
                 # for the whole message (up to 16 MiB announced).
                 self._fail_plaintext(AlertDescription.unexpected_message, "first handshake message is not a ClientHello")
             # Not something we read ourselves: tlslite answers with the alert.
-            self._start(self._plan(), resume=False)
+            self._start(self._plan(), Input.TLSLITE_READS_HELLO, resume=False)
             return True
         problem = client_hello_problem(hello)
         if problem is not None:
@@ -158,11 +163,19 @@ class ServerConnection(Connection):
             self._fail_plaintext(AlertDescription.decode_error, f"malformed ClientHello ({exc!r})")
         self._hello = hello
         self._cipher, self._resumes = cipher, resumes
-        self._state = State.PAUSED
+        self._machine.move(Input.CLIENT_HELLO)
         self._events.append(event)
         return True
 
-    def _plan(self, *, certificates=None, request_client_certificate=None, client_ca_certificates=None, reuse=None, alpn_protocols=None) -> Plan:
+    def _plan(
+        self,
+        *,
+        certificates: tuple[CertifiedKey, ...] | None = None,
+        request_client_certificate: bool | None = None,
+        client_ca_certificates: tuple[x509.Certificate, ...] | None = None,
+        reuse: bool | None = None,
+        alpn_protocols: tuple[str, ...] | None = None,
+    ) -> Plan:
         config = self.config
         reuse = config.session_resumption if reuse is None else reuse
         ciphers = config.ciphers
@@ -184,15 +197,15 @@ class ServerConnection(Connection):
             cache_session=reuse,
         )
 
-    def _start(self, plan: Plan, *, resume: bool) -> None:
+    def _start(self, plan: Plan, how: Input, *, resume: bool) -> None:
         hello = self._hello
         if hello is not None:
             ok, _ = select_alpn(hello, plan.alpn_protocols)
             if not ok:
-                self._pending_error = self._fail_plaintext(AlertDescription.no_application_protocol, "no ALPN protocol in common", raise_=False)
+                self._pending_error = self._fail_plaintext_later(AlertDescription.no_application_protocol, "no ALPN protocol in common")
                 return
             self._driver.hooks.client_random = bytes(hello.message.random)
-        self._state = State.HANDSHAKING
+        self._machine.move(how)
         early, self._early = bytes(self._early), bytearray()
         self._driver.feed(early)
         if self._early_eof:
@@ -200,26 +213,36 @@ class ServerConnection(Connection):
         with self._randomness():
             self._driver.start_server(plan, hello, resume)
 
-    def _handshake_done(self, facts):
+    def _handshake_done(self, facts: HandshakeFacts) -> HandshakeComplete:
         event = super()._handshake_done(facts)
         self._hello = None
         self._driver.release_handshake_state()
         return event
 
+    # -- alerts before tlslite runs (rule 4) ----------------------------------
+    def _send_close_notify(self) -> None:
+        if self._machine.state in _BEFORE_TLSLITE:
+            # tlslite has not run, so it would frame the alert with record
+            # version 0x0000 (what OpenSSL rejects as WRONG_VERSION_NUMBER).
+            self._driver.write_plaintext_alert(AlertDescription.close_notify, AlertLevel.warning)
+        else:
+            super()._send_close_notify()
+
     def _send_fatal_alert(self, description: AlertDescription) -> None:
-        if self._state in (State.EXPECT_CLIENT_HELLO, State.PAUSED):
-            self._fail_plaintext(description, "aborted by the application", raise_=False)
+        if self._machine.state in _BEFORE_TLSLITE:
+            self._driver.write_plaintext_alert(description)
         else:
             super()._send_fatal_alert(description)
 
-    def _fail_plaintext(self, description: AlertDescription, message: str, raise_: bool = True):
-        """Fail before tlslite runs: the alert goes out as a plaintext record."""
-        self._driver.transport.write(bytes([21, 3, 3, 0, 2, 2, int(description)]))
-        error = RemoteProtocolError(message, description)
-        self._state = State.ERROR
-        if raise_:
-            raise error
-        return error
+    def _fail_plaintext(self, description: AlertDescription, message: str) -> NoReturn:
+        """Fail before tlslite runs, on the peer's input."""
+        raise self._fail_plaintext_later(description, message)
+
+    def _fail_plaintext_later(self, description: AlertDescription, message: str) -> RemoteProtocolError:
+        """The alert goes out now; the error is for the caller to raise."""
+        self._send_fatal_alert(description)
+        self._machine.move(Input.FATAL_ALERT_SENT)
+        return RemoteProtocolError(message, description)
 
 
 def _client_hello_event(hello: FirstHello, resumes_session: bool) -> ClientHelloReceived:

@@ -13,6 +13,7 @@ from ._model import (
     Route,
     Service,
 )
+from ._plugins import NO_ROUTE_MESSAGE, PluginsIterator
 from ._router import RouteMatch, Router, certificate_for, match_sni, sni_matches
 
 __all__ = [
@@ -22,7 +23,9 @@ __all__ = [
     "Consumer",
     "Declarative",
     "MTLSCredential",
+    "NO_ROUTE_MESSAGE",
     "PluginEntity",
+    "PluginsIterator",
     "Route",
     "RouteMatch",
     "Router",

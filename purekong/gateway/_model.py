@@ -7,7 +7,7 @@ built-in plugins and the server only read them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography import x509
@@ -30,6 +30,9 @@ class Service:
     retries: int = 5
     #: Kong 3.x: a disabled service's routes are left out of the router.
     enabled: bool = True
+    #: Where the entry is in the configuration (``services[0] (name "a")``),
+    #: for messages about it; not part of its identity.
+    where: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,9 @@ class PluginEntity:
     #: (Kong's default: every http-subsystem protocol).
     protocols: tuple[str, ...] = ("grpc", "grpcs", "http", "https")
     instance_name: str | None = None
+    #: Where the entry is in the configuration (``services[0] (name "a")``),
+    #: for messages about it; not part of its identity.
+    where: str = field(default="", compare=False)
 
     @property
     def scope(self) -> str:
@@ -80,6 +86,9 @@ class Certificate:
     chain: tuple[x509.Certificate, ...]
     key: Any  # a cryptography private key
     snis: tuple[str, ...] = ()
+    #: Where the entry is in the configuration (``services[0] (name "a")``),
+    #: for messages about it; not part of its identity.
+    where: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)
@@ -102,6 +111,15 @@ class Consumer:
     custom_id: str | None = None
     mtls_auth_credentials: tuple[MTLSCredential, ...] = ()
 
+    def as_entity(self) -> dict[str, str]:
+        """The consumer as Kong's DAO returns it to plugins: null fields absent."""
+        out = {"id": self.id}
+        if self.username is not None:
+            out["username"] = self.username
+        if self.custom_id is not None:
+            out["custom_id"] = self.custom_id
+        return out
+
 
 @dataclass(frozen=True)
 class Declarative:
@@ -113,6 +131,8 @@ class Declarative:
     certificates: tuple[Certificate, ...] = ()
     ca_certificates: tuple[CACertificate, ...] = ()
     consumers: tuple[Consumer, ...] = ()
+    #: The file it was read from ("<config>" when given as data).
+    source: str = field(default="<config>", compare=False)
 
     def route(self, route_id: str | None) -> Route | None:
         return next((r for r in self.routes if r.id == route_id), None)

@@ -58,6 +58,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Iterable
 
+from purekong._hostport import split_host_port
+
 from ._declarative import normalize_path
 from ._model import Certificate, Declarative, Route, Service
 
@@ -224,13 +226,9 @@ def _priority(route: Route, paths: tuple[str, ...]) -> int:
 
 
 def _split_port(text: str) -> tuple[str, int | None]:
-    if text.startswith("["):
-        end = text.find("]")
-        if end != -1 and text[end + 1:end + 2] == ":" and text[end + 2:].isdigit():
-            return text[:end + 1], int(text[end + 2:])
-        return text, None
-    host, sep, port = text.rpartition(":")
-    if sep and host and ":" not in host and port.isdigit():
+    """A host entry or Host header: a non-numeric port means there is none."""
+    host, port = split_host_port(text)
+    if host and port is not None and port.isdigit():
         return host, int(port)
     return text, None
 

@@ -6,7 +6,7 @@ runner sets its ``phase`` and hands plugins :func:`make_kong` ``(ctx)``, the
 (exceptions).  Nothing here imports the engine, the server or tlslite.
 """
 
-from ._context import KongContext
+from ._context import ConsumerLookup, KongContext
 from ._errors import ExitUnwind, LuaError, PDKException
 from ._phases import Phase, check_not_phase, check_phase, phase_mask, phase_names
 from ._proxy import make_kong
@@ -21,18 +21,23 @@ from ._types import (
     Headers,
     Request,
     Response,
+    StreamedBody,
     TLSInfo,
     UpstreamRequest,
+    WORKER_STATISTICS,
+    WorkerStatistics,
 )
+from ._shared_dict import WORKER_SHARED, SharedDict
 
 # Registering modules: importing them fills FUNCTIONS.
-from . import _client, _log, _misc, _request, _service  # noqa: E402,F401  isort:skip
+from . import _client, _log, _misc, _request, _service, _shared_dict, _vault  # noqa: E402,F401  isort:skip
 
 __all__ = [
     "FUNCTIONS",
     "JSON_CONTENT_TYPE",
     "PLAIN_HTTP",
     "ClientHelloInfo",
+    "ConsumerLookup",
     "ConnectionInfo",
     "ExitUnwind",
     "HandshakeRequests",
@@ -43,8 +48,13 @@ __all__ = [
     "Phase",
     "Request",
     "Response",
+    "StreamedBody",
     "TLSInfo",
     "UpstreamRequest",
+    "WORKER_SHARED",
+    "WORKER_STATISTICS",
+    "SharedDict",
+    "WorkerStatistics",
     "check_not_phase",
     "check_phase",
     "cjson_encode",

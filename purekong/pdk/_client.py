@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from ._errors import LuaError
 from ._phases import Phase
 from ._registry import pdk_function
@@ -62,4 +64,26 @@ def authenticate(ctx, consumer=None, credential=None):
         raise LuaError("either credential or consumer must be provided")
     ctx.consumer = consumer
     ctx.credential = credential
+    return None, None
+
+
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
+
+
+@pdk_function("kong.client.load_consumer", AUTH_AND_LATER)
+def load_consumer(ctx, consumer_id, search_by_username=None):
+    if not isinstance(consumer_id, str) or not consumer_id:
+        raise LuaError("consumer_id must be a string")
+    is_uuid = bool(_UUID.match(consumer_id))
+    if not is_uuid and not search_by_username:
+        raise LuaError("cannot load a consumer with an id that is not a uuid")
+    find = ctx.find_consumer
+    if find is None:
+        return None, None
+    if is_uuid:
+        found = find("id", consumer_id)
+        if found is not None:
+            return found, None
+    if search_by_username:
+        return find("username", consumer_id), None
     return None, None

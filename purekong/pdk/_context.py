@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, Callable
 
 from ._headers import replay
 from ._log import build_serialized
@@ -23,7 +23,13 @@ from ._types import (
     Request,
     Response,
     UpstreamRequest,
+    WORKER_STATISTICS,
+    WorkerStatistics,
 )
+
+# kong.client.load_consumer's view of the configured consumers:
+# (field, value) -> the consumer entity or None; field is "id" or "username".
+ConsumerLookup = Callable[[str, str], "dict | None"]
 
 
 class KongContext:
@@ -48,6 +54,10 @@ class KongContext:
         self.request = request
         self.logger = logger or logging.getLogger("purekong.kong")
         self.plugin_name: str | None = None  # for log lines; set by the runner
+        self.plugin_id: str | None = None  # kong.plugin.get_id; set by the runner
+        # Set by the server: the configured consumers, and this worker's counters.
+        self.find_consumer: ConsumerLookup | None = None
+        self.statistics: WorkerStatistics = WORKER_STATISTICS
 
         # kong.ctx.shared, and ngx.ctx (kong.nginx.get_ctx/set_ctx)
         self.shared: dict[str, Any] = {}
@@ -86,6 +96,20 @@ class KongContext:
     @client_verify_override.setter
     def client_verify_override(self, value: str | None) -> None:
         self.nginx_ctx["CLIENT_VERIFY_OVERRIDE"] = value
+
+    @property
+    def consumer_id(self) -> str | None:
+        """The id of the consumer ``kong.client.authenticate`` set, if any
+        (Kong's ``ctx.authenticated_consumer.id``: what consumer-scoped
+        plugins are chosen by)."""
+        return (self.consumer or {}).get("id")
+
+    @staticmethod
+    def of(kong: object) -> "KongContext | None":
+        """The context behind a ``kong`` object made by :func:`make_kong`
+        (None for anything else)."""
+        ctx = getattr(kong, "_ctx", None)
+        return ctx if isinstance(ctx, KongContext) else None
 
     # -- for the runner -------------------------------------------------
 

@@ -9,7 +9,7 @@ runner's ``kong_pdk`` shim serves this one under that import path).
 from __future__ import annotations
 
 try:  # decided once, at import, before the runner may install its shim
-    from kong_pdk.exception import PDKException  # type: ignore[import-not-found]
+    from kong_pdk.exception import PDKException
 except ImportError:
 
     class PDKException(Exception):  # type: ignore[no-redef]

@@ -102,7 +102,7 @@ def build_serialized(ctx) -> dict:
         "response": {
             "status": response.status if response else 200,
             "headers": _lua_table(resp_headers),
-            "size": len(response.body) if response else 0,
+            "size": response.size if response else 0,
         },
         "route": copy.deepcopy(req.route) if req and req.route else None,
         "service": copy.deepcopy(req.service) if req and req.service else None,

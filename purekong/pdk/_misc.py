@@ -1,13 +1,16 @@
-"""Small namespaces: ``kong.ctx.shared``, ``kong.nginx``, ``kong.router``, ``kong.node``, ``kong.ip``."""
+"""Small namespaces: ``kong.ctx.shared``, ``kong.nginx``, ``kong.router``, ``kong.node``, ``kong.ip``, ``kong.plugin``, ``kong.cluster``."""
 
 from __future__ import annotations
 
+import os
 import socket
 import uuid
 
+from ._errors import LuaError
 from ._phases import Phase
 from ._registry import pdk_function
 from ._request import host_of, split_target
+from ._shared_dict import WORKER_SHARED
 
 ROUTER_PHASES = Phase.access | Phase.header_filter | Phase.response | Phase.body_filter | Phase.log
 
@@ -117,3 +120,62 @@ def node_get_hostname(ctx):
 def ip_is_trusted(ctx, address):
     # Kong's default trusted_ips is empty; purekong models no trusted proxy.
     return False, None
+
+
+@pdk_function("kong.plugin.get_id")  # Kong's code checks no phase (its docs list six)
+def plugin_get_id(ctx):
+    return ctx.plugin_id, None
+
+
+@pdk_function("kong.telemetry.log")
+def telemetry_log(ctx, plugin_name, plugin_config, message_type, message, attributes=None):
+    # Kong forwards these to the OpenTelemetry plugin's log pipeline when that
+    # is enabled; purekong has none, so the call does nothing, as Kong's then.
+    return None, None
+
+
+@pdk_function("kong.cluster.get_id")
+def cluster_get_id(ctx):
+    # Kong in DB-less mode without a cluster id configured returns nil.
+    return None, None
+
+
+@pdk_function("kong.nginx.req_start_time")
+def nginx_req_start_time(ctx):
+    return ctx.started_at, None
+
+
+@pdk_function("kong.nginx.get_statistics")
+def nginx_get_statistics(ctx):
+    return ctx.statistics.as_table(), None
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _bytes_to_str(count: int, unit: str | None, scale: int | None) -> int | str:
+    # kong.tools.utils.bytes_to_str
+    if not unit or unit.lower() == "b":
+        return count
+    units = {"k": ("KiB", 1024), "m": ("MiB", 1024**2), "g": ("GiB", 1024**3)}
+    name, size = units.get(unit.lower(), (None, 0))
+    if name is None:
+        raise LuaError(f"invalid unit '{unit}' (expected 'k/K', 'm/M', or 'g/G')")
+    return f"{count / size:.{2 if scale is None else scale}f} {name}"
+
+
+@pdk_function("kong.node.get_memory_stats")
+def node_get_memory_stats(ctx, unit=None, scale=None):
+    shared = WORKER_SHARED
+    used = shared.capacity - shared.free_space()
+    return {
+        "lua_shared_dicts": {"kong": {"allocated_slabs": _bytes_to_str(used, unit, scale),
+                                      "capacity": _bytes_to_str(shared.capacity, unit, scale)}},
+        # one Python process per worker stands in for a worker's Lua VM
+        "workers_lua_vms": [{"http_allocated_gc": _bytes_to_str(_rss_bytes(), unit, scale), "pid": os.getpid()}],
+    }, None

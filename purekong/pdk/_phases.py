@@ -66,7 +66,7 @@ def phase_mask(*names: str) -> Phase:
 
 def phase_names(mask: int) -> str:
     """``"a, b, c"`` for the phases in ``mask``, in ascending bit order."""
-    return ", ".join(p.name for p in _ORDERED if mask & p.value)
+    return ", ".join(str(p.name) for p in _ORDERED if mask & p.value)
 
 
 def _current_name(current: int) -> str:
@@ -74,7 +74,7 @@ def _current_name(current: int) -> str:
     # an unknown bit, is not a key there.
     for p in _ORDERED:
         if p.value == current:
-            return p.name
+            return str(p.name)
     return "'unknown phase'"
 
 

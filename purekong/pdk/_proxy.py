@@ -13,8 +13,11 @@ or dict are passed through ``str()``, and ``kong.response.exit``/``error``
 return ``None`` at once in both styles.  Kong's thrown errors (phase, type and
 value errors) raise :class:`LuaError` in both styles.
 
-Departure: an unknown name raises ``AttributeError`` when accessed, rather than
-being sent to Kong to fail there ("could not find pdk method"), so typos show.
+A name that is no PDK function behaves as in Kong's plugin-server bridge
+(``kong/runloop/plugin_servers``): the call logs ``could not find pdk method:
+<name>`` at error level and answers with no value and no error, so kong_pdk
+gives ``(None, None)`` in lua style and ``None`` in python style.  The request
+goes on; a typo shows in the log, not as a 500.
 """
 
 from __future__ import annotations
@@ -43,10 +46,9 @@ class _Node:
         self._path = path
 
     def __getattr__(self, name: str) -> "_Node":
-        path = f"{self._path}.{name}"
-        if path in FUNCTIONS or path in _NAMESPACES:
-            return _Node(self._ctx, self._lua_style, path)
-        raise AttributeError(f"{path} is not a PDK function purekong implements")
+        if name.startswith("__"):  # copy, pickle and friends probe for these
+            raise AttributeError(name)
+        return _Node(self._ctx, self._lua_style, f"{self._path}.{name}")
 
     def __dir__(self):
         prefix = self._path + "."
@@ -59,12 +61,15 @@ class _Node:
     def __call__(self, *args, **kwargs):
         name = self._path
         impl = FUNCTIONS.get(name)
-        if impl is None:
+        if impl is None and name in _NAMESPACES:
             raise TypeError(f"{name} is a namespace, not a function")
         ctx = self._ctx
         if ctx.unwind_pending:
             # Kong ended the request at exit(): it never answers this call.
             raise ExitUnwind()
+        if impl is None:
+            ctx.logger.error("[%s] could not find pdk method: %s", ctx.plugin_name or "kong", name)
+            return (None, None) if self._lua_style else None
         if name == "kong.log" or name.startswith("kong.log."):
             args = tuple(a if type(a) in _LOG_ARG_TYPES else str(a) for a in args)
         data, err = impl(ctx, *args, **kwargs)

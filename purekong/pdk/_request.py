@@ -6,6 +6,8 @@ import json
 import posixpath
 from urllib.parse import unquote, unquote_to_bytes
 
+from purekong._hostport import split_host_port
+
 from ._errors import LuaError
 from ._headers import get_first, to_multi_dict
 from ._phases import Phase, phase_mask
@@ -26,9 +28,7 @@ def host_of(ctx) -> str:
     host = get_first(ctx.request.headers, "host") if ctx.request else None
     if not host:
         return (ctx.conn.tls.server_name or "").lower()
-    if host.startswith("["):  # IPv6 literal
-        return host[: host.find("]") + 1].lower()
-    return host.split(":", 1)[0].lower()
+    return split_host_port(host)[0].lower()  # an IPv6 literal keeps its brackets
 
 
 def parse_query(query: str, max_args: int | None = None) -> dict:
@@ -182,25 +182,42 @@ def get_start_time(ctx):
     return int(ctx.started_at * 1000), None
 
 
-@pdk_function("kong.request.get_body", BEFORE_CONTENT)
-def get_body(ctx, mimetype=None, max_args=None):
-    """JSON or urlencoded bodies, parsed.  Kong returns a third value (the
-    mimetype) that the Python PDK's bridge drops."""
-    req = _req(ctx)
-    content_type = mimetype or get_first(req.headers, "content-type")
+def decode_body(body: bytes, content_type: str | None, max_args: int | None = None) -> tuple[object, str | None]:
+    """A JSON or urlencoded body as Kong's ``get_body`` gives it: ``(value, err)``."""
     if not content_type:
         return None, "missing content type"
     mime = content_type.split(";", 1)[0].strip().lower()
     if mime == "application/json":
         try:
-            return json.loads(req.body or b"null"), None
+            return json.loads(body or b"null"), None
         except ValueError:
             return None, "invalid json body"
     if mime == "application/x-www-form-urlencoded":
-        form = parse_query(req.body.decode("latin-1"), check_max(max_args, "max_args"))
+        form = parse_query(body.decode("latin-1"), check_max(max_args, "max_args"))
         # a Lua table: one value a string, a flag true, repeats a list
         return {k: (True if not v else v[0] if len(v) == 1 else v) for k, v in form.items()}, None
     return None, f"unsupported content type '{content_type}'"
+
+
+@pdk_function("kong.request.get_body", BEFORE_CONTENT)
+def get_body(ctx, mimetype=None, max_args=None):
+    """JSON or urlencoded bodies, parsed.  Kong returns a third value (the
+    mimetype) that the Python PDK's bridge drops."""
+    req = _req(ctx)
+    return decode_body(req.body, mimetype or get_first(req.headers, "content-type"), max_args)
+
+
+# purekong trusts no proxy (Kong's default trusted_ips is empty), so the
+# client's X-Forwarded-Path/-Prefix are never believed, as in Kong.
+@pdk_function("kong.request.get_forwarded_path", REQUEST)
+def get_forwarded_path(ctx):
+    return split_target(_req(ctx).target)[0], None
+
+
+@pdk_function("kong.request.get_forwarded_prefix", REQUEST)
+def get_forwarded_prefix(ctx):
+    # nginx's $upstream_x_forwarded_prefix: the prefix the route stripped.
+    return _req(ctx).forwarded_prefix, None
 
 
 @pdk_function("kong.request.get_uri_captures", REQUEST)

@@ -20,13 +20,17 @@ REWRITE_ACCESS_HEADER = (
 
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 
-# Kong's default bodies for kong.response.error (kong/tools/http.lua).
-_MESSAGES = {
+# Kong's default messages (kong/tools/http.lua, the PDK's HTTP_MESSAGES):
+# kong.response.error's bodies and the server's own error pages.
+STATUS_MESSAGES = {
     400: "Bad request",
     401: "Unauthorized",
     403: "Forbidden",
     404: "Not found",
     405: "Method not allowed",
+    408: "Request timeout",
+    413: "Payload too large",
+    494: "Request header or cookie too large",
     500: "An unexpected error occurred",
     502: "An invalid response was received from the upstream server",
     503: "The upstream server is currently unavailable",
@@ -35,7 +39,8 @@ _MESSAGES = {
 
 
 def default_message(status: int) -> str:
-    return _MESSAGES.get(status, f"The upstream server responded with {status}")
+    """Kong's message for ``status`` (``{"message": ...}`` bodies)."""
+    return STATUS_MESSAGES.get(status, f"The upstream server responded with {status}")
 
 
 def cjson_encode(value) -> bytes:
@@ -150,12 +155,12 @@ def exit_(ctx, status, body=None, headers=None):
     if headers is not None and not isinstance(headers, dict):
         raise LuaError("headers must be a nil or table")
     json_body = isinstance(body, (dict, list))
-    if json_body:
+    if isinstance(body, (dict, list)):
         raw = cjson_encode(body)
     elif isinstance(body, str):
         raw = body.encode("utf-8")
     else:
-        raw = body or b""
+        raw = body if isinstance(body, bytes) else b""
     _finish(ctx, status, raw, headers, json_body, "exit")
     return None, None
 

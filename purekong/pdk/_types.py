@@ -87,6 +87,8 @@ class Request:
     route: dict | None = None
     service: dict | None = None
     start_time: float | None = None  # seconds since the epoch; None: now
+    # The path prefix the route stripped (X-Forwarded-Prefix upstream); None: none.
+    forwarded_prefix: str | None = None
 
 
 @dataclass
@@ -95,7 +97,21 @@ class Response:
 
     status: int = 200
     headers: Headers = field(default_factory=list)
-    body: bytes = b""
+    #: The body; a streamed one went to the client as it arrived, and by the
+    #: log phase only its size is known.
+    body: "bytes | StreamedBody" = b""
+
+    @property
+    def size(self) -> int:
+        """The body's length in bytes (what ``kong.log.serialize`` reports)."""
+        return self.body.size if isinstance(self.body, StreamedBody) else len(self.body)
+
+
+@dataclass(frozen=True)
+class StreamedBody:
+    """A response body that was streamed to the client: gone, but counted."""
+
+    size: int
 
 
 @dataclass
@@ -107,3 +123,42 @@ class UpstreamRequest:
     headers: Headers
     body: bytes
     scheme: str | None = None  # set by kong.service.request.set_scheme
+    # kong.service.set_target: connect here instead of the service's host/port.
+    target_host: str | None = None
+    target_port: int | None = None
+    # kong.service.set_timeouts, in milliseconds as in Kong; None: the service's.
+    connect_timeout: int | None = None
+    write_timeout: int | None = None
+    read_timeout: int | None = None
+    # kong.service.set_retries; None: the service's.
+    retries: int | None = None
+    # kong.service.set_tls_verify / set_tls_verify_depth; None: the service's.
+    tls_verify: bool | None = None
+    tls_verify_depth: int | None = None
+
+
+@dataclass
+class WorkerStatistics:
+    """nginx's stub_status counters for one worker (``kong.nginx.get_statistics``).
+
+    The server updates them; the PDK only reads them.
+    """
+
+    connections_active: int = 0
+    connections_reading: int = 0
+    connections_writing: int = 0
+    connections_waiting: int = 0  # computed by as_table()
+    connections_accepted: int = 0
+    connections_handled: int = 0
+    total_requests: int = 0
+
+    def as_table(self) -> dict[str, int]:
+        table = dict(self.__dict__)
+        # nginx: the idle keep-alive connections are the active ones neither
+        # reading a request head nor writing a response.
+        table["connections_waiting"] = max(self.connections_active - self.connections_reading - self.connections_writing, 0)
+        return table
+
+
+#: This worker process's counters.
+WORKER_STATISTICS = WorkerStatistics()

@@ -25,6 +25,8 @@ See docs/plugins.md.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from purekong.gateway import Declarative, PluginEntity
 from purekong.runner import PluginInstance, SchemaViolation, fill_config, plugin_from_class
 
@@ -134,7 +136,7 @@ def certificate_handlers(declarative: Declarative) -> list[CertificateRequester]
 # -- validation the runner's schema filler does not do -----------------------
 
 
-def _check_elements(schema, config: dict) -> None:
+def _check_elements(schema: Iterable[dict], config: dict) -> None:
     for field in schema:
         ((name, spec),) = field.items()
         elements = spec.get("elements")

@@ -25,6 +25,8 @@ object in the certificate phase, phase checks on.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ._sni import SNISet, match_sni
 
 
@@ -39,7 +41,7 @@ class CertificateRequester:
     def __repr__(self) -> str:
         return f"<CertificateRequester {self.name}>"
 
-    def __call__(self, kong) -> None:
+    def __call__(self, kong: Any) -> None:
         # ngx.ssl.server_name(): the SNI of the ClientHello, or nil.
         server_name, _ = kong.nginx.get_var("ssl_server_name")
         entry = match_sni(self.sni_set, server_name, kong.log.debug)

@@ -13,10 +13,12 @@ and the plugins on it agree on what a server name matches.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from cryptography import x509
 
+from purekong.gateway import Declarative
 from purekong.gateway import match_sni as gateway_match_sni
 
 
@@ -33,7 +35,7 @@ class SNIEntry:
     #: The CA certificates for ``ca_ids``, filled in by :func:`resolve_chains`.
     ca_certificates: list[x509.Certificate] | None = None
 
-    def merge(self, ca_ids) -> None:
+    def merge(self, ca_ids: Iterable[str] | None) -> None:
         if self.ca_ids is None:
             self.ca_ids = []
         for ca_id in ca_ids or ():
@@ -51,7 +53,7 @@ class SNISet:
     #: "*": the plugin is on somewhere without SNIs (or globally)
     star: SNIEntry | None = None
 
-    def add_route_snis(self, snis, send_ca_dn: bool, ca_ids) -> None:
+    def add_route_snis(self, snis: Iterable[str], send_ca_dn: bool, ca_ids: Iterable[str] | None) -> None:
         """build_snis_for_route(): a route's SNIs, or ``*`` when it has none."""
         if not snis:
             self.add_star(send_ca_dn, ca_ids)
@@ -73,7 +75,7 @@ class SNISet:
             if send_ca_dn:
                 entry.merge(ca_ids)
 
-    def add_star(self, send_ca_dn: bool, ca_ids) -> None:
+    def add_star(self, send_ca_dn: bool, ca_ids: Iterable[str] | None) -> None:
         if self.star is None:
             self.star = SNIEntry()
         if send_ca_dn:
@@ -82,7 +84,7 @@ class SNISet:
     def keys(self) -> list[str]:
         return [*self.exact, *self.leftmost, *self.rightmost, *(["*"] if self.star is not None else [])]
 
-    def entries(self):
+    def entries(self) -> Iterator[SNIEntry]:
         yield from self.exact.values()
         yield from self.leftmost.values()
         yield from self.rightmost.values()
@@ -90,7 +92,7 @@ class SNISet:
             yield self.star
 
 
-def build_sni_set(declarative, plugin_name: str) -> SNISet:
+def build_sni_set(declarative: Declarative, plugin_name: str) -> SNISet:
     """Kong's SNI set for ``plugin_name`` from every enabled instance.
 
     A global instance adds ``*``; a service instance adds every route of the
@@ -110,14 +112,14 @@ def build_sni_set(declarative, plugin_name: str) -> SNISet:
                 if route.service == plugin.service:
                     sni_set.add_route_snis(route.snis, send_ca_dn, ca_ids)
         elif plugin.route:
-            route = next((r for r in declarative.routes if r.id == plugin.route), None)
-            sni_set.add_route_snis(route.snis if route else (), send_ca_dn, ca_ids)
+            scoped = next((r for r in declarative.routes if r.id == plugin.route), None)
+            sni_set.add_route_snis(scoped.snis if scoped else (), send_ca_dn, ca_ids)
         else:
             sni_set.add_star(send_ca_dn, ca_ids)
     return sni_set
 
 
-def match_sni(sni_set: SNISet, server_name: str | None, debug=lambda *args: None) -> SNIEntry | None:
+def match_sni(sni_set: SNISet, server_name: str | None, debug: Callable[..., object] = lambda *args: None) -> SNIEntry | None:
     """certificate.lua ``match_sni``: exact, leftmost wildcard, rightmost wildcard, ``*``.
 
     The choice is the gateway router's :func:`purekong.gateway.match_sni` (§7.1's

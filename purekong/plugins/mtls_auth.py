@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -97,7 +99,7 @@ class MtlsAuth(NativePlugin):
         {"https_proxy_port": {"type": "integer"}},
     )
 
-    def __init__(self, config: dict, entities=None) -> None:
+    def __init__(self, config: dict, entities: Declarative | None = None) -> None:
         super().__init__(config)
         self.entities = entities if entities is not None else Declarative()
         # Kong's trust table: a store of the CAs, in order, and the CA id by
@@ -113,7 +115,7 @@ class MtlsAuth(NativePlugin):
 
     # -- access ---------------------------------------------------------
 
-    def access(self, kong) -> None:
+    def access(self, kong: Any) -> None:
         conf = self.config
         if conf["anonymous"]:
             credential, _ = kong.client.get_credential()
@@ -132,7 +134,7 @@ class MtlsAuth(NativePlugin):
         else:
             kong.response.exit(401, {"message": message})
 
-    def _authenticate(self, kong) -> tuple[bool, str | None]:
+    def _authenticate(self, kong: Any) -> tuple[bool, str | None]:
         """do_authentication(): (True, None) or (False, message for the 401)."""
         conf = self.config
         pem, err = kong.client.tls.get_full_client_certificate_chain()
@@ -231,18 +233,18 @@ class MtlsAuth(NativePlugin):
     # -- helpers --------------------------------------------------------
 
     @staticmethod
-    def _verdict(kong, value: str) -> None:
+    def _verdict(kong: Any, value: str) -> None:
         # ngx.ctx.CLIENT_VERIFY_OVERRIDE, set directly (no set_client_verify).
         kong.nginx.set_ctx("CLIENT_VERIFY_OVERRIDE", value)
 
     @staticmethod
-    def _exit(kong, status: int, body) -> None:
+    def _exit(kong: Any, status: int, body: Any) -> None:
         kong.response.exit(status, body)
         raise _Exited
 
     def _consumer(self, value: str, field: str) -> dict | None:
         consumer = self.entities.consumer(value, by=field)
-        return _consumer_dict(consumer) if consumer is not None else None
+        return consumer.as_entity() if consumer is not None else None
 
     def _consumer_by_credential(self, subject_name: str, ca_id: str | None) -> dict | None:
         """find_credential(): bound to the anchoring CA first, then to no CA."""
@@ -250,11 +252,11 @@ class MtlsAuth(NativePlugin):
             for consumer in self.entities.consumers:
                 for credential in consumer.mtls_auth_credentials:
                     if credential.subject_name == subject_name and credential.ca_certificate == wanted:
-                        return _consumer_dict(consumer)
+                        return consumer.as_entity()
         return None
 
     @staticmethod
-    def _set_consumer(kong, consumer: dict | None, credential: dict | None) -> None:
+    def _set_consumer(kong: Any, consumer: dict | None, credential: dict | None) -> None:
         set_header = kong.service.request.set_header
         clear_header = kong.service.request.clear_header
         for header, key in ((CONSUMER_ID, "id"), (CONSUMER_CUSTOM_ID, "custom_id"),
@@ -286,10 +288,11 @@ def subject_names(cert: x509.Certificate) -> tuple[list, str | None]:
     makes Kong's later string joins fail.
     """
     names: list = []
+    san: Iterable[x509.GeneralName]
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
-        san = []
+        san = ()
     for general_name in san:
         if isinstance(general_name, (x509.DNSName, x509.RFC822Name, x509.UniformResourceIdentifier)):
             names.append(general_name.value)
@@ -302,7 +305,7 @@ def subject_names(cert: x509.Certificate) -> tuple[list, str | None]:
         elif isinstance(general_name, x509.RegisteredID):
             names.append("RID:<unsupported>")
     cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    cn = cns[0].value if cns else None
+    cn = str(cns[0].value) if cns else None  # a commonName is always text
     if cn is not None:
         names.append(cn)
     return names, cn
@@ -314,16 +317,6 @@ def _lua_concat(items: list, sep: str) -> str:
         if not isinstance(item, str):
             raise LuaError(f"invalid value (at index {i}) in table for 'concat'")
     return sep.join(items)
-
-
-def _consumer_dict(consumer) -> dict:
-    # What the DAO returns: null fields are absent.
-    out = {"id": consumer.id}
-    if consumer.username is not None:
-        out["username"] = consumer.username
-    if consumer.custom_id is not None:
-        out["custom_id"] = consumer.custom_id
-    return out
 
 
 def _sha1(cert: x509.Certificate) -> bytes:

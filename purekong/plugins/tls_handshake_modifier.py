@@ -12,6 +12,9 @@ Source: Kong/kong ``kong/plugins/tls-handshake-modifier/{handler,schema}.lua``.
 
 from __future__ import annotations
 
+from typing import Any
+
+from purekong.gateway import Declarative
 from purekong.runner import NativePlugin
 
 
@@ -24,8 +27,8 @@ class TLSHandshakeModifier(NativePlugin):
         {"tls_client_certificate": {"type": "string", "required": False, "one_of": ["REQUEST"], "default": "REQUEST"}},
     )
 
-    def __init__(self, config: dict, entities=None) -> None:
+    def __init__(self, config: dict, entities: Declarative | None = None) -> None:
         super().__init__(config)
 
-    def access(self, kong) -> None:
+    def access(self, kong: Any) -> None:
         pass  # as in Kong: everything happened during the handshake

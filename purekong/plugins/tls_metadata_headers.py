@@ -25,8 +25,11 @@ version: the chain header, no XFCC header) and ``schema.lua``.
 
 from __future__ import annotations
 
+from typing import Any
+
 from cryptography import x509
 
+from purekong.gateway import Declarative
 from purekong.runner import NativePlugin
 
 from . import _nginx
@@ -51,10 +54,10 @@ class TLSMetadataHeaders(NativePlugin):
             "type": "string", "required": True, "default": "X-Client-Cert-Fingerprint"}},
     )
 
-    def __init__(self, config: dict, entities=None) -> None:
+    def __init__(self, config: dict, entities: Declarative | None = None) -> None:
         super().__init__(config)
 
-    def access(self, kong) -> None:
+    def access(self, kong: Any) -> None:
         conf = self.config
         if not conf["inject_client_cert_details"]:
             return

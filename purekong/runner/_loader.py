@@ -14,6 +14,8 @@ import importlib.util
 import logging
 import re
 import sys
+import traceback
+import types
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,15 +89,17 @@ def plugin_from_class(
     priority: int | None = None,
 ) -> PluginSpec:
     """A spec from a plugin class (native, or a kong_pdk ``Plugin``)."""
-    native = isinstance(cls, type) and issubclass(cls, NativePlugin)
-    if native:
+    names: tuple[str, ...] = PY_PDK_PHASES
+    lua_style: bool | None = None  # the runner's default
+    native = False
+    if isinstance(cls, type) and issubclass(cls, NativePlugin):
+        native = True
         name = name or cls.name or cls.__name__
         schema = cls.schema if schema is None else schema
         version = cls.version if version is None else version
         priority = cls.priority if priority is None else priority
         names = NATIVE_PHASES
-    else:
-        names = PY_PDK_PHASES
+        lua_style = bool(cls.lua_style)
     if not name:
         raise PluginLoadError("a plugin needs a name")
     # kong_pdk checks the class with hasattr, so inherited methods count.
@@ -108,11 +112,13 @@ def plugin_from_class(
         priority=int(priority or 0),
         phases=phases,
         native=native,
-        lua_style=bool(cls.lua_style) if native else None,
+        lua_style=lua_style,
     )
 
 
-def plugin_from_module(module, name: str) -> PluginSpec:
+def plugin_from_module(module: types.ModuleType, name: str) -> PluginSpec:
+    """A spec from a loaded kong_pdk plugin module (its ``Plugin``, ``Schema``,
+    ``version`` and ``priority``), or from a module whose ``Plugin`` is native."""
     cls = getattr(module, "Plugin", None)
     if cls is None:
         raise PluginLoadError(f"plugin {name!r} has no Plugin class")
@@ -147,8 +153,33 @@ def load_plugin_file(path: str | Path, name: str | None = None) -> PluginSpec:
         spec.loader.exec_module(module)
     except Exception as exc:
         del sys.modules[module_name]
-        raise PluginLoadError(f"plugin {name!r} failed to load: {exc!r}") from exc
+        raise PluginLoadError(f"plugin {name!r} failed to load: {where_it_failed(exc, path)}") from exc
     return plugin_from_module(module, name)
+
+
+def where_it_failed(exc: BaseException, path: Path) -> str:
+    """``<file>:<line>: <exception>``: the plugin file's own line where it has one."""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return f"{exc.filename}:{exc.lineno}: {type(exc).__name__}: {exc.msg}"
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename) == path]
+    frame = frames[-1] if frames else None
+    at = f"{frame.filename}:{frame.lineno}: " if frame else f"{path}: "
+    return f"{at}{type(exc).__name__}: {exc}"
+
+
+def scan_plugins_dir(directory: str | Path) -> tuple[dict[str, PluginSpec], dict[str, PluginLoadError]]:
+    """Every ``*.py`` plugin directly in ``directory``, by name, and the files
+    that failed to load, by name, with why (file, line and exception)."""
+    loaded: dict[str, PluginSpec] = {}
+    failed: dict[str, PluginLoadError] = {}
+    for path in sorted(Path(directory).glob("*.py")):
+        if path.name.startswith("_"):
+            continue
+        try:
+            loaded[path.stem] = load_plugin_file(path)
+        except PluginLoadError as exc:
+            failed[path.stem] = exc
+    return loaded, failed
 
 
 def load_plugins_dir(directory: str | Path) -> dict[str, PluginSpec]:
@@ -156,12 +187,7 @@ def load_plugins_dir(directory: str | Path) -> dict[str, PluginSpec]:
 
     As kong_pdk's directory mode, a file that fails to load is logged and skipped.
     """
-    out: dict[str, PluginSpec] = {}
-    for path in sorted(Path(directory).glob("*.py")):
-        if path.name.startswith("_"):
-            continue
-        try:
-            out[path.stem] = load_plugin_file(path)
-        except PluginLoadError as exc:
-            _log.warning("skipping %s: %s", path, exc)
-    return out
+    loaded, failed = scan_plugins_dir(directory)
+    for name, exc in failed.items():
+        _log.warning("skipping %s: %s", Path(directory) / f"{name}.py", exc)
+    return loaded

@@ -26,13 +26,15 @@ request phase that request gets Kong's 500.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Callable, Iterable
+import uuid
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator
 
 from purekong.pdk import (
     JSON_CONTENT_TYPE,
     ClientHelloInfo,
     ConnectionInfo,
+    ConsumerLookup,
     ExitUnwind,
     HandshakeRequests,
     KongContext,
@@ -47,7 +49,7 @@ from purekong.pdk import (
 )
 
 from ._loader import PluginSpec
-from ._schema import fill_config
+from ._schema import fill_config, remove_nulls
 
 _log = logging.getLogger("purekong.runner")
 
@@ -62,18 +64,27 @@ class PluginInstance:
     config: dict
     plugin: object
     scope: str = "global"
+    # The plugin entity's id (kong.plugin.get_id); Kong generates one when the
+    # configuration gives none.
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
     @property
     def name(self) -> str:
         return self.spec.name
 
 
-def configure(spec: PluginSpec, config: dict | None = None, *, scope: str = "global") -> PluginInstance:
+def configure(spec: PluginSpec, config: dict | None = None, *, scope: str = "global",
+              id: str | None = None) -> PluginInstance:
     """Fill ``config`` from the plugin's schema and instantiate it once, as Kong does."""
     if scope not in SCOPES:
         raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
     filled = fill_config(spec.schema, config)
-    return PluginInstance(spec, filled, spec.cls(filled), scope)
+    # A Kong Python-PDK plugin gets the config as Kong's plugin server does,
+    # nulls removed; native plugins (Lua ports) read every field.
+    plugin = spec.cls(filled if spec.native else remove_nulls(filled))
+    if id is None:
+        return PluginInstance(spec, filled, plugin, scope)
+    return PluginInstance(spec, filled, plugin, scope, id)
 
 
 @dataclass
@@ -93,6 +104,13 @@ class Outcome:
 def _error_response(status: int) -> Response:
     body = cjson_encode({"message": default_message(status)})
     return Response(status, [("Content-Type", JSON_CONTENT_TYPE)], body)
+
+
+def _method_name(phase: Phase) -> str:
+    """The plugin method of a single phase (``Phase.access`` -> ``"access"``)."""
+    name = phase.name
+    assert name is not None  # only combined flags have no name
+    return name
 
 
 # Phases in which a failing plugin turns the response into Kong's 500.
@@ -139,8 +157,10 @@ class Runner:
         """The client_hello phase (Kong 3.9+) of every handshake, resumed or not."""
         return self._run_handshake_phase(Phase.client_hello, requests, hello)
 
-    def _run_handshake_phase(self, phase: Phase, requests, hello) -> bool:
-        ctx = KongContext(
+    def handshake_context(self, requests: HandshakeRequests, hello: ClientHelloInfo) -> KongContext:
+        """A fresh context for a handshake phase: the ClientHello's facts, the
+        requests the plugins fill, this runner's phase checks and logger."""
+        return KongContext(
             check_phases=self.check_phases,
             conn=ConnectionInfo(
                 tls=TLSInfo(server_name=hello.server_name),
@@ -152,6 +172,9 @@ class Runner:
             hello=hello,
             logger=self.logger,
         )
+
+    def _run_handshake_phase(self, phase: Phase, requests: HandshakeRequests, hello: ClientHelloInfo) -> bool:
+        ctx = self.handshake_context(requests, hello)
         ok = True
         for inst in self._with_phase(phase, global_only=True):
             ok = self._call(ctx, phase, inst) and ok
@@ -159,10 +182,13 @@ class Runner:
 
     # -- request side ---------------------------------------------------
 
-    def run_request(self, conn: ConnectionInfo, request: Request) -> Outcome:
+    def run_request(self, conn: ConnectionInfo, request: Request, *,
+                    find_consumer: ConsumerLookup | None = None) -> Outcome:
+        """Rewrite, access and balancer; ``find_consumer`` serves ``kong.client.load_consumer``."""
         ctx = KongContext(
             check_phases=self.check_phases, conn=conn, request=request, logger=self.logger
         )
+        ctx.find_consumer = find_consumer
         for phase, global_only in ((Phase.rewrite, True), (Phase.access, False), (Phase.balancer, False)):
             self._run_request_phase(ctx, phase, global_only=global_only)
             if ctx.exit_response is not None:
@@ -187,6 +213,7 @@ class Runner:
         for phase in (Phase.header_filter, Phase.body_filter):
             self._run_request_phase(ctx, phase)
         self._run_request_phase(ctx, Phase.log)
+        assert ctx.response is not None  # begun above, or by kong.response.exit / an error
         return ctx.response
 
     def handle(
@@ -197,7 +224,7 @@ class Runner:
     ) -> Response:
         """Both steps, for a synchronous caller (tests, simple servers)."""
         outcome = self.run_request(conn, request)
-        upstream = send_upstream(outcome.upstream) if outcome.proxy else None
+        upstream = send_upstream(outcome.upstream) if outcome.upstream is not None else None
         return self.run_response(outcome, upstream)
 
     def _run_request_phase(self, ctx: KongContext, phase: Phase, *, global_only: bool = False) -> None:
@@ -210,19 +237,19 @@ class Runner:
 
     # -- one plugin, one phase ------------------------------------------
 
-    def _with_phase(self, phase: Phase, *, global_only: bool):
+    def _with_phase(self, phase: Phase, *, global_only: bool) -> Iterator[PluginInstance]:
         for inst in self.plugins:
             if phase.name in inst.spec.phases and (inst.scope == "global" or not global_only):
                 yield inst
 
     def _call(self, ctx: KongContext, phase: Phase, inst: PluginInstance) -> bool:
         ctx.phase = phase
-        ctx.plugin_name = inst.name
+        ctx.plugin_name, ctx.plugin_id = inst.name, inst.id
         ctx.unwind_pending = False
         lua_style = self.lua_style if inst.spec.lua_style is None else inst.spec.lua_style
         kong = make_kong(ctx, lua_style=lua_style)
         try:
-            getattr(inst.plugin, phase.name)(kong)
+            getattr(inst.plugin, _method_name(phase))(kong)
             return True
         except ExitUnwind:
             return True  # a PDK call after exit: Kong would never have answered it
@@ -236,4 +263,4 @@ class Runner:
             return False
         finally:
             ctx.unwind_pending = False
-            ctx.plugin_name = None
+            ctx.plugin_name = ctx.plugin_id = None

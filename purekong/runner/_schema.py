@@ -5,11 +5,16 @@
 no default is present as ``None`` (``ngx.null``), and a record with no value is
 built from its own fields' defaults.  Messages follow Kong's
 (``schema violation (config.<field>: <reason>)``).
+
+What a Kong Python-PDK plugin receives is :func:`remove_nulls` of that: Kong in
+DB-less mode strips the nulls before the configuration reaches the plugin
+server, and plugins test ``'field' in self.config`` (Kong's own py-hello does).
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable
 from typing import Any
 
 _TYPES: dict[str, tuple[str, tuple[type, ...]]] = {
@@ -28,7 +33,7 @@ class SchemaViolation(ValueError):
     pass
 
 
-def _fields(schema) -> list[tuple[str, dict]]:
+def _fields(schema: Iterable[Any] | None) -> list[tuple[str, dict]]:
     out = []
     for entry in schema or ():
         if not isinstance(entry, dict) or len(entry) != 1:
@@ -38,7 +43,7 @@ def _fields(schema) -> list[tuple[str, dict]]:
     return out
 
 
-def fill_config(schema, config: dict | None, *, where: str = "config") -> dict[str, Any]:
+def fill_config(schema: Iterable[Any] | None, config: dict | None, *, where: str = "config") -> dict[str, Any]:
     """A copy of ``config`` with every schema field present; raises SchemaViolation."""
     config = dict(config or {})
     fields = _fields(schema)
@@ -63,6 +68,15 @@ def fill_config(schema, config: dict | None, *, where: str = "config") -> dict[s
             _check(path, spec, value)
         out[name] = value
     return out
+
+
+def remove_nulls(value: Any) -> Any:
+    """``value`` without its ``None`` entries, at every depth (Kong's remove_nulls)."""
+    if isinstance(value, dict):
+        return {k: remove_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [remove_nulls(v) for v in value if v is not None]
+    return value
 
 
 def _check(path: str, spec: dict, value: Any) -> None:

@@ -16,6 +16,8 @@ import importlib.machinery
 import importlib.util
 import sys
 import types
+from collections.abc import Sequence
+from typing import Any, NoReturn
 
 from purekong.pdk import PDKException
 
@@ -24,7 +26,7 @@ _MODULES = ("kong_pdk", "kong_pdk.pdk", "kong_pdk.pdk.kong", "kong_pdk.exception
 
 class _AnyAttribute(type):
     # ``kong.kong.request`` and deeper names also work in annotations.
-    def __getattr__(cls, name: str):
+    def __getattr__(cls, name: str) -> _AnyAttribute:
         if name.startswith("__"):
             raise AttributeError(name)
         return _AnyAttribute(name, (), {})
@@ -38,7 +40,7 @@ class PluginServerException(Exception):
     pass
 
 
-def _not_here(*args, **kwargs):
+def _not_here(*args: Any, **kwargs: Any) -> NoReturn:
     raise RuntimeError(
         "kong_pdk's plugin server is not installed; purekong runs plugins in-process"
     )
@@ -46,34 +48,33 @@ def _not_here(*args, **kwargs):
 
 def _fill(module: types.ModuleType) -> None:
     name = module.__name__
-    module.__purekong_shim__ = True
+    attrs: dict[str, Any] = {"__purekong_shim__": True}
     if name in ("kong_pdk", "kong_pdk.pdk"):
-        module.__path__ = []  # a package, so submodules can be found
+        attrs["__path__"] = []  # a package, so submodules can be found
     if name == "kong_pdk.pdk":
-        module.PDKException = PDKException
-        module.Kong = _not_here
+        attrs.update(PDKException=PDKException, Kong=_not_here)
     elif name == "kong_pdk.pdk.kong":
-        module.kong = kong
+        attrs.update(kong=kong)
     elif name == "kong_pdk.exception":
-        module.PDKException = PDKException
-        module.PluginServerException = PluginServerException
+        attrs.update(PDKException=PDKException, PluginServerException=PluginServerException)
     elif name == "kong_pdk.cli":
-        module.start_server = _not_here
-        module.start_dedicated_server = _not_here
+        attrs.update(start_server=_not_here, start_dedicated_server=_not_here)
+    vars(module).update(attrs)
 
 
 class _ShimFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    def find_spec(self, fullname, path=None, target=None):
+    def find_spec(self, fullname: str, path: Sequence[str] | None = None,
+                  target: types.ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
         if fullname not in _MODULES:
             return None
         return importlib.machinery.ModuleSpec(
             fullname, self, is_package=fullname in ("kong_pdk", "kong_pdk.pdk")
         )
 
-    def create_module(self, spec):
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> None:
         return None  # default module creation
 
-    def exec_module(self, module):
+    def exec_module(self, module: types.ModuleType) -> None:
         _fill(module)
 
 

@@ -1,22 +1,24 @@
-"""``purekong tls-server``: an asyncio TCP server on the sans-IO engine.
+"""purekong's asyncio servers on the sans-IO engine.
 
-See docs/tls-server.md. Only ``purekong.engine`` is used here; the engine
-does the TLS, this package moves bytes and keeps time.
+``purekong tls-server`` (docs/tls-server.md): :class:`TLSServer`, only
+``purekong.engine`` underneath; the engine does the TLS, this package moves
+bytes and keeps time. ``purekong serve`` (docs/serve.md): the gateway, one
+module per job (settings, start-up, worker, one request, processes).
 """
 
-from ._tls_server import LINGER_SECONDS, ServerOptions, TLSServer, http_response, response_body, run_server
+from ._settings import ClientTimeouts, Limits, Listener, ServeConfigError, ServeOptions, TLSServerOptions
+from ._tls_server import LINGER_SECONDS, TLSServer, http_response, response_body, run_server
 
-__all__ = ["LINGER_SECONDS", "ServerOptions", "TLSServer", "http_response", "response_body", "run_server"]
+__all__ = ["ClientTimeouts", "LINGER_SECONDS", "Limits", "Listener", "ServeConfigError", "ServeOptions", "TLSServer",
+           "TLSServerOptions", "http_response", "response_body", "run_server"]
 
-# ``purekong serve`` (docs/serve.md): the gateway, its settings and its HTTP
-# layer, imported on first use so ``purekong tls-server`` does not load the
-# gateway, the runner and the plugins.
-_SERVE = {"Gateway": "_gateway", "Listener": "_gateway", "ServeConfigError": "_gateway", "ServeOptions": "_gateway",
-          "build_plan": "_gateway", "load_declarative": "_gateway", "Limits": "_http"}
+# The gateway's modules, imported on first use so ``purekong tls-server`` does
+# not load the gateway, the runner and the plugins.
+_SERVE = {"LoadedConfig": "_config", "load_config": "_config", "load_declarative": "_config", "Worker": "_worker"}
 __all__ += sorted(_SERVE)
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
     if name in _SERVE:
         import importlib
 

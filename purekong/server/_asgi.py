@@ -20,23 +20,38 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
-from typing import AsyncIterator
+import sys
+from pathlib import Path
+from typing import Any, AsyncIterable, AsyncIterator, Callable
 from urllib.parse import unquote
 
 from cryptography import x509
+
+from purekong.engine import HandshakeComplete
 
 from ._proxy import UpstreamInvalidResponse, UpstreamTimeout
 
 _log = logging.getLogger("purekong.serve")
 
+#: An ASGI 3 application: ``await app(scope, receive, send)``.
+ASGIApp = Callable[..., Any]
+
 _TLS_VERSIONS = {"TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
 
 
-def load_app(spec: str):
-    """``"package.module:attribute"`` (dots after the colon walk attributes)."""
+def load_app(spec: str, *, search_first: Path | None = None) -> ASGIApp:
+    """``"package.module:attribute"`` (dots after the colon walk attributes).
+
+    The module is looked for in ``search_first`` (the configuration file's
+    directory), then the working directory, then ``sys.path``; both stay on
+    ``sys.path``, as uvicorn's ``--app-dir`` does, so the app's own imports work.
+    """
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
         raise ValueError(f"expected 'module:attribute', got {spec!r}")
+    for directory in (Path.cwd(), search_first):  # the config's directory ends up first
+        if directory is not None and str(directory) not in sys.path:
+            sys.path.insert(0, str(directory))
     try:
         obj = importlib.import_module(module_name)
     except Exception as exc:
@@ -51,7 +66,7 @@ def load_app(spec: str):
     return obj
 
 
-def tls_extension(*, server_cert_pem: str | None, handshake, client_verify: str) -> dict:
+def tls_extension(*, server_cert_pem: str | None, handshake: HandshakeComplete, client_verify: str) -> dict[str, Any]:
     """``scope["extensions"]["tls"]`` per the ASGI TLS extension."""
     from purekong.engine import der_to_pem
     from purekong.engine._suites import BY_IANA
@@ -143,7 +158,7 @@ class ASGIResponse:
             self._task.get_loop().call_later(5.0, self._task.cancel)
 
 
-async def call_app(app, scope: dict, body, *, timeout: float = 60.0) -> ASGIResponse:
+async def call_app(app: ASGIApp, scope: dict[str, Any], body: bytes | AsyncIterable[bytes], *, timeout: float = 60.0) -> ASGIResponse:
     """Run ``app`` for one request; return once it sent ``http.response.start``.
 
     ``body`` is bytes, or (unbuffered requests) an async iterable of the
@@ -153,16 +168,17 @@ async def call_app(app, scope: dict, body, *, timeout: float = 60.0) -> ASGIResp
     started: asyncio.Future = loop.create_future()
     queue: asyncio.Queue = asyncio.Queue()
     disconnected = asyncio.Event()
+    whole = bytes(body) if isinstance(body, (bytes, bytearray)) else None
     chunks = None if isinstance(body, (bytes, bytearray)) else body.__aiter__()
     request_sent = False
     finished = False
 
-    async def receive():
+    async def receive() -> dict[str, Any]:
         nonlocal request_sent
         if not request_sent:
             if chunks is None:
                 request_sent = True
-                return {"type": "http.request", "body": bytes(body), "more_body": False}
+                return {"type": "http.request", "body": whole, "more_body": False}
             try:
                 return {"type": "http.request", "body": await chunks.__anext__(), "more_body": True}
             except StopAsyncIteration:
@@ -174,7 +190,7 @@ async def call_app(app, scope: dict, body, *, timeout: float = 60.0) -> ASGIResp
         await disconnected.wait()
         return {"type": "http.disconnect"}
 
-    async def send(message):
+    async def send(message: dict[str, Any]) -> None:
         nonlocal finished
         kind = message.get("type")
         if kind == "http.response.start":
@@ -194,7 +210,7 @@ async def call_app(app, scope: dict, body, *, timeout: float = 60.0) -> ASGIResp
         else:
             raise RuntimeError(f"unsupported ASGI message type {kind!r}")
 
-    async def run():
+    async def run() -> None:
         try:
             await app(scope, receive, send)
         except asyncio.CancelledError:
@@ -228,7 +244,7 @@ async def call_app(app, scope: dict, body, *, timeout: float = 60.0) -> ASGIResp
 class Lifespan:
     """The ASGI lifespan protocol, best effort: apps that don't speak it are fine."""
 
-    def __init__(self, app) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self._inbox: asyncio.Queue = asyncio.Queue()
         self._outbox: asyncio.Queue = asyncio.Queue()
@@ -236,13 +252,13 @@ class Lifespan:
         self.supported = True
 
     async def startup(self, timeout: float = 30.0) -> None:
-        async def receive():
+        async def receive() -> dict[str, Any]:
             return await self._inbox.get()
 
-        async def send(message):
+        async def send(message: dict[str, Any]) -> None:
             await self._outbox.put(message)
 
-        async def run():
+        async def run() -> None:
             try:
                 await self.app({"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": {}}, receive, send)
             except BaseException:  # noqa: BLE001 - "unsupported" per the spec

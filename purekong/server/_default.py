@@ -22,6 +22,7 @@ import html
 import json
 import os
 from pathlib import Path
+from typing import Any, Awaitable, Callable
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -49,7 +50,7 @@ def default_state_dir() -> Path:
 # -- the development PKI -----------------------------------------------------------
 
 
-def _write_key(path: Path, key) -> None:
+def _write_key(path: Path, key: Any) -> None:
     data = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # keys are private from the first byte
     with os.fdopen(fd, "wb") as f:
@@ -103,11 +104,11 @@ class RequestDevClientCert(NativePlugin):
     priority = 1_000_000
     ca_pem: str = ""
 
-    def certificate(self, kong):
+    def certificate(self, kong: Any) -> None:
         kong.client.tls.request_client_certificate(self.config["ca_pem"])
 
 
-def dev_client_cert_schema():
+def dev_client_cert_schema() -> tuple[dict[str, Any], ...]:
     return ({"ca_pem": {"type": "string", "required": True}},)
 
 
@@ -173,7 +174,7 @@ def _html(info: dict) -> bytes:
     return page.encode()
 
 
-async def info_app(scope, receive, send):
+async def info_app(scope: dict[str, Any], receive: Callable[[], Awaitable[dict[str, Any]]], send: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
     """The default page (an ASGI app; also usable as a service's ``asgi``)."""
     if scope["type"] != "http":
         return  # lifespan: nothing to set up

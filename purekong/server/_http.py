@@ -10,9 +10,11 @@ Two layers, each small enough to read on its own:
 * :func:`serve_connection` speaks HTTP/1.1 over a stream with h11 (the model
   h11 documents: one ``h11.Connection`` per socket, read events, answer,
   ``start_next_cycle`` for keep-alive). It knows nothing about Kong: each
-  request goes to a ``handler`` that returns a :class:`Reply`.
+  request becomes a :class:`RequestCycle` (from the ``handler``), whose
+  ``respond()`` gives the :class:`Reply` and whose ``finish()`` runs once the
+  reply went out.
 
-Every wait has a deadline (:class:`Limits`), and every path out of
+Every wait has a deadline (:class:`~._settings.Limits`), and every path out of
 :func:`serve_connection` closes the socket, so a client that stalls, resets
 or sends garbage costs one task for at most one timeout and leaves no file
 descriptor behind.
@@ -22,8 +24,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
-from typing import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import AsyncIterator, Awaitable, Callable, Protocol
 
 import h11
 
@@ -38,26 +40,13 @@ from purekong.engine import (
     ProtocolError,
     ServerConnection,
 )
+from purekong.pdk import JSON_CONTENT_TYPE, cjson_encode, default_message
+
+from ._settings import Limits
 
 _log = logging.getLogger("purekong.serve")
 
 READ_SIZE = 65536
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Per-connection deadlines and sizes. Defaults follow Kong's nginx template."""
-
-    handshake_timeout: float = 10.0  # TLS handshake, whole
-    idle_timeout: float = 60.0  # keep-alive: waiting for the next request (keepalive_timeout 60s)
-    client_timeout: float = 60.0  # between two reads of one request / two writes (client_body_timeout, send_timeout)
-    max_request_head: int = 64 * 1024  # request line + headers (large_client_header_buffers)
-    max_body_size: int = 8 * 1024 * 1024  # 0 = unlimited (client_max_body_size; Kong defaults to 0)
-    max_connections: int = 1024  # per worker (worker_connections)
-    #: Read the whole request body before the handler runs (Kong's route
-    #: default, request_buffering = true). Off: the handler gets the body as a
-    #: stream (``HTTPRequest.body_stream``) and can forward it as it arrives.
-    request_buffering: bool = True
 
 
 class ClientGone(Exception):
@@ -85,7 +74,7 @@ class PlainStream:
         if self.writer.is_closing():
             raise ClientGone("connection closed")
         self.writer.write(data)
-        await _drain(self.writer, self.limits.client_timeout)
+        await _drain(self.writer, self.limits.timeouts.client)
 
     async def close(self) -> None:
         await _close_writer(self.writer)
@@ -124,13 +113,13 @@ class TLSStream:
     async def do_handshake(self) -> HandshakeComplete:
         """Run the handshake within ``handshake_timeout``; raise HandshakeFailed."""
         try:
-            async with asyncio.timeout(self.limits.handshake_timeout):
+            async with asyncio.timeout(self.limits.timeouts.handshake):
                 while self.handshake is None:
                     event = await self._next_event()
                     if event is None:
                         raise HandshakeFailed("connection closed during the handshake")
         except TimeoutError:
-            raise HandshakeFailed(f"handshake timeout ({self.limits.handshake_timeout:g} s)") from None
+            raise HandshakeFailed(f"handshake timeout ({self.limits.timeouts.handshake:g} s)") from None
         return self.handshake
 
     async def receive(self) -> bytes:
@@ -141,7 +130,7 @@ class TLSStream:
             if isinstance(event, DataReceived):
                 return event.data
 
-    async def _next_event(self):
+    async def _next_event(self) -> object:
         """The next interesting event, pumping the socket as needed; None once closed."""
         conn = self.conn
         while not self._closed:
@@ -195,7 +184,7 @@ class TLSStream:
             if self.writer.is_closing():
                 raise ClientGone("connection closed")
             self.writer.write(out)
-            await _drain(self.writer, self.limits.client_timeout)
+            await _drain(self.writer, self.limits.timeouts.client)
 
     async def _flush_quietly(self) -> None:
         try:
@@ -261,25 +250,50 @@ class Reply:
     """What the handler answers: a status, headers and a body.
 
     ``body`` is bytes, or an async iterator of chunks (streamed: chunked
-    encoding unless a Content-Length header says otherwise). ``done`` is
-    called once the exchange is over with the body bytes sent and whether
-    the whole response went out (the access log is written there).
+    encoding unless a Content-Length header says otherwise).
     """
 
     status: int
     headers: list[tuple[str, str]]
     body: bytes | AsyncIterator[bytes] = b""
-    done: Callable[[int, bool], Awaitable[None] | None] | None = field(default=None, repr=False)
     close: bool = False  # close the connection after this response
 
 
-Handler = Callable[[HTTPRequest], Awaitable[Reply]]
+@dataclass
+class Sent:
+    """How a reply went out: the body bytes sent, and whether all of it was
+    (filled in as it goes, so a reply cut short still says how far it got)."""
+
+    body_bytes: int = 0
+    complete: bool = False
+
+
+class RequestCycle(Protocol):
+    """One request as the HTTP layer drives it: ``respond()``, the reply is
+    sent, then ``finish()`` (``server/_request.py``'s ``Exchange`` is one)."""
+
+    async def respond(self) -> Reply:
+        """The reply to send."""
+        ...
+
+    async def finish(self, sent: Sent) -> None:
+        """After the reply went out (or failed to): the request's last step."""
+        ...
+
+
+#: Makes the request cycle for each request of a connection.
+Handler = Callable[["HTTPRequest"], RequestCycle]
 
 
 class _BadRequest(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
+
+
+#: The connection's next h11 event within a timeout (None: the timeout passed).
+_NextEvent = Callable[[float], Awaitable[object]]
+_SendEvent = Callable[[h11.Event], Awaitable[None]]
 
 
 class BodyTooLarge(Exception):
@@ -294,53 +308,63 @@ class BodyStream:
     client's Content-Length, if it sent one.
     """
 
-    def __init__(self, conn: h11.Connection, next_event, send, limits: Limits, length: int | None) -> None:
+    def __init__(self, conn: h11.Connection, next_event: _NextEvent, send: _SendEvent, limits: Limits, length: int | None) -> None:
         self._conn, self._next_event, self._send, self._limits = conn, next_event, send, limits
         self.length = length
         self.received = 0
         self.complete = False
         self._started = False
 
-    def __aiter__(self):
+    def __aiter__(self) -> AsyncIterator[bytes]:
         return self._chunks()
 
-    async def _chunks(self):
+    async def _chunks(self) -> AsyncIterator[bytes]:
         if self._started:
             raise RuntimeError("a request body stream can be read once")
         self._started = True
         if self._conn.they_are_waiting_for_100_continue:
             await self._send(h11.InformationalResponse(status_code=100, headers=[]))
-        while True:
-            event = await self._next_event(self._limits.client_timeout)
-            if event is None:
-                raise ClientGone("client stalled in the request body")
-            if isinstance(event, h11.Data):
-                self.received += len(event.data)
-                if self._limits.max_body_size and self.received > self._limits.max_body_size:
-                    raise BodyTooLarge(f"request body over {self._limits.max_body_size} bytes")
-                yield bytes(event.data)
-            elif isinstance(event, h11.EndOfMessage):
-                self.complete = True
-                return
-            elif isinstance(event, h11.ConnectionClosed):
-                raise ClientGone("client closed in the request body")
+        async for chunk in _client_body(self._next_event, self._limits):
+            self.received += len(chunk)
+            if self._limits.max_body_size and self.received > self._limits.max_body_size:
+                raise BodyTooLarge(f"request body over {self._limits.max_body_size} bytes")
+            yield chunk
+        self.complete = True
 
 
-# Kong's bodies for the errors the server itself answers (kong/tools/http.lua).
-_MESSAGES = {
-    400: "Bad request",
-    408: "Request timeout",
-    413: "Payload too large",
-    494: "Request header or cookie too large",
-    500: "An unexpected error occurred",
-}
+async def message_body(next_event: Callable[[], Awaitable[object]], closed: Callable[[], Exception]) -> AsyncIterator[bytes]:
+    """The data of one h11 message, chunk by chunk, up to its EndOfMessage.
+
+    ``next_event()`` is the connection's next h11 event (it raises on a
+    timeout); ``closed()`` the exception for a peer that closed mid-body.
+    Both sides use it: the client's request body and the upstream's response body.
+    """
+    while True:
+        event = await next_event()
+        if isinstance(event, h11.Data):
+            yield bytes(event.data)
+        elif isinstance(event, h11.EndOfMessage):
+            return
+        elif isinstance(event, h11.ConnectionClosed):
+            raise closed()
+
+
+def _client_body(next_event: _NextEvent, limits: Limits) -> AsyncIterator[bytes]:
+    """A request body, each read within the client timeout."""
+
+    async def next_body_event() -> object:
+        event = await next_event(limits.timeouts.client)
+        if event is None:
+            raise ClientGone("client stalled in the request body")
+        return event
+
+    return message_body(next_body_event, lambda: ClientGone("client closed in the request body"))
 
 
 def error_reply(status: int, message: str | None = None, *, close: bool = False) -> Reply:
-    import json
-
-    body = json.dumps({"message": message or _MESSAGES.get(status, "Bad request")}, separators=(",", ":")).encode()
-    headers = [("Content-Type", "application/json; charset=utf-8"), ("Content-Length", str(len(body)))]
+    """The server's own error page, with Kong's body for ``status``."""
+    body = cjson_encode({"message": message or default_message(status)})
+    headers = [("Content-Type", JSON_CONTENT_TYPE), ("Content-Length", str(len(body)))]
     return Reply(status, headers, body, close=close)
 
 
@@ -356,14 +380,14 @@ class ConnectionState:
     requests: int = 0
 
 
-async def serve_connection(stream, handler: Handler, limits: Limits, state: ConnectionState | None = None) -> None:
+async def serve_connection(stream: PlainStream | TLSStream, handler: Handler, limits: Limits, state: ConnectionState | None = None) -> None:
     """Serve HTTP/1.1 requests on ``stream`` until either side closes it."""
     state = state or ConnectionState()
     conn = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.max_request_head)
 
     fed = 0  # bytes handed to h11 since this request began (for the head limit)
 
-    async def next_event(timeout: float):
+    async def next_event(timeout: float) -> object:
         nonlocal fed
         while True:
             event = conn.next_event()
@@ -377,7 +401,7 @@ async def serve_connection(stream, handler: Handler, limits: Limits, state: Conn
             fed += len(data)
             conn.receive_data(data)  # b"" = EOF; h11 turns it into ConnectionClosed or an error
 
-    async def send(event) -> None:
+    async def send(event: h11.Event) -> None:
         data = conn.send(event)
         if data:
             await stream.send(data)
@@ -392,10 +416,10 @@ async def serve_connection(stream, handler: Handler, limits: Limits, state: Conn
             # The whole head within the deadline (nginx's client_header_timeout;
             # a byte now and then does not keep a connection alive), after up to
             # idle_timeout of keep-alive silence.
-            deadline = (limits.idle_timeout if state.requests else 0) + limits.client_timeout
+            deadline = (limits.timeouts.idle if state.requests else 0) + limits.timeouts.client
             try:
                 async with asyncio.timeout(deadline):
-                    event = await next_event(limits.idle_timeout if state.requests else limits.client_timeout)
+                    event = await next_event(limits.timeouts.idle if state.requests else limits.timeouts.client)
             except TimeoutError:
                 return
             state.idle = False
@@ -422,21 +446,30 @@ async def serve_connection(stream, handler: Handler, limits: Limits, state: Conn
         except ClientGone:
             return
         state.requests += 1
+        cycle: RequestCycle | None = None
         if request is not None:
             try:
-                reply = await handler(request)
+                cycle = handler(request)
+                reply = await cycle.respond()
             except ClientGone:
                 return
             except Exception:
                 _log.exception("handler failed for %s %s", request.method, request.target)
-                reply = error_reply(500)
+                cycle, reply = None, error_reply(500)
         assert reply is not None
         if state.draining:
             reply.close = True
         if request is not None and request.body_stream is not None and not request.body_stream.complete:
             reply.close = True  # the rest of the body is still on the wire: this connection is done
-        ok = await _send_reply(conn, stream.send, reply, request)
-        if not ok or reply.close or conn.our_state is h11.MUST_CLOSE or conn.their_state is not h11.DONE:
+        sent = Sent()
+        try:
+            await _send_reply(conn, stream.send, reply, request, sent)
+        finally:
+            # The request's last step, however the reply ended (even when the
+            # task is cancelled at shutdown).
+            if cycle is not None:
+                await _finish(cycle, sent)
+        if not sent.complete or reply.close or conn.our_state is h11.MUST_CLOSE or conn.their_state is not h11.DONE:
             return
         try:
             conn.start_next_cycle()
@@ -446,8 +479,8 @@ async def serve_connection(stream, handler: Handler, limits: Limits, state: Conn
 
 def _head_fields(head: h11.Request, limits: Limits) -> tuple[list[tuple[str, str]], int | None]:
     headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in head.headers.raw_items()]
-    length = next((v for k, v in headers if k.lower() == "content-length"), None)
-    length = int(length) if length is not None and length.isdigit() else None  # h11 validated it
+    text = next((v for k, v in headers if k.lower() == "content-length"), None)
+    length = int(text) if text is not None and text.isdigit() else None  # h11 validated it
     if limits.max_body_size and length is not None and length > limits.max_body_size:
         raise _BadRequest(413, "body too large")
     return headers, length
@@ -458,7 +491,7 @@ def _has_no_body(head: h11.Request) -> bool:
     return b"transfer-encoding" not in names and names.get(b"content-length", b"0") == b"0"
 
 
-def _streamed_request(conn, head: h11.Request, next_event, send, limits: Limits) -> HTTPRequest:
+def _streamed_request(conn: h11.Connection, head: h11.Request, next_event: _NextEvent, send: _SendEvent, limits: Limits) -> HTTPRequest:
     headers, length = _head_fields(head, limits)
     return HTTPRequest(
         method=head.method.decode("ascii"),
@@ -470,23 +503,15 @@ def _streamed_request(conn, head: h11.Request, next_event, send, limits: Limits)
     )
 
 
-async def _read_request(conn, head: h11.Request, next_event, send, limits: Limits) -> HTTPRequest:
+async def _read_request(conn: h11.Connection, head: h11.Request, next_event: _NextEvent, send: _SendEvent, limits: Limits) -> HTTPRequest:
     headers, _ = _head_fields(head, limits)
     if conn.they_are_waiting_for_100_continue:
         await send(h11.InformationalResponse(status_code=100, headers=[]))
     body = bytearray()
-    while True:
-        event = await next_event(limits.client_timeout)
-        if event is None:
-            raise ClientGone("client stalled in the request body")
-        if isinstance(event, h11.Data):
-            body += event.data
-            if limits.max_body_size and len(body) > limits.max_body_size:
-                raise _BadRequest(413, "body too large")
-        elif isinstance(event, h11.EndOfMessage):
-            break
-        elif isinstance(event, h11.ConnectionClosed):
-            raise ClientGone("client closed in the request body")
+    async for chunk in _client_body(next_event, limits):
+        body += chunk
+        if limits.max_body_size and len(body) > limits.max_body_size:
+            raise _BadRequest(413, "body too large")
     return HTTPRequest(
         method=head.method.decode("ascii"),
         target=head.target.decode("latin-1"),
@@ -496,9 +521,8 @@ async def _read_request(conn, head: h11.Request, next_event, send, limits: Limit
     )
 
 
-async def _send_reply(conn, send_bytes, reply: Reply, request: HTTPRequest | None) -> bool:
-    """Send ``reply``; call its ``done``. False when the connection must end."""
-    sent, complete = 0, False
+async def _send_reply(conn: h11.Connection, send_bytes: Callable[[bytes], Awaitable[None]], reply: Reply, request: HTTPRequest | None, sent: Sent) -> None:
+    """Send ``reply``, recording in ``sent`` how far it got (not complete: the connection must end)."""
     body = reply.body
     try:
         headers = [(k, v) for k, v in reply.headers if k.lower() not in ("connection", "keep-alive")]
@@ -508,42 +532,41 @@ async def _send_reply(conn, send_bytes, reply: Reply, request: HTTPRequest | Non
         if reply.close:
             headers.append(("Connection", "close"))
         if conn.our_state not in (h11.SEND_RESPONSE, h11.IDLE):
-            return False  # e.g. a protocol error before h11 saw a request line
+            return  # e.g. a protocol error before h11 saw a request line
         head = h11.Response(status_code=reply.status, headers=[(k.encode("latin-1"), str(v).encode("latin-1")) for k, v in headers])
         if isinstance(body, (bytes, bytearray)):
             # One write (one TLS record) for the whole response.
-            data = conn.send(head)
+            data = conn.send(head) or b""
             if body and not no_body:
-                data += conn.send(h11.Data(data=bytes(body)))
-                sent = len(body)
-            await send_bytes(data + conn.send(h11.EndOfMessage()))
+                data += conn.send(h11.Data(data=bytes(body))) or b""
+                sent.body_bytes = len(body)
+            await send_bytes(data + (conn.send(h11.EndOfMessage()) or b""))
         else:
             # Streamed: the head goes out with the first chunk, then each chunk
             # as it arrives (a slow upstream must not hold the head back either,
             # so at most the first chunk is waited for).
-            pending = conn.send(head)
+            pending = conn.send(head) or b""
             async for chunk in body:
                 if chunk and not no_body:
-                    pending += conn.send(h11.Data(data=chunk))
-                    sent += len(chunk)
+                    pending += conn.send(h11.Data(data=chunk)) or b""
+                    sent.body_bytes += len(chunk)
                     await send_bytes(pending)
                     pending = b""
-            await send_bytes(pending + conn.send(h11.EndOfMessage()))
-        complete = True
-        return True
+            await send_bytes(pending + (conn.send(h11.EndOfMessage()) or b""))
+        sent.complete = True
     except (ClientGone, h11.LocalProtocolError) as exc:
         _log.debug("response not completed: %s", exc)
-        return False
     finally:
-        if not isinstance(body, (bytes, bytearray)) and hasattr(body, "aclose"):
+        aclose = getattr(body, "aclose", None)
+        if aclose is not None:
             try:
-                await body.aclose()  # release the upstream connection
+                await aclose()  # release the upstream connection
             except Exception:  # noqa: BLE001 - cleanup must not mask the real outcome
                 pass
-        if reply.done is not None:
-            try:
-                result = reply.done(sent, complete)
-                if asyncio.iscoroutine(result):
-                    await result
-            except Exception:
-                _log.exception("after-response hook failed")
+
+
+async def _finish(cycle: RequestCycle, sent: Sent) -> None:
+    try:
+        await cycle.finish(sent)
+    except Exception:
+        _log.exception("finishing the request failed")

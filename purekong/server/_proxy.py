@@ -29,6 +29,8 @@ from typing import AsyncIterable, AsyncIterator
 
 import h11
 
+from ._http import message_body
+
 _log = logging.getLogger("purekong.serve")
 
 READ_SIZE = 65536
@@ -51,7 +53,7 @@ class UpstreamTimeout(UpstreamError):
 
 
 @dataclass(frozen=True)
-class Timeouts:
+class UpstreamTimeouts:
     """Seconds (Kong's services hold milliseconds)."""
 
     connect: float = 60.0
@@ -59,22 +61,31 @@ class Timeouts:
     read: float = 60.0
 
 
-_client_ssl_context: ssl.SSLContext | None = None
+_client_ssl_contexts: dict[bool, ssl.SSLContext] = {}
 
 
-def _ssl_context() -> ssl.SSLContext:
-    global _client_ssl_context
-    if _client_ssl_context is None:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.check_hostname = False  # Kong's default: tls_verify off for upstreams
-        ctx.verify_mode = ssl.CERT_NONE
-        _client_ssl_context = ctx
-    return _client_ssl_context
+def _ssl_context(verify: bool) -> ssl.SSLContext:
+    """Kong's default is tls_verify off for upstreams; ``kong.service.set_tls_verify(true)``
+    turns it on for a request: the system trust store and the host name checked."""
+    ctx = _client_ssl_contexts.get(verify)
+    if ctx is None:
+        if verify:
+            ctx = ssl.create_default_context()
+        else:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        ctx = _client_ssl_contexts.setdefault(verify, ctx)
+    return ctx
+
+
+#: (scheme, host, port): what a pooled connection can be reused for.
+_Key = tuple[str, str, int, bool]  # scheme, host, port, TLS verification on
 
 
 @dataclass(eq=False)  # identity: connections live in sets
 class _Conn:
-    key: tuple[str, str, int]
+    key: _Key
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
     h11: h11.Connection = field(default_factory=lambda: h11.Connection(h11.CLIENT))
@@ -88,8 +99,9 @@ class _Conn:
 class UpstreamResponse:
     """Status and headers now; the body with :meth:`iter_body` (call exactly once)."""
 
-    def __init__(self, pool: "UpstreamPool", conn: _Conn, head: h11.Response, timeouts: Timeouts) -> None:
-        self._pool, self._conn, self._timeouts = pool, conn, timeouts
+    def __init__(self, pool: "UpstreamPool", conn: _Conn, head: h11.Response, timeouts: UpstreamTimeouts) -> None:
+        self._pool, self._timeouts = pool, timeouts
+        self._conn: _Conn | None = conn  # None once released
         self.status = head.status_code
         self.headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in head.headers.raw_items()]
         self.http_version = head.http_version.decode("ascii")
@@ -97,18 +109,16 @@ class UpstreamResponse:
         self._done = False
 
     async def iter_body(self) -> AsyncIterator[bytes]:
-        conn = self._conn
+        conn, read = self._conn, self._timeouts.read
+        if conn is None:
+            raise RuntimeError("the body of an upstream response can be read once")
         try:
-            while True:
-                event = await _next_event(conn, self._timeouts.read)
-                if isinstance(event, h11.Data):
-                    self.body_bytes += len(event.data)
-                    yield bytes(event.data)
-                elif isinstance(event, h11.EndOfMessage):
-                    self._done = True
-                    return
-                elif isinstance(event, h11.ConnectionClosed):
-                    raise UpstreamInvalidResponse("upstream closed the connection in the body")
+            async for chunk in message_body(
+                lambda: _next_event(conn, read), lambda: UpstreamInvalidResponse("upstream closed the connection in the body")
+            ):
+                self.body_bytes += len(chunk)
+                yield chunk
+            self._done = True
         finally:
             self.release()
 
@@ -123,7 +133,7 @@ class UpstreamResponse:
         self._pool._release(conn, reusable=self._done)
 
 
-async def _next_event(conn: _Conn, timeout: float):
+async def _next_event(conn: _Conn, timeout: float) -> object:
     while True:
         try:
             event = conn.h11.next_event()
@@ -145,7 +155,7 @@ class UpstreamPool:
     def __init__(self, *, max_idle_per_host: int = 32, idle_timeout: float = 60.0) -> None:
         self.max_idle_per_host = max_idle_per_host
         self.idle_timeout = idle_timeout  # Kong's upstream_keepalive_idle_timeout
-        self._idle: dict[tuple[str, str, int], list[_Conn]] = defaultdict(list)
+        self._idle: dict[_Key, list[_Conn]] = defaultdict(list)
         self._busy: set[_Conn] = set()
 
     async def request(
@@ -157,9 +167,10 @@ class UpstreamPool:
         target: str,
         headers: list[tuple[str, str]],
         body: bytes | AsyncIterable[bytes],
-        timeouts: Timeouts = Timeouts(),
+        timeouts: UpstreamTimeouts = UpstreamTimeouts(),
         sni: str | None = None,
         body_length: int | None = None,
+        verify: bool = False,
     ) -> UpstreamResponse:
         """Send one request; return once the response head arrived.
 
@@ -170,7 +181,7 @@ class UpstreamPool:
         while idle, which keep-alive allows at any time); a streamed body
         cannot be replayed, so it always gets a fresh connection.
         """
-        key = (scheme, host, port)
+        key = (scheme, host, port, verify and scheme == "https")
         replayable = isinstance(body, (bytes, bytearray))
         for attempt in (0, 1):
             conn = self._take_idle(key) if attempt == 0 and replayable else None
@@ -189,28 +200,36 @@ class UpstreamPool:
                 raise
         raise AssertionError("unreachable")
 
-    async def _exchange(self, conn, method, target, headers, body, timeouts, body_length=None) -> UpstreamResponse:
+    async def _exchange(
+        self,
+        conn: _Conn,
+        method: str,
+        target: str,
+        headers: list[tuple[str, str]],
+        body: bytes | AsyncIterable[bytes],
+        timeouts: UpstreamTimeouts,
+        body_length: int | None = None,
+    ) -> UpstreamResponse:
         h = conn.h11
         headers = [(k, v) for k, v in strip_hop_by_hop(headers) if k.lower() != "content-length"]
-        streamed = not isinstance(body, (bytes, bytearray))
-        if streamed:
+        fixed = body if isinstance(body, (bytes, bytearray)) else None
+        if fixed is None:
             # h11 frames the body: exactly this many bytes, or chunked.
             headers.append(("Content-Length", str(body_length)) if body_length is not None else ("Transfer-Encoding", "chunked"))
-        elif body or method not in ("GET", "HEAD", "DELETE", "OPTIONS", "TRACE"):
-            headers.append(("Content-Length", str(len(body))))
+        elif fixed or method not in ("GET", "HEAD", "DELETE", "OPTIONS", "TRACE"):
+            headers.append(("Content-Length", str(len(fixed))))
         try:
-            out = h.send(h11.Request(method=method, target=target, headers=[(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]))
-            if body and not streamed:
-                out += h.send(h11.Data(data=body))
-                out += h.send(h11.EndOfMessage())
-            elif not streamed:
-                out += h.send(h11.EndOfMessage())
+            out = h.send(h11.Request(method=method, target=target, headers=[(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers])) or b""
+            if fixed:
+                out += h.send(h11.Data(data=fixed)) or b""
+            if fixed is not None:
+                out += h.send(h11.EndOfMessage()) or b""
             await self._write(conn, out, timeouts)
-            if streamed:
+            if not isinstance(body, (bytes, bytearray)):
                 async for chunk in body:  # the client's pace: each chunk as it arrives
                     if chunk:
-                        await self._write(conn, h.send(h11.Data(data=chunk)), timeouts)
-                await self._write(conn, h.send(h11.EndOfMessage()), timeouts)
+                        await self._write(conn, h.send(h11.Data(data=chunk)) or b"", timeouts)
+                await self._write(conn, h.send(h11.EndOfMessage()) or b"", timeouts)
         except h11.LocalProtocolError as exc:
             raise UpstreamInvalidResponse(f"cannot send the request: {exc}") from None
         while True:
@@ -224,7 +243,7 @@ class UpstreamPool:
             raise UpstreamInvalidResponse(f"unexpected {type(event).__name__} from the upstream")
 
     @staticmethod
-    async def _write(conn: _Conn, data: bytes, timeouts: Timeouts) -> None:
+    async def _write(conn: _Conn, data: bytes, timeouts: UpstreamTimeouts) -> None:
         try:
             conn.writer.write(data)
             async with asyncio.timeout(timeouts.write):
@@ -234,13 +253,13 @@ class UpstreamPool:
         except (ConnectionError, OSError) as exc:
             raise UpstreamInvalidResponse(f"upstream connection failed: {exc}") from None
 
-    async def _connect(self, key, timeouts: Timeouts, sni: str | None) -> _Conn:
-        scheme, host, port = key
+    async def _connect(self, key: _Key, timeouts: UpstreamTimeouts, sni: str | None) -> _Conn:
+        scheme, host, port, verify = key
         tls = scheme == "https"
         try:
             async with asyncio.timeout(timeouts.connect):
                 reader, writer = await asyncio.open_connection(
-                    host, port, ssl=_ssl_context() if tls else None, server_hostname=(sni or host) if tls else None
+                    host, port, ssl=_ssl_context(verify) if tls else None, server_hostname=(sni or host) if tls else None
                 )
         except TimeoutError:
             raise UpstreamTimeout(f"connecting to {host}:{port} timed out after {timeouts.connect:g} s") from None
@@ -248,7 +267,7 @@ class UpstreamPool:
             raise UpstreamConnectError(f"cannot connect to {host}:{port}: {exc}") from None
         return _Conn(key, reader, writer)
 
-    def _take_idle(self, key) -> _Conn | None:
+    def _take_idle(self, key: _Key) -> _Conn | None:
         idle = self._idle.get(key)
         now = time.monotonic()
         while idle:
@@ -297,7 +316,7 @@ _HOP_BY_HOP = frozenset(
 
 
 def strip_hop_by_hop(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    named = set()
+    named: set[str] = set()
     for k, v in headers:
         if k.lower() == "connection":
             named.update(t.strip().lower() for t in v.split(","))

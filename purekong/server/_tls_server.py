@@ -6,8 +6,8 @@ writes ``data_to_send()`` back. Nothing here imports tlslite.
 
 Per connection (see docs/tls-server.md):
 
-- the handshake must finish within ``handshake_timeout`` seconds;
-- afterwards the peer may stay silent at most ``idle_timeout`` seconds;
+- the handshake must finish within ``timeouts.handshake`` seconds;
+- afterwards the peer may stay silent at most ``timeouts.idle`` seconds;
 - without ``echo``, the HTTP request head (up to the first blank line, ``\\r\\n\\r\\n``
   or ``\\n\\n``) may be at most ``max_request_head`` bytes; the reply is a JSON
   description of the connection, then close_notify;
@@ -26,9 +26,9 @@ import re
 import signal
 import sys
 import time
-from dataclasses import dataclass, field
-from typing import Callable, TextIO
+from typing import Callable
 
+from purekong._hostport import format_host_port
 from purekong.engine import (
     NEED_DATA,
     PAUSED,
@@ -40,30 +40,16 @@ from purekong.engine import (
     KeyLogWriter,
     ProtocolError,
     RemoteProtocolError,
-    ServerConfig,
     ServerConnection,
 )
+
+from ._settings import TLSServerOptions
 
 #: Seconds a finished connection waits for the peer to close before closing itself.
 LINGER_SECONDS = 2.0
 
 # The end of an HTTP request head: an empty line, with or without CRs.
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
-
-
-@dataclass
-class ServerOptions:
-    """Everything the server needs besides the address it listens on."""
-
-    config: ServerConfig
-    echo: bool = False
-    handshake_timeout: float = 10.0
-    idle_timeout: float = 60.0
-    max_request_head: int = 64 * 1024
-    #: A text stream that receives NSS key-log lines (SSLKEYLOGFILE format).
-    keylog: TextIO | None = None
-    #: Where log lines go; by default, stderr.
-    log: Callable[[str], None] | None = field(default=None, repr=False)
 
 
 def response_body(handshake: HandshakeComplete) -> dict:
@@ -131,17 +117,16 @@ class _TLSProtocol(asyncio.Protocol):
         self._transport = transport  # type: ignore[assignment]
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple) and len(peer) >= 2:
-            host = peer[0]
-            self._peer = f"[{host}]:{peer[1]}" if ":" in host else f"{host}:{peer[1]}"
+            self._peer = format_host_port(peer[0], peer[1])
         self._server._connections.add(self)
-        self._arm(self._options.handshake_timeout, self._on_handshake_timeout)
+        self._arm(self._options.timeouts.handshake, self._on_handshake_timeout)
 
     def data_received(self, data: bytes) -> None:
         self._bytes_in += len(data)
         if self._finished:
             return  # lingering: drain and discard
         if self._handshake is not None:
-            self._arm(self._options.idle_timeout, self._on_idle_timeout)
+            self._arm(self._options.timeouts.idle, self._on_idle_timeout)
         self._feed(data)
 
     def eof_received(self) -> bool:
@@ -197,7 +182,7 @@ class _TLSProtocol(asyncio.Protocol):
             conn.proceed()  # the config's certificates, CA names, reuse, ALPN
         elif isinstance(event, HandshakeComplete):
             self._handshake = event
-            self._arm(self._options.idle_timeout, self._on_idle_timeout)
+            self._arm(self._options.timeouts.idle, self._on_idle_timeout)
         elif isinstance(event, DataReceived):
             if self._options.echo:
                 conn.send_data(event.data)
@@ -278,7 +263,7 @@ class _TLSProtocol(asyncio.Protocol):
     def _on_handshake_timeout(self) -> None:
         self._timer = None
         if self._handshake is None and not self._finished:
-            self._outcome = f"handshake timeout ({self._options.handshake_timeout:g} s)"
+            self._outcome = f"handshake timeout ({self._options.timeouts.handshake:g} s)"
             self._finished = True
             if self._transport is not None:
                 self._transport.abort()
@@ -291,7 +276,7 @@ class _TLSProtocol(asyncio.Protocol):
                 self._flush()
             except ProtocolError:
                 pass
-            self._finish(f"idle timeout ({self._options.idle_timeout:g} s)")
+            self._finish(f"idle timeout ({self._options.timeouts.idle:g} s)")
 
     def _on_linger_timeout(self) -> None:
         self._timer = None
@@ -334,7 +319,7 @@ class TLSServer:
     ``run_server()`` wraps both with signal handling, for the command line.
     """
 
-    def __init__(self, options: ServerOptions) -> None:
+    def __init__(self, options: TLSServerOptions) -> None:
         self.options = options
         self.log = options.log or _stderr_log
         self.tracer = KeyLogWriter(options.keylog) if options.keylog is not None else None
@@ -372,7 +357,7 @@ class TLSServer:
             await asyncio.sleep(0.01)
 
 
-def run_server(options: ServerOptions, host: str, port: int, *, announce: Callable[[str], None] | None = None) -> int:
+def run_server(options: TLSServerOptions, host: str, port: int, *, announce: Callable[[str], None] | None = None) -> int:
     """Serve until SIGINT or SIGTERM; return 0.
 
     ``announce`` receives the "listening on HOST:PORT" line once the socket
@@ -382,8 +367,7 @@ def run_server(options: ServerOptions, host: str, port: int, *, announce: Callab
     async def main() -> int:
         server = TLSServer(options)
         bound_host, bound_port = await server.start(host, port)
-        shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-        line = f"listening on {shown}:{bound_port}"
+        line = f"listening on {format_host_port(bound_host, bound_port)}"
         server.log(line)
         if announce is not None:
             announce(line)

@@ -1,7 +1,7 @@
 """Test tools for purekong users: run Kong plugins, TLS clients and TLS servers
 over real handshakes in memory, and test TLS with properties.
 
-    from purekong.testing import KongHarness
+    from purekong.testing import KongHarness, handshake_in_memory
     from purekong.testing import strategies as pks       # needs purekong[testing]
 
 Names that need hypothesis (``strategies``, ``ConnectionPairMachine``,
@@ -15,8 +15,9 @@ import importlib
 from typing import Any
 
 from ._drive import Outcome, client_answer, server_answer
-from ._pair import ConnectionPair, Endpoint, PurekongEndpoint, StdlibEndpoint, purekong_pair
+from ._pair import ConnectionPair, PairEndpoint, PurekongEndpoint, StdlibEndpoint, purekong_pair
 from ._harness import HarnessResult, KongHarness, echo_upstream
+from ._memory import Endpoint, InMemoryHandshake, OpenSSLClient, OpenSSLServer, handshake_in_memory
 from ._pki import KitPKI, kit_client_config, kit_pki, kit_server_config
 
 # name -> module that defines it, loaded on first use (they import hypothesis).
@@ -33,13 +34,18 @@ __all__ = [
     "ConnectionPair",
     "Endpoint",
     "HarnessResult",
+    "InMemoryHandshake",
     "KitPKI",
     "KongHarness",
+    "OpenSSLClient",
+    "OpenSSLServer",
     "Outcome",
+    "PairEndpoint",
     "PurekongEndpoint",
     "StdlibEndpoint",
     "client_answer",
     "echo_upstream",
+    "handshake_in_memory",
     "kit_client_config",
     "kit_pki",
     "kit_server_config",

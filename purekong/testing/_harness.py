@@ -23,25 +23,25 @@ import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from purekong._devpki import make_dev_pki
 from purekong import plugins as builtins
 from purekong.engine import (
-    NEED_DATA,
-    PAUSED,
     CertifiedKey,
     ClientConfig,
     ClientConnection,
-    ClientHelloReceived,
     HandshakeComplete,
+    HandshakeMessageTrace,
+    SecretTrace,
     ServerConfig,
     ServerConnection,
 )
-from purekong.pdk import PLAIN_HTTP, ConnectionInfo, Request, Response, UpstreamRequest
+from purekong.pdk import PLAIN_HTTP, ConnectionInfo, Request, Response, TLSInfo, UpstreamRequest
 from purekong.gateway import Declarative
-from purekong.runner import PluginInstance, PluginSpec, Runner, configure, load_plugin_file
-from purekong.runner._engine import ConnectionPhases
+from purekong.runner import ConnectionPhases, PluginInstance, PluginSpec, Runner, configure, load_plugin_file
+
+from ._memory import handshake_in_memory
 
 __all__ = ["KongHarness", "HarnessResult", "echo_upstream"]
 
@@ -62,8 +62,12 @@ class HarnessResult:
         """The first response header called ``name`` (case-insensitive)."""
         return next((v for k, v in self.response.headers if k.lower() == name.lower()), None)
 
-    def json(self):
-        return json.loads(self.response.body)
+    def json(self) -> Any:
+        """The response body, decoded as JSON."""
+        body = self.response.body
+        if not isinstance(body, bytes):  # a StreamedBody: a server streamed it, the harness never does
+            raise ValueError("the response body was streamed; there is nothing to decode")
+        return json.loads(body)
 
 
 def echo_upstream(request: UpstreamRequest) -> Response:
@@ -82,7 +86,7 @@ class KongHarness:
         lua_style: bool = True,
         verify_depth: int | None = None,
         server_certificate: CertifiedKey | None = None,
-        trace=None,
+        trace: Callable[[HandshakeMessageTrace | SecretTrace], None] | None = None,
         declarative: Declarative | None = None,
         certificate_handlers: Iterable[Callable] | None = None,
     ) -> None:
@@ -91,11 +95,11 @@ class KongHarness:
         given, their certificate-phase handlers.  Routing is not modelled:
         every plugin runs on every request."""
         instances = [_instance(p) for p in plugins]
-        handlers = list(certificate_handlers or ())
+        handlers: list[Callable[..., Any]] = list(certificate_handlers or ())
         if declarative is not None:
             instances += builtins.build_plugins(declarative)
             if certificate_handlers is None:
-                handlers = builtins.certificate_handlers(declarative)
+                handlers = list(builtins.certificate_handlers(declarative))
         self.certificate_handlers = handlers
         self.runner = Runner(instances, lua_style=lua_style)
         self.verify_depth = verify_depth
@@ -127,7 +131,8 @@ class KongHarness:
         response = self.runner.run_response(outcome, upstream(sent) if sent is not None else None)
         return HarnessResult(response, outcome.context.serialize(), sent, handshake)
 
-    def _handshake(self, certificate, server_name, versions):
+    def _handshake(self, certificate: CertifiedKey | None, server_name: str | None,
+                   versions: tuple[str, ...]) -> tuple[HandshakeComplete, TLSInfo]:
         server = ServerConnection(self.server_config, trace=self.trace)
         client = ClientConnection(
             ClientConfig(verify_server=False, certificate=certificate, versions=versions), server_name
@@ -135,20 +140,14 @@ class KongHarness:
         phases = ConnectionPhases(
             self.runner, verify_depth=self.verify_depth, certificate_handlers=self.certificate_handlers
         )
-        for _ in range(16):  # a handshake takes a few round trips
-            server.receive_data(client.data_to_send())
-            while (event := server.next_event()) not in (NEED_DATA, PAUSED):
-                if isinstance(event, ClientHelloReceived):
-                    if not phases.on_client_hello(server, event):
-                        raise RuntimeError("a certificate-phase plugin failed; the handshake was aborted")
-            reply = server.data_to_send()
-            if reply:
-                client.receive_data(reply)
-            while client.next_event() is not NEED_DATA:
-                pass
-            if server.handshake is not None and client.handshake is not None:
-                return server.handshake, phases.tls_info(server.handshake)
-        raise RuntimeError("the in-memory handshake did not complete")
+        result = handshake_in_memory(client, server, on_client_hello=phases.on_client_hello)
+        if result.aborted:
+            raise RuntimeError("a certificate-phase plugin failed; the handshake was aborted")
+        if result.error is not None:
+            raise result.error
+        if not result.completed or server.handshake is None:
+            raise RuntimeError("the in-memory handshake did not complete")
+        return server.handshake, phases.tls_info(server.handshake)
 
 
 def _instance(plugin: PluginLike) -> PluginInstance:
@@ -159,6 +158,8 @@ def _instance(plugin: PluginLike) -> PluginInstance:
         plugin, config = plugin
     if isinstance(plugin, (str, Path)):
         plugin = load_plugin_file(Path(plugin))
+    if not isinstance(plugin, PluginSpec):
+        raise TypeError(f"expected a plugin file, a PluginSpec or a PluginInstance, got {plugin!r}")
     return configure(plugin, config)
 
 

@@ -43,7 +43,7 @@ from ._pki import HOST, kit_pki
 Trace = Callable[[Any], None]
 
 
-class Endpoint:
+class PairEndpoint:
     """What both kinds of endpoint keep. ``role`` is ``"client"`` or ``"server"``."""
 
     kind = "endpoint"
@@ -89,7 +89,7 @@ class Endpoint:
         raise NotImplementedError
 
 
-class PurekongEndpoint(Endpoint):
+class PurekongEndpoint(PairEndpoint):
     """A purekong ``ServerConnection`` or ``ClientConnection``; a server proceeds with ``proceed`` kwargs."""
 
     kind = "purekong"
@@ -168,7 +168,7 @@ class PurekongEndpoint(Endpoint):
         return self.handshake.version if self.handshake else None
 
 
-class StdlibEndpoint(Endpoint):
+class StdlibEndpoint(PairEndpoint):
     """An ``ssl.SSLObject`` (OpenSSL through the stdlib) over two ``MemoryBIO``; its key log feeds ``secrets``."""
 
     kind = "stdlib"
@@ -322,13 +322,13 @@ def kit_pki_files() -> dict[str, str]:
 class ConnectionPair:
     """A client and a server endpoint with the bytes in flight between them."""
 
-    def __init__(self, client: Endpoint, server: Endpoint) -> None:
+    def __init__(self, client: PairEndpoint, server: PairEndpoint) -> None:
         self.client, self.server = client, server
         self.in_flight = {"to_server": bytearray(), "to_client": bytearray()}
         self.delivered = Counter[str]()
         self.collect()
 
-    def endpoint(self, side: str) -> Endpoint:
+    def endpoint(self, side: str) -> PairEndpoint:
         return self.client if side == "client" else self.server
 
     def collect(self) -> None:
@@ -395,7 +395,7 @@ def purekong_pair(server_config: ServerConfig | None = None, client_config: Clie
     return ConnectionPair(client, server)
 
 
-def release(endpoint: Endpoint) -> None:
+def release(endpoint: PairEndpoint) -> None:
     """Remove a stdlib server endpoint's key-log file (client contexts may serve a resumption)."""
     if isinstance(endpoint, StdlibEndpoint) and endpoint.keylog and endpoint.role == "server":
         try:

@@ -90,7 +90,7 @@ def canonical_name(name: x509.Name) -> tuple:
     """A key equal for two names exactly when OpenSSL's X509_NAME_cmp says so."""
     rdns = []
     for rdn in name.rdns:
-        attrs = set()
+        attrs: set[tuple[str, Any, Any]] = set()
         for attr in rdn:
             tag = getattr(attr, "_type", None)
             tag = getattr(tag, "value", tag)
@@ -285,6 +285,8 @@ class Cert:
                 key.verify(signature, data)
                 return True
             digest = cert.signature_hash_algorithm
+            if digest is None:
+                return False  # only Ed25519/Ed448 sign without a digest
             if isinstance(key, rsa.RSAPublicKey):
                 # PSS parameters when the algorithm says so; cryptography has
                 # none for legacy digests such as SHA-1, which are PKCS #1 v1.5.

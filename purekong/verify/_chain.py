@@ -88,7 +88,7 @@ class _Verification:
                 curr = chain[-1]
                 issuer = None if num > self.max_depth else self._trusted_issuer(curr)
                 ok = issuer is not None
-                if ok:
+                if issuer is not None:
                     self_signed = curr.self_signed()
                     if self_signed < 0:
                         self._internal_error()

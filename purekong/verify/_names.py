@@ -33,7 +33,8 @@ def check(cert: Cert, constraints: x509.NameConstraints, leaf: bool) -> str | No
     if len(subject.rdns):
         names.append(x509.DirectoryName(subject))
         for attr in subject.get_attributes_for_oid(NameOID.EMAIL_ADDRESS):
-            names.append(x509.RFC822Name(attr.value))
+            if isinstance(attr.value, str):  # always, for this attribute
+                names.append(x509.RFC822Name(attr.value))
     san = _san(cert)
     names.extend(san)
     for name in names:
@@ -42,6 +43,8 @@ def check(cert: Cert, constraints: x509.NameConstraints, leaf: bool) -> str | No
             return error
     if leaf and not any(isinstance(n, x509.DNSName) for n in san):
         for attr in subject.get_attributes_for_oid(NameOID.COMMON_NAME):
+            if not isinstance(attr.value, str):  # never, for this attribute
+                continue
             if "\0" in attr.value.rstrip("\0"):
                 return E.UNSUPPORTED_NAME_SYNTAX  # an embedded NUL
             host = _cn_as_dns(attr.value)
@@ -147,7 +150,7 @@ def _uri(uri: str, base: str) -> str | None:
     return _OK if host.lower() == base.lower() else E.PERMITTED_VIOLATION
 
 
-def _ip(address, network) -> str | None:
+def _ip(address: object, network: object) -> str | None:
     """nc_ip(): same family, and inside the network."""
     if not isinstance(address, (ipaddress.IPv4Address, ipaddress.IPv6Address)) or not isinstance(
             network, (ipaddress.IPv4Network, ipaddress.IPv6Network)):

@@ -9,7 +9,6 @@ primitives rigged to fail so nothing can silently fall back to them.
 from __future__ import annotations
 
 import datetime
-import errno
 import os
 
 import pytest
@@ -18,27 +17,27 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
-from purekong.engine._tlslite import _backend
+# Importing the engine installs the backend (and every other patch).
+from purekong.engine._tlslite import _backend, _patches
 from purekong.engine._tlslite._keys import CryptoECDSAKey, CryptoEdDSAKey, CryptoRSAKey
+from purekong.engine._tlslite._transport import MemoryTransport
 
-_backend.install()
-
-import ecdsa  # noqa: E402  (tlslite's pure ECDSA/EdDSA, for comparisons)
-from tlslite import keyexchange  # noqa: E402
-from tlslite.handshakesettings import HandshakeSettings  # noqa: E402
-from tlslite.tlsconnection import TLSConnection  # noqa: E402
-from tlslite.constants import AlertDescription, GroupName, SignatureScheme  # noqa: E402
-from tlslite.errors import (  # noqa: E402
+import ecdsa  # tlslite's pure ECDSA/EdDSA, for comparisons
+from tlslite import keyexchange
+from tlslite.handshakesettings import HandshakeSettings
+from tlslite.tlsconnection import TLSConnection
+from tlslite.constants import AlertDescription, GroupName, SignatureScheme
+from tlslite.errors import (
     TLSIllegalParameterException,
     TLSLocalAlert,
     TLSRemoteAlert,
 )
-from tlslite.utils import python_aesccm, python_aesgcm, python_chacha20_poly1305  # noqa: E402
-from tlslite.utils import x25519 as pure_x  # noqa: E402
-from tlslite.utils.python_ecdsakey import Python_ECDSAKey  # noqa: E402
-from tlslite.utils.python_eddsakey import Python_EdDSAKey  # noqa: E402
-from tlslite.utils.python_rsakey import Python_RSAKey  # noqa: E402
-from tlslite.utils.rsakey import RSAKey  # noqa: E402
+from tlslite.utils import python_aesccm, python_aesgcm, python_chacha20_poly1305
+from tlslite.utils import x25519 as pure_x
+from tlslite.utils.python_ecdsakey import Python_ECDSAKey
+from tlslite.utils.python_eddsakey import Python_EdDSAKey
+from tlslite.utils.python_rsakey import Python_RSAKey
+from tlslite.utils.rsakey import RSAKey
 
 h = bytes.fromhex
 
@@ -114,7 +113,7 @@ PURE_AEADS = [
 @pytest.mark.parametrize("label,module,key_len,extra", PURE_AEADS, ids=[a[0] for a in PURE_AEADS])
 def test_aead_matches_pure(label, module, key_len, extra):
     ours_new = module.new
-    pure_new = _backend.original(module, "new")
+    pure_new = _patches.original(module, "new")
     assert ours_new is not pure_new
     for length in (0, 1, 15, 16, 17, 100):
         key = bytearray(os.urandom(key_len[0]))
@@ -141,11 +140,11 @@ def test_hmac_prf_and_hkdf_match_tlslite(algorithm, length):
     from tlslite import mathtls
     from tlslite.utils import cryptomath
 
-    assert mathtls.P_hash is not _backend.original(mathtls, "P_hash")  # ours is installed
+    assert mathtls.P_hash is not _patches.original(mathtls, "P_hash")  # ours is installed
     secret, seed = os.urandom(48), os.urandom(77)
-    assert mathtls.P_hash(algorithm, secret, seed, length) == _backend.original(mathtls, "P_hash")(algorithm, secret, seed, length)
-    assert cryptomath.HKDF_expand(secret, seed, length, algorithm) == _backend.original(cryptomath, "HKDF_expand")(secret, seed, length, algorithm)
-    assert cryptomath.secureHMAC(secret, seed, algorithm) == _backend.original(cryptomath, "secureHMAC")(secret, seed, algorithm)
+    assert mathtls.P_hash(algorithm, secret, seed, length) == _patches.original(mathtls, "P_hash")(algorithm, secret, seed, length)
+    assert cryptomath.HKDF_expand(secret, seed, length, algorithm) == _patches.original(cryptomath, "HKDF_expand")(secret, seed, length, algorithm)
+    assert cryptomath.secureHMAC(secret, seed, algorithm) == _patches.original(cryptomath, "secureHMAC")(secret, seed, algorithm)
     assert type(mathtls.P_hash(algorithm, secret, seed, length)) is bytearray
 
 
@@ -235,8 +234,8 @@ def test_ecdh_matches_python_ecdsa(group, pure_curve, size):
     assert isinstance(ours_priv, ec.EllipticCurvePrivateKey)
     d = ours_priv.private_numbers().private_value
     pure_priv = ecdsa.SigningKey.from_secret_exponent(d, pure_curve)
-    pure_calc_public = _backend.original(keyexchange.ECDHKeyExchange, "calc_public_value")
-    pure_calc_shared = _backend.original(keyexchange.ECDHKeyExchange, "calc_shared_key")
+    pure_calc_public = _patches.original(keyexchange.ECDHKeyExchange, "calc_public_value")
+    pure_calc_shared = _patches.original(keyexchange.ECDHKeyExchange, "calc_shared_key")
     for fmt in ("uncompressed", "compressed"):
         assert kex.calc_public_value(ours_priv, fmt) == pure_calc_public(kex, pure_priv, fmt)
     outcomes = []
@@ -410,11 +409,14 @@ def test_random_source_context():
 def test_install_is_idempotent_and_reaches_every_getrandombytes_reference():
     import sys
 
-    before = _backend.patched_attributes()
-    _backend.install()
-    assert _backend.patched_attributes() == before
+    def names():
+        return sorted(f"{getattr(owner, '__name__', owner)}.{name}" for owner, name in _patches.applied())
+
+    before = names()
+    _patches.install()
+    assert names() == before
     from tlslite.utils import cryptomath
-    pure = _backend.original(cryptomath, "getRandomBytes")
+    pure = _patches.original(cryptomath, "getRandomBytes")
     leftovers = [name for name, mod in sys.modules.items()
                  if name.startswith("tlslite") and getattr(mod, "getRandomBytes", None) is pure]
     assert leftovers == []
@@ -443,7 +445,9 @@ def _issue(key, cn, ca_key, ca_name, is_ca=False):
 
 
 @pytest.fixture(scope="module")
-def pki(rsa_key):
+def tlslite_keys(rsa_key):
+    """label -> (tlslite chain, tlslite private key, certificate), issued by one
+    test CA and loaded through ``_backend``."""
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca = _issue(ca_key, "Test CA", ca_key, _name("Test CA"), is_ca=True)
     keys = {
@@ -461,8 +465,8 @@ def pki(rsa_key):
     return out
 
 
-def test_load_certificate_chain_inputs(pki):
-    cert = pki["p256"][2]
+def test_load_certificate_chain_inputs(tlslite_keys):
+    cert = tlslite_keys["p256"][2]
     der = cert.public_bytes(serialization.Encoding.DER)
     pem = cert.public_bytes(serialization.Encoding.PEM)
     for source in ([cert], [der], pem, pem.decode(), [bytearray(der)], cert):
@@ -473,9 +477,9 @@ def test_load_certificate_chain_inputs(pki):
         assert leaf.publicKey.curve_name == "NIST256p" and not leaf.publicKey.hasPrivateKey()
     # parsed once: equal inputs share one (read-only) chain object
     assert _backend.load_certificate_chain([cert]) is _backend.load_certificate_chain(pem)
-    assert len(pki["rsa2048"][0].x509List) == 2  # leaf + CA, in order
-    assert pki["rsa2048"][0].x509List[0].certAlg == "rsa"
-    assert pki["ed25519"][0].x509List[0].certAlg == "Ed25519"
+    assert len(tlslite_keys["rsa2048"][0].x509List) == 2  # leaf + CA, in order
+    assert tlslite_keys["rsa2048"][0].x509List[0].certAlg == "rsa"
+    assert tlslite_keys["ed25519"][0].x509List[0].certAlg == "Ed25519"
     with pytest.raises(ValueError):
         _backend.load_certificate_chain([])
 
@@ -497,40 +501,11 @@ def test_other_curves_keep_tlslite_keys():
     assert isinstance(keyfactory._createPublicRSAKey(n, 65536, "rsa"), Python_RSAKey)
 
 
-class MemorySocket:
-    """What TLSConnection needs of a socket: recv raises EWOULDBLOCK (with
-    errno in args, which tlslite inspects) when nothing is buffered."""
-
-    def __init__(self):
-        self.inbox = bytearray()
-        self.outbox = bytearray()
-
-    def recv(self, size):
-        if not self.inbox:
-            raise BlockingIOError(errno.EWOULDBLOCK, "no data")
-        data = bytes(self.inbox[:size])
-        del self.inbox[:size]
-        return data
-
-    def send(self, data):
-        self.outbox += data
-        return len(data)
-
-    def sendall(self, data):
-        self.outbox += data
-
-    def close(self):
-        pass
-
-    def shutdown(self, how):
-        pass
-
-
 class Peer:
     """A TLSConnection, its socket and the generator being driven."""
 
     def __init__(self, conn_class=TLSConnection):
-        self.sock = MemorySocket()
+        self.sock = MemoryTransport()
         self.conn = conn_class(self.sock)
         self.gen = None
         self.result = None
@@ -553,17 +528,16 @@ class Peer:
             self.done = True
         except Exception as exc:  # TLSLocalAlert / TLSRemoteAlert etc.
             self.error, self.done = exc, True
-        if self.sock.outbox:
-            self.flights.append(bytes(self.sock.outbox))
-            del self.sock.outbox[:]
-            return self.flights[-1]
-        return b""
+        out = self.sock.take()
+        if out:
+            self.flights.append(out)
+        return out
 
 
 def pump(client, server):
     for _ in range(30):
-        server.sock.inbox += client.step()
-        client.sock.inbox += server.step()
+        server.sock.incoming += client.step()
+        client.sock.incoming += server.step()
         if client.done and server.done:
             return  # unread input may remain (tickets; records after an alert)
     raise AssertionError("handshake did not finish")
@@ -596,9 +570,9 @@ def handshake(server_pair, version, group="x25519", cipher=None, client_pair=Non
 
 def exchange(src, dst, payload):
     src.start(src.conn.writeAsync(payload))
-    dst.sock.inbox += src.step()
+    dst.sock.incoming += src.step()
     dst.start(dst.conn.readAsync(max=len(payload)))
-    src.sock.inbox += dst.step()
+    src.sock.incoming += dst.step()
     assert dst.error is None
     return dst.result
 
@@ -645,9 +619,9 @@ VERSIONS = {"tls13": (3, 4), "tls12": (3, 3)}
 @pytest.mark.parametrize("group", GROUPS)
 @pytest.mark.parametrize("label", KEYS)
 @pytest.mark.parametrize("vname", VERSIONS)
-def test_handshake_keys_and_groups(pki, ecdh_groups, vname, label, group):
+def test_handshake_keys_and_groups(tlslite_keys, ecdh_groups, vname, label, group):
     version = VERSIONS[vname]
-    client, server = handshake(pki[label], version, group)
+    client, server = handshake(tlslite_keys[label], version, group)
     _check_connected(client, server, version, label)
     assert ecdh_groups == [group, group]  # server and client, on the group asked for
     if version == (3, 4):
@@ -656,31 +630,31 @@ def test_handshake_keys_and_groups(pki, ecdh_groups, vname, label, group):
 
 @pytest.mark.parametrize("cipher", ["aes128gcm", "aes256gcm", "chacha20-poly1305"])
 @pytest.mark.parametrize("vname", VERSIONS)
-def test_handshake_ciphers(pki, vname, cipher):
+def test_handshake_ciphers(tlslite_keys, vname, cipher):
     version = VERSIONS[vname]
-    client, server = handshake(pki["p256"], version, "x25519", cipher)
+    client, server = handshake(tlslite_keys["p256"], version, "x25519", cipher)
     _check_connected(client, server, version)
     assert server.conn.getCipherName() == cipher
 
 
 @pytest.mark.parametrize("client_label", ["client-rsa", "client-p256"])
 @pytest.mark.parametrize("vname", VERSIONS)
-def test_client_certificate_verified_with_our_public_keys(pki, vname, client_label):
+def test_client_certificate_verified_with_our_public_keys(tlslite_keys, vname, client_label):
     version = VERSIONS[vname]
-    client, server = handshake(pki["rsa2048"], version, "secp256r1", client_pair=pki[client_label])
+    client, server = handshake(tlslite_keys["rsa2048"], version, "secp256r1", client_pair=tlslite_keys[client_label])
     _check_connected(client, server, version)
     chain = server.conn.session.clientCertChain
-    assert bytes(chain.x509List[0].bytes) == pki[client_label][2].public_bytes(serialization.Encoding.DER)
+    assert bytes(chain.x509List[0].bytes) == tlslite_keys[client_label][2].public_bytes(serialization.Encoding.DER)
     assert isinstance(chain.getEndEntityPublicKey(), PUBLIC_TYPES[client_label])
 
 
 @pytest.mark.parametrize("vname", VERSIONS)
-def test_client_certificate_with_wrong_key_is_refused(pki, vname):
+def test_client_certificate_with_wrong_key_is_refused(tlslite_keys, vname):
     # Client presents the RSA client certificate but signs with another key:
     # the server's check (our CryptoRSAKey.verify) must fail -> decrypt_error.
-    cert_chain = pki["client-rsa"][0]
-    wrong_key = pki["rsa2048"][1]
-    client, server = handshake(pki["p256"], VERSIONS[vname], "x25519", client_pair=(cert_chain, wrong_key))
+    cert_chain = tlslite_keys["client-rsa"][0]
+    wrong_key = tlslite_keys["rsa2048"][1]
+    client, server = handshake(tlslite_keys["p256"], VERSIONS[vname], "x25519", client_pair=(cert_chain, wrong_key))
     assert isinstance(server.error, TLSLocalAlert)
     assert server.error.description == AlertDescription.decrypt_error
     if client.error is None:  # TLS 1.3: the client finished first; the alert comes in on a read
@@ -707,8 +681,8 @@ def _client_with_share(share):
     ("secp256r1", lambda good: good[:-1] + bytes([good[-1] ^ 1])),      # off the curve
     ("secp384r1", lambda good: b"\x04" + bytes(96)),
 ])
-def test_invalid_key_share_gets_illegal_parameter(pki, group, corrupt):
-    client, server = handshake(pki["p256"], (3, 4), group, client_class=_client_with_share(corrupt))
+def test_invalid_key_share_gets_illegal_parameter(tlslite_keys, group, corrupt):
+    client, server = handshake(tlslite_keys["p256"], (3, 4), group, client_class=_client_with_share(corrupt))
     assert isinstance(server.error, TLSLocalAlert)
     assert server.error.description == AlertDescription.illegal_parameter
     assert isinstance(client.error, TLSRemoteAlert)
@@ -732,7 +706,7 @@ def _forbid(monkeypatch, calls, owner, name):
     monkeypatch.setattr(owner, name, trap)
 
 
-def test_no_fallback_to_pure_python(pki, monkeypatch):
+def test_no_fallback_to_pure_python(tlslite_keys, monkeypatch):
     from ecdsa import ecdh, ellipticcurve, keys
     from tlslite.utils import aesccm, aesgcm, chacha20_poly1305, rijndael
 
@@ -764,18 +738,18 @@ def test_no_fallback_to_pure_python(pki, monkeypatch):
             ("p384", "secp384r1", "chacha20-poly1305", None),
             ("ed25519", "x25519", None, "client-p256"),
         ]:
-            client, server = handshake(pki[label], version, group, cipher,
-                                       client_pair=pki[client_label] if client_label else None)
+            client, server = handshake(tlslite_keys[label], version, group, cipher,
+                                       client_pair=tlslite_keys[client_label] if client_label else None)
             _check_connected(client, server, version, label)
     assert calls == []
 
 
-def test_tickets_use_cryptography_aead(pki):
+def test_tickets_use_cryptography_aead(tlslite_keys):
     # TLS 1.3 NewSessionTicket encryption/decryption (tlsconnection L2707/L2757)
     settings = make_settings((3, 4), "x25519")
     settings.ticketKeys = [bytearray(os.urandom(32))]
     server, client = Peer(), Peer()
-    server.start(server.conn.handshakeServerAsync(certChain=pki["p256"][0], privateKey=pki["p256"][1],
+    server.start(server.conn.handshakeServerAsync(certChain=tlslite_keys["p256"][0], privateKey=tlslite_keys["p256"][1],
                                                   settings=settings))
     client.start(client.conn.handshakeClientCert(settings=make_settings((3, 4), "x25519"),
                                                  serverName="localhost", async_=True))
@@ -784,7 +758,7 @@ def test_tickets_use_cryptography_aead(pki):
     assert client.conn.tickets
     # resume with the ticket: the server must decrypt it
     server2, client2 = Peer(), Peer()
-    server2.start(server2.conn.handshakeServerAsync(certChain=pki["p256"][0], privateKey=pki["p256"][1],
+    server2.start(server2.conn.handshakeServerAsync(certChain=tlslite_keys["p256"][0], privateKey=tlslite_keys["p256"][1],
                                                     settings=settings))
     client2.start(client2.conn.handshakeClientCert(settings=make_settings((3, 4), "x25519"),
                                                    session=client.conn.session,
@@ -801,41 +775,41 @@ def _first_record(data):
     return data[:5 + int.from_bytes(data[3:5], "big")]
 
 
-def _hellos(pki, version, seed, group):
+def _hellos(tlslite_keys, version, seed, group):
     shares = ["x25519", "secp256r1", "secp384r1"]
     client_settings = make_settings(version, group)
     client_settings.keyShares = shares
     client_settings.eccCurves = shares
     if seed is None:
-        client, server = handshake(pki["p256"], version, group, client_settings=client_settings)
+        client, server = handshake(tlslite_keys["p256"], version, group, client_settings=client_settings)
     else:
         with _backend.random_source(_backend.seeded_random_source(seed)):
-            client, server = handshake(pki["p256"], version, group, client_settings=client_settings)
+            client, server = handshake(tlslite_keys["p256"], version, group, client_settings=client_settings)
     assert client.error is None and server.error is None
     return _first_record(client.flights[0]), _first_record(server.flights[0])
 
 
 @pytest.mark.parametrize("group", GROUPS)
 @pytest.mark.parametrize("vname", VERSIONS)
-def test_fixed_random_source_gives_identical_hellos(pki, vname, group):
+def test_fixed_random_source_gives_identical_hellos(tlslite_keys, vname, group):
     version = VERSIONS[vname]
-    first = _hellos(pki, version, b"seed", group)
-    assert first == _hellos(pki, version, b"seed", group)
+    first = _hellos(tlslite_keys, version, b"seed", group)
+    assert first == _hellos(tlslite_keys, version, b"seed", group)
     assert first[0][5] == 1 and first[1][5] == 2  # ClientHello, ServerHello
-    other = _hellos(pki, version, b"other seed", group)
-    unseeded = _hellos(pki, version, None, group)
+    other = _hellos(tlslite_keys, version, b"other seed", group)
+    unseeded = _hellos(tlslite_keys, version, None, group)
     assert other[0] != first[0] and other[1] != first[1]
     assert unseeded[0] != first[0] and unseeded[1] != first[1]
 
 
 @pytest.mark.parametrize("label", KEYS)
 @pytest.mark.parametrize("vname", VERSIONS)
-def test_fixed_random_source_gives_identical_transcripts(pki, vname, label):
+def test_fixed_random_source_gives_identical_transcripts(tlslite_keys, vname, label):
     # Signatures too (RFC 6979 ECDSA, PSS salt from the source): every byte
     # both sides send repeats, including the encrypted TLS 1.3 flights.
     def run():
         with _backend.random_source(_backend.seeded_random_source(b"transcript")):
-            client, server = handshake(pki[label], VERSIONS[vname], "x25519")
+            client, server = handshake(tlslite_keys[label], VERSIONS[vname], "x25519")
         assert client.error is None and server.error is None
         return client.flights, server.flights
 

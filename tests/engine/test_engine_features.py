@@ -27,11 +27,10 @@ from purekong.engine import (
     ServerConnection,
 )
 
-from _engine_helpers import (  # noqa: F401  (pki is a fixture)
+from _engine_helpers import (
     HOST,
     HRR_RANDOM,
     PK,
-    VERSION_NAME,
     Hello,
     Recorder,
     Std,
@@ -41,7 +40,6 @@ from _engine_helpers import (  # noqa: F401  (pki is a fixture)
     handshake_messages,
     pk_client,
     pk_client_config,
-    pki,
     pump,
     records,
     server,

@@ -30,8 +30,7 @@ from purekong.engine import (
     State,
 )
 
-from _engine_helpers import (  # noqa: F401  (pki is a fixture)
-    HOST,
+from _engine_helpers import (
     PK,
     Hello,
     Recorder,
@@ -39,7 +38,6 @@ from _engine_helpers import (  # noqa: F401  (pki is a fixture)
     handshake_messages,
     pk_client,
     pk_client_config,
-    pki,
     pump,
     records,
     server,

@@ -5,17 +5,14 @@ Real keys, real crypto, real OpenSSL peers over MemoryBIO; nothing mocked.
 
 from __future__ import annotations
 
-import ssl
-
 import pytest
 from cryptography.hazmat.primitives import serialization
 
 from purekong.engine import ConnectionClosed, HandshakeComplete, LocalProtocolError, ServerConfig
 
-from _engine_helpers import (  # noqa: F401  (pki is a fixture)
+from _engine_helpers import (
     HOST,
     VERSION_NAME,
-    PK,
     Std,
     pk_client,
     pk_client_config,
@@ -25,7 +22,6 @@ from _engine_helpers import (  # noqa: F401  (pki is a fixture)
     std_client,
     std_client_context,
     std_server_context,
-    pki,
 )
 
 BIG = 40_000  # more than two 16 KiB records

@@ -13,12 +13,10 @@ import ssl
 
 import pytest
 
-from _engine_helpers import (  # noqa: F401  (pki is a fixture)
-    PK,
+from _engine_helpers import (
     Std,
     pk_client,
     pk_client_config,
-    pki,
     pump,
     server,
     std_client,

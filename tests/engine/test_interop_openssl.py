@@ -1,7 +1,7 @@
 """``purekong tls-server`` (the real command) against ``openssl s_client`` and ``curl``.
 
 Each server is a subprocess started with ``--port 0``; the PKI and process
-helpers come from tests/test_tls_server.py. What is checked is what the
+helpers come from _tls_server_helpers.py. What is checked is what the
 peers print: the CA names they were offered, ``New``/``Reused``, the
 certificate they got, and the JSON reply.
 """
@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from test_tls_server import REQUEST, TIMEOUT, ServerProcess, dn_oneline, write_pki
+from _tls_server_helpers import REQUEST, TIMEOUT, ServerProcess, dn_oneline
 
 OPENSSL = shutil.which("openssl")
 CURL = shutil.which("curl")
@@ -26,11 +26,6 @@ needs_openssl = pytest.mark.skipif(OPENSSL is None, reason="needs the openssl bi
 needs_curl = pytest.mark.skipif(CURL is None, reason="needs the curl binary")
 
 VERSIONS = ["-tls1_2", "-tls1_3"]
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    return write_pki(tmp_path_factory.mktemp("pki"))
 
 
 def _start(tmp_path_factory, args: list[str]) -> ServerProcess:
@@ -45,13 +40,13 @@ def _stop(server: ServerProcess) -> None:
 
 
 @pytest.fixture(scope="module")
-def main_server(pki, tmp_path_factory):
+def main_server(tls_server_pki, tmp_path_factory):
     """RSA first, then ECDSA; client certificate requested with CA names inter, root (flag order)."""
     keylog = tmp_path_factory.mktemp("keylog") / "keys.log"
     server = _start(tmp_path_factory, [
-        "--cert", pki.path("rsa.pem"), "--key", pki.path("rsa.key"),
-        "--cert", pki.path("ecdsa.pem"), "--key", pki.path("ecdsa.key"),
-        "--request-cert", "--ca", pki.path("inter.pem"), "--ca", pki.path("root.pem"),
+        "--cert", tls_server_pki.path("rsa.pem"), "--key", tls_server_pki.path("rsa.key"),
+        "--cert", tls_server_pki.path("ecdsa.pem"), "--key", tls_server_pki.path("ecdsa.key"),
+        "--request-cert", "--ca", tls_server_pki.path("inter.pem"), "--ca", tls_server_pki.path("root.pem"),
         "--alpn", "http/1.1",
         "--keylog", str(keylog),
     ])
@@ -61,12 +56,12 @@ def main_server(pki, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def noreuse_server(pki, tmp_path_factory):
+def noreuse_server(tls_server_pki, tmp_path_factory):
     """ECDSA first, then RSA; CA names from one file (root, inter); no resumption."""
     server = _start(tmp_path_factory, [
-        "--cert", pki.path("ecdsa.pem"), "--key", pki.path("ecdsa.key"),
-        "--cert", pki.path("rsa.pem"), "--key", pki.path("rsa.key"),
-        "--request-cert", "--ca", pki.path("cas.pem"),
+        "--cert", tls_server_pki.path("ecdsa.pem"), "--key", tls_server_pki.path("ecdsa.key"),
+        "--cert", tls_server_pki.path("rsa.pem"), "--key", tls_server_pki.path("rsa.key"),
+        "--request-cert", "--ca", tls_server_pki.path("cas.pem"),
         "--no-session-reuse",
     ])
     yield server
@@ -74,10 +69,10 @@ def noreuse_server(pki, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def echo_server(pki, tmp_path_factory):
+def echo_server(tls_server_pki, tmp_path_factory):
     """Echo; a client certificate is requested, with no CA names."""
     server = _start(tmp_path_factory, [
-        "--cert", pki.path("rsa.pem"), "--key", pki.path("rsa.key"), "--request-cert", "--echo",
+        "--cert", tls_server_pki.path("rsa.pem"), "--key", tls_server_pki.path("rsa.key"), "--request-cert", "--echo",
     ])
     yield server
     _stop(server)
@@ -129,17 +124,17 @@ def server_subject(output: str) -> str:
 # -- client CA names ------------------------------------------------------------------
 @needs_openssl
 @pytest.mark.parametrize("version", VERSIONS)
-def test_ca_names_follow_flag_order(pki, main_server, version):
+def test_ca_names_follow_flag_order(tls_server_pki, main_server, version):
     output = s_client(main_server.port, version)
-    assert ca_names(output) == [dn_oneline(pki.inter.cert.subject), dn_oneline(pki.root.cert.subject)]
+    assert ca_names(output) == [dn_oneline(tls_server_pki.inter.cert.subject), dn_oneline(tls_server_pki.root.cert.subject)]
     assert json_body(output)["client_cert_chain"] is None  # no certificate sent: still served
 
 
 @needs_openssl
 @pytest.mark.parametrize("version", VERSIONS)
-def test_ca_names_follow_file_order(pki, noreuse_server, version):
+def test_ca_names_follow_file_order(tls_server_pki, noreuse_server, version):
     output = s_client(noreuse_server.port, version)
-    assert ca_names(output) == [dn_oneline(pki.root.cert.subject), dn_oneline(pki.inter.cert.subject)]
+    assert ca_names(output) == [dn_oneline(tls_server_pki.root.cert.subject), dn_oneline(tls_server_pki.inter.cert.subject)]
 
 
 @needs_openssl
@@ -196,12 +191,12 @@ def test_no_session_reuse_means_new_handshakes(noreuse_server, tmp_path, mode):
 # -- the client's chain -----------------------------------------------------------------
 @needs_openssl
 @pytest.mark.parametrize("version", VERSIONS)
-def test_client_chain_comes_back_byte_identical(pki, main_server, version):
+def test_client_chain_comes_back_byte_identical(tls_server_pki, main_server, version):
     output = s_client(
         main_server.port, version,
-        "-cert", pki.path("client.pem"), "-key", pki.path("client.key"), "-cert_chain", pki.path("client_inter.pem"),
+        "-cert", tls_server_pki.path("client.pem"), "-key", tls_server_pki.path("client.key"), "-cert_chain", tls_server_pki.path("client_inter.pem"),
     )
-    expected = (pki.dir / "client.pem").read_text() + (pki.dir / "client_inter.pem").read_text()
+    expected = (tls_server_pki.dir / "client.pem").read_text() + (tls_server_pki.dir / "client_inter.pem").read_text()
     body = json_body(output)
     assert body["client_cert_chain"] == expected
     assert body["version"] == {"-tls1_2": "TLSv1.2", "-tls1_3": "TLSv1.3"}[version]
@@ -330,7 +325,7 @@ def test_tls13_exporter_secret_matches_openssl_when_a_cert_is_requested(main_ser
 # -- curl -----------------------------------------------------------------------------------
 @needs_curl
 @pytest.mark.parametrize("flags, version", [(["--tlsv1.2", "--tls-max", "1.2"], "TLSv1.2"), (["--tlsv1.3"], "TLSv1.3")])
-def test_curl_gets_the_json(pki, main_server, flags, version):
+def test_curl_gets_the_json(tls_server_pki, main_server, flags, version):
     port = main_server.port
     insecure = subprocess.run([CURL, "-sSk", *flags, f"https://127.0.0.1:{port}/"], capture_output=True, timeout=TIMEOUT)
     assert insecure.returncode == 0, insecure.stderr
@@ -338,7 +333,7 @@ def test_curl_gets_the_json(pki, main_server, flags, version):
     assert body["version"] == version and body["sni"] is None and body["resumed"] is False
     # And with verification: the chain served (leaf + intermediate) verifies up to the root.
     verified = subprocess.run(
-        [CURL, "-sS", *flags, "--cacert", pki.path("root.pem"), "--resolve", f"localhost:{port}:127.0.0.1",
+        [CURL, "-sS", *flags, "--cacert", tls_server_pki.path("root.pem"), "--resolve", f"localhost:{port}:127.0.0.1",
          "-D", "-", f"https://localhost:{port}/"],
         capture_output=True, timeout=TIMEOUT,
     )

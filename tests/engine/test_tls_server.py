@@ -2,8 +2,9 @@
 
 The server runs in-process on a background event loop (``BackgroundServer``)
 or as the real command (``ServerProcess``); clients are the stdlib ``ssl``
-module and raw sockets. Nothing is mocked. tests/test_interop_openssl.py
-reuses the PKI and process helpers defined here against openssl and curl.
+module and raw sockets. Nothing is mocked. The PKI (the ``tls_server_pki``
+fixture, tests/engine/conftest.py) and ``ServerProcess`` live in
+_tls_server_helpers.py, shared with test_interop_openssl.py.
 """
 
 from __future__ import annotations
@@ -14,167 +15,24 @@ import io
 import json
 import os
 import re
-import select
 import signal
 import socket
 import ssl
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from _pki import Issued, make_ca, make_intermediate, make_leaf, pool_key
+from _tls_server_helpers import REQUEST, TIMEOUT, Pki, ServerProcess
 from purekong.cli import main as cli_main
 from purekong.cli._tls_server import build_config
-from purekong.engine import CertifiedKey, ServerConfig
-from purekong.server import ServerOptions, TLSServer
-
-REPO = Path(__file__).resolve().parent.parent.parent
-REQUEST = b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n"
-TIMEOUT = 20.0  # generous: only reached when something is broken
-
-
-# -- test PKI on disk ---------------------------------------------------------
-@dataclasses.dataclass
-class Pki:
-    dir: Path
-    root: Issued
-    inter: Issued
-    rsa: Issued
-    ecdsa: Issued
-    client_inter: Issued
-    client: Issued
-
-    def path(self, name: str) -> str:
-        return str(self.dir / name)
-
-    def certified(self, which: str) -> CertifiedKey:
-        leaf = getattr(self, which)
-        return CertifiedKey((leaf.cert, self.inter.cert), leaf.key)
-
-
-def _server_leaf(issuer: Issued, organization: str, key) -> Issued:
-    return make_leaf(
-        issuer,
-        f"O={organization},CN=localhost",
-        key=key,
-        eku=[ExtendedKeyUsageOID.SERVER_AUTH],
-        extensions=[(x509.SubjectAlternativeName([x509.DNSName("localhost")]), False)],
-    )
-
-
-def _key_pem(key) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-
-
-def write_pki(directory: Path) -> Pki:
-    """A root, an intermediate, RSA-2048 and ECDSA P-256 ``localhost`` certs,
-    and a client leaf under its own intermediate; PEM files in ``directory``.
-
-    Files: root.pem, inter.pem, cas.pem (root then intermediate, one file),
-    rsa.pem/rsa.key and ecdsa.pem/ecdsa.key (leaf + intermediate),
-    client.pem (leaf only), client.key, client_inter.pem, client_chain.pem.
-    """
-    root = make_ca("O=purekong tests,CN=purekong test root CA", key=pool_key("ec", 40))
-    inter = make_intermediate(root, "O=purekong tests,CN=purekong test intermediate CA", key=pool_key("ec", 41))
-    rsa_leaf = _server_leaf(inter, "purekong rsa", pool_key("rsa", 40))
-    ec_leaf = _server_leaf(inter, "purekong ecdsa", pool_key("ec", 42))
-    client_inter = make_intermediate(root, "O=purekong tests,CN=purekong client intermediate CA", key=pool_key("ec", 43))
-    client = make_leaf(client_inter, "O=purekong tests,CN=purekong test client", key=pool_key("ec", 44))
-    files = {
-        "root.pem": root.pem,
-        "inter.pem": inter.pem,
-        "cas.pem": root.pem + inter.pem,
-        "rsa.pem": rsa_leaf.pem + inter.pem,
-        "ecdsa.pem": ec_leaf.pem + inter.pem,
-        "client.pem": client.pem,
-        "client_inter.pem": client_inter.pem,
-        "client_chain.pem": client.pem + client_inter.pem,
-    }
-    for name, text in files.items():
-        (directory / name).write_text(text)
-    (directory / "rsa.key").write_bytes(_key_pem(rsa_leaf.key))
-    (directory / "ecdsa.key").write_bytes(_key_pem(ec_leaf.key))
-    (directory / "client.key").write_bytes(_key_pem(client.key))
-    return Pki(directory, root, inter, rsa_leaf, ec_leaf, client_inter, client)
-
-
-@pytest.fixture(scope="session")
-def pki(tmp_path_factory) -> Pki:
-    return write_pki(tmp_path_factory.mktemp("pki"))
-
-
-def dn_oneline(name: x509.Name) -> str:
-    """A DN the way ``openssl s_client`` prints it (``O = x, CN = y``)."""
-    parts = []
-    for rdn in name.rdns:
-        for attribute in rdn:
-            parts.append(f"{attribute.rfc4514_attribute_name} = {attribute.value}")
-    return ", ".join(parts)
-
-
-# -- the server as a real process ---------------------------------------------
-class ServerProcess:
-    """``python -m purekong.cli tls-server --port 0 ...``; stderr goes to a file."""
-
-    def __init__(self, args: list[str], log_dir: Path) -> None:
-        log_dir.mkdir(parents=True, exist_ok=True)
-        self.log_path = log_dir / f"tls-server-{os.getpid()}-{time.monotonic_ns()}.log"
-        env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "purekong.cli", "tls-server", "--host", "127.0.0.1", "--port", "0", *args],
-                stdout=subprocess.PIPE,
-                stderr=log,
-                cwd=REPO,
-                env=env,
-            )
-        line = self._read_line(TIMEOUT)
-        match = re.fullmatch(r"listening on 127\.0\.0\.1:(\d+)", line.strip())
-        if not match:
-            self.proc.kill()
-            raise AssertionError(f"no 'listening on' line: {line!r}; log: {self.log()}")
-        self.port = int(match.group(1))
-
-    def _read_line(self, timeout: float) -> str:
-        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        if not ready:
-            self.proc.kill()
-            raise AssertionError(f"the server printed nothing in {timeout} s; log: {self.log()}")
-        return self.proc.stdout.readline().decode()
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def wait_for_log(self, pattern: str, timeout: float = TIMEOUT) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            text = self.log()
-            if re.search(pattern, text):
-                return text
-            time.sleep(0.02)
-        raise AssertionError(f"{pattern!r} never appeared in the server log:\n{self.log()}")
-
-    def stop(self, signum: int = signal.SIGTERM) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signum)
-        try:
-            return self.proc.wait(TIMEOUT)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
-            self.proc.stdout.close()
+from purekong.engine import ServerConfig
+from purekong.server import ClientTimeouts, TLSServer, TLSServerOptions
 
 
 # -- the server in-process, on a background event loop -----------------------
 class BackgroundServer:
-    def __init__(self, options: ServerOptions) -> None:
+    def __init__(self, options: TLSServerOptions) -> None:
         self.lines: list[str] = []
         options = dataclasses.replace(options, log=self.lines.append)
         self.loop = asyncio.new_event_loop()
@@ -205,37 +63,37 @@ class BackgroundServer:
 
 
 @pytest.fixture(scope="module")
-def served(pki):
+def served(tls_server_pki):
     """RSA + ECDSA, optional client certificate with both CA names, a 1 s handshake timeout."""
     keylog = io.StringIO()
     config = ServerConfig(
-        certificates=(pki.certified("rsa"), pki.certified("ecdsa")),
+        certificates=(tls_server_pki.certified("rsa"), tls_server_pki.certified("ecdsa")),
         request_client_certificate=True,
-        client_ca_certificates=(pki.root.cert, pki.inter.cert),
+        client_ca_certificates=(tls_server_pki.root.cert, tls_server_pki.inter.cert),
     )
-    server = BackgroundServer(ServerOptions(config=config, handshake_timeout=1.0, keylog=keylog))
+    server = BackgroundServer(TLSServerOptions(config=config, timeouts=ClientTimeouts(handshake=1.0), keylog=keylog))
     server.keylog = keylog
     yield server
     server.close()
 
 
 @pytest.fixture(scope="module")
-def echo_server(pki):
-    config = ServerConfig(certificates=(pki.certified("ecdsa"),))
-    server = BackgroundServer(ServerOptions(config=config, echo=True))
+def echo_server(tls_server_pki):
+    config = ServerConfig(certificates=(tls_server_pki.certified("ecdsa"),))
+    server = BackgroundServer(TLSServerOptions(config=config, echo=True))
     yield server
     server.close()
 
 
-def client_context(pki: Pki, version: str | None = None, cert: bool = False) -> ssl.SSLContext:
+def client_context(tls_server_pki: Pki, version: str | None = None, cert: bool = False) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.load_verify_locations(pki.path("root.pem"))  # the server's chain must verify
+    context.load_verify_locations(tls_server_pki.path("root.pem"))  # the server's chain must verify
     if version == "TLSv1.2":
         context.minimum_version = context.maximum_version = ssl.TLSVersion.TLSv1_2
     elif version == "TLSv1.3":
         context.minimum_version = context.maximum_version = ssl.TLSVersion.TLSv1_3
     if cert:
-        context.load_cert_chain(pki.path("client_chain.pem"), pki.path("client.key"))
+        context.load_cert_chain(tls_server_pki.path("client_chain.pem"), tls_server_pki.path("client.key"))
     return context
 
 
@@ -284,8 +142,8 @@ def request(port: int, context: ssl.SSLContext, data: bytes = REQUEST, session=N
 
 # -- requests and the JSON reply ------------------------------------------------
 @pytest.mark.parametrize("version", ["TLSv1.2", "TLSv1.3"])
-def test_json_reply_over_stdlib_ssl(pki, served, version):
-    body, seen = request(served.port, client_context(pki, version))
+def test_json_reply_over_stdlib_ssl(tls_server_pki, served, version):
+    body, seen = request(served.port, client_context(tls_server_pki, version))
     assert seen.version == version
     assert body == {
         "version": version,
@@ -300,9 +158,9 @@ def test_json_reply_over_stdlib_ssl(pki, served, version):
 
 
 @pytest.mark.parametrize("version", ["TLSv1.2", "TLSv1.3"])
-def test_client_chain_comes_back_as_canonical_pem(pki, served, version):
-    body, _ = request(served.port, client_context(pki, version, cert=True))
-    assert body["client_cert_chain"] == pki.client.pem + pki.client_inter.pem
+def test_client_chain_comes_back_as_canonical_pem(tls_server_pki, served, version):
+    body, _ = request(served.port, client_context(tls_server_pki, version, cert=True))
+    assert body["client_cert_chain"] == tls_server_pki.client.pem + tls_server_pki.client_inter.pem
 
 
 @pytest.mark.parametrize(
@@ -310,13 +168,13 @@ def test_client_chain_comes_back_as_canonical_pem(pki, served, version):
     [b"GET / HTTP/1.0\n\n", b"GET / HTTP/1.0\r\nHost: x\r\n\n", b"GET / HTTP/1.0\r\n\r\nleftover body"],
     ids=["lf-only", "mixed", "with-body"],
 )
-def test_any_blank_line_ends_the_head(pki, served, head):
-    body, _ = request(served.port, client_context(pki), head)
+def test_any_blank_line_ends_the_head(tls_server_pki, served, head):
+    body, _ = request(served.port, client_context(tls_server_pki), head)
     assert body["version"] == "TLSv1.3"
 
 
-def test_no_reply_before_the_blank_line(pki, served):
-    with tls_connect(served.port, client_context(pki)) as sock:
+def test_no_reply_before_the_blank_line(tls_server_pki, served):
+    with tls_connect(served.port, client_context(tls_server_pki)) as sock:
         sock.sendall(b"GET / HTTP/1.0\r\n")
         sock.settimeout(0.5)
         with pytest.raises((socket.timeout, TimeoutError)):
@@ -330,8 +188,8 @@ def test_no_reply_before_the_blank_line(pki, served):
     assert status == "HTTP/1.0 200 OK" and body["sni"] == "localhost"
 
 
-def test_oversized_request_head_is_closed_without_reply(pki, served):
-    with tls_connect(served.port, client_context(pki)) as sock:
+def test_oversized_request_head_is_closed_without_reply(tls_server_pki, served):
+    with tls_connect(served.port, client_context(tls_server_pki)) as sock:
         sock.sendall(b"GET / HTTP/1.0\r\n")
         try:
             for _ in range(20):  # 80 KiB of header lines, never a blank line
@@ -346,9 +204,9 @@ def test_oversized_request_head_is_closed_without_reply(pki, served):
     served.wait_for_log(r"outcome=\"request head larger than 65536 bytes\"")
 
 
-def test_session_resumption_over_stdlib_ssl(pki, served):
+def test_session_resumption_over_stdlib_ssl(tls_server_pki, served):
     for version in ("TLSv1.2", "TLSv1.3"):
-        context = client_context(pki, version)
+        context = client_context(tls_server_pki, version)
         first, seen = request(served.port, context)
         assert first["resumed"] is False and seen.session is not None and not seen.session_reused
         second, seen2 = request(served.port, context, session=seen.session)
@@ -357,23 +215,23 @@ def test_session_resumption_over_stdlib_ssl(pki, served):
         assert second["resumed"] is True and second["client_cert_chain"] is None
 
 
-def test_keylog_has_the_secrets_of_each_version(pki, served):
+def test_keylog_has_the_secrets_of_each_version(tls_server_pki, served):
     before = len(served.keylog.getvalue().splitlines())
-    request(served.port, client_context(pki, "TLSv1.2"))
-    request(served.port, client_context(pki, "TLSv1.3"))
+    request(served.port, client_context(tls_server_pki, "TLSv1.2"))
+    request(served.port, client_context(tls_server_pki, "TLSv1.3"))
     labels = [line.split()[0] for line in served.keylog.getvalue().splitlines()[before:]]
     assert "CLIENT_RANDOM" in labels
     for label in ("CLIENT_HANDSHAKE_TRAFFIC_SECRET", "SERVER_HANDSHAKE_TRAFFIC_SECRET", "CLIENT_TRAFFIC_SECRET_0", "SERVER_TRAFFIC_SECRET_0"):
         assert label in labels
 
 
-def test_many_concurrent_clients(pki, served):
+def test_many_concurrent_clients(tls_server_pki, served):
     results: list = []
 
     def one(index: int) -> None:
         try:
             version = ("TLSv1.2", "TLSv1.3")[index % 2]
-            body, _ = request(served.port, client_context(pki, version, cert=index % 3 == 0))
+            body, _ = request(served.port, client_context(tls_server_pki, version, cert=index % 3 == 0))
             results.append(body["version"] == version)
         except Exception as exc:  # reported below
             results.append(exc)
@@ -387,12 +245,12 @@ def test_many_concurrent_clients(pki, served):
 
 
 # -- robustness -----------------------------------------------------------------
-def test_silent_client_is_dropped_after_the_handshake_timeout_others_are_served(pki, served):
+def test_silent_client_is_dropped_after_the_handshake_timeout_others_are_served(tls_server_pki, served):
     silent = socket.create_connection(("127.0.0.1", served.port), timeout=TIMEOUT)
     half = socket.create_connection(("127.0.0.1", served.port), timeout=TIMEOUT)
     try:
         half.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")  # a ClientHello that never ends
-        body, _ = request(served.port, client_context(pki))  # served meanwhile
+        body, _ = request(served.port, client_context(tls_server_pki))  # served meanwhile
         assert body["version"] == "TLSv1.3"
         for sock in (silent, half):
             try:
@@ -417,7 +275,7 @@ def test_silent_client_is_dropped_after_the_handshake_timeout_others_are_served(
     ],
     ids=["http", "appdata-first", "truncated-hello", "not-a-client-hello"],
 )
-def test_garbage_gets_a_fatal_alert_and_the_server_keeps_serving(pki, served, garbage):
+def test_garbage_gets_a_fatal_alert_and_the_server_keeps_serving(tls_server_pki, served, garbage):
     with socket.create_connection(("127.0.0.1", served.port), timeout=TIMEOUT) as sock:
         sock.sendall(garbage)
         reply = b""
@@ -429,51 +287,50 @@ def test_garbage_gets_a_fatal_alert_and_the_server_keeps_serving(pki, served, ga
     assert len(reply) == 7, reply
     assert reply[0] == 21 and reply[1] == 3 and reply[3:5] == b"\x00\x02"  # an alert record
     assert reply[5] == 2  # level: fatal
-    body, _ = request(served.port, client_context(pki))
+    body, _ = request(served.port, client_context(tls_server_pki))
     assert body["version"] == "TLSv1.3"
 
 
-def test_version_mismatch_is_refused_with_an_alert(pki):
-    config = ServerConfig(certificates=(pki.certified("rsa"),), versions=("TLSv1.3",))
-    server = BackgroundServer(ServerOptions(config=config))
+def test_version_mismatch_is_refused_with_an_alert(tls_server_pki):
+    config = ServerConfig(certificates=(tls_server_pki.certified("rsa"),), versions=("TLSv1.3",))
+    server = BackgroundServer(TLSServerOptions(config=config))
     try:
         with pytest.raises(ssl.SSLError, match="PROTOCOL_VERSION|protocol version"):
-            request(server.port, client_context(pki, "TLSv1.2"))
+            request(server.port, client_context(tls_server_pki, "TLSv1.2"))
         line = server.wait_for_log(r"outcome=")[0]
         assert 'outcome="sent alert protocol_version' in line
-        body, _ = request(server.port, client_context(pki))
+        body, _ = request(server.port, client_context(tls_server_pki))
         assert body["version"] == "TLSv1.3"
     finally:
         server.close()
 
 
-def test_one_log_line_per_connection(pki):
-    config = ServerConfig(certificates=(pki.certified("ecdsa"),))
-    server = BackgroundServer(ServerOptions(config=config))
+def test_one_log_line_per_connection(tls_server_pki):
+    config = ServerConfig(certificates=(tls_server_pki.certified("ecdsa"),))
+    server = BackgroundServer(TLSServerOptions(config=config))
     try:
-        request(server.port, client_context(pki, "TLSv1.2"))
+        request(server.port, client_context(tls_server_pki, "TLSv1.2"))
         with socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT) as sock:
             sock.sendall(b"\x15\x03\x03\x00\x02\x02\x28")  # an alert instead of a ClientHello
             read_all(sock)
         server.wait_for_log(r"^conn ", count=2)
-        time.sleep(0.2)
-        lines = [line for line in server.lines if line.startswith("conn ")]
-        assert len(lines) == 2, lines
-        assert re.fullmatch(
-            r'conn peer=127\.0\.0\.1:\d+ version=TLSv1\.2 cipher=ECDHE-ECDSA-AES256-GCM-SHA384 sni=localhost alpn=- '
-            r'resumed=no client_cert=no in=\d+ out=\d+ time=[\d.]+s outcome="ok"',
-            lines[0],
-        ), lines[0]
-        assert "version=- cipher=-" in lines[1] and "outcome=\"" in lines[1] and "ok" not in lines[1].split("outcome=")[1]
     finally:
-        server.close()
+        server.close()  # waits until every connection is gone: no line can come later
+    lines = [line for line in server.lines if line.startswith("conn ")]
+    assert len(lines) == 2, lines
+    assert re.fullmatch(
+        r'conn peer=127\.0\.0\.1:\d+ version=TLSv1\.2 cipher=ECDHE-ECDSA-AES256-GCM-SHA384 sni=localhost alpn=- '
+        r'resumed=no client_cert=no in=\d+ out=\d+ time=[\d.]+s outcome="ok"',
+        lines[0],
+    ), lines[0]
+    assert "version=- cipher=-" in lines[1] and "outcome=\"" in lines[1] and "ok" not in lines[1].split("outcome=")[1]
 
 
 # -- echo -------------------------------------------------------------------------
 @pytest.mark.parametrize("version", ["TLSv1.2", "TLSv1.3"])
-def test_echo_round_trip(pki, echo_server, version):
+def test_echo_round_trip(tls_server_pki, echo_server, version):
     payload = os.urandom(200_000)
-    with tls_connect(echo_server.port, client_context(pki, version)) as sock:
+    with tls_connect(echo_server.port, client_context(tls_server_pki, version)) as sock:
         received = bytearray()
         # Each chunk's echo is read before the next is sent: the echo must not
         # wait for the end. (One thread only: an SSLSocket must not be read
@@ -492,8 +349,8 @@ def test_echo_round_trip(pki, echo_server, version):
     echo_server.wait_for_log(rf"version={re.escape(version)} .*outcome=\"ok\"")
 
 
-def test_echo_client_that_never_reads_is_throttled_not_buffered(pki, echo_server):
-    hog = tls_connect(echo_server.port, client_context(pki))
+def test_echo_client_that_never_reads_is_throttled_not_buffered(tls_server_pki, echo_server):
+    hog = tls_connect(echo_server.port, client_context(tls_server_pki))
     hog.settimeout(1.0)
     chunk = b"x" * 65536
     sent = 0
@@ -513,18 +370,18 @@ def test_echo_client_that_never_reads_is_throttled_not_buffered(pki, echo_server
 
         assert buffered() < 2 * 2**20  # what it holds for the hog stays small
         # Meanwhile everyone else is served.
-        with tls_connect(echo_server.port, client_context(pki, "TLSv1.2")) as other:
+        with tls_connect(echo_server.port, client_context(tls_server_pki, "TLSv1.2")) as other:
             other.sendall(b"still here")
             assert other.recv(100) == b"still here"
     finally:
         hog.close()
 
 
-def test_idle_established_connection_is_closed(pki):
-    config = ServerConfig(certificates=(pki.certified("ecdsa"),))
-    server = BackgroundServer(ServerOptions(config=config, idle_timeout=0.5))
+def test_idle_established_connection_is_closed(tls_server_pki):
+    config = ServerConfig(certificates=(tls_server_pki.certified("ecdsa"),))
+    server = BackgroundServer(TLSServerOptions(config=config, timeouts=ClientTimeouts(idle=0.5)))
     try:
-        with tls_connect(server.port, client_context(pki)) as sock:
+        with tls_connect(server.port, client_context(tls_server_pki)) as sock:
             sock.sendall(b"GET / HTTP/1.0\r\n")  # then nothing more
             assert sock.recv(100) == b""  # close_notify (a bare EOF would raise)
         server.wait_for_log(r'version=TLSv1\.3 .*outcome="idle timeout \(0\.5 s\)"')
@@ -532,12 +389,12 @@ def test_idle_established_connection_is_closed(pki):
         server.close()
 
 
-def test_echo_answers_close_notify_with_close_notify(pki, echo_server):
+def test_echo_answers_close_notify_with_close_notify(tls_server_pki, echo_server):
     # A memory-BIO client sees exactly what arrives: unwrap() completes only
     # on the server's close_notify and raises on a bare EOF.
     raw = socket.create_connection(("127.0.0.1", echo_server.port), timeout=TIMEOUT)
     incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-    tls = client_context(pki).wrap_bio(incoming, outgoing, server_hostname="localhost")
+    tls = client_context(tls_server_pki).wrap_bio(incoming, outgoing, server_hostname="localhost")
 
     def pump(operation):
         while True:
@@ -578,58 +435,58 @@ def test_echo_answers_close_notify_with_close_notify(pki, echo_server):
         (["--cert", "{dir}/rsa.pem", "--key", "{dir}/rsa.key", "--keylog", "{dir}/no/such/dir/keys.log"], "--keylog {dir}/no/such/dir/keys.log: cannot open"),
     ],
 )
-def test_bad_files_and_flags_exit_2_naming_the_flag_and_file(pki, capsys, args, message):
-    argv = ["tls-server", "--port", "0", *(a.format(dir=pki.dir) for a in args)]
+def test_bad_files_and_flags_exit_2_naming_the_flag_and_file(tls_server_pki, capsys, args, message):
+    argv = ["tls-server", "--port", "0", *(a.format(dir=tls_server_pki.dir) for a in args)]
     assert cli_main(argv) == 2
     err = capsys.readouterr().err
-    assert message.format(dir=pki.dir) in err
+    assert message.format(dir=tls_server_pki.dir) in err
     assert "listening" not in err
 
 
-def test_flags_build_the_config(pki):
+def test_flags_build_the_config(tls_server_pki):
     from purekong.cli import build_parser
 
     def config(*extra: str) -> ServerConfig:
         args = build_parser().parse_args(
-            ["tls-server", "--cert", pki.path("rsa.pem"), "--key", pki.path("rsa.key"),
-             "--cert", pki.path("ecdsa.pem"), "--key", pki.path("ecdsa.key"), *extra]
+            ["tls-server", "--cert", tls_server_pki.path("rsa.pem"), "--key", tls_server_pki.path("rsa.key"),
+             "--cert", tls_server_pki.path("ecdsa.pem"), "--key", tls_server_pki.path("ecdsa.key"), *extra]
         )
         return build_config(args)
 
     default = config()
     assert default.versions == ("TLSv1.3", "TLSv1.2") and default.session_resumption
-    assert [c.chain[0] for c in default.certificates] == [pki.rsa.cert, pki.ecdsa.cert]
-    assert [c.chain[1] for c in default.certificates] == [pki.inter.cert, pki.inter.cert]
+    assert [c.chain[0] for c in default.certificates] == [tls_server_pki.rsa.cert, tls_server_pki.ecdsa.cert]
+    assert [c.chain[1] for c in default.certificates] == [tls_server_pki.inter.cert, tls_server_pki.inter.cert]
     assert not default.request_client_certificate and default.client_ca_certificates == ()
     assert config("--tls12-only").versions == ("TLSv1.2",)
     assert config("--tls13-only").versions == ("TLSv1.3",)
     assert config("--no-session-reuse").session_resumption is False
     assert config("--alpn", "h2", "--alpn", "http/1.1").alpn_protocols == ("h2", "http/1.1")
-    cas = config("--request-cert", "--ca", pki.path("inter.pem"), "--ca", pki.path("cas.pem"))
+    cas = config("--request-cert", "--ca", tls_server_pki.path("inter.pem"), "--ca", tls_server_pki.path("cas.pem"))
     assert cas.request_client_certificate
-    assert list(cas.client_ca_certificates) == [pki.inter.cert, pki.root.cert, pki.inter.cert]
+    assert list(cas.client_ca_certificates) == [tls_server_pki.inter.cert, tls_server_pki.root.cert, tls_server_pki.inter.cert]
     with pytest.raises(SystemExit):
         build_parser().parse_args(["tls-server", "--tls12-only", "--tls13-only"])
 
 
-def test_address_in_use_exits_1(pki, capsys):
+def test_address_in_use_exits_1(tls_server_pki, capsys):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        code = cli_main(["tls-server", "--port", str(port), "--cert", pki.path("rsa.pem"), "--key", pki.path("rsa.key")])
+        code = cli_main(["tls-server", "--port", str(port), "--cert", tls_server_pki.path("rsa.pem"), "--key", tls_server_pki.path("rsa.key")])
     assert code == 1
     assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_process_serves_and_exits_0_on_signal(pki, tmp_path, signum):
+def test_process_serves_and_exits_0_on_signal(tls_server_pki, tmp_path, signum):
     server = ServerProcess(
-        ["--cert", pki.path("ecdsa.pem"), "--key", pki.path("ecdsa.key"), "--handshake-timeout", "0.5"], tmp_path
+        ["--cert", tls_server_pki.path("ecdsa.pem"), "--key", tls_server_pki.path("ecdsa.key"), "--handshake-timeout", "0.5"], tmp_path
     )
     try:
         with socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT) as silent:
-            body, _ = request(server.port, client_context(pki, "TLSv1.2"))
+            body, _ = request(server.port, client_context(tls_server_pki, "TLSv1.2"))
             assert body["cipher"] == "ECDHE-ECDSA-AES256-GCM-SHA384"
             server.wait_for_log(r'conn peer=127\.0\.0\.1:\d+ version=TLSv1\.2 .*outcome="ok"')
             try:

@@ -12,28 +12,17 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from _engine_helpers import certificate_request_dns
-from _pki import make_ca, make_intermediate, make_leaf
+from _handshake_helpers import certificate_authorities
+from _kong_pki import LEAF_DN
 from purekong.engine import CertifiedKey, HandshakeMessageTrace
 from purekong.testing import KongHarness
 
 PLUGIN = Path(__file__).parent / "kong_plugins" / "cert-requester.py"
-ROOT_DN = "CN=Kong Testing Root CA,O=Kong Testing,ST=California,C=US"
-INTER_DN = "CN=Kong Testing Intermidiate CA,O=Kong Testing,ST=California,C=US"  # sic, as Kong's
-LEAF_DN = "CN=foo@example.com,O=Kong Testing,ST=California,C=US"
 
 
 @pytest.fixture(scope="module")
-def pki():
-    root = make_ca(ROOT_DN)
-    inter = make_intermediate(root, INTER_DN)
-    leaf = make_leaf(inter, LEAF_DN)
-    return root, inter, leaf
-
-
-@pytest.fixture(scope="module")
-def client_cert(pki):
-    root, inter, leaf = pki
+def client_cert(kong_pki):
+    root, inter, leaf = kong_pki
     return CertifiedKey((leaf.cert, inter.cert), leaf.key)
 
 
@@ -53,8 +42,8 @@ def test_1_no_request_gives_none(versions, client_cert):
 
 
 @pytest.mark.parametrize("versions", VERSIONS)
-def test_2_request_without_ca_list(versions, pki, client_cert):
-    root, inter, leaf = pki
+def test_2_request_without_ca_list(versions, kong_pki, client_cert):
+    root, inter, leaf = kong_pki
     result = harness().request(client_certificate=client_cert, versions=versions)
     assert result.log["request"]["tls"]["client_verify"] == "FAILED:unable to get local issuer certificate"
     # The chain as sent, leaf first, canonical PEM (what Kong returns).
@@ -65,21 +54,21 @@ def test_2_request_without_ca_list(versions, pki, client_cert):
 
 
 @pytest.mark.parametrize("versions", VERSIONS)
-def test_3_request_with_intermediate_and_root(versions, pki, client_cert):
-    root, inter, leaf = pki
+def test_3_request_with_intermediate_and_root(versions, kong_pki, client_cert):
+    root, inter, leaf = kong_pki
     result = harness(inter.pem + root.pem).request(client_certificate=client_cert, versions=versions)
     assert result.log["request"]["tls"]["client_verify"] == "FAILED:unable to get issuer certificate"
 
 
-def test_4_request_with_intermediate_only(pki, client_cert):
-    root, inter, leaf = pki
+def test_4_request_with_intermediate_only(kong_pki, client_cert):
+    root, inter, leaf = kong_pki
     result = harness(inter.pem).request(client_certificate=client_cert)
     assert result.log["request"]["tls"]["client_verify"] == "FAILED:unable to get issuer certificate"
 
 
 @pytest.mark.parametrize("versions", VERSIONS)
-def test_5_client_without_certificate_still_completes(versions, pki):
-    root, inter, leaf = pki
+def test_5_client_without_certificate_still_completes(versions, kong_pki):
+    root, inter, leaf = kong_pki
     result = harness(inter.pem + root.pem).request(client_certificate=None, versions=versions)
     assert result.response.status == 200
     assert result.log["request"]["tls"]["client_verify"] == "NONE"
@@ -87,8 +76,8 @@ def test_5_client_without_certificate_still_completes(versions, pki):
 
 
 @pytest.mark.parametrize("versions", VERSIONS)
-def test_6_ca_dn_hints_in_order(versions, pki, client_cert):
-    root, inter, leaf = pki
+def test_6_ca_dn_hints_in_order(versions, kong_pki, client_cert):
+    root, inter, leaf = kong_pki
     requests = []
 
     def trace(item):
@@ -110,8 +99,8 @@ def test_no_ca_list_sends_no_dns(client_cert):
         assert certificate_authorities(requests[0], tls13=versions == ("TLSv1.3",)) == []
 
 
-def test_depth_setting_gives_real_verification(pki, client_cert):
-    root, inter, leaf = pki
+def test_depth_setting_gives_real_verification(kong_pki, client_cert):
+    root, inter, leaf = kong_pki
     result = harness(root.pem, verify_depth=1).request(client_certificate=client_cert)
     assert result.log["request"]["tls"]["client_verify"] == "SUCCESS"
 
@@ -133,12 +122,6 @@ def test_https_without_client_cert_logs_tls_info(versions):
     assert tls["client_verify"] == "NONE"
 
 
-def test_client_verify_can_be_overwritten(pki):
+def test_client_verify_can_be_overwritten(kong_pki):
     result = KongHarness([(PLUGIN, {"override": "SUCCESS"})]).request()
     assert result.log["request"]["tls"]["client_verify"] == "SUCCESS"
-
-
-def certificate_authorities(message: bytes, *, tls13: bool) -> list[bytes]:
-    """The DER DNs in a CertificateRequest message ([] when none are sent)."""
-    names, _ = certificate_request_dns(message, "1.3" if tls13 else "1.2")
-    return names or []

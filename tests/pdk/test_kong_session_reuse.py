@@ -19,7 +19,7 @@ from _pki import make_ca, make_leaf
 from _phases_helpers import connect
 from purekong.engine import CertifiedKey, ServerConfig
 from purekong.runner import Runner, configure, load_plugin_file
-from purekong.runner._engine import ConnectionPhases
+from purekong.runner import ConnectionPhases
 
 PLUGIN = Path(__file__).parent / "kong_plugins" / "reuse-toggle.py"
 

@@ -51,12 +51,19 @@ def test_python_style_raises_on_err_with_kong_pdk_text():
     )
 
 
-def test_unknown_names_fail_at_access():
-    kong = make_kong(ctx_for())
-    with pytest.raises(AttributeError, match="kong.request.get_heder"):
-        kong.request.get_heder
+def test_unknown_names_answer_as_kongs_bridge(caplog):
+    """Kong's plugin-server bridge logs the name and answers nil, nil."""
+    ctx = ctx_for()
+    ctx.plugin_name = "typo"
+    with caplog.at_level("ERROR", logger="purekong.kong"):
+        assert make_kong(ctx).request.get_heder("host") == (None, None)
+        assert make_kong(ctx, lua_style=False).log.error("x") is None
+    assert [r.getMessage() for r in caplog.records] == [
+        "[typo] could not find pdk method: kong.request.get_heder",
+        "[typo] could not find pdk method: kong.log.error",
+    ]
     with pytest.raises(TypeError):
-        kong.request()
+        make_kong(ctx).request()
 
 
 def test_request_data_shapes():

@@ -51,6 +51,17 @@ for _name in ("get_status", "get_header", "get_headers", "get_source"):
     EXPECTED[f"kong.response.{_name}"] = HEADER_BODY_LOG
 for _name in ("set_status", "set_header", "add_header", "clear_header", "set_headers", "exit", "error"):
     EXPECTED[f"kong.response.{_name}"] = REWRITE_ACCESS_HEADER
+EXPECTED["kong.client.load_consumer"] = AUTH_AND_LATER
+EXPECTED["kong.service.request.set_body"] = SERVICE_REQ_ACCESS
+EXPECTED["kong.service.request.disable_tls"] = {"balancer", "preread"}
+EXPECTED["kong.service.response.get_body"] = SERVICE_RESP
+for _name in ("set_upstream", "set_retries", "set_timeouts"):
+    EXPECTED[f"kong.service.{_name}"] = {"access"}
+for _name in ("set_target", "set_tls_verify", "set_tls_verify_depth"):
+    EXPECTED[f"kong.service.{_name}"] = SERVICE_REQ | {"preread"}
+for _name in FUNCTIONS:
+    if _name.split(".")[1] in ("vault", "plugin", "cluster", "telemetry", "enterprise_edition"):
+        EXPECTED[_name] = ANY
 for _name in FUNCTIONS:
     if _name.startswith("kong.request.") and _name not in EXPECTED:
         EXPECTED[_name] = REQUEST

@@ -1,6 +1,5 @@
 """ConnectionPhases' certificate handlers (the engine glue for Kong EE's
-Kong.ssl_certificate wrappers), and the bare-handshake helper the other
-plugin tests use.
+Kong.ssl_certificate wrappers), over the bare handshake of _handshake_helpers.py.
 
 KongHarness hides the connection phases; these tests look at them (what the
 handlers asked of the handshake) and at the CertificateRequest sent.
@@ -8,59 +7,13 @@ handlers asked of the handshake) and at the CertificateRequest sent.
 
 from __future__ import annotations
 
-from purekong.engine import (
-    NEED_DATA,
-    PAUSED,
-    ClientConfig,
-    ClientConnection,
-    ClientHelloReceived,
-    HandshakeMessageTrace,
-    ServerConfig,
-    ServerConnection,
-)
 import logging
 
 import pytest
 
+from _handshake_helpers import der_name, handshake
 from _pki import make_ca
 from purekong.runner import NativePlugin, Runner, configure, plugin_from_class
-from purekong.runner._engine import ConnectionPhases
-from purekong.testing._harness import _throwaway_server_certificate
-from test_kong_scenarios import certificate_authorities  # the CertificateRequest reader
-
-
-def handshake(handlers, *, certificate=None, server_name="localhost", versions=("TLSv1.3",), runner=None):
-    """One in-memory handshake; returns (phases, server handshake or None, CA DN lists sent).
-
-    The DN lists are one per CertificateRequest the server sent (DER names).
-    """
-    sent = []
-
-    def trace(item):
-        if isinstance(item, HandshakeMessageTrace) and item.direction == "sent" and item.msg_type == 13:
-            sent.append(item.raw)
-
-    server = ServerConnection(ServerConfig(certificates=(_throwaway_server_certificate(),)), trace=trace)
-    client = ClientConnection(ClientConfig(verify_server=False, certificate=certificate, versions=versions),
-                              server_name)
-    phases = ConnectionPhases(runner or Runner([]), certificate_handlers=handlers)
-    for _ in range(16):
-        server.receive_data(client.data_to_send())
-        while (event := server.next_event()) not in (NEED_DATA, PAUSED):
-            if isinstance(event, ClientHelloReceived) and not phases.on_client_hello(server, event):
-                return phases, None, [certificate_authorities(r, tls13=versions == ("TLSv1.3",)) for r in sent]
-        reply = server.data_to_send()
-        if reply:
-            client.receive_data(reply)
-        while client.next_event() is not NEED_DATA:
-            pass
-        if server.handshake is not None and client.handshake is not None:
-            break
-    return phases, server.handshake, [certificate_authorities(r, tls13=versions == ("TLSv1.3",)) for r in sent]
-
-
-def der_name(issued) -> bytes:
-    return issued.cert.subject.public_bytes()
 
 
 # -- the glue itself -------------------------------------------------------------------

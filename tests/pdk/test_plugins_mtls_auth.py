@@ -11,8 +11,8 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from _handshake_helpers import der_name, handshake
 from _pki import make_ca, make_cert, make_intermediate, make_leaf
-from test_plugins_handshake import der_name, handshake
 from purekong.engine import CertifiedKey
 from purekong.gateway import (
     CACertificate,
@@ -34,16 +34,16 @@ VERSIONS = [("TLSv1.3",), ("TLSv1.2",)]
 
 
 @pytest.fixture(scope="module")
-def pki():
-    root = make_ca("CN=Kong Testing Root CA,O=Kong Testing,ST=California,C=US")
-    inter = make_intermediate(root, "CN=Kong Testing Intermidiate CA,O=Kong Testing,ST=California,C=US")
+def mtls_certs(kong_pki):
+    """Kong's test chain (conftest) and the certificates mtls-auth's tests add."""
+    root, inter, leaf = kong_pki
     other = make_ca("CN=Other Kong Testing Root CA,O=Other Kong Testing,L=SF,ST=CA,C=US")
     san = x509.SubjectAlternativeName([x509.DNSName("example.test")])
     return {
         "root": root,
         "inter": inter,
         "other": other,
-        "leaf": make_leaf(inter, "CN=foo@example.com,O=Kong Testing,ST=California,C=US"),
+        "leaf": leaf,
         "kongclient": make_leaf(inter, "kongclient", extensions=[(san, False)]),
         "bad": make_leaf(None, "CN=bad.test,O=Kong Inc,C=US"),  # self-signed
         "stranger": make_leaf(make_intermediate(other, "Stranger CA"), "stranger"),
@@ -63,14 +63,14 @@ CONSUMERS = (
 )
 
 
-def setup(pki, config=None, *, consumers=CONSUMERS, plugins=(), routes=None, extra=(), **kw):
+def setup(mtls_certs, config=None, *, consumers=CONSUMERS, plugins=(), routes=None, extra=(), **kw):
     config = {"ca_certificates": ["ca-root"], **(config or {})}
     decl = Declarative(
         services=(Service("svc", "svc", "https"),),
         routes=routes or (Route("r1", "r1", "svc"),),
         plugins=(PluginEntity("mtls", "mtls-auth", config), *plugins),
-        ca_certificates=(CACertificate("ca-root", pki["root"].cert), CACertificate("ca-inter", pki["inter"].cert),
-                         CACertificate("ca-other", pki["other"].cert)),
+        ca_certificates=(CACertificate("ca-root", mtls_certs["root"].cert), CACertificate("ca-inter", mtls_certs["inter"].cert),
+                         CACertificate("ca-other", mtls_certs["other"].cert)),
         consumers=consumers,
     )
     return KongHarness(extra, declarative=decl, **kw)
@@ -87,15 +87,15 @@ def upstream(result):
 # -- §6.E 5 ------------------------------------------------------------------------------
 
 
-def test_plain_http_is_401(pki):
-    result = setup(pki).request(tls=False)
+def test_plain_http_is_401(mtls_certs):
+    result = setup(mtls_certs).request(tls=False)
     assert result.response.status == 401 and result.response.body == NO_CERT
     assert "tls" not in result.log["request"]  # no override either: nothing to log
 
 
 @pytest.mark.parametrize("versions", VERSIONS)
-def test_https_without_certificate_is_401_and_logs_none(pki, versions):
-    result = setup(pki).request(client_certificate=None, versions=versions)
+def test_https_without_certificate_is_401_and_logs_none(mtls_certs, versions):
+    result = setup(mtls_certs).request(client_certificate=None, versions=versions)
     assert result.response.status == 401 and result.response.body == NO_CERT
     assert ("Content-Type", "application/json; charset=utf-8") in result.response.headers
     assert verdict(result) == "NONE"
@@ -105,17 +105,17 @@ def test_https_without_certificate_is_401_and_logs_none(pki, versions):
     ("bad", "self-signed certificate"),
     ("stranger", "unable to get local issuer certificate"),
 ])
-def test_untrusted_certificate_is_401_with_the_openssl_reason(pki, caplog, name, reason):
-    result = setup(pki).request(client_certificate=client(pki[name]))
+def test_untrusted_certificate_is_401_with_the_openssl_reason(mtls_certs, caplog, name, reason):
+    result = setup(mtls_certs).request(client_certificate=client(mtls_certs[name]))
     assert result.response.status == 401 and result.response.body == FAILED
     assert verdict(result) == f"FAILED:{reason}"
     assert f"[mtls-auth] client certificate verify failed: {reason}" in [r.getMessage() for r in caplog.records]
 
 
 @pytest.mark.parametrize("versions", VERSIONS)
-def test_success_by_credential_logs_success_and_sets_consumer_headers(pki, versions):
-    result = setup(pki).request(
-        client_certificate=client(pki["leaf"], pki["inter"]), versions=versions,
+def test_success_by_credential_logs_success_and_sets_consumer_headers(mtls_certs, versions):
+    result = setup(mtls_certs).request(
+        client_certificate=client(mtls_certs["leaf"], mtls_certs["inter"]), versions=versions,
         headers={"X-Credential-Identifier": "spoofed", "X-Anonymous-Consumer": "true"})
     assert result.response.status == 200
     assert verdict(result) == "SUCCESS"
@@ -128,36 +128,36 @@ def test_success_by_credential_logs_success_and_sets_consumer_headers(pki, versi
     assert result.log["consumer"]["id"] == "c-foo"
 
 
-def test_credential_bound_to_another_ca_does_not_match(pki):
+def test_credential_bound_to_another_ca_does_not_match(mtls_certs):
     consumers = (Consumer("c1", username="someone-else", mtls_auth_credentials=(
         MTLSCredential("x", "foo@example.com", ca_certificate="ca-other"),)),)
-    result = setup(pki, {"revocation_check_mode": "SKIP"}, consumers=consumers).request(
-        client_certificate=client(pki["leaf"], pki["inter"]))
+    result = setup(mtls_certs, {"revocation_check_mode": "SKIP"}, consumers=consumers).request(
+        client_certificate=client(mtls_certs["leaf"], mtls_certs["inter"]))
     assert result.response.status == 401 and result.response.body == FAILED
     assert verdict(result) == "FAILED:UNKNOWN"
 
 
-def test_credential_without_ca_matches_any_anchor(pki):
+def test_credential_without_ca_matches_any_anchor(mtls_certs):
     consumers = (Consumer("c1", mtls_auth_credentials=(MTLSCredential("x", "example.test"),)),)
-    result = setup(pki, consumers=consumers).request(client_certificate=client(pki["kongclient"], pki["inter"]))
+    result = setup(mtls_certs, consumers=consumers).request(client_certificate=client(mtls_certs["kongclient"], mtls_certs["inter"]))
     assert result.response.status == 200 and upstream(result)["X-Consumer-ID"] == "c1"
     assert "X-Consumer-Username" not in upstream(result)
 
 
-def test_consumer_by_username_and_custom_id(pki):
-    result = setup(pki).request(client_certificate=client(pki["kongclient"], pki["inter"]))
+def test_consumer_by_username_and_custom_id(mtls_certs):
+    result = setup(mtls_certs).request(client_certificate=client(mtls_certs["kongclient"], mtls_certs["inter"]))
     assert result.response.status == 200 and upstream(result)["X-Consumer-ID"] == "c-kong"
     # The SAN (example.test) comes first; custom_id is tried for each name too.
-    custom = make_leaf(pki["inter"], "nobody", extensions=[(x509.SubjectAlternativeName(
+    custom = make_leaf(mtls_certs["inter"], "nobody", extensions=[(x509.SubjectAlternativeName(
         [x509.DNSName("custom.test")]), False)])
-    result = setup(pki).request(client_certificate=client(custom, pki["inter"]))
+    result = setup(mtls_certs).request(client_certificate=client(custom, mtls_certs["inter"]))
     assert upstream(result)["X-Consumer-ID"] == "c-custom"
-    result = setup(pki, {"consumer_by": ["username"]}).request(client_certificate=client(custom, pki["inter"]))
+    result = setup(mtls_certs, {"consumer_by": ["username"]}).request(client_certificate=client(custom, mtls_certs["inter"]))
     assert result.response.status == 401
 
 
-def test_anonymous_with_bad_certificate_proxies_as_anonymous(pki):
-    result = setup(pki, {"anonymous": "c-anon"}).request(client_certificate=client(pki["bad"]))
+def test_anonymous_with_bad_certificate_proxies_as_anonymous(mtls_certs):
+    result = setup(mtls_certs, {"anonymous": "c-anon"}).request(client_certificate=client(mtls_certs["bad"]))
     assert result.response.status == 200
     assert verdict(result) == "FAILED:self-signed certificate"
     headers = upstream(result)
@@ -166,14 +166,14 @@ def test_anonymous_with_bad_certificate_proxies_as_anonymous(pki):
     assert result.log["consumer"]["id"] == "c-anon"
 
 
-def test_anonymous_by_username_and_without_certificate(pki):
-    result = setup(pki, {"anonymous": "anonymous"}).request(client_certificate=None)
+def test_anonymous_by_username_and_without_certificate(mtls_certs):
+    result = setup(mtls_certs, {"anonymous": "anonymous"}).request(client_certificate=None)
     assert result.response.status == 200 and verdict(result) == "NONE"
     assert upstream(result)["X-Consumer-ID"] == "c-anon"
 
 
-def test_anonymous_that_does_not_exist_is_500(pki):
-    result = setup(pki, {"anonymous": "ghost"}).request(client_certificate=None)
+def test_anonymous_that_does_not_exist_is_500(mtls_certs):
+    result = setup(mtls_certs, {"anonymous": "ghost"}).request(client_certificate=None)
     assert result.response.status == 500
 
 
@@ -189,9 +189,9 @@ def groups_probe():
     return configure(plugin_from_class(Probe))
 
 
-def test_skip_consumer_lookup_sets_dn_and_san_headers(pki, groups_probe):
-    kong = setup(pki, {"skip_consumer_lookup": True}, extra=[groups_probe])
-    result = kong.request(client_certificate=client(pki["kongclient"], pki["inter"]))
+def test_skip_consumer_lookup_sets_dn_and_san_headers(mtls_certs, groups_probe):
+    kong = setup(mtls_certs, {"skip_consumer_lookup": True}, extra=[groups_probe])
+    result = kong.request(client_certificate=client(mtls_certs["kongclient"], mtls_certs["inter"]))
     assert result.response.status == 200 and verdict(result) == "SUCCESS"
     headers = upstream(result)
     assert headers["X-Client-Cert-SAN"] == "example.test,kongclient"  # SAN values, then the CN
@@ -200,16 +200,16 @@ def test_skip_consumer_lookup_sets_dn_and_san_headers(pki, groups_probe):
     assert "X-Consumer-ID" not in headers
 
 
-def test_skip_consumer_lookup_group_by_dn(pki, groups_probe):
-    kong = setup(pki, {"skip_consumer_lookup": True, "authenticated_group_by": "DN"}, extra=[groups_probe])
-    result = kong.request(client_certificate=client(pki["leaf"], pki["inter"]))
+def test_skip_consumer_lookup_group_by_dn(mtls_certs, groups_probe):
+    kong = setup(mtls_certs, {"skip_consumer_lookup": True, "authenticated_group_by": "DN"}, extra=[groups_probe])
+    result = kong.request(client_certificate=client(mtls_certs["leaf"], mtls_certs["inter"]))
     assert upstream(result)["X-Groups"] == "['CN=foo@example.com,O=Kong Testing,ST=California,C=US']"
 
 
-def test_skip_consumer_lookup_without_cn_is_401(pki):
+def test_skip_consumer_lookup_without_cn_is_401(mtls_certs):
     san = x509.SubjectAlternativeName([x509.DNSName("no-cn.test")])
-    no_cn = make_leaf(pki["inter"], "O=No CN", extensions=[(san, False)])
-    result = setup(pki, {"skip_consumer_lookup": True}).request(client_certificate=client(no_cn, pki["inter"]))
+    no_cn = make_leaf(mtls_certs["inter"], "O=No CN", extensions=[(san, False)])
+    result = setup(mtls_certs, {"skip_consumer_lookup": True}).request(client_certificate=client(no_cn, mtls_certs["inter"]))
     assert result.response.status == 401
     assert result.response.body == b'{"message":"Certificate missing Common Name"}'
     # No override on this path: the log keeps nginx's depth-0 handshake verdict.
@@ -228,10 +228,10 @@ def test_skip_consumer_lookup_without_cn_is_401(pki):
     # STRICT without OCSP/CRL: revoked.
     ("STRICT", 401, "FAILED:certificate revoked"),
 ])
-def test_valid_certificate_without_consumer(pki, caplog, mode, status, logged):
+def test_valid_certificate_without_consumer(mtls_certs, caplog, mode, status, logged):
     caplog.set_level(logging.DEBUG, logger="purekong.kong")
-    stranger_ok = make_leaf(pki["inter"], "unknown.test")
-    result = setup(pki, {"revocation_check_mode": mode}).request(client_certificate=client(stranger_ok, pki["inter"]))
+    stranger_ok = make_leaf(mtls_certs["inter"], "unknown.test")
+    result = setup(mtls_certs, {"revocation_check_mode": mode}).request(client_certificate=client(stranger_ok, mtls_certs["inter"]))
     assert result.response.status == status and result.response.body == FAILED
     assert verdict(result) == logged
     messages = [r.getMessage() for r in caplog.records]
@@ -243,9 +243,9 @@ def test_valid_certificate_without_consumer(pki, caplog, mode, status, logged):
                 "fields = username, custom_id") in messages
 
 
-def test_default_consumer(pki):
-    stranger_ok = make_leaf(pki["inter"], "unknown.test")
-    result = setup(pki, {"default_consumer": "kongclient"}).request(client_certificate=client(stranger_ok, pki["inter"]))
+def test_default_consumer(mtls_certs):
+    stranger_ok = make_leaf(mtls_certs["inter"], "unknown.test")
+    result = setup(mtls_certs, {"default_consumer": "kongclient"}).request(client_certificate=client(stranger_ok, mtls_certs["inter"]))
     assert result.response.status == 200 and verdict(result) == "SUCCESS"
     assert upstream(result)["X-Consumer-ID"] == "c-kong"
 
@@ -253,34 +253,34 @@ def test_default_consumer(pki):
 # -- verification policy ------------------------------------------------------------------
 
 
-def test_allow_partial_chain(pki):
-    chain = client(pki["leaf"], pki["inter"])
-    result = setup(pki, {"ca_certificates": ["ca-inter"]}).request(client_certificate=chain)
+def test_allow_partial_chain(mtls_certs):
+    chain = client(mtls_certs["leaf"], mtls_certs["inter"])
+    result = setup(mtls_certs, {"ca_certificates": ["ca-inter"]}).request(client_certificate=chain)
     assert verdict(result) == "FAILED:unable to get issuer certificate"
     consumers = (Consumer("c1", mtls_auth_credentials=(MTLSCredential("x", "foo@example.com", "ca-inter"),)),)
-    result = setup(pki, {"ca_certificates": ["ca-inter"], "allow_partial_chain": True},
+    result = setup(mtls_certs, {"ca_certificates": ["ca-inter"], "allow_partial_chain": True},
                    consumers=consumers).request(client_certificate=chain)
     # The anchor is now the intermediate, so a credential bound to it matches.
     assert result.response.status == 200 and upstream(result)["X-Consumer-ID"] == "c1"
 
 
-def test_no_purpose_check_unlike_the_handshake_verdict(pki):
+def test_no_purpose_check_unlike_the_handshake_verdict(mtls_certs):
     # store:verify sets no purpose: a serverAuth-only leaf authenticates.
-    server_only = make_leaf(pki["inter"], "kongclient", eku=[ExtendedKeyUsageOID.SERVER_AUTH])
-    result = setup(pki).request(client_certificate=client(server_only, pki["inter"]))
+    server_only = make_leaf(mtls_certs["inter"], "kongclient", eku=[ExtendedKeyUsageOID.SERVER_AUTH])
+    result = setup(mtls_certs).request(client_certificate=client(server_only, mtls_certs["inter"]))
     assert result.response.status == 200 and verdict(result) == "SUCCESS"
 
 
-def test_expired_certificate(pki):
-    expired = make_leaf(pki["inter"], "kongclient", days=(-30, -1))
-    result = setup(pki).request(client_certificate=client(expired, pki["inter"]))
+def test_expired_certificate(mtls_certs):
+    expired = make_leaf(mtls_certs["inter"], "kongclient", days=(-30, -1))
+    result = setup(mtls_certs).request(client_certificate=client(expired, mtls_certs["inter"]))
     assert result.response.status == 401 and verdict(result) == "FAILED:certificate has expired"
 
 
 # -- the handshake: DN hints (spec §6.E 5, "CA DN spec") -------------------------------------
 
 
-def cadn_declarative(pki, *, send_ca_dn=True):
+def cadn_declarative(mtls_certs, *, send_ca_dn=True):
     """Shaped like plugins-ee/mtls-auth/spec/05-cadn_spec.lua."""
     routes = (Route("r1", "r1", "s1", snis=("test1.test",)), Route("r5", "r5", "s1", snis=("test5.test",)),
               Route("r7", "r7", "s1"), Route("r11", "r11", "s2"), Route("r10", "r10", "s2", snis=("test6.test",)))
@@ -295,16 +295,16 @@ def cadn_declarative(pki, *, send_ca_dn=True):
             PluginEntity("p7", "mtls-auth", {"ca_certificates": ["ca-root"], **dn}, route="r7"),
             PluginEntity("p8", "mtls-auth", {"ca_certificates": ["ca-inter"], **dn}, service="s2"),
         ),
-        ca_certificates=(CACertificate("ca-root", pki["root"].cert), CACertificate("ca-inter", pki["inter"].cert),
-                         CACertificate("ca-other", pki["other"].cert)),
+        ca_certificates=(CACertificate("ca-root", mtls_certs["root"].cert), CACertificate("ca-inter", mtls_certs["inter"].cert),
+                         CACertificate("ca-other", mtls_certs["other"].cert)),
     )
 
 
 @pytest.mark.parametrize("versions", VERSIONS)
-def test_send_ca_dn_per_sni(pki, versions, caplog):
+def test_send_ca_dn_per_sni(mtls_certs, versions, caplog):
     caplog.set_level(logging.DEBUG, logger="purekong.kong")
-    handlers = certificate_handlers(cadn_declarative(pki))
-    root, inter, other = der_name(pki["root"]), der_name(pki["inter"]), der_name(pki["other"])
+    handlers = certificate_handlers(cadn_declarative(mtls_certs))
+    root, inter, other = der_name(mtls_certs["root"]), der_name(mtls_certs["inter"]), der_name(mtls_certs["other"])
     # A route with an SNI: only its CA.
     assert handshake(handlers, server_name="test1.test", versions=versions)[2] == [[root]]
     # A service's route with an SNI: the service instance's CA.
@@ -322,31 +322,31 @@ def test_send_ca_dn_per_sni(pki, versions, caplog):
     assert "[mtls-auth] mTLS is enabled globally" in messages
 
 
-def test_send_ca_dn_false_sends_no_names(pki):
-    handlers = certificate_handlers(cadn_declarative(pki, send_ca_dn=False))
+def test_send_ca_dn_false_sends_no_names(mtls_certs):
+    handlers = certificate_handlers(cadn_declarative(mtls_certs, send_ca_dn=False))
     for sni in ("test1.test", None):
         phases, done, sent = handshake(handlers, server_name=sni)
         assert sent == [[]]
         assert phases.requests.ca_certificates is None
 
 
-def test_handshake_modifier_after_mtls_keeps_the_ca_list(pki):
+def test_handshake_modifier_after_mtls_keeps_the_ca_list(mtls_certs):
     # mtls-auth's wrapper runs first; tls-handshake-modifier's request(nil)
     # then keeps the list (ngx.ssl.verify_client with nil replaces nothing).
-    decl = cadn_declarative(pki)
+    decl = cadn_declarative(mtls_certs)
     decl = Declarative(services=decl.services, routes=decl.routes, ca_certificates=decl.ca_certificates,
                        plugins=(*decl.plugins, PluginEntity("t", "tls-handshake-modifier", {})))
     _, _, sent = handshake(certificate_handlers(decl), server_name="test1.test")
-    assert sent == [[der_name(pki["root"])]]
+    assert sent == [[der_name(mtls_certs["root"])]]
 
 
-def test_mtls_auth_end_to_end_with_dn_hints(pki):
+def test_mtls_auth_end_to_end_with_dn_hints(mtls_certs):
     # send_ca_dn: the handshake verdict is computed against the sent CAs (Kong's
     # store replacement), then mtls-auth overrides it.
-    kong = setup(pki, {"send_ca_dn": True, "ca_certificates": ["ca-root", "ca-inter"]})
-    assert kong.request(client_certificate=client(pki["leaf"], pki["inter"])).response.status == 200
-    phases, done, sent = handshake(kong.certificate_handlers, certificate=client(pki["leaf"], pki["inter"]))
-    assert sent == [[der_name(pki["root"]), der_name(pki["inter"])]]
+    kong = setup(mtls_certs, {"send_ca_dn": True, "ca_certificates": ["ca-root", "ca-inter"]})
+    assert kong.request(client_certificate=client(mtls_certs["leaf"], mtls_certs["inter"])).response.status == 200
+    phases, done, sent = handshake(kong.certificate_handlers, certificate=client(mtls_certs["leaf"], mtls_certs["inter"]))
+    assert sent == [[der_name(mtls_certs["root"]), der_name(mtls_certs["inter"])]]
     assert phases.tls_info(done).client_verify == "FAILED:unable to get issuer certificate"
 
 
@@ -367,23 +367,23 @@ def test_subject_names_like_lua_resty_openssl():
     assert cn == "second"  # the first CN in DER order (RFC 4514 strings list it last)
 
 
-def test_directory_name_san_fails_like_kong(pki):
+def test_directory_name_san_fails_like_kong(mtls_certs):
     san = x509.SubjectAlternativeName([x509.DirectoryName(x509.Name.from_rfc4514_string("CN=dir"))])
-    cert = make_leaf(pki["inter"], "kongclient", extensions=[(san, False)])
-    result = setup(pki).request(client_certificate=client(cert, pki["inter"]))
+    cert = make_leaf(mtls_certs["inter"], "kongclient", extensions=[(san, False)])
+    result = setup(mtls_certs).request(client_certificate=client(cert, mtls_certs["inter"]))
     assert result.response.status == 500  # table.concat on a name object: a Lua error
 
 
-def test_empty_subject_fails_where_kongs_code_does(pki):
+def test_empty_subject_fails_where_kongs_code_does(mtls_certs):
     # nginx's $ssl_client_s_dn is "not found" (nil) for an empty subject, and
     # Kong passes it on: as the revocation cache key ("key must be a string")
     # and, with SKIP, as the X-Client-Cert-DN header value. Both are 500s.
     san = x509.SubjectAlternativeName([x509.DNSName("spiffe.test")])
-    empty = make_leaf(pki["inter"], x509.Name([]), extensions=[(san, True)])
-    chain = client(empty, pki["inter"])
+    empty = make_leaf(mtls_certs["inter"], x509.Name([]), extensions=[(san, True)])
+    chain = client(empty, mtls_certs["inter"])
     consumers = (Consumer("c1", mtls_auth_credentials=(MTLSCredential("x", "spiffe.test"),)),)
-    assert setup(pki, consumers=consumers).request(client_certificate=chain).response.status == 500
-    ok = setup(pki, {"revocation_check_mode": "SKIP"}, consumers=consumers).request(client_certificate=chain)
+    assert setup(mtls_certs, consumers=consumers).request(client_certificate=chain).response.status == 500
+    ok = setup(mtls_certs, {"revocation_check_mode": "SKIP"}, consumers=consumers).request(client_certificate=chain)
     assert ok.response.status == 200 and upstream(ok)["X-Consumer-ID"] == "c1"
-    skip = setup(pki, {"revocation_check_mode": "SKIP", "skip_consumer_lookup": True, "authenticated_group_by": "DN"})
+    skip = setup(mtls_certs, {"revocation_check_mode": "SKIP", "skip_consumer_lookup": True, "authenticated_group_by": "DN"})
     assert skip.request(client_certificate=chain).response.status == 500

@@ -20,7 +20,7 @@ from purekong.engine import CertifiedKey, ServerConfig
 from purekong.gateway import Declarative, PluginEntity, Route, Service
 from purekong.plugins import certificate_handlers
 from purekong.runner import Runner
-from purekong.runner._engine import ConnectionPhases
+from purekong.runner import ConnectionPhases
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
 
-from _pki import make_ca, make_cert, make_intermediate, make_leaf
-from test_plugins_handshake import handshake
+from _handshake_helpers import handshake
+from _pki import make_cert, make_leaf
 from purekong.engine import CertifiedKey
 from purekong.gateway import Declarative, PluginEntity, Route, Service
 from purekong.plugins import certificate_handlers
@@ -29,10 +29,10 @@ SERVICE = Service("svc", "svc", "https")
 
 
 @pytest.fixture(scope="module")
-def pki():
-    root = make_ca("CN=Kong Testing Root CA,O=Kong Testing,ST=California,C=US")
-    inter = make_intermediate(root, "CN=Kong Testing Intermidiate CA,O=Kong Testing,ST=California,C=US")
-    leaf = make_leaf(inter, "CN=foo@example.com,O=Kong Testing,ST=California,C=US", serial=0x2001)
+def header_certs(kong_pki):
+    """Kong's test chain (conftest; the leaf's serial is 0x2001) and Kong's
+    good and bad client certificates."""
+    root, inter, leaf = kong_pki
     # Kong's good_tls_client.crt: self-signed, serial 0x65, this DN.
     kong_dn = x509.Name([A(NameOID.COUNTRY_NAME, "AU"), A(NameOID.STATE_OR_PROVINCE_NAME, "NSW"),
                          A(NameOID.LOCALITY_NAME, "Sydney"), A(NameOID.ORGANIZATION_NAME, "Kong"),
@@ -55,9 +55,9 @@ def declarative(*plugins, routes=(Route("r1", "r1", "svc", hosts=("example.com",
 
 
 @pytest.mark.parametrize("versions", VERSIONS)
-def test_1_handshake_modifier_accepts_good_bad_and_no_certificate(pki, versions):
+def test_1_handshake_modifier_accepts_good_bad_and_no_certificate(header_certs, versions):
     kong = KongHarness(declarative=declarative(PluginEntity("p", "tls-handshake-modifier", {}, route="r1")))
-    for cert in (client(pki["leaf"], pki["inter"]), client(pki["bad"]), None):
+    for cert in (client(header_certs["leaf"], header_certs["inter"]), client(header_certs["bad"]), None):
         result = kong.request(client_certificate=cert, server_name="example.com", versions=versions)
         assert result.response.status == 200
         if cert is None:
@@ -70,9 +70,9 @@ def test_1_handshake_modifier_accepts_good_bad_and_no_certificate(pki, versions)
 
 
 @pytest.mark.parametrize("versions", VERSIONS)
-def test_1_requests_without_ca_names_and_disables_session_reuse(pki, versions):
+def test_1_requests_without_ca_names_and_disables_session_reuse(header_certs, versions):
     handlers = certificate_handlers(declarative(PluginEntity("p", "tls-handshake-modifier", {})))
-    phases, done, requests = handshake(handlers, certificate=client(pki["good"]), versions=versions)
+    phases, done, requests = handshake(handlers, certificate=client(header_certs["good"]), versions=versions)
     assert requests == [[]]  # one CertificateRequest, no certificate_authorities
     assert phases.requests.request_client_certificate and phases.requests.disable_session_reuse
     assert phases.requests.ca_certificates is None
@@ -97,9 +97,9 @@ def wildcard_kong():
     ("a.foo.test", "a.foo.test matched the sni with the leftmost wildcard *.foo.test"),
     ("bar.x", "bar.x matched the sni with the rightmost wildcard bar.*"),
 ])
-def test_2_wildcard_snis_request_the_certificate(wildcard_kong, pki, caplog, sni, line):
+def test_2_wildcard_snis_request_the_certificate(wildcard_kong, header_certs, caplog, sni, line):
     caplog.set_level(logging.DEBUG, logger="purekong.kong")
-    result = wildcard_kong.request(client_certificate=client(pki["leaf"], pki["inter"]), server_name=sni)
+    result = wildcard_kong.request(client_certificate=client(header_certs["leaf"], header_certs["inter"]), server_name=sni)
     assert result.response.status == 200
     messages = [r.getMessage() for r in caplog.records]
     assert f"[tls-handshake-modifier] {line}" in messages
@@ -107,9 +107,9 @@ def test_2_wildcard_snis_request_the_certificate(wildcard_kong, pki, caplog, sni
     assert result.handshake.peer_certificates is not None
 
 
-def test_2_unknown_sni_requests_nothing(wildcard_kong, pki, caplog):
+def test_2_unknown_sni_requests_nothing(wildcard_kong, header_certs, caplog):
     caplog.set_level(logging.DEBUG, logger="purekong.kong")
-    result = wildcard_kong.request(client_certificate=client(pki["leaf"], pki["inter"]), server_name="x.y.z")
+    result = wildcard_kong.request(client_certificate=client(header_certs["leaf"], header_certs["inter"]), server_name="x.y.z")
     messages = [r.getMessage() for r in caplog.records]
     assert "[tls-handshake-modifier] client sent an unknown sni x.y.z" in messages
     assert not any("enabled, will request certificate" in m for m in messages)
@@ -126,10 +126,10 @@ def test_2_no_sni(wildcard_kong, caplog):
 # -- §6.E 3: tls-metadata-headers alone -----------------------------------------------
 
 
-def test_3_metadata_headers_alone_sees_no_certificate(pki, caplog):
+def test_3_metadata_headers_alone_sees_no_certificate(header_certs, caplog):
     kong = KongHarness(declarative=declarative(
         PluginEntity("m", "tls-metadata-headers", {"inject_client_cert_details": True}, route="r1")))
-    for cert in (client(pki["good"]), client(pki["bad"]), None):
+    for cert in (client(header_certs["good"]), client(header_certs["bad"]), None):
         result = kong.request(client_certificate=cert, server_name="example.com")
         assert result.response.status == 200
         assert not any(k.lower().startswith("x-client-cert") for k, _ in result.upstream_request.headers)
@@ -139,10 +139,10 @@ def test_3_metadata_headers_alone_sees_no_certificate(pki, caplog):
     assert "[tls-metadata-headers] could not get full client certificate chain" in errors
 
 
-def test_3_disabled_injection_sets_nothing_even_with_a_certificate(pki):
+def test_3_disabled_injection_sets_nothing_even_with_a_certificate(header_certs):
     kong = KongHarness(declarative=declarative(
         PluginEntity("t", "tls-handshake-modifier", {}), PluginEntity("m", "tls-metadata-headers", {})))
-    result = kong.request(client_certificate=client(pki["good"]))
+    result = kong.request(client_certificate=client(header_certs["good"]))
     assert not any(k.lower().startswith("x-client-cert") for k, _ in result.upstream_request.headers)
 
 
@@ -157,8 +157,8 @@ def both():
 
 
 @pytest.mark.parametrize("versions", VERSIONS)
-def test_4_headers_for_kongs_good_client(both, pki, versions):
-    good = pki["good"]
+def test_4_headers_for_kongs_good_client(both, header_certs, versions):
+    good = header_certs["good"]
     result = both.request(client_certificate=client(good), server_name="tls.test", versions=versions)
     headers = dict(result.upstream_request.headers)
     assert headers["X-Client-Cert"] == lua_escape_uri(good.pem)  # escape_uri(read_fixture(...)) in Kong's test
@@ -169,8 +169,8 @@ def test_4_headers_for_kongs_good_client(both, pki, versions):
     assert headers["X-Client-Cert-Chain"] == lua_escape_uri(good.pem)
 
 
-def test_4_escaping_is_byte_exact(both, pki):
-    result = both.request(client_certificate=client(pki["good"]))
+def test_4_escaping_is_byte_exact(both, header_certs):
+    result = both.request(client_certificate=client(header_certs["good"]))
     value = dict(result.upstream_request.headers)["X-Client-Cert"]
     assert value.startswith("-----BEGIN%20CERTIFICATE-----%0A") and value.endswith("-----END%20CERTIFICATE-----%0A")
     body = value[len("-----BEGIN%20CERTIFICATE-----%0A"):]
@@ -178,8 +178,8 @@ def test_4_escaping_is_byte_exact(both, pki):
     assert "+" not in value and "/" not in value and "=" not in value and " " not in value
 
 
-def test_4_bad_client_is_not_validated(both, pki):
-    result = both.request(client_certificate=client(pki["bad"]))
+def test_4_bad_client_is_not_validated(both, header_certs):
+    result = both.request(client_certificate=client(header_certs["bad"]))
     headers = dict(result.upstream_request.headers)
     assert headers["X-Client-Cert-Serial"] == "101B76125AB64444CEFA66A89D5F60A100E8B6B1"
     dn = "emailAddress=test@test.test,CN=test.com,OU=Kong Inc,O=Kong Inc,L=San Francisco,ST=California,C=US"
@@ -189,8 +189,8 @@ def test_4_bad_client_is_not_validated(both, pki):
 
 
 @pytest.mark.parametrize("versions", VERSIONS)
-def test_4_chain_with_two_certificates(both, pki, versions):
-    leaf, inter = pki["leaf"], pki["inter"]
+def test_4_chain_with_two_certificates(both, header_certs, versions):
+    leaf, inter = header_certs["leaf"], header_certs["inter"]
     result = both.request(client_certificate=client(leaf, inter), versions=versions)
     headers = dict(result.upstream_request.headers)
     assert headers["X-Client-Cert"] == lua_escape_uri(leaf.pem)  # the leaf only
@@ -205,7 +205,7 @@ def test_4_no_certificate_no_headers(both):
     assert not any(k.lower().startswith("x-client-cert") for k, _ in result.upstream_request.headers)
 
 
-def test_4_custom_header_names(pki):
+def test_4_custom_header_names(header_certs):
     names = {"client_cert_header_name": "X-Client-Cert-Custom",
              "client_serial_header_name": "X-Client-Cert-Serial-Custom",
              "client_cert_issuer_dn_header_name": "X-Client-Cert-Issuer-DN-Custom",
@@ -214,14 +214,14 @@ def test_4_custom_header_names(pki):
     kong = KongHarness(declarative=declarative(
         PluginEntity("t", "tls-handshake-modifier", {}),
         PluginEntity("m", "tls-metadata-headers", {"inject_client_cert_details": True, **names})))
-    headers = dict(kong.request(client_certificate=client(pki["good"])).upstream_request.headers)
+    headers = dict(kong.request(client_certificate=client(header_certs["good"])).upstream_request.headers)
     assert headers["X-Client-Cert-Serial-Custom"] == "65"
-    assert headers["X-Client-Cert-Custom"] == lua_escape_uri(pki["good"].pem)
+    assert headers["X-Client-Cert-Custom"] == lua_escape_uri(header_certs["good"].pem)
     assert "X-Client-Cert-Chain" in headers and "X-Client-Cert" not in headers
 
 
-def test_4_empty_subject_leaves_the_dn_header_out(pki):
-    root = pki["root"]
+def test_4_empty_subject_leaves_the_dn_header_out(header_certs):
+    root = header_certs["root"]
     san = x509.SubjectAlternativeName([x509.DNSName("spiffe.test")])
     empty = make_leaf(root, x509.Name([]), extensions=[(san, True)])
     kong = KongHarness(declarative=declarative(

@@ -108,6 +108,15 @@ def test_docs_example_sets_response_headers(recorder):
     assert any(n == "x-python-pid" for n, _ in resp.headers)
 
 
+def test_unset_fields_reach_a_kong_plugin_as_absent_as_in_kong(recorder):
+    """Kong strips nulls before the plugin server sees the config: py-hello's
+    ``'message' in self.config`` is false, so it says its own default."""
+    hello = configure(spec("py-hello.py"), {})
+    assert hello.config == {"message": None}  # what purekong validated and stores
+    resp = Runner([hello, recorder]).handle(PLAIN, Request(headers=[("Host", "example.test")]), Upstream())
+    assert ("x-hello-from-python", "Python says hello to example.test") in resp.headers
+
+
 # -- failures ------------------------------------------------------------------
 
 

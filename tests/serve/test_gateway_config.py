@@ -28,7 +28,7 @@ def key_pem(key) -> str:
 
 
 @pytest.fixture(scope="module")
-def pki():
+def config_certs():
     ca = make_ca("Gateway Test Root")
     server = make_cert("example.test", ca, key=pool_key("ec", 1))
     other = make_cert("other.test", ca, key=pool_key("ec", 2))
@@ -57,7 +57,7 @@ def only_problem(data: dict) -> str:
 # Valid configurations
 
 
-def full_config(pki) -> dict:
+def full_config(config_certs) -> dict:
     return cfg(
         services=[{
             "name": "backend",
@@ -78,8 +78,8 @@ def full_config(pki) -> dict:
             "mtls_auth_credentials": [{"subject_name": "CN=alice", "ca_certificate": CA_ID}],
             "plugins": [{"name": "rate-limiting", "config": {"minute": 5}}],
         }, {"custom_id": "b-2"}],
-        ca_certificates=[{"id": CA_ID, "cert": pki["ca"].pem}],
-        certificates=[{"cert": pki["server"].pem, "key": key_pem(pki["server"].key),
+        ca_certificates=[{"id": CA_ID, "cert": config_certs["ca"].pem}],
+        certificates=[{"cert": config_certs["server"].pem, "key": key_pem(config_certs["server"].key),
                        "snis": [{"name": "example.test"}, {"name": "*.example.test"}]}],
         plugins=[{"name": "tls-handshake-modifier"},
                  {"name": "cors", "route": "app-route", "consumer": "alice", "enabled": False,
@@ -87,8 +87,8 @@ def full_config(pki) -> dict:
     )
 
 
-def test_full_config_nested_and_top_level(pki):
-    d = parse_declarative(full_config(pki))
+def test_full_config_nested_and_top_level(config_certs):
+    d = parse_declarative(full_config(config_certs))
     assert isinstance(d, Declarative)
     backend, app = d.services
     assert (backend.protocol, backend.host, backend.port, backend.path) == ("https", "upstream.test", 8443, "/v1")
@@ -114,14 +114,14 @@ def test_full_config_nested_and_top_level(pki):
     (cred,) = alice.mtls_auth_credentials
     assert (cred.subject_name, cred.ca_certificate) == ("CN=alice", CA_ID)
     assert d.consumer("b-2", by="custom_id").username is None
-    assert d.ca_certificate(CA_ID).cert == pki["ca"].cert
+    assert d.ca_certificate(CA_ID).cert == config_certs["ca"].cert
     (cert,) = d.certificates
     assert cert.snis == ("example.test", "*.example.test")
-    assert cert.chain == (pki["server"].cert,)
+    assert cert.chain == (config_certs["server"].cert,)
     assert by_name["mtls-auth"].protocols == ("grpc", "grpcs", "http", "https")
 
 
-def test_defaults_match_kong(pki):
+def test_defaults_match_kong(config_certs):
     d = parse_declarative(cfg(services=[{"host": "up.test", "routes": [{"paths": ["/"]}]}]))
     (s,) = d.services
     # services.lua: protocol http, port 80 (whatever the protocol), timeouts 60s, retries 5
@@ -147,8 +147,8 @@ def test_kong_deterministic_ids():
     assert d.consumers[0].id == "782780c4-d345-5682-bdf6-722dccaf93e0"
 
 
-def test_ids_stable_across_loads_and_random_when_kong_has_no_key(pki):
-    data = full_config(pki)
+def test_ids_stable_across_loads_and_random_when_kong_has_no_key(config_certs):
+    data = full_config(config_certs)
     a, b = parse_declarative(data), parse_declarative(json.loads(json.dumps(data)))
     assert [s.id for s in a.services] == [s.id for s in b.services]
     assert [p.id for p in a.plugins] == [p.id for p in b.plugins]
@@ -256,8 +256,8 @@ def test_empty_config_and_empty_lists():
      'routes[0] (name "api").path_handling: only "v0" (Kong\'s default) is supported by purekong'),
     ({"paths": ["/"], "color": "red"}, 'routes[0] (name "api").color: unknown field'),
     ({"paths": ["/"], "service": "nope"}, 'routes[0] (name "api").service: no service named "nope"'),
-    ({"paths": ["/"], "service": 5}, 'routes[0] (name "api").service: expected a name, an id or {id: ...}, '
-                                     'got integer 5'),
+    ({"paths": ["/"], "service": 5}, 'routes[0] (name "api").service: expected a name, an id, {id: ...} or '
+                                     '{name: ...}, got integer 5'),
     ({"paths": ["/"], "id": "xyz"}, 'routes[0] (name "api").id: expected a UUID, got "xyz"'),
 ])
 def test_route_errors(entry, message):
@@ -366,8 +366,8 @@ def test_duplicate_plugin_scope():
                      'route and consumer (by routes[0] (name "r").plugins[0] (name "acl"))']
 
 
-def test_certificate_errors(pki):
-    server, other = pki["server"], pki["other"]
+def test_certificate_errors(config_certs):
+    server, other = config_certs["server"], config_certs["other"]
     good_key = key_pem(server.key)
     cases = [
         ({"cert": server.pem, "key": key_pem(other.key)}, "certificates[0].key: does not match the certificate"),
@@ -394,19 +394,19 @@ def test_certificate_errors(pki):
         "certificates[0].key: encrypted private keys are not supported"
 
 
-def test_certificate_with_chain_and_index_in_message(pki):
-    server, ca = pki["server"], pki["ca"]
+def test_certificate_with_chain_and_index_in_message(config_certs):
+    server, ca = config_certs["server"], config_certs["ca"]
     d = parse_declarative(cfg(certificates=[{"cert": server.pem + ca.pem, "key": key_pem(server.key)}]))
     assert d.certificates[0].chain == (server.cert, ca.cert)
     found = problems(cfg(certificates=[
         {"cert": server.pem, "key": key_pem(server.key)},
-        {"cert": pki["other"].pem, "key": key_pem(server.key)},
+        {"cert": config_certs["other"].pem, "key": key_pem(server.key)},
     ]))
     assert found == ["certificates[1].key: does not match the certificate"]
 
 
-def test_duplicate_snis_across_certificates(pki):
-    server, other = pki["server"], pki["other"]
+def test_duplicate_snis_across_certificates(config_certs):
+    server, other = config_certs["server"], config_certs["other"]
     found = problems(cfg(certificates=[
         {"cert": server.pem, "key": key_pem(server.key), "snis": [{"name": "a.test"}]},
         {"cert": other.pem, "key": key_pem(other.key), "snis": [{"name": "A.test"}]},
@@ -415,8 +415,8 @@ def test_duplicate_snis_across_certificates(pki):
                      '(also used by certificates[0].snis[0] (name "a.test"))']
 
 
-def test_top_level_snis(pki):
-    server = pki["server"]
+def test_top_level_snis(config_certs):
+    server = config_certs["server"]
     cert_id = "22222222-2222-4222-8222-222222222222"
     d = parse_declarative(cfg(certificates=[{"id": cert_id, "cert": server.pem, "key": key_pem(server.key)}],
                               snis=[{"name": "top.test", "certificate": cert_id}]))
@@ -431,17 +431,17 @@ def test_top_level_snis(pki):
     ("expired", 'ca_certificates[0].cert: certificate expired, "Not After" time is in the past'),
     ("two", "ca_certificates[0].cert: please submit only one certificate at a time"),
 ])
-def test_ca_certificate_errors(pki, which, message):
-    pem = pki["ca"].pem * 2 if which == "two" else pki[which].pem
+def test_ca_certificate_errors(config_certs, which, message):
+    pem = config_certs["ca"].pem * 2 if which == "two" else config_certs[which].pem
     assert only_problem(cfg(ca_certificates=[{"cert": pem}])) == message
 
 
-def test_duplicate_ca_certificate(pki):
-    found = problems(cfg(ca_certificates=[{"cert": pki["ca"].pem}, {"cert": pki["ca"].pem}]))
+def test_duplicate_ca_certificate(config_certs):
+    found = problems(cfg(ca_certificates=[{"cert": config_certs["ca"].pem}, {"cert": config_certs["ca"].pem}]))
     assert found == ["ca_certificates[1].cert: duplicate CA certificate (also used by ca_certificates[0])"]
 
 
-def test_consumer_and_credential_errors(pki):
+def test_consumer_and_credential_errors(config_certs):
     found = problems(cfg(
         consumers=[
             {"username": "alice", "mtls_auth_credentials": [
@@ -467,9 +467,9 @@ def test_consumer_and_credential_errors(pki):
     ]
 
 
-def test_top_level_credentials(pki):
+def test_top_level_credentials(config_certs):
     d = parse_declarative(cfg(consumers=[{"username": "bob"}],
-                              ca_certificates=[{"id": CA_ID, "cert": pki["ca"].pem}],
+                              ca_certificates=[{"id": CA_ID, "cert": config_certs["ca"].pem}],
                               mtls_auth_credentials=[{"consumer": "bob", "subject_name": "CN=bob",
                                                       "ca_certificate": {"id": CA_ID}}]))
     assert d.consumers[0].mtls_auth_credentials[0].subject_name == "CN=bob"
@@ -481,7 +481,7 @@ def test_top_level_credentials(pki):
     ]
 
 
-def test_credential_subject_unique_across_consumers(pki):
+def test_credential_subject_unique_across_consumers(config_certs):
     found = problems(cfg(consumers=[
         {"username": "a", "mtls_auth_credentials": [{"subject_name": "CN=x"}]},
         {"username": "b", "mtls_auth_credentials": [{"subject_name": "CN=x"}]},
@@ -510,12 +510,12 @@ def test_top_level_keys():
     assert problems([1]) == ["(top level): expected an object, got array"]
 
 
-def test_all_problems_reported_at_once(pki):
+def test_all_problems_reported_at_once(config_certs):
     data = cfg(
         services=[{"name": "s", "url": "ftp://x"}],
         routes=[{"name": "api", "paths": ["a", "/b//"], "service": "s"}],
         plugins=[{"name": "mtls-auth", "route": "nope"}],
-        certificates=[{"cert": pki["server"].pem, "key": key_pem(pki["other"].key)}],
+        certificates=[{"cert": config_certs["server"].pem, "key": key_pem(config_certs["other"].key)}],
     )
     with pytest.raises(ConfigError) as info:
         parse_declarative(data, source="kong.yml")
@@ -535,7 +535,7 @@ def test_all_problems_reported_at_once(pki):
 # Files
 
 
-def test_load_yaml_and_json(tmp_path, pki):
+def test_load_yaml_and_json(tmp_path, config_certs):
     yml = tmp_path / "kong.yml"
     yml.write_text(
         '_format_version: "3.0"\n'
@@ -546,14 +546,14 @@ def test_load_yaml_and_json(tmp_path, pki):
         "  - name: api\n"
         "    paths: [/api]\n"
         "certificates:\n"
-        "- cert: |\n" + "".join(f"    {line}\n" for line in pki["server"].pem.splitlines()) +
-        "  key: |\n" + "".join(f"    {line}\n" for line in key_pem(pki["server"].key).splitlines()) +
+        "- cert: |\n" + "".join(f"    {line}\n" for line in config_certs["server"].pem.splitlines()) +
+        "  key: |\n" + "".join(f"    {line}\n" for line in key_pem(config_certs["server"].key).splitlines()) +
         "  snis:\n  - name: example.test\n"
     )
     d = load_declarative(yml)
     assert d.routes[0].paths == ("/api",) and d.certificates[0].snis == ("example.test",)
     js = tmp_path / "kong.json"
-    js.write_text(json.dumps(full_config(pki)))
+    js.write_text(json.dumps(full_config(config_certs)))
     assert len(load_declarative(str(js)).services) == 2
 
 

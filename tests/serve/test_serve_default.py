@@ -19,7 +19,7 @@ import time
 import httpx
 import pytest
 
-from test_serve_gateway import HAVE_CURL, TIMEOUT, certificates_yml, client, files, kong_yml, start_gateway, upstream, write_plugins  # noqa: F401
+from _serve_helpers import HAVE_CURL, TIMEOUT, kong_yml, start_gateway, write_plugins
 
 
 def _curl_lines(summary: list[str]) -> list[str]:
@@ -86,16 +86,20 @@ def test_sigterm_lets_the_in_flight_request_finish_then_exits_0(tmp_path, upstre
     g = start_gateway(tmp_path, ["-c", str(config), "--listen", "127.0.0.1:0", "--state-dir", str(tmp_path / "st"),
                                  "--plugins-dir", str(plugins)])
     result = {}
+    in_flight = threading.Event()
 
     def slow_request():
         with httpx.Client(timeout=TIMEOUT) as c:
-            result["r"] = c.get(f"http://127.0.0.1:{g.http}/stream")  # 5 chunks, 50 ms apart
+            with c.stream("GET", f"http://127.0.0.1:{g.http}/stream") as r:  # 5 chunks, 50 ms apart
+                in_flight.set()  # the response head is in, the body is still coming
+                r.read()
+            result["r"] = r
 
     # An idle keep-alive connection must not hold the shutdown up.
     idle = socket.create_connection(("127.0.0.1", g.http), timeout=TIMEOUT)
     thread = threading.Thread(target=slow_request)
     thread.start()
-    time.sleep(0.1)
+    assert in_flight.wait(TIMEOUT), "the /stream request never got its response head"
     g.proc.send_signal(signal.SIGTERM)
     assert g.proc.wait(TIMEOUT) == 0
     thread.join(TIMEOUT)

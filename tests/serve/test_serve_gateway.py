@@ -3,8 +3,8 @@
 The gateway runs as a subprocess (``python -m purekong.cli serve``) on
 127.0.0.1 port 0 (the bound ports are read from its startup summary); the
 upstream is a threaded ``http.server`` started here; clients are httpx,
-curl and ``openssl s_client``. The other ``test_serve_*`` files reuse the
-helpers defined here.
+curl and ``openssl s_client``. The helpers are in _serve_helpers.py and the
+shared fixtures (``files``, ``upstream``) in tests/serve/conftest.py.
 """
 
 from __future__ import annotations
@@ -12,322 +12,27 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from _pki import Issued, make_ca, make_cert, make_leaf, pool_key
-
-REPO = Path(__file__).resolve().parent.parent.parent
-TIMEOUT = 30.0  # generous: only reached when something is broken
-HAVE_CURL = shutil.which("curl") is not None
-HAVE_OPENSSL = shutil.which("openssl") is not None
-
-
-# -- PKI -----------------------------------------------------------------------------
-
-
-@dataclass
-class Files:
-    dir: Path
-    ca: Issued
-    server: Issued
-    good: Issued  # client cert issued by ca
-    rogue_ca: Issued
-    rogue: Issued  # client cert from another CA
-
-    def path(self, name: str) -> str:
-        return str(self.dir / name)
-
-
-def _write(path: Path, issued: Issued, chain: tuple[Issued, ...] = ()) -> None:
-    path.with_suffix(".pem").write_text(issued.pem + "".join(c.pem for c in chain))
-    path.with_name(path.name + "-key.pem").write_bytes(
-        issued.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-
-
-@pytest.fixture(scope="session")
-def files(tmp_path_factory) -> Files:
-    d = tmp_path_factory.mktemp("serve-pki")
-    from cryptography import x509
-
-    ca = make_ca("CN=Serve Test CA,O=purekong tests", key=pool_key("ec", 40))
-    server = make_cert(
-        "localhost", ca, key=pool_key("ec", 41), key_usage={"digital_signature"},
-        eku=[ExtendedKeyUsageOID.SERVER_AUTH],
-        extensions=[(x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.DNSName("api.test")]), False)],
-    )
-    good = make_leaf(ca, "CN=good client,O=purekong tests", key=pool_key("ec", 42))
-    rogue_ca = make_ca("CN=Rogue CA", key=pool_key("ec", 43))
-    rogue = make_leaf(rogue_ca, "CN=rogue client", key=pool_key("ec", 44))
-    for stem, issued in (("ca", ca), ("server", server), ("good", good), ("rogue-ca", rogue_ca), ("rogue", rogue)):
-        _write(d / stem, issued)
-    return Files(d, ca, server, good, rogue_ca, rogue)
-
-
-# -- the upstream --------------------------------------------------------------------
-
-
-class _Upstream(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):  # quiet
-        pass
-
-    def _reply(self, status: int, body: bytes, ctype: str = "application/json", extra=()) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        for k, v in extra:
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _handle(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        if self.path.startswith("/slow"):
-            time.sleep(3)
-        if self.path.startswith("/garbage"):
-            self.wfile.write(b"this is not HTTP\r\n\r\n")
-            self.close_connection = True
-            return
-        if self.path.startswith("/stream"):
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain")
-            self.send_header("Transfer-Encoding", "chunked")
-            self.end_headers()
-            for i in range(5):
-                chunk = f"chunk {i}\n".encode()
-                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-                self.wfile.flush()
-                time.sleep(0.05)
-            self.wfile.write(b"0\r\n\r\n")
-            return
-        echo = {"method": self.command, "path": self.path, "headers": [[k, v] for k, v in self.headers.items()], "body": body.decode("latin-1")}
-        self._reply(200, json.dumps(echo).encode(), extra=[("X-Upstream", "yes")])
-
-    do_GET = do_POST = do_PUT = do_DELETE = _handle
-
-
-class _QuietServer(ThreadingHTTPServer):
-    def handle_error(self, request, client_address):  # the gateway gave up on /slow: expected
-        pass
-
-
-@pytest.fixture(scope="session")
-def upstream():
-    server = _QuietServer(("127.0.0.1", 0), _Upstream)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
-
-
-# -- the gateway process -------------------------------------------------------------
-
-
-@dataclass
-class Gateway:
-    proc: subprocess.Popen
-    https: int | None
-    http: int | None
-    summary: list[str]
-    stderr_path: Path
-    access_log: Path | None = None
-
-    def url(self, path: str = "/", *, tls: bool = True) -> str:
-        return f"https://localhost:{self.https}{path}" if tls else f"http://127.0.0.1:{self.http}{path}"
-
-    def access(self) -> list[dict]:
-        if self.access_log is None or not self.access_log.exists():
-            return []
-        return [json.loads(line) for line in self.access_log.read_text().splitlines() if line.strip()]
-
-    def stderr(self) -> str:
-        return self.stderr_path.read_text()
-
-    def stop(self, sig=signal.SIGTERM) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            return self.proc.wait(TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(TIMEOUT)
-            raise
-
-
-def start_gateway(tmp: Path, args: list[str], *, env: dict | None = None) -> Gateway:
-    """Run ``purekong serve ARGS``; return once its startup summary is printed."""
-    stderr_path = tmp / f"serve-{time.monotonic_ns()}.err"
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), str(REPO / "tests"), full_env.get("PYTHONPATH")]))
-    with open(stderr_path, "wb") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "purekong.cli", "serve", *args], stdout=subprocess.PIPE, stderr=err, env=full_env, cwd=tmp)
-    summary: list[str] = []
-    deadline = time.monotonic() + TIMEOUT
-    https = http = None
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline().decode()
-        if not line:
-            raise AssertionError(f"purekong serve exited ({proc.wait()}):\n{stderr_path.read_text()}")
-        summary.append(line.rstrip("\n"))
-        m = re.search(r"listening on (https?)://[^:]+:(\d+)", line)
-        if m:
-            if m.group(1) == "https" and https is None:
-                https = int(m.group(2))
-            elif m.group(1) == "http" and http is None:
-                http = int(m.group(2))
-        if _summary_done(summary):
-            break
-    # Drain stdout in the background so the process never blocks on it.
-    threading.Thread(target=lambda: [summary.append(l.decode().rstrip()) for l in proc.stdout], daemon=True).start()
-    log = None
-    if "--access-log" in args:
-        log = Path(args[args.index("--access-log") + 1])
-        if not log.is_absolute():
-            log = tmp / log
-    return Gateway(proc, https, http, summary, stderr_path, log)
-
-
-def _summary_done(lines: list[str]) -> bool:
-    return any(line.startswith("  ready") for line in lines)
-
-
-def kong_yml(tmp: Path, upstream_port: int, files: Files, extra_plugins: str = "", extra: str = "") -> Path:
-    path = tmp / "kong.yml"
-    path.write_text(f"""_format_version: "3.0"
-services:
-- name: echo
-  url: http://127.0.0.1:{upstream_port}/up
-  read_timeout: 1500
-  routes:
-  - name: echo
-    paths: [/echo]
-- name: slow
-  url: http://127.0.0.1:{upstream_port}
-  read_timeout: 1000
-  routes:
-  - name: slow
-    paths: [/slow, /garbage, /stream]
-    strip_path: false
-- name: dead
-  url: http://127.0.0.1:{_dead_port()}
-  routes:
-  - name: dead
-    paths: [/dead]
-- name: app
-  asgi: tls_app:app
-  routes:
-  - name: app
-    paths: [/app]
-  - name: app-mtls
-    paths: [/app]
-    snis: [api.test]
-    protocols: [https]
-    plugins:
-    - name: tls-handshake-modifier
-- name: boom
-  url: http://127.0.0.1:{upstream_port}
-  routes:
-  - name: boom
-    paths: [/boom]
-    plugins:
-    - name: boom
-{extra}
-plugins:
-- name: tagger
-{extra_plugins}
-{certificates_yml(files)}""")
-    return path
-
-
-def certificates_yml(files: Files) -> str:
-    """The ``certificates`` section: the test server certificate for localhost and api.test."""
-    key = files.server.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
-    return f"""certificates:
-- cert: |
-{_indent(files.server.pem + files.ca.pem, 4)}
-  key: |
-{_indent(key, 4)}
-  snis: [{{name: localhost}}, {{name: api.test}}]
-"""
-
-
-def _indent(text: str, n: int) -> str:
-    return "".join(" " * n + line + "\n" for line in text.splitlines())
-
-
-def _dead_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()  # nothing listens there now
-    return port
-
-
-PLUGINS = {
-    "tagger.py": '''
-version = "0.1.0"
-priority = 10
-
-class Plugin:
-    def __init__(self, config):
-        self.config = config
-
-    def access(self, kong):
-        kong.service.request.set_header("X-Tagged", "yes")
-        kong.response.set_header("X-Gateway", "purekong")
-''',
-    "boom.py": '''
-priority = 5
-
-class Plugin:
-    def __init__(self, config):
-        pass
-
-    def access(self, kong):
-        raise RuntimeError("boom")
-''',
-}
-
-TLS_APP = '''
-async def app(scope, receive, send):
-    import json
-    if scope["type"] != "http":
-        return
-    message = await receive()
-    tls = scope.get("extensions", {}).get("tls")
-    body = json.dumps({"tls": tls, "path": scope["path"], "body": message["body"].decode(),
-                       "headers": [[k.decode(), v.decode()] for k, v in scope["headers"]]}).encode()
-    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
-    await send({"type": "http.response.body", "body": body})
-'''
-
-
-def write_plugins(tmp: Path, extra: dict | None = None) -> Path:
-    d = tmp / "plugins"
-    d.mkdir(exist_ok=True)
-    for name, text in {**PLUGINS, **(extra or {})}.items():
-        (d / name).write_text(text)
-    (tmp / "tls_app.py").write_text(TLS_APP)
-    return d
+from _serve_helpers import (
+    HAVE_CURL,
+    HAVE_OPENSSL,
+    REPO,
+    TIMEOUT,
+    QuietHTTPServer,
+    UpstreamHandler,
+    client,
+    kong_yml,
+    start_gateway,
+    write_plugins,
+)
 
 
 @pytest.fixture(scope="module")
@@ -341,16 +46,6 @@ def gw(tmp_path_factory, upstream, files):
     ])
     yield g
     assert g.stop() == 0, g.stderr()
-
-
-def client(files: Files, cert: str | None = None, **kw) -> httpx.Client:
-    # The gateway's certificate for "localhost" is issued by the test CA.
-    import ssl
-
-    ctx = ssl.create_default_context(cafile=files.path("ca.pem"))
-    if cert:
-        ctx.load_cert_chain(files.path(f"{cert}.pem"), files.path(f"{cert}-key.pem"))
-    return httpx.Client(verify=ctx, timeout=TIMEOUT, **kw)
 
 
 # -- tests ---------------------------------------------------------------------------
@@ -433,6 +128,22 @@ def test_streamed_chunked_response(gw, files):
             assert r.headers.get("transfer-encoding") == "chunked"
             chunks = b"".join(r.iter_raw())
     assert chunks == b"".join(f"chunk {i}\n".encode() for i in range(5))
+
+
+def test_streamed_response_is_logged_after_it_went_out_with_its_size(gw, files):
+    # The log phase and the access log run in Exchange.finish, once the last
+    # chunk is sent: the entry counts the streamed bytes (pdk.StreamedBody).
+    with client(files) as c:
+        with c.stream("GET", gw.url("/stream/logged")) as r:
+            assert r.headers.get("transfer-encoding") == "chunked"  # streamed, not buffered
+            size = len(b"".join(r.iter_raw()))
+    deadline = time.monotonic() + TIMEOUT
+    entries: list = []
+    while time.monotonic() < deadline and not entries:
+        entries = [e for e in gw.access() if e["request"]["uri"] == "/stream/logged"]
+        time.sleep(0.05)
+    assert len(entries) == 1
+    assert size == 40 and entries[0]["response"]["size"] == size and entries[0]["response"]["status"] == 200
 
 
 def test_chunked_request_body(gw, files):
@@ -582,7 +293,7 @@ def test_https_upstream(tmp_path, upstream, files):
     """A service with an https URL: the pooled client speaks TLS (stdlib ssl) upstream."""
     import ssl
 
-    server = _QuietServer(("127.0.0.1", 0), _Upstream)
+    server = QuietHTTPServer(("127.0.0.1", 0), UpstreamHandler)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(files.path("server.pem"), files.path("server-key.pem"))
     server.socket = ctx.wrap_socket(server.socket, server_side=True)
@@ -610,7 +321,7 @@ def test_bad_config_names_entry_and_field_and_exits_nonzero(tmp_path, upstream, 
     out = subprocess.run([sys.executable, "-m", "purekong.cli", "serve", "-c", str(bad), "--listen", "127.0.0.1:0"],
                          capture_output=True, timeout=TIMEOUT, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert out.returncode != 0
-    assert b"plugins[0] (name=no-such-plugin): name: unknown plugin" in out.stderr
+    assert b'plugins[0] (name "no-such-plugin").name: unknown plugin' in out.stderr
     assert b"listening" not in out.stdout
     bad.write_text('_format_version: "3.0"\nservices:\n- name: s\n  url: http://127.0.0.1:1\n  connect_timeout: -5\n')
     out = subprocess.run([sys.executable, "-m", "purekong.cli", "serve", "-c", str(bad), "--listen", "127.0.0.1:0"],

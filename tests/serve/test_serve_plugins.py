@@ -15,7 +15,7 @@ import uuid
 import httpx
 import pytest
 
-from test_serve_gateway import HAVE_CURL, HAVE_OPENSSL, TIMEOUT, _indent, certificates_yml, client, files, start_gateway, upstream, write_plugins  # noqa: F401 (fixtures)
+from _serve_helpers import HAVE_CURL, HAVE_OPENSSL, TIMEOUT, certificates_yml, client, indent, start_gateway, write_plugins
 
 CA_ID = str(uuid.UUID(int=0xCA))
 
@@ -40,7 +40,7 @@ def mtls(tmp_path_factory, upstream, files):
 ca_certificates:
 - id: {CA_ID}
   cert: |
-{_indent(files.ca.pem, 4)}
+{indent(files.ca.pem, 4)}
 consumers:
 - username: alice
   custom_id: alice-1

@@ -17,7 +17,7 @@ import ssl
 import struct
 import time
 
-from test_serve_gateway import TIMEOUT, files, start_gateway, write_plugins  # noqa: F401
+from _serve_helpers import TIMEOUT, certificates_yml, start_gateway, write_plugins
 
 GOOD_TLS, GOOD_PLAIN = 40, 40
 BAD_KINDS = ("silent", "half-hello", "reset-hello", "garbage-tls", "garbage-plain", "half-head", "reset-body", "slow-reader")
@@ -26,6 +26,45 @@ BAD_EACH = 15  # 8 kinds x 15 = 120; 200 connections in all
 
 def _fd_count(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def _connections(pid: int) -> int:
+    """How many accepted TCP connections (any state but LISTEN) process ``pid`` holds."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except FileNotFoundError:  # closed meanwhile
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[len("socket:["):-1])
+    held = 0
+    for table in ("tcp", "tcp6"):
+        with open(f"/proc/{pid}/net/{table}") as f:
+            for row in f.read().splitlines()[1:]:
+                fields = row.split()
+                held += fields[9] in inodes and fields[3] != "0A"  # 0A: LISTEN
+    return held
+
+
+def _wait_for_connections(pid: int, count: int) -> None:
+    deadline = time.monotonic() + TIMEOUT
+    while _connections(pid) != count and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert _connections(pid) == count
+
+
+def _idle_fd_count(pid: int, port: int) -> int:
+    """The gateway's fd count once it has served one request and closed it.
+
+    The summary's "ready" line can come before the event loop has opened its
+    own descriptors; a request answered proves it runs.
+    """
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert s.recv(100).startswith(b"HTTP/1.1 ")
+    _wait_for_connections(pid, 0)
+    return _fd_count(pid)
 
 
 def _client_hello(ctx: ssl.SSLContext) -> bytes:
@@ -110,8 +149,6 @@ async def _storm(https: int, http: int, ca: str) -> list:
 def test_two_hundred_mixed_connections_leak_nothing(tmp_path, files):
     write_plugins(tmp_path)
     config = tmp_path / "kong.yml"
-    from test_serve_gateway import certificates_yml
-
     config.write_text('_format_version: "3.0"\nservices:\n- name: app\n  asgi: tls_app:app\n  routes:\n'
                       '  - name: app\n    paths: [/app]\n' + certificates_yml(files))
     g = start_gateway(tmp_path, [
@@ -119,8 +156,7 @@ def test_two_hundred_mixed_connections_leak_nothing(tmp_path, files):
         "--handshake-timeout", "2", "--client-timeout", "2", "--idle-timeout", "2",
     ])
     try:
-        time.sleep(0.2)
-        baseline = _fd_count(g.proc.pid)
+        baseline = _idle_fd_count(g.proc.pid, g.http)
         results = asyncio.run(_storm(g.https, g.http, files.path("ca.pem")))
         good = [r for r in results if isinstance(r, bytes)]
         errors = [r for r in results if isinstance(r, BaseException)]
@@ -144,8 +180,9 @@ def test_two_hundred_mixed_connections_leak_nothing(tmp_path, files):
 def test_max_connections(tmp_path, files):
     g = start_gateway(tmp_path, ["--listen", "127.0.0.1:0", "--state-dir", str(tmp_path / "st"), "--max-connections", "2"])
     try:
+        _idle_fd_count(g.proc.pid, g.http)  # serving, no connection open
         held = [socket.create_connection(("127.0.0.1", g.http), timeout=TIMEOUT) for _ in range(2)]
-        time.sleep(0.2)
+        _wait_for_connections(g.proc.pid, 2)  # both accepted: the gateway is full
         with socket.create_connection(("127.0.0.1", g.http), timeout=TIMEOUT) as extra:
             assert extra.recv(100) == b""  # closed at once
         held.pop().close()

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from _pki import Issued, make_ca, make_intermediate, make_leaf, pool_key
 from purekong.verify import _errors, client_verify
-from test_verify import CASES, KONG_TABLE, TOO_SHORT_TIMES, _pki, kong_inputs, with_time
+from _verify_cases import CASES, KONG_TABLE, TOO_SHORT_TIMES, kong_inputs, plain_pki, with_time
 
 SSL = pytest.importorskip("OpenSSL.SSL")
 # The oracle hands OpenSSL its own parse of each certificate (see _x509).
@@ -141,7 +141,7 @@ def test_reason_matches_openssl(case):
 
 @pytest.mark.parametrize("tag,value", TOO_SHORT_TIMES)
 def test_openssl_cannot_parse_too_short_times_either(tag, value):
-    root, inter, leaf = _pki()
+    root, inter, leaf = plain_pki()
     with pytest.raises(crypto.Error, match="too short"):
         crypto.load_certificate(crypto.FILETYPE_ASN1, with_time(leaf, inter.key, 0, tag, value).der)
 

@@ -1,9 +1,10 @@
 """The one place where purekong adapts tlslite-ng.
 
 Nothing outside ``purekong.engine`` imports tlslite; inside the engine only
-this package does. tlslite is used unmodified: its private methods are
-overridden in ``_hooked`` and its primitives rerouted to ``cryptography`` in
-``_backend``, both from our own modules.
+this package does. tlslite is used unmodified: every change purekong makes
+to it (primitives rerouted to ``cryptography`` in ``_backend``, speed-ups in
+``_speedups``, behaviour in ``_hooked``) is one row of ``_patches.PATCHES``,
+installed once by ``purekong/engine/__init__.py``.
 """
 
 from ._driver import Driver, HandshakeFacts, PeerAlert, PeerEOF, select_alpn

@@ -2,9 +2,11 @@
 
 tlslite-ng has no crypto plug-in point (upstream issue #303): its AEADs,
 X25519, ECDH and signature checks are pure Python or python-ecdsa, about
-1000x slower than OpenSSL for bulk data. ``install()`` monkeypatches the few
-module attributes tlslite looks up at call time, so that the unmodified
-package runs on ``cryptography``. Each patch says what it replaces and why.
+1000x slower than OpenSSL for bulk data. The replacements here stand in for
+the few module attributes tlslite looks up at call time, so that the
+unmodified package runs on ``cryptography``; ``_patches`` lists each one
+(what it replaces and why) and installs them. The originals a replacement
+falls back to are taken when this module is imported, before any install.
 
 Also here: the randomness seam (``random_bytes`` / ``random_source``) that
 every tlslite random value and our ephemeral keys come from, so that a fixed
@@ -22,9 +24,7 @@ import functools
 import hashlib
 import hmac
 import os
-import sys
-import threading
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Protocol
 
 from cryptography import x509
 from cryptography.exceptions import InvalidTag, UnsupportedAlgorithm
@@ -32,9 +32,17 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric import ed448, ed25519, x448, x25519
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM, AESGCM, ChaCha20Poly1305
+from tlslite import keyexchange
+from tlslite import x509 as tl_x509
+from tlslite.constants import GroupName
+from tlslite.errors import TLSIllegalParameterException
+from tlslite.utils import keyfactory
+from tlslite.utils import x25519 as tl_x25519
 
+from ._hooked import report_shared_secret
 from ._keys import (
     CURVES,
+    _Curve,
     CURVES_BY_TLSLITE_NAME,
     CryptoEdDSAKey,
     CryptoRSAKey,
@@ -43,12 +51,12 @@ from ._keys import (
 )
 
 if TYPE_CHECKING:
+    from typing_extensions import Buffer
+
     from tlslite.x509certchain import X509CertChain
 
 __all__ = [
     "RANDOM_SOURCE",
-    "install",
-    "installed",
     "load_certificate_chain",
     "load_private_key",
     "random_bytes",
@@ -93,15 +101,16 @@ def random_source(fn: Callable[[int], bytes]) -> Iterator[None]:
 def seeded_random_source(seed: bytes) -> Callable[[int], bytes]:
     """A deterministic byte stream (SHA-256 in counter mode) for tests and
     reproducible transcripts. Never use it for real connections."""
-    state = {"counter": 0, "buffer": b""}
+    counter = 0
+    buffer = b""
 
     def take(n: int) -> bytes:
-        buf = state["buffer"]
-        while len(buf) < n:
-            buf += hashlib.sha256(seed + state["counter"].to_bytes(8, "big")).digest()
-            state["counter"] += 1
-        state["buffer"] = buf[n:]
-        return buf[:n]
+        nonlocal counter, buffer
+        while len(buffer) < n:
+            buffer += hashlib.sha256(seed + counter.to_bytes(8, "big")).digest()
+            counter += 1
+        out, buffer = buffer[:n], buffer[n:]
+        return out
 
     return take
 
@@ -127,7 +136,7 @@ class _AEAD:
 
     __slots__ = ("key", "name", "tagLength", "_aead")
 
-    def __init__(self, aead, key, name: str, tag_length: int = 16) -> None:
+    def __init__(self, aead: AESGCM | AESCCM | ChaCha20Poly1305, key: bytearray, name: str, tag_length: int = 16) -> None:
         self._aead = aead
         self.key = key
         # recordlayer.py L525/L561 branch on the name ("aes" in name /
@@ -135,10 +144,10 @@ class _AEAD:
         self.name = name
         self.tagLength = tag_length
 
-    def seal(self, nonce, plaintext, data):
+    def seal(self, nonce: Buffer, plaintext: Buffer, data: Buffer) -> bytearray:
         return bytearray(self._aead.encrypt(bytes(nonce), bytes(plaintext), bytes(data)))
 
-    def open(self, nonce, ciphertext, data):
+    def open(self, nonce: Buffer, ciphertext: Buffer, data: Buffer) -> bytearray | None:
         try:
             return bytearray(self._aead.decrypt(bytes(nonce), bytes(ciphertext), bytes(data)))
         except InvalidTag:
@@ -150,19 +159,19 @@ class _AEAD:
 AEAD_CLASS = _AEAD
 
 
-def _new_aesgcm(key):
+def _new_aesgcm(key: bytearray) -> _AEAD:
     if len(key) not in (16, 32):
         raise AssertionError()  # what tlslite's AESGCM raises
     return _AEAD(AESGCM(bytes(key)), key, "aes128gcm" if len(key) == 16 else "aes256gcm")
 
 
-def _new_chacha20_poly1305(key):
+def _new_chacha20_poly1305(key: bytearray) -> _AEAD:
     if len(key) != 32:
         raise ValueError("Key must be 256 bit long")
     return _AEAD(ChaCha20Poly1305(bytes(key)), key, "chacha20-poly1305")
 
 
-def _new_aesccm(key, tagLength=16):
+def _new_aesccm(key: bytearray, tagLength: int = 16) -> _AEAD:
     if len(key) not in (16, 32) or tagLength not in (8, 16):
         raise AssertionError()
     name = ("aes128ccm" if len(key) == 16 else "aes256ccm") + ("_8" if tagLength == 8 else "")
@@ -179,11 +188,11 @@ def _new_aesccm(key, tagLength=16):
 _PENDING_KEYS_MAX = 1024
 
 
-def _make_x_function(private_cls, public_cls, size, generator, original):
+def _make_x_function(private_cls: Any, public_cls: Any, size: int, generator: bytes, original: Callable[..., Any]) -> Callable[[Any, Any], Any]:
     raw, raw_pub = serialization.Encoding.Raw, serialization.PublicFormat.Raw
-    pending: dict[bytes, object] = {}
+    pending: dict[bytes, Any] = {}
 
-    def x_function(k, u):
+    def x_function(k: Any, u: Any) -> Any:
         # tlslite calls fun(private, G) for its public share and
         # fun(private, peer_share) for the secret (keyexchange.py L1083/L1116).
         if not isinstance(k, (bytes, bytearray)) or len(k) != size:
@@ -200,37 +209,42 @@ def _make_x_function(private_cls, public_cls, size, generator, original):
             return bytearray(private.public_key().public_bytes(raw, raw_pub))
         private = pending.pop(k, None) or private_cls.from_private_bytes(k)
         try:
-            return bytearray(private.exchange(public_cls.from_public_bytes(bytes(u))))
+            secret = private.exchange(public_cls.from_public_bytes(bytes(u)))
         except ValueError:
             # Low-order peer point (all-zero secret). Return zeros like the
             # pure implementation so tlslite's _non_zero_check raises
             # TLSIllegalParameterException -> illegal_parameter alert.
             return bytearray(size)
+        report_shared_secret(secret)
+        return bytearray(secret)
 
     x_function.__name__ = original.__name__
     return x_function
+
+
+# keyexchange imported the functions by name (L22): ``_patches`` replaces
+# its references. The pure-Python ladder is ~1.4 ms per operation.
+x25519_function = _make_x_function(
+    x25519.X25519PrivateKey, x25519.X25519PublicKey, 32, bytes(tl_x25519.X25519_G), tl_x25519.x25519)
+x448_function = _make_x_function(
+    x448.X448PrivateKey, x448.X448PublicKey, 56, bytes(tl_x25519.X448_G), tl_x25519.x448)
 
 
 # ---------------------------------------------------------------------------
 # ECDH over NIST curves (tlslite: python-ecdsa)
 # ---------------------------------------------------------------------------
 
-_ORIGINALS: dict[tuple[object, str], object] = {}
+# tlslite GroupName id -> curve (GroupName.toRepr walks the class on every call).
+_NIST_BY_GROUP_ID: dict[int, _Curve] = {getattr(GroupName, name): curve for name, curve in CURVES.items()}
+# ECDHKeyExchange's own methods, for private values that are not ours (e.g.
+# a python-ecdsa key made by tlslite's own tests).
+_PURE_ECDH: dict[str, Callable[..., Any]] = {
+    name: getattr(keyexchange.ECDHKeyExchange, name)
+    for name in ("get_random_private_key", "calc_public_value", "calc_shared_key")
+}
 
 
-def original(owner, name: str):
-    """The tlslite attribute ``install()`` replaced (for tests/benchmarks)."""
-    return _ORIGINALS.get((owner, name), getattr(owner, name))
-
-
-# tlslite GroupName id -> curve; filled by install() (GroupName.toRepr walks
-# the class on every call).
-_NIST_BY_GROUP_ID: dict[int, object] = {}
-# ECDHKeyExchange's own methods, for private values that are not ours.
-_PURE_ECDH: dict[str, Callable] = {}
-
-
-def _ecdh_get_random_private_key(self):
+def _ecdh_get_random_private_key(self: Any) -> Any:
     curve = _NIST_BY_GROUP_ID.get(self.group)
     if curve is None:  # x25519/x448 (tlslite draws getRandomBytes: patched) and others
         return _PURE_ECDH["get_random_private_key"](self)
@@ -240,9 +254,10 @@ def _ecdh_get_random_private_key(self):
     return ec.derive_private_key(d, curve.crypto())
 
 
-def _ecdh_calc_public_value(self, private, point_format="uncompressed"):
+def _ecdh_calc_public_value(self: Any, private: Any, point_format: str = "uncompressed") -> bytearray:
     if not isinstance(private, ec.EllipticCurvePrivateKey):
-        return _PURE_ECDH["calc_public_value"](self, private, point_format)
+        pure_public: Callable[..., bytearray] = _PURE_ECDH["calc_public_value"]
+        return pure_public(self, private, point_format)
     if point_format == "uncompressed":
         fmt = serialization.PublicFormat.UncompressedPoint
     elif point_format == "compressed":
@@ -252,7 +267,7 @@ def _ecdh_calc_public_value(self, private, point_format="uncompressed"):
     return bytearray(private.public_key().public_bytes(serialization.Encoding.X962, fmt))
 
 
-def _decode_peer_point(curve, data: bytes, valid_formats) -> bytes:
+def _decode_peer_point(curve: _Curve, data: bytes, valid_formats: Iterable[str]) -> bytes:
     """Peer share -> X9.62 encoding cryptography can load, accepting exactly
     what python-ecdsa's AbstractPoint.from_bytes accepts with these
     ``valid_encodings`` (an empty set means all four). Raises ValueError."""
@@ -275,11 +290,10 @@ def _decode_peer_point(curve, data: bytes, valid_formats) -> bytes:
     raise ValueError("invalid point length or format")
 
 
-def _ecdh_calc_shared_key(self, private, peer_share, valid_point_formats=("uncompressed",)):
+def _ecdh_calc_shared_key(self: Any, private: Any, peer_share: Buffer, valid_point_formats: Iterable[str] = ("uncompressed",)) -> bytearray:
     if not isinstance(private, ec.EllipticCurvePrivateKey):
-        return _PURE_ECDH["calc_shared_key"](self, private, peer_share, valid_point_formats)
-    from tlslite.errors import TLSIllegalParameterException
-
+        pure_shared: Callable[..., bytearray] = _PURE_ECDH["calc_shared_key"]
+        return pure_shared(self, private, peer_share, valid_point_formats)
     curve = CURVES[private.curve.name]
     try:
         encoded = _decode_peer_point(curve, bytes(peer_share), valid_point_formats)
@@ -290,14 +304,16 @@ def _ecdh_calc_shared_key(self, private, peer_share, valid_point_formats=("uncom
         # Same exception and message as tlslite (keyexchange.py L1129), so the
         # caller still sends illegal_parameter.
         raise TLSIllegalParameterException("Invalid ECC point") from None
-    return bytearray(private.exchange(ec.ECDH(), peer))
+    secret = private.exchange(ec.ECDH(), peer)
+    report_shared_secret(secret)
+    return bytearray(secret)
 
 
 # ---------------------------------------------------------------------------
 # Peer public keys (certificates)
 # ---------------------------------------------------------------------------
 
-def _create_public_rsa_key(n, e, key_type, implementations=None):
+def _create_public_rsa_key(n: int, e: int, key_type: str, implementations: object = None) -> Any:
     try:
         return CryptoRSAKey(rsa.RSAPublicNumbers(e, n).public_key(), None, key_type)
     except ValueError:
@@ -306,7 +322,7 @@ def _create_public_rsa_key(n, e, key_type, implementations=None):
         return _call_original_keyfactory("_createPublicRSAKey", n, e, key_type)
 
 
-def _create_public_ecdsa_key(point_x, point_y, curve_name, implementations=None):
+def _create_public_ecdsa_key(point_x: int, point_y: int, curve_name: str, implementations: object = None) -> Any:
     curve = CURVES_BY_TLSLITE_NAME.get(curve_name)
     if curve is not None:
         try:
@@ -316,39 +332,47 @@ def _create_public_ecdsa_key(point_x, point_y, curve_name, implementations=None)
     return _call_original_keyfactory("_create_public_ecdsa_key", point_x, point_y, curve_name)
 
 
-def _create_public_eddsa_key(public_key, implementations=None):
+def _create_public_eddsa_key(public_key: Any, implementations: object = None) -> Any:
     # public_key is a python-ecdsa VerifyingKey here (x509.py L189).
     name = getattr(getattr(public_key, "curve", None), "name", None)
-    cls = {"Ed25519": ed25519.Ed25519PublicKey, "Ed448": ed448.Ed448PublicKey}.get(name)
+    classes: dict[object, Any] = {"Ed25519": ed25519.Ed25519PublicKey, "Ed448": ed448.Ed448PublicKey}
+    cls = classes.get(name)
     if cls is not None:
         return CryptoEdDSAKey(cls.from_public_bytes(bytes(public_key.to_string())))
     return _call_original_keyfactory("_create_public_eddsa_key", public_key)
 
 
-def _call_original_keyfactory(name, *args):
-    from tlslite.utils import keyfactory
+_PURE_KEYFACTORY: dict[str, Callable[..., Any]] = {
+    name: getattr(keyfactory, name)
+    for name in ("_createPublicRSAKey", "_create_public_ecdsa_key", "_create_public_eddsa_key")
+}
 
-    return original(keyfactory, name)(*args)
+
+def _call_original_keyfactory(name: str, *args: Any) -> Any:
+    return _PURE_KEYFACTORY[name](*args)
 
 
-def _x509_spki_parser(method_name: str):
+def _x509_spki_parser(method_name: str) -> Callable[[Any, Any], None]:
     """X509._ecdsa_pubkey_parsing / _eddsa_pubkey_parsing replacement: parse
     the SubjectPublicKeyInfo with cryptography instead of python-ecdsa
     (Ed25519 point decompression alone is 0.25 ms in python-ecdsa)."""
+    pure = getattr(tl_x509.X509, method_name)
 
-    def parse(self, subject_public_key_info):
+    def parse(self: Any, subject_public_key_info: Any) -> None:
         try:
             key = serialization.load_der_public_key(bytes(subject_public_key_info))
             self.publicKey = wrap_public_key(key)
             return
         except (ValueError, TypeError, UnsupportedAlgorithm):
             pass  # unsupported curve or malformed: tlslite's parser decides
-        from tlslite.x509 import X509
-
-        original(X509, method_name)(self, subject_public_key_info)
+        pure(self, subject_public_key_info)
 
     parse.__name__ = method_name
     return parse
+
+
+x509_ecdsa_pubkey_parsing = _x509_spki_parser("_ecdsa_pubkey_parsing")
+x509_eddsa_pubkey_parsing = _x509_spki_parser("_eddsa_pubkey_parsing")
 
 
 # ---------------------------------------------------------------------------
@@ -360,8 +384,17 @@ def _x509_spki_parser(method_name: str):
 # hmac module is used directly: hmac_new(...).digest() costs 1.1 us here
 # against 1.5 us for the one-shot hmac_digest (which looks the digest up
 # again on every call) and about 2 us through hmac.HMAC. Same outputs.
+class _Mac(Protocol):
+    def update(self, data: bytes, /) -> None: ...
+    def digest(self) -> bytes: ...
+    def copy(self) -> _Mac: ...
+
+
+_hmac_new: Callable[[bytes, bytes, str], _Mac]
 try:
-    from _hashlib import hmac_new as _hmac_new
+    from _hashlib import hmac_new as _openssl_hmac_new
+
+    _hmac_new = _openssl_hmac_new
 except ImportError:  # a Python built without OpenSSL's hashlib
     _hmac_new = hmac.new
 
@@ -372,11 +405,11 @@ def _hmac(key: bytes, msg: bytes, algorithm: str) -> bytes:
     return _hmac_new(key, msg, algorithm).digest()
 
 
-def _secure_hmac(k, b, algorithm):
+def _secure_hmac(k: Buffer, b: Buffer, algorithm: str) -> bytearray:
     return bytearray(_hmac(bytes(k), bytes(b), algorithm))
 
 
-def _hkdf_expand(prk, info, length, algorithm):
+def _hkdf_expand(prk: Buffer, info: Buffer, length: int, algorithm: str) -> bytearray:
     # RFC 5869 §2.3: T(i) = HMAC(PRK, T(i-1) | info | i)
     prk, info = bytes(prk), bytes(info)
     if length <= _DIGEST_SIZES.get(algorithm, 0):  # every TLS 1.3 key, IV and secret: T(1) alone
@@ -389,7 +422,7 @@ def _hkdf_expand(prk, info, length, algorithm):
     return bytearray(out[:length])
 
 
-def _p_hash(mac_name, secret, seed, length):
+def _p_hash(mac_name: str, secret: Buffer, seed: Buffer, length: int) -> bytearray:
     # RFC 5246 §5, the TLS 1.2 PRF: A(0) = seed, A(i) = HMAC(secret, A(i-1)),
     # output = HMAC(secret, A(1) | seed) | HMAC(secret, A(2) | seed) | ...
     # The keyed state is made once and copied, as tlslite's P_hash does.
@@ -406,7 +439,7 @@ def _p_hash(mac_name, secret, seed, length):
     return bytearray(out[:length])
 
 
-def _hkdf_expand_label(secret, label, hash_value, length, algorithm):
+def _hkdf_expand_label(secret: Buffer, label: Buffer, hash_value: Buffer, length: int, algorithm: str) -> bytearray:
     # RFC 8446 §7.1: HkdfLabel = uint16 length, opaque label<7..255> ("tls13 " + label), opaque context<0..255>
     full_label = b"tls13 " + bytes(label)
     hash_value = bytes(hash_value)
@@ -419,144 +452,18 @@ def _hkdf_expand_label(secret, label, hash_value, length, algorithm):
 
 
 # ---------------------------------------------------------------------------
-# install()
-# ---------------------------------------------------------------------------
-
-_install_lock = threading.Lock()
-_installed = False
-
-
-def installed() -> bool:
-    return _installed
-
-
-def _patch(owner, name: str, replacement) -> None:
-    _ORIGINALS.setdefault((owner, name), getattr(owner, name))
-    setattr(owner, name, replacement)
-
-
-def install() -> None:
-    """Make tlslite use ``cryptography`` and ``random_bytes``. Idempotent."""
-    global _installed
-    if _installed:
-        return
-    with _install_lock:
-        if _installed:
-            return
-        _install()
-        _installed = True
-
-
-def _install() -> None:
-    from tlslite import keyexchange, x509 as tl_x509
-    from tlslite.utils import (
-        cryptomath,
-        keyfactory,
-        python_aesccm,
-        python_aesgcm,
-        python_chacha20_poly1305,
-        x25519 as tl_x25519,
-    )
-
-    # --- AEADs. cipherfactory.createAESGCM/createAESCCM/createCHACHA20 look
-    # up python_*.new at call time, so these three patches cover the record
-    # layer (recordlayer.py L1022) and ticket encryption (tlsconnection.py
-    # L2707/L2757). Replaces pure-Python AES (rijndael.py) + GHASH/Poly1305,
-    # ~0.3 MB/s, with OpenSSL. (With M2Crypto or pycrypto installed,
-    # cipherfactory would prefer those; purekong installs neither.)
-    _patch(python_aesgcm, "new", _new_aesgcm)
-    _patch(python_chacha20_poly1305, "new", _new_chacha20_poly1305)
-    _patch(python_aesccm, "new", _new_aesccm)
-
-    # --- X25519/X448. keyexchange imported the functions by name (L22), so
-    # patch its references; pure-Python ladder is ~1.4 ms per operation.
-    _patch(keyexchange, "x25519", _make_x_function(
-        x25519.X25519PrivateKey, x25519.X25519PublicKey, 32,
-        bytes(tl_x25519.X25519_G), tl_x25519.x25519))
-    _patch(keyexchange, "x448", _make_x_function(
-        x448.X448PrivateKey, x448.X448PublicKey, 56,
-        bytes(tl_x25519.X448_G), tl_x25519.x448))
-
-    # --- ECDHE on secp256r1/384r1/521r1. ECDHKeyExchange (L1033) does the
-    # maths with python-ecdsa; TLS 1.3 key shares, TLS 1.2 ECDHE and the
-    # hybrid KEM groups all go through these three methods. Our private
-    # values are cryptography keys (from random_bytes); anything else (e.g.
-    # a python-ecdsa key made before install) goes to the original.
-    from tlslite.constants import GroupName
-
-    _NIST_BY_GROUP_ID.update({getattr(GroupName, name): curve for name, curve in CURVES.items()})
-    for name, replacement in (("get_random_private_key", _ecdh_get_random_private_key),
-                              ("calc_public_value", _ecdh_calc_public_value),
-                              ("calc_shared_key", _ecdh_calc_shared_key)):
-        _PURE_ECDH[name] = original(keyexchange.ECDHKeyExchange, name)  # safe on a retried install
-        _patch(keyexchange.ECDHKeyExchange, name, replacement)
-
-    # --- Peer public keys. Certificates are parsed by X509.parseBinary,
-    # which builds keys through keyfactory's factories (imported by name into
-    # x509.py L13). Replace them so CertificateVerify / ServerKeyExchange
-    # signatures are checked by OpenSSL instead of Python_RSAKey and
-    # python-ecdsa (~1-2 ms per ECDSA verify). DSA stays tlslite's.
-    for module in (keyfactory, tl_x509):
-        _patch(module, "_createPublicRSAKey", _create_public_rsa_key)
-        _patch(module, "_create_public_ecdsa_key", _create_public_ecdsa_key)
-        _patch(module, "_create_public_eddsa_key", _create_public_eddsa_key)
-    # ...and skip python-ecdsa's SPKI parsing for EC/EdDSA certificates.
-    _patch(tl_x509.X509, "_ecdsa_pubkey_parsing", _x509_spki_parser("_ecdsa_pubkey_parsing"))
-    _patch(tl_x509.X509, "_eddsa_pubkey_parsing", _x509_spki_parser("_eddsa_pubkey_parsing"))
-
-    # --- HMAC and HKDF (TLS 1.2 PRF, TLS 1.3 key schedule, Finished).
-    from tlslite import handshakehelpers, mathtls, recordlayer, tlsconnection  # noqa: F401  (loaded before patching)
-
-    # Most tlslite modules did `from .utils.cryptomath import *`, so each
-    # holds its own reference: replace every one.
-    for name, replacement in (("secureHMAC", _secure_hmac), ("HKDF_expand", _hkdf_expand),
-                              ("HKDF_expand_label", _hkdf_expand_label)):
-        _patch_everywhere(cryptomath, name, replacement)
-    _patch(mathtls, "P_hash", _p_hash)  # PRF_1_2 and PRF_1_2_SHA384 look it up there
-
-    # --- Randomness. Modules did `from .utils.cryptomath import
-    # getRandomBytes` (or `import *`), so each holds its own reference:
-    # tlsconnection (hello randoms, session IDs, ticket nonces), keyexchange
-    # (X25519 private keys, RSA premaster), recordlayer (CBC IVs), messages
-    # (padding), mathtls, x509, rsakey, ... Replace every reference to the
-    # original, and cryptomath's own so later imports and getRandomNumber
-    # pick up ours.
-    _patch_everywhere(cryptomath, "getRandomBytes", _tlslite_random_bytes)
-
-
-def _patch_everywhere(owner, name: str, replacement) -> None:
-    """Replace ``owner.name`` and every tlslite module's copy of it."""
-    pure = original(owner, name)
-    _patch(owner, name, replacement)
-    for module_name, module in list(sys.modules.items()):
-        if (module_name == "tlslite" or module_name.startswith("tlslite.")) and getattr(module, name, None) is pure:
-            _patch(module, name, replacement)
-
-
-def patched_attributes() -> list[str]:
-    """``module.attribute`` names install() replaced, for reports/debugging."""
-    out = []
-    for owner, name in _ORIGINALS:
-        prefix = getattr(owner, "__module__", None) if isinstance(owner, type) else None
-        qual = "%s.%s" % (prefix, owner.__qualname__) if prefix else owner.__name__
-        out.append("%s.%s" % (qual, name))
-    return sorted(out)
-
-
-# ---------------------------------------------------------------------------
 # Certificates
 # ---------------------------------------------------------------------------
 
-def load_certificate_chain(certs) -> X509CertChain:
+def load_certificate_chain(certs: Any) -> X509CertChain:
     """tlslite ``X509CertChain`` from cryptography certificates, DER bytes or
     PEM (str/bytes, possibly several certificates), end-entity first.
 
-    Installs the backend first so the chain's public keys are
-    cryptography-backed. Equal inputs return the same cached object (tlslite
+    The chain's public keys are cryptography-backed (``import
+    purekong.engine`` installed the patches). Equal inputs return the same cached object (tlslite
     parses X.509 in Python, ~0.3 ms a chain, and the engine asks per
     connection); tlslite only reads chains, so sharing is safe.
     """
-    install()
     if isinstance(certs, (str, bytes, bytearray, memoryview, x509.Certificate)):
         certs = [certs]
     ders = tuple(_iter_der(certs))
@@ -566,7 +473,7 @@ def load_certificate_chain(certs) -> X509CertChain:
 
 
 @functools.lru_cache(maxsize=1024)
-def _parse_chain(ders: tuple[bytes, ...]):
+def _parse_chain(ders: tuple[bytes, ...]) -> X509CertChain:
     from tlslite.x509 import X509
     from tlslite.x509certchain import X509CertChain
 
@@ -578,7 +485,7 @@ def _parse_chain(ders: tuple[bytes, ...]):
     return X509CertChain(parsed)
 
 
-def _iter_der(items: Iterable) -> Iterator[bytes]:
+def _iter_der(items: Iterable[Any]) -> Iterator[bytes]:
     for item in items:
         if isinstance(item, x509.Certificate):
             yield item.public_bytes(serialization.Encoding.DER)

@@ -9,8 +9,11 @@ writes its fatal alert before raising.
 
 from __future__ import annotations
 
+import copy
+
 import time
 from dataclasses import dataclass
+from typing import Any, Iterator
 
 from tlslite.constants import (
     AlertDescription as TlsliteAlert,
@@ -32,14 +35,11 @@ from tlslite.messages import Alert
 from .._alerts import AlertDescription, RemoteProtocolError
 from .._config import SessionStore
 from .._suites import BY_CODE, VERSION_NAMES, VERSIONS
-from . import _backend, _records, _speedups
+from . import _records, _speedups
 from ._hello import FirstHello, hello_server_name
 from ._hooked import RUNNING, Hooks, HookedTLSConnection
 from ._settings import Plan, handshake_settings, tlslite_chain, tlslite_key
 from ._transport import MemoryTransport
-
-_backend.install()
-_speedups.install()
 
 # Passed as the ALPN list when ALPN must be ignored in TLS 1.3: tlslite
 # crashes on alpn=None when the client offers ALPN, and ignores a list that
@@ -76,7 +76,7 @@ class Driver:
         self.hooks = hooks
         self.tls = HookedTLSConnection(self.transport, hooks)
         self.records = _records.RecordFastPath(self.tls)
-        self._generator = None
+        self._generator: Iterator[Any] | None = None
         self._is_handshake = False
         self._established = False
 
@@ -92,6 +92,20 @@ class Driver:
 
     def has_input(self) -> bool:
         return bool(self.transport.incoming or self.tls.sock._read_buffer or self.transport.peer_eof)
+
+    def write_plaintext_alert(self, description: AlertDescription, level: int = AlertLevel.fatal) -> None:
+        """Queue an alert record before tlslite runs (no keys, no tlslite).
+
+        tlslite would frame it with record version 0x0000 here (it sets its
+        version only from the ClientHello), which OpenSSL rejects as
+        WRONG_VERSION_NUMBER; every alert the engine sends before tlslite
+        starts comes through this one method instead.
+        """
+        self.transport.write(bytes((ContentType.alert, 3, 3, 0, 2, level, int(description))))
+
+    def client_random(self) -> bytes:
+        """The ClientHello's random, for key-log lines."""
+        return bytes(self.hooks.client_random or self.tls._clientRandom)
 
     def buffered_handshake_bytes(self) -> int:
         return len(self.tls._defragmenter.buffers[ContentType.handshake])
@@ -120,7 +134,7 @@ class Driver:
         )
         self._is_handshake = True
 
-    def start_client(self, plan: Plan, server_name: str | None, session=None) -> None:
+    def start_client(self, plan: Plan, server_name: str | None, session: Any = None) -> None:
         settings = handshake_settings(plan)
         certified = plan.certificates[0] if plan.certificates else None
         self._generator = self.tls.handshakeClientCert(
@@ -135,7 +149,7 @@ class Driver:
         self._is_handshake = True
 
     # -- running -----------------------------------------------------------
-    def run(self):
+    def run(self) -> HandshakeFacts | bytes | None:
         """Resume the active operation until it needs input.
 
         Returns ``None`` (needs input), ``HandshakeFacts`` (the handshake
@@ -252,8 +266,16 @@ class Driver:
         for _ in self.tls.send_keyupdate_request(KeyUpdateMessageType.update_requested):
             pass
 
-    def session(self):
+    def session(self) -> Any:
         return self.tls.session
+
+    @staticmethod
+    def without_tls12_ticket(tlslite_session: Any) -> Any:
+        """A copy of a client's session that can come back by session ID only:
+        the TLS 1.2 ticket tlslite keeps in ``tls_1_0_tickets`` left out."""
+        clone = copy.copy(tlslite_session)
+        clone.tls_1_0_tickets = []
+        return clone
 
     def release_handshake_state(self) -> None:
         """Drop what only the handshake needed (a server's idle connection
@@ -316,7 +338,9 @@ class Driver:
                 return cipher, False
         return None, False
 
-    def _resumable_cipher(self, hello, plan, store, version, offered) -> str | None:
+    def _resumable_cipher(
+        self, hello: FirstHello, plan: Plan, store: SessionStore | None, version: tuple[int, int], offered: set[int]
+    ) -> str | None:
         ch = hello.message
         server_name = hello_server_name(hello)
         settings = handshake_settings(plan).validate()
@@ -351,7 +375,7 @@ class Driver:
         finally:
             self.tls.version = saved_version
 
-    def _tls13_ticket_cipher(self, ch, settings, server_name, offered, plan) -> str | None:
+    def _tls13_ticket_cipher(self, ch: Any, settings: Any, server_name: str | None, offered: set[int], plan: Plan) -> str | None:
         psks = ch.getExtension(ExtensionType.pre_shared_key)
         modes = ch.getExtension(ExtensionType.psk_key_exchange_modes)
         if psks is None or modes is None or PskKeyExchangeMode.psk_dhe_ke not in modes.modes:
@@ -391,13 +415,13 @@ class _SessionCacheView:
         # tlslite sends an empty session ID when the cache is falsy.
         return self._stores or self._lookups
 
-    def __getitem__(self, session_id):
+    def __getitem__(self, session_id: bytes) -> Any:
         session = self._store.get(self._server_name, session_id) if self._lookups else None
         if session is None:
             raise KeyError(session_id)
         return session
 
-    def __setitem__(self, session_id, session) -> None:
+    def __setitem__(self, session_id: bytes, session: Any) -> None:
         if self._stores:
             self._store.put(self._server_name, session_id, session)
 
@@ -420,10 +444,10 @@ def _codes(cipher: str, version: tuple[int, int]) -> set[int]:
     return {s.code for s in BY_CODE.values() if s.cipher == cipher and s.version == name}
 
 
-def _alpn_argument(hello: FirstHello | None, plan: Plan, version) -> list[bytearray] | None:
+def _alpn_argument(hello: FirstHello | None, plan: Plan, version: tuple[int, int] | None) -> list[bytearray] | None:
     # tlslite picks by the client's order; give it only the server's choice.
     offered = hello.message.getExtension(ExtensionType.alpn) if hello else None
-    if offered is None:
+    if hello is None or offered is None:
         return None
     _, selected = select_alpn(hello, plan.alpn_protocols)
     if selected is not None:

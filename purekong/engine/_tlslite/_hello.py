@@ -10,6 +10,7 @@ this module only frames records.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from tlslite.constants import ContentType, ExtensionType
 from tlslite.messages import ClientHello
@@ -32,7 +33,7 @@ class FirstHello:
     raw: bytes  # handshake header included
 
 
-def read_client_hello(buffer: bytes, max_size: int) -> FirstHello | None | bool:
+def read_client_hello(buffer: bytes, max_size: int) -> FirstHello | None | Literal[False]:
     """Frame and parse the first ClientHello in ``buffer``.
 
     Returns the hello, ``None`` when more bytes are needed, or ``False`` when
@@ -66,7 +67,7 @@ def read_client_hello(buffer: bytes, max_size: int) -> FirstHello | None | bool:
         offset = end
 
 
-def _parse(raw: bytes) -> FirstHello | bool:
+def _parse(raw: bytes) -> FirstHello | Literal[False]:
     hello = parse_client_hello(raw)  # the same object, faster; None: ask tlslite
     if hello is None:
         parser = Parser(bytearray(raw))

@@ -2,30 +2,27 @@
 
 Each override names the tlslite behaviour it changes and why. They touch
 private tlslite methods, which is why tlslite-ng is pinned to 0.8.x and why
-nothing outside this folder imports tlslite.
+nothing outside this folder imports tlslite. Three replacements here are
+module-wide (``_ReusedClientHello``, ``_derive_secret``,
+``_bounded_decompress``); ``_patches`` lists every change, these included,
+and installs the module-wide ones.
 """
 
 from __future__ import annotations
 
 import contextvars
+import functools
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
-import tlslite.tlsconnection
-import tlslite.tlsrecordlayer
-
-from tlslite.constants import AlertDescription, AlertLevel, ContentType
-from tlslite.errors import TLSUnexpectedMessage
-from tlslite.extensions import TLSExtension
-from tlslite.messages import CertificateRequest, ClientHello
-from tlslite.tlsconnection import TLSConnection
-
-# For the bounded CompressedCertificate decompression below.
 import zlib
 
-from tlslite.constants import CertificateCompressionAlgorithm
-from tlslite.errors import TLSIllegalParameterException
-from tlslite.messages import CompressedCertificate
+import tlslite.tlsconnection
+from tlslite.constants import AlertDescription, AlertLevel, CertificateCompressionAlgorithm, ContentType
+from tlslite.errors import TLSIllegalParameterException, TLSUnexpectedMessage
+from tlslite.extensions import TLSExtension
+from tlslite.messages import CertificateRequest, ClientHello, CompressedCertificate
+from tlslite.tlsconnection import TLSConnection
 from tlslite.utils.codec import BadCertificateError
 
 # RFC 8446 §4.2.4; tlslite 0.8 has no ExtensionType for it.
@@ -60,7 +57,21 @@ class Hooks:
 
 
 #: The Hooks of the connection whose tlslite generator is running now.
-RUNNING = contextvars.ContextVar("purekong_running_hooks", default=None)
+RUNNING: contextvars.ContextVar[Hooks | None] = contextvars.ContextVar("purekong_running_hooks", default=None)
+
+#: The trace label of the (EC)DHE shared secret (TLS 1.2: the pre-master
+#: secret, RFC 8422 §5.10). Lowercase: no key log carries it.
+SHARED_SECRET_LABEL = "ecdhe_shared_secret"
+
+
+def report_shared_secret(secret: bytes) -> None:
+    """Hand the (EC)DHE shared secret the backend just computed to the
+    running connection's tracer. tlslite keeps it in a local of its
+    handshake; the exchange function is the one place that sees it. Without
+    a tracer this is one context-variable read per handshake."""
+    hooks = RUNNING.get()
+    if hooks is not None and hooks.on_secret is not None:
+        hooks.on_secret(SHARED_SECRET_LABEL, hooks.client_random, bytes(secret))
 
 
 class _ReusedClientHello:
@@ -72,26 +83,22 @@ class _ReusedClientHello:
     second time (about a tenth of a server handshake's CPU).
     """
 
-    def __init__(self, ssl2=False):
+    def __init__(self, ssl2: bool = False) -> None:
         self._ssl2 = ssl2
 
-    def parse(self, parser):
+    def parse(self, parser: Any) -> Any:
         hooks = RUNNING.get()
         first = hooks.first_hello if hooks is not None else None
-        if first is not None and not self._ssl2 and parser.bytes == first.raw:
+        if hooks is not None and first is not None and not self._ssl2 and parser.bytes == first.raw:
             hooks.first_hello = None
             return first.message
         return ClientHello(self._ssl2).parse(parser)
 
 
-# tlsrecordlayer looks the class up by name when it parses a ClientHello.
-tlslite.tlsrecordlayer.ClientHello = _ReusedClientHello
+_tlslite_derive_secret: Callable[..., bytearray] = tlslite.tlsconnection.derive_secret
 
 
-_tlslite_derive_secret = tlslite.tlsconnection.derive_secret
-
-
-def _derive_secret(secret, label, handshake_hashes, algorithm):
+def _derive_secret(secret: bytearray, label: bytes, handshake_hashes: Any, algorithm: str) -> bytearray:
     """RFC 8446 §7.1: exporter_master_secret hashes the transcript up to the server Finished.
 
     A tlslite 0.8 server derives it only after reading the client's
@@ -108,13 +115,10 @@ def _derive_secret(secret, label, handshake_hashes, algorithm):
     return _tlslite_derive_secret(secret, label, handshake_hashes, algorithm)
 
 
-tlslite.tlsconnection.derive_secret = _derive_secret
+_tlslite_decompress: Callable[..., bytes] = CompressedCertificate._decompress
 
 
-_tlslite_decompress = CompressedCertificate._decompress
-
-
-def _bounded_decompress(self, compressed_msg, expected_length):
+def _bounded_decompress(self: Any, compressed_msg: bytearray, expected_length: int) -> bytes:
     """A client's CompressedCertificate, decompressed within the engine's limit.
 
     tlslite hands ``expected_length`` to ``zlib.decompress`` as *bufsize*,
@@ -138,103 +142,100 @@ def _bounded_decompress(self, compressed_msg, expected_length):
     return data
 
 
-CompressedCertificate._decompress = _bounded_decompress
+# -- per-connection record-layer hooks ---------------------------------------
+# Set on each HookedTLSConnection's own record layer (see __init__), so they
+# change purekong's connections only. Each takes the connection and the
+# record layer's original bound method first.
+
+def log_tls13_secrets(tls: HookedTLSConnection, original: Callable[..., None], cipher_suite: int, cl_secret: bytearray, sr_secret: bytearray, implementations: Any) -> None:
+    """Key log: tlslite keeps TLS 1.3 traffic secrets in locals; the record
+    layer is the one place that sees each pair. The first pair is the
+    handshake traffic secrets, the second the application ones."""
+    hooks = tls.pk
+    if hooks.on_secret is not None:
+        handshake = hooks.tls13_secret_sets == 0
+        hooks.tls13_secret_sets += 1
+        if handshake:
+            tls._log_secret("CLIENT_HANDSHAKE_TRAFFIC_SECRET", cl_secret)
+            tls._log_secret("SERVER_HANDSHAKE_TRAFFIC_SECRET", sr_secret)
+        elif hooks.tls13_secret_sets == 2:
+            tls._log_secret("CLIENT_TRAFFIC_SECRET_0", cl_secret)
+            tls._log_secret("SERVER_TRAFFIC_SECRET_0", sr_secret)
+    return original(cipher_suite, cl_secret, sr_secret, implementations)
+
+
+def refuse_encrypted_ssl2(tls: HookedTLSConnection, original: Callable[[Any, Any], Any], data: Any, padding: Any) -> Any:
+    """tlslite frames any record whose first byte is not a content type as
+    SSLv2, in every state, and then calls a CBC-only decrypt() on the AEAD
+    read state (AttributeError -> internal_error, sent in plaintext after
+    tlslite's shutdown). SSLv2 framing is only valid for the first
+    ClientHello: once keys are in use it is unexpected."""
+    if tls._recordLayer._readState.encContext is not None:
+        raise TLSUnexpectedMessage("SSLv2-framed record on an encrypted connection")
+    return original(data, padding)
+
+
+def refuse_late_ssl2_headers(tls: HookedTLSConnection, original: Callable[[], Iterator[Any]]) -> Iterator[Any]:
+    """The same framing on a plaintext connection: SSLv2 headers exist only
+    for a server's very first ClientHello (RFC 5246 Appendix E.2). After
+    that, a first byte that is no content type is a record of unknown type,
+    which RFC 5246 §6 and RFC 8446 §5 answer with unexpected_message;
+    tlslite parsed it as an SSLv2 header and sent illegal_parameter when its
+    padding fields did not add up."""
+    sslv2_allowed = tls._pk_records_read == 0 and not tls._recordLayer.client
+    try:
+        for header in original():
+            if header in (0, 1):
+                yield header
+                continue
+            if header.ssl2 and not sslv2_allowed:
+                raise TLSUnexpectedMessage("record of unknown content type")
+            tls._pk_records_read += 1
+            yield header
+    except TLSIllegalParameterException:
+        if sslv2_allowed:
+            raise
+        raise TLSUnexpectedMessage("record of unknown content type") from None
+
+
+def refuse_unprotected_tls13_alerts(tls: HookedTLSConnection, original: Callable[[], Iterator[Any]]) -> Iterator[Any]:
+    """TLS 1.3: tlslite accepts an *unprotected* alert as the first record
+    under any read key (seqnum 0), meant for a peer that fails before it has
+    keys. After the handshake (new application keys, and again after every
+    KeyUpdate) that let anyone on the path inject a plaintext close_notify,
+    a clean close that truncates the stream, or any other alert. Once the
+    handshake is done every alert must be encrypted."""
+    for result in original():
+        if (
+            result not in (0, 1)
+            and tls._pk_handshake_done
+            and getattr(result[0], "type", None) == ContentType.alert
+            and tls._recordLayer._is_tls13_plus()
+        ):
+            raise TLSUnexpectedMessage("unprotected alert after the TLS 1.3 handshake")
+        yield result
 
 
 class HookedTLSConnection(TLSConnection):
-    def __init__(self, sock, hooks: Hooks) -> None:
+    def __init__(self, sock: Any, hooks: Hooks) -> None:
         super().__init__(sock)
         self.pk = hooks
         self._warning_run = 0
-        record_layer = self._recordLayer
-        original = record_layer.calcTLS1_3PendingState
-
-        # Key log: tlslite keeps TLS 1.3 traffic secrets in locals; the
-        # record layer is the one place that sees each pair. The first pair
-        # is the handshake traffic secrets, the second the application ones.
-        def calc_tls13_pending_state(cipher_suite, cl_secret, sr_secret, implementations):
-            if self.pk.on_secret is not None:
-                handshake = self.pk.tls13_secret_sets == 0
-                self.pk.tls13_secret_sets += 1
-                if handshake:
-                    self._log_secret("CLIENT_HANDSHAKE_TRAFFIC_SECRET", cl_secret)
-                    self._log_secret("SERVER_HANDSHAKE_TRAFFIC_SECRET", sr_secret)
-                elif self.pk.tls13_secret_sets == 2:
-                    self._log_secret("CLIENT_TRAFFIC_SECRET_0", cl_secret)
-                    self._log_secret("SERVER_TRAFFIC_SECRET_0", sr_secret)
-            return original(cipher_suite, cl_secret, sr_secret, implementations)
-
-        record_layer.calcTLS1_3PendingState = calc_tls13_pending_state
-
-        # tlslite frames any record whose first byte is not a content type
-        # as SSLv2, in every state, and then calls a CBC-only decrypt() on
-        # the AEAD read state (AttributeError -> internal_error, sent in
-        # plaintext after tlslite's shutdown). SSLv2 framing is only valid
-        # for the first ClientHello: once keys are in use it is unexpected.
-        original_ssl2 = record_layer._decryptSSL2
-
-        def decrypt_ssl2(data, padding):
-            if record_layer._readState.encContext is not None:
-                raise TLSUnexpectedMessage("SSLv2-framed record on an encrypted connection")
-            return original_ssl2(data, padding)
-
-        record_layer._decryptSSL2 = decrypt_ssl2
-
-        # The same framing on a plaintext connection: SSLv2 headers exist only
-        # for a server's very first ClientHello (RFC 5246 Appendix E.2). After
-        # that, a first byte that is no content type is a record of unknown
-        # type, which RFC 5246 §6 and RFC 8446 §5 answer with
-        # unexpected_message; tlslite parsed it as an SSLv2 header and sent
-        # illegal_parameter when its padding fields did not add up.
         self._pk_records_read = 0
-        record_socket = record_layer._recordSocket
-        original_recv_header = record_socket._recvHeader
-
-        def recv_header():
-            sslv2_allowed = self._pk_records_read == 0 and not record_layer.client
-            try:
-                for header in original_recv_header():
-                    if header in (0, 1):
-                        yield header
-                        continue
-                    if header.ssl2 and not sslv2_allowed:
-                        raise TLSUnexpectedMessage("record of unknown content type")
-                    self._pk_records_read += 1
-                    yield header
-            except TLSIllegalParameterException:
-                if sslv2_allowed:
-                    raise
-                raise TLSUnexpectedMessage("record of unknown content type") from None
-
-        record_socket._recvHeader = recv_header
-
-        # TLS 1.3: tlslite accepts an *unprotected* alert as the first record
-        # under any read key (seqnum 0), meant for a peer that fails before it
-        # has keys. After the handshake (new application keys, and again after
-        # every KeyUpdate) that let anyone on the path inject a plaintext
-        # close_notify, a clean close that truncates the stream, or any other
-        # alert. Once the handshake is done every alert must be encrypted.
         self._pk_handshake_done = False
-        original_recv = record_socket.recv
+        # The record-layer hooks above, on this connection's objects only.
+        layer = self._recordLayer
+        records = layer._recordSocket
+        layer.calcTLS1_3PendingState = functools.partial(log_tls13_secrets, self, layer.calcTLS1_3PendingState)
+        layer._decryptSSL2 = functools.partial(refuse_encrypted_ssl2, self, layer._decryptSSL2)
+        records._recvHeader = functools.partial(refuse_late_ssl2_headers, self, records._recvHeader)
+        records.recv = functools.partial(refuse_unprotected_tls13_alerts, self, records.recv)
 
-        def recv():
-            for result in original_recv():
-                if (
-                    result not in (0, 1)
-                    and self._pk_handshake_done
-                    and getattr(result[0], "type", None) == ContentType.alert
-                    and record_layer._is_tls13_plus()
-                ):
-                    raise TLSUnexpectedMessage("unprotected alert after the TLS 1.3 handshake")
-                yield result
-
-        record_socket.recv = recv
-
-    def _handshakeDone(self, resumed):
+    def _handshakeDone(self, resumed: bool) -> None:
         self._pk_handshake_done = True
-        return super()._handshakeDone(resumed)
+        super()._handshakeDone(resumed)
 
-    def _serverSendTickets(self, settings):
+    def _serverSendTickets(self, settings: Any) -> Iterator[Any]:
         """Tickets without the client's certificate chain.
 
         tlslite copies the chain into every ticket, whose length field is
@@ -253,9 +254,10 @@ class HookedTLSConnection(TLSConnection):
             if chain is not None:
                 session.clientCertChain = chain
 
-    def _log_secret(self, label: str, secret) -> None:
-        random = self.pk.client_random or bytes(self._clientRandom)
-        self.pk.on_secret(label, bytes(random), bytes(secret))
+    def _log_secret(self, label: str, secret: bytearray) -> None:
+        if self.pk.on_secret is not None:
+            random = self.pk.client_random or bytes(self._clientRandom)
+            self.pk.on_secret(label, bytes(random), bytes(secret))
 
     # tlslite answers heartbeat requests even with use_heartbeat_extension
     # off; a heartbeat record must be an unexpected_message instead.
@@ -271,13 +273,13 @@ class HookedTLSConnection(TLSConnection):
     # tlslite decrypts every offered ticket (TLS 1.2 tickets and TLS 1.3 PSK
     # identities) here; refusing makes it ignore the offer and do a full
     # handshake, as RFC 5077 §3.2 and RFC 8446 §4.6.1 allow.
-    def _tryDecrypt(self, settings, identity=None, ticket=None):
+    def _tryDecrypt(self, settings: Any, identity: Any = None, ticket: Any = None) -> Any:
         if not self.pk.resumption_allowed:
             return None, None
         return super()._tryDecrypt(settings, identity, ticket)
 
     # -- outgoing messages -------------------------------------------------
-    def _queue_message(self, msg):
+    def _queue_message(self, msg: Any) -> Any:
         if (
             isinstance(msg, CertificateRequest)
             and self.version > (3, 3)
@@ -291,7 +293,7 @@ class HookedTLSConnection(TLSConnection):
             self._report("sent", msg.write())  # serialised again by tlslite: only when traced
         return super()._queue_message(msg)
 
-    def _sendMsg(self, msg, randomizeFirstBlock=True, update_hashes=True):
+    def _sendMsg(self, msg: Any, randomizeFirstBlock: bool = True, update_hashes: bool = True) -> Iterator[Any]:
         if msg.contentType == ContentType.alert and msg.description == AlertDescription.close_notify:
             # tlslite answers a close_notify with its own; send only one.
             if self.pk.close_notify_sent:
@@ -306,22 +308,22 @@ class HookedTLSConnection(TLSConnection):
             self._report("sent", msg.write())
         yield from super()._sendMsg(msg, randomizeFirstBlock, update_hashes)
 
-    def _report(self, direction: str, raw) -> None:
+    def _report(self, direction: str, raw: Any) -> None:
         if self.pk.on_message is not None and raw:
             raw = bytes(raw)
             self.pk.on_message(direction, raw[0], raw)
 
-    def _calcPendingStates(self, cipherSuite, masterSecret, clientRandom, serverRandom, implementations):
+    def _calcPendingStates(self, cipherSuite: int, masterSecret: bytearray, clientRandom: bytearray, serverRandom: bytearray, implementations: Any) -> Any:
         if self.pk.on_secret is not None:
             self.pk.on_secret("CLIENT_RANDOM", bytes(clientRandom), bytes(masterSecret))
         return super()._calcPendingStates(cipherSuite, masterSecret, clientRandom, serverRandom, implementations)
 
-    def _handle_keyupdate_request(self, request):
+    def _handle_keyupdate_request(self, request: Any) -> Any:
         self.pk.key_updates.append(bool(request.message_type))
         return super()._handle_keyupdate_request(request)
 
     # -- incoming records --------------------------------------------------
-    def _getNextRecord(self):
+    def _getNextRecord(self) -> Iterator[Any]:
         """tlslite treats every warning alert as fatal; purekong does not.
 
         TLS 1.2 warning alerts (and user_canceled in TLS 1.3, the one
@@ -350,10 +352,10 @@ class HookedTLSConnection(TLSConnection):
             yield result
             return
 
-    def _is_ignorable_warning(self, payload) -> bool:
+    def _is_ignorable_warning(self, payload: bytearray) -> bool:
         if len(payload) != 2 or payload[0] != AlertLevel.warning:
             return False
         description = payload[1]
         if description == AlertDescription.close_notify:
             return False
-        return self.version <= (3, 3) or description == AlertDescription.user_canceled
+        return bool(self.version <= (3, 3) or description == AlertDescription.user_canceled)

@@ -8,6 +8,7 @@ purekong's documented defaults.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography import x509
 from tlslite.handshakesettings import HandshakeSettings, Keypair, VirtualHost
@@ -58,7 +59,7 @@ class _Validated(HandshakeSettings):
         return _copy(self, HandshakeSettings)
 
 
-def _copy(settings: HandshakeSettings, cls: type) -> HandshakeSettings:
+def _copy(settings: HandshakeSettings, cls: Any) -> HandshakeSettings:
     # A new object and new lists, as tlslite's validate() hands back, so that
     # nothing a connection does to its settings reaches another connection.
     fields = settings.__dict__.copy()
@@ -122,7 +123,7 @@ def _build(plan: Plan) -> HandshakeSettings:
     return settings
 
 
-def _virtual_host(certificates) -> VirtualHost:
+def _virtual_host(certificates: tuple[CertifiedKey, ...]) -> VirtualHost:
     # Only VirtualHost.keys is read by tlslite; it tries them in order after
     # the default pair, taking the first one the client can use.
     host = VirtualHost()
@@ -130,15 +131,15 @@ def _virtual_host(certificates) -> VirtualHost:
     return host
 
 
-def tlslite_key(certified: CertifiedKey):
+def tlslite_key(certified: CertifiedKey) -> Any:
     return _tlslite_pair(certified)[1]
 
 
-def tlslite_chain(certified: CertifiedKey):
+def tlslite_chain(certified: CertifiedKey) -> Any:
     return _tlslite_pair(certified)[0]
 
 
-def _tlslite_pair(certified: CertifiedKey):
+def _tlslite_pair(certified: CertifiedKey) -> tuple[Any, Any]:
     # Converting a chain and a key costs ~50 us; a CertifiedKey serves many
     # connections, so the tlslite objects are made once and kept on it.
     pair = certified.__dict__.get("_tlslite_pair")

@@ -1,4 +1,10 @@
-"""A socket stand-in that keeps bytes in memory, so tlslite never sees a socket."""
+"""A socket stand-in that keeps bytes in memory, so tlslite never sees a socket.
+
+The one such stand-in in the project: the driver runs every connection on
+it, and tests/engine/test_backend.py and the benchmarks drive plain tlslite
+connections over it too. It imports nothing but ``errno`` (the benchmarks
+load it from its file so that their plain-tlslite column stays unpatched).
+"""
 
 from __future__ import annotations
 

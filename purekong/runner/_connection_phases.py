@@ -1,4 +1,4 @@
-"""The engine glue: Kong's connection phases on a purekong ``ServerConnection``.
+"""The connection-phase glue: Kong's connection phases on a purekong ``ServerConnection``.
 
 At the engine's ClientHello pause this runs Kong's ``client_hello`` phase
 (every handshake) and, on full handshakes, the ``certificate`` phase (global
@@ -36,15 +36,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from purekong.engine import AlertDescription, CertifiedKey, ClientHelloReceived, HandshakeComplete, ServerConnection
-from purekong.pdk import (
-    ClientHelloInfo,
-    ConnectionInfo,
-    HandshakeRequests,
-    KongContext,
-    Phase,
-    TLSInfo,
-    make_kong,
-)
+from purekong.pdk import ClientHelloInfo, HandshakeRequests, Phase, TLSInfo, make_kong
 from purekong.verify import client_verify
 
 from ._runner import Runner
@@ -113,20 +105,8 @@ class ConnectionPhases:
 
     def _run_certificate_handlers(self, hello: ClientHelloInfo) -> bool:
         # A fresh context, as Kong's wrapper gets after Kong.ssl_certificate
-        # cleared ngx.ctx; built like the runner's for the certificate phase.
-        ctx = KongContext(
-            phase=Phase.certificate,
-            check_phases=self.runner.check_phases,
-            conn=ConnectionInfo(
-                tls=TLSInfo(server_name=hello.server_name),
-                client_ip=hello.client_ip,
-                client_port=hello.client_port,
-                server_port=hello.server_port,
-            ),
-            handshake=self.requests,
-            hello=hello,
-            logger=self.runner.logger,
-        )
+        # cleared ngx.ctx: the runner's handshake context.
+        ctx = self.runner.handshake_context(self.requests, hello)
         for handler in self.certificate_handlers:
             ctx.phase = Phase.certificate
             ctx.plugin_name = getattr(handler, "name", None)

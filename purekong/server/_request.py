@@ -1,0 +1,314 @@
+"""One request through the gateway, from route to access log.
+
+:class:`Exchange` is the single place a request flows through, in this order:
+
+1. :meth:`Exchange.respond`: route (``purekong.gateway.Router``), then the
+   route's runner (Kong's plugins iterator) for rewrite, access and balancer;
+   a plugin may answer here. Otherwise the request goes to the service: an
+   upstream over HTTP (:mod:`._proxy`) or an ASGI app (:mod:`._asgi`), with
+   Kong's forwarding headers. The response phases (response, header_filter,
+   body_filter, log) run on the buffered response, or, when no plugin needs
+   to see it, the body is streamed and only its head is built now.
+2. The HTTP layer (:mod:`._http`) sends the :class:`~._http.Reply`.
+3. :meth:`Exchange.finish`: the last step, after the reply went out or
+   failed to. A streamed response's log phase runs here (with its size as a
+   :class:`~purekong.pdk.StreamedBody`), then the access log line is written.
+
+Errors become Kong's error pages: 503 route without a service, 413 body too
+large, 502 upstream failure, 504 upstream timeout.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, AsyncIterable, Union
+
+from purekong._hostport import split_host_port, strip_brackets
+from purekong.engine import HandshakeComplete
+from purekong.gateway import RouteMatch, Service
+from purekong.pdk import WORKER_STATISTICS, ConnectionInfo, Request, Response, StreamedBody, UpstreamRequest, cjson_encode, default_message
+from purekong.runner import Outcome, Runner
+
+from . import _asgi, _proxy
+from ._config import LoadedConfig
+from ._http import BodyTooLarge, ConnectionState, HTTPRequest, Reply, Sent
+from ._settings import Listener
+
+__all__ = ["AccessLog", "Client", "Exchange", "RequestHandler", "VIA"]
+
+_log = logging.getLogger("purekong.serve")
+
+VIA = "1.1 purekong"
+
+# What the service answered: an upstream's response or an ASGI app's, same shape.
+_ServiceResponse = Union[_proxy.UpstreamResponse, _asgi.ASGIResponse]
+
+
+@dataclass
+class Client:
+    """One accepted connection as the request side sees it."""
+
+    listener: Listener
+    info: ConnectionInfo
+    server_cert_pem: str | None = None
+    handshake: HandshakeComplete | None = None
+    state: ConnectionState = field(default_factory=ConnectionState)
+
+
+class AccessLog:
+    """One ``kong.log.serialize()`` JSON object per line, appended to a file."""
+
+    def __init__(self, path: Path) -> None:
+        self._fd: int | None = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+
+    def write(self, outcome: Outcome) -> None:
+        if self._fd is None:
+            return
+        try:
+            entry = outcome.context.serialize()
+        except Exception:
+            _log.exception("cannot serialize the request for the access log")
+            return
+        line = (json.dumps(entry, separators=(",", ":"), ensure_ascii=False, default=str) + "\n").encode()
+        try:
+            os.write(self._fd, line)  # one write: lines from workers never interleave
+        except OSError as exc:
+            _log.error("access log write failed: %s", exc)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+class RequestHandler:
+    """What the requests of one worker share: the configuration, the upstream
+    pool and the access log. Makes one :class:`Exchange` per request."""
+
+    def __init__(self, config: LoadedConfig, pool: _proxy.UpstreamPool, access_log: AccessLog | None) -> None:
+        self.config, self.pool, self.access_log = config, pool, access_log
+
+    def exchange(self, client: Client, req: HTTPRequest) -> "Exchange":
+        return Exchange(self, client, req)
+
+
+class Exchange:
+    """One request: :meth:`respond`, then (after the reply is sent) :meth:`finish`."""
+
+    def __init__(self, handler: RequestHandler, client: Client, req: HTTPRequest) -> None:
+        self.handler, self.client, self.req = handler, client, req
+        self.started = time.time()
+        self.outcome: Outcome | None = None
+        self._runner: Runner | None = None
+        self._streamed: tuple[int, list[tuple[str, str]]] | None = None  # status and headers
+        self._counted = False  # in WORKER_STATISTICS.connections_writing
+
+    # -- 1. respond ------------------------------------------------------------------
+    async def respond(self) -> Reply:
+        client, req, config = self.client, self.req, self.handler.config
+        WORKER_STATISTICS.total_requests += 1
+        WORKER_STATISTICS.connections_writing += 1  # until finish(): nginx's "writing"
+        self._counted = True
+        protocol = "https" if client.listener.ssl else "http"
+        match = config.router.match(
+            protocol=protocol, method=req.method, host=req.header("host"), path=req.target, sni=client.info.tls.server_name
+        )
+        runner = self._runner = config.plugins.runner_for(match, protocol)
+        request = Request(
+            method=req.method,
+            target=req.target,
+            headers=req.headers,
+            body=req.body,
+            http_version=req.http_version,
+            route=_entity_dict(match.route) if match else None,
+            service=_entity_dict(match.service) if match and match.service else None,
+            start_time=self.started,
+            forwarded_prefix=match.stripped_prefix if match and match.stripped_prefix != "/" else None,
+        )
+        outcome = self.outcome = runner.run_request(client.info, request, find_consumer=config.find_consumer)
+        if not outcome.proxy:
+            return self._buffered_reply(runner.run_response(outcome))
+        assert match is not None
+        if match.service is None:
+            # Kong: a route without a service, and no plugin answered.
+            return self._error_reply(503, "no Service found with those values")
+        return await self._forward(match, match.service, runner, outcome)
+
+    async def _forward(self, match: RouteMatch, service: Service, runner: Runner, outcome: Outcome) -> Reply:
+        req = self.req
+        assert outcome.upstream is not None
+        proxy_started = time.time()
+        try:
+            upstream = await self._call_service(match, service, outcome.upstream)
+        except BodyTooLarge:
+            return self._error_reply(413, default_message(413))
+        except _proxy.UpstreamError as exc:
+            _log.error("upstream failure for %s %s (service %s): %s", req.method, req.target, service.name or service.id, exc)
+            return self._error_reply(exc.status, default_message(504) if exc.status == 504 else None)
+        latency = int((time.time() - proxy_started) * 1000)
+        head = _proxy.strip_hop_by_hop(upstream.headers)
+        head += [("Via", VIA), ("X-Kong-Upstream-Latency", str(latency)), ("X-Kong-Proxy-Latency", str(int((proxy_started - self.started) * 1000)))]
+
+        if any(runner.needs_phase(p) for p in ("response", "header_filter", "body_filter")):
+            # A plugin may read or rewrite the response: buffer it (Kong does
+            # too for the response phase).
+            try:
+                body = await upstream.read()
+            except _proxy.UpstreamError as exc:
+                _log.error("upstream failed mid-body for %s %s: %s", req.method, req.target, exc)
+                return self._error_reply(exc.status, None)
+            head = [(k, v) for k, v in head if k.lower() != "content-length"]
+            return self._buffered_reply(runner.run_response(outcome, Response(upstream.status, head, body)))
+
+        # Streaming: headers now (with the edits plugins queued in access), the
+        # body as it arrives, the log phase in finish() once it is all out.
+        first = outcome.context.begin_response(Response(upstream.status, head, b""))
+        self._streamed = (first.status, list(first.headers))
+        return Reply(first.status, list(first.headers), upstream.iter_body())
+
+    async def _call_service(self, match: RouteMatch, service: Service, up: UpstreamRequest) -> _ServiceResponse:
+        req = self.req
+        target = up.target
+        if target == req.target:
+            # Not rewritten by a plugin: the router's upstream path (strip_path,
+            # service path), then the client's query string, as Kong.
+            query = req.target.partition("?")[2]
+            target = match.upstream_path + ("?" + query if query else "")
+            up.target = target  # what the log reports as upstream_uri
+        headers = self._forwarded_headers(up.headers, match, service)
+        # kong.service.set_timeouts overrides the service's, for this request.
+        timeouts = _proxy.UpstreamTimeouts((up.connect_timeout or service.connect_timeout) / 1000,
+                                           (up.write_timeout or service.write_timeout) / 1000,
+                                           (up.read_timeout or service.read_timeout) / 1000)
+        # Unbuffered (--request-buffering off): the client's body goes on as it
+        # arrives, unless a plugin replaced it.
+        body: bytes | AsyncIterable[bytes] = up.body
+        length = None
+        if req.body_stream is not None and not up.body:
+            body, length = req.body_stream, req.body_stream.length
+        if service.protocol == "asgi":
+            return await self._call_app(service, up.method, target, headers, timeouts, body)
+        scheme = up.scheme or service.protocol
+        # kong.service.set_target: this host and port instead of the service's.
+        host = up.target_host or service.host
+        port = up.target_port or service.port or (443 if scheme == "https" else 80)
+        assert host is not None
+        return await self.handler.pool.request(scheme, host, port, up.method, target, headers, body, timeouts,
+                                               body_length=length, verify=bool(up.tls_verify))
+
+    async def _call_app(
+        self, service: Service, method: str, target: str, headers: list[tuple[str, str]], timeouts: _proxy.UpstreamTimeouts, body: bytes | AsyncIterable[bytes]
+    ) -> _asgi.ASGIResponse:
+        client = self.client
+        extensions: dict[str, Any] = {}
+        tls = client.info.tls
+        if tls.is_tls and client.handshake is not None:
+            extensions["tls"] = _asgi.tls_extension(server_cert_pem=client.server_cert_pem, handshake=client.handshake, client_verify=tls.client_verify)
+            extensions["purekong.tls"] = {
+                "version": tls.version,
+                "cipher": tls.cipher,
+                "sni": tls.server_name,
+                "alpn": client.handshake.alpn_protocol,
+                "resumed": client.handshake.resumed,
+                "client_verify": tls.client_verify,
+            }
+        scope = _asgi.build_scope(
+            method=method,
+            target=target,
+            headers=headers,
+            http_version=self.req.http_version,
+            scheme="https" if client.listener.ssl else "http",
+            client=(client.info.client_ip, client.info.client_port),
+            server=(client.listener.host, client.info.server_port),
+            extensions=extensions,
+        )
+        return await _asgi.call_app(self.handler.config.asgi_apps[service.id], scope, body, timeout=timeouts.read)
+
+    def _forwarded_headers(self, headers: list[tuple[str, str]], match: RouteMatch, service: Service) -> list[tuple[str, str]]:
+        """Kong's upstream headers: Host, X-Forwarded-*, X-Real-IP (no trusted_ips)."""
+        req, client = self.req, self.client
+        names = {"host", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port",
+                 "x-forwarded-path", "x-forwarded-prefix", "x-real-ip"}
+        plugin_set = {k.lower(): v for k, v in headers if k.lower() == "host"}
+        out = [(k, v) for k, v in headers if k.lower() not in names]
+        client_host = req.header("host") or ""
+        if match.upstream_host:
+            host = match.upstream_host  # preserve_host
+        elif "host" in plugin_set and plugin_set["host"] != client_host:
+            host = plugin_set["host"]  # kong.service.request.set_header("Host", ...)
+        elif service.protocol == "asgi":
+            host = client_host or "localhost"
+        else:
+            default = 443 if service.protocol == "https" else 80
+            host = (service.host or "") if not service.port or service.port == default else f"{service.host}:{service.port}"
+        prior = req.header("x-forwarded-for")  # $proxy_add_x_forwarded_for
+        ip = client.info.client_ip
+        out.insert(0, ("Host", host))
+        out += [
+            ("X-Forwarded-For", f"{prior}, {ip}" if prior else ip),
+            ("X-Forwarded-Proto", "https" if client.listener.ssl else "http"),
+            ("X-Forwarded-Host", strip_brackets(split_host_port(client_host)[0]) if client_host else ""),
+            ("X-Forwarded-Port", str(client.info.server_port)),
+            ("X-Forwarded-Path", req.target.split("?", 1)[0]),
+        ]
+        if match.stripped_prefix and match.stripped_prefix != "/":
+            out.append(("X-Forwarded-Prefix", match.stripped_prefix))
+        out.append(("X-Real-IP", ip))
+        return out
+
+    def _error_reply(self, status: int, message: str | None) -> Reply:
+        """Kong's error page for a failed proxy attempt, after the response phases.
+
+        The runner reports "no upstream response" as its 502; the status is
+        set before the phases run (so log plugins see the real one) and the
+        body is Kong's message for it.
+        """
+        assert self._runner is not None and self.outcome is not None
+        if status != 502:
+            self.outcome.context.pending_status = status
+        response = self._runner.run_response(self.outcome, None)
+        if message is not None and response.status == status:
+            response.body = cjson_encode({"message": message})
+        return self._buffered_reply(response)
+
+    def _buffered_reply(self, response: Response) -> Reply:
+        assert self.outcome is not None and not isinstance(response.body, StreamedBody)
+        headers = [(k, v) for k, v in response.headers if k.lower() not in ("content-length", "transfer-encoding")]
+        if not any(k.lower() == "via" for k, _ in headers) and self.outcome.proxy and self.outcome.context.upstream_response is not None:
+            headers.append(("Via", VIA))
+        return Reply(response.status, headers, bytes(response.body))
+
+    # -- 3. finish ---------------------------------------------------------------------
+    async def finish(self, sent: Sent) -> None:
+        """The request's last step: a streamed response's log phase, then the access log."""
+        if self._counted:
+            WORKER_STATISTICS.connections_writing -= 1
+            self._counted = False
+        outcome = self.outcome
+        if outcome is None:
+            return
+        if self._streamed is not None:
+            if not sent.complete:
+                _log.info("response to %s %s not completed (%d body bytes sent)", self.req.method, self.req.target, sent.body_bytes)
+            assert self._runner is not None
+            status, headers = self._streamed
+            self._runner.run_response(outcome, Response(status, headers, StreamedBody(sent.body_bytes)))
+        if self.handler.access_log is not None:
+            self.handler.access_log.write(outcome)
+
+
+def _entity_dict(entity: Any) -> dict[str, Any]:
+    """A route or service as the PDK shows it (``kong.router.get_route()``)."""
+
+    def plain(v: Any) -> Any:
+        if isinstance(v, tuple):
+            return [plain(x) for x in v]
+        return v
+
+    return {f.name: plain(getattr(entity, f.name)) for f in dataclasses.fields(entity) if getattr(entity, f.name) is not None}

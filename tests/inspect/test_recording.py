@@ -1,0 +1,122 @@
+"""The recording model: built from a real in-memory handshake, and its JSON.
+
+Two purekong endpoints are joined in memory; the bytes each side sent, both
+tracers' events and the key log go to ``Recording.from_transcript``, which
+knows nothing of the engine. Every record must then open with the keys the
+inspector derived, and every handshake message must equal what the engine
+reported.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, strategies as st
+
+from purekong.inspect import (
+    CLIENT_TO_SERVER,
+    EPOCH_UNKNOWN,
+    SERVER_TO_CLIENT,
+    Decision,
+    Recording,
+    RecordingFormatError,
+)
+
+@pytest.mark.parametrize("version", ["TLSv1.3", "TLSv1.2"])
+def test_every_record_of_a_real_handshake_decrypts(version, handshake):
+    seen = handshake(version)
+    transcript, keylog, client_events, server_events = seen.transcript, seen.keylog, seen.client_events, seen.server_events
+    rec = Recording.from_transcript(transcript, keylog, client_trace=client_events, server_trace=server_events, scenario="t", seed=1)
+    assert rec.findings == ()
+    assert rec.tls_version == (0x0304 if version == "TLSv1.3" else 0x0303)
+    assert all(r.epoch != EPOCH_UNKNOWN for r in rec.records)
+    assert sum(r.fragment.__len__() + 5 for r in rec.records) == sum(len(d) for _, d in transcript)
+    data = b"".join(r.content for r in rec.records_in(SERVER_TO_CLIENT) if r.inner_content_type == 23)
+    assert data == seen.response
+    sent = [e.raw for e in client_events if getattr(e, "direction", None) == "sent"]
+    assert sent == [m.raw for m in rec.handshake_messages if m.direction == CLIENT_TO_SERVER]
+    names = [m.name for m in rec.handshake_messages]
+    assert names[0] == "client_hello" and "finished" in names
+
+
+def test_key_updates_are_followed_in_both_directions(handshake):
+    seen = handshake("TLSv1.3", key_update=True)
+    transcript, keylog = seen.transcript, seen.keylog
+    rec = Recording.from_transcript(transcript, keylog)
+    assert rec.findings == ()
+    epochs = {(r.direction, r.epoch) for r in rec.records}
+    assert (CLIENT_TO_SERVER, "application_1") in epochs and (SERVER_TO_CLIENT, "application_1") in epochs
+    (after,) = [r for r in rec.records_in(CLIENT_TO_SERVER) if r.content == b"after the update"]
+    assert after.epoch == "application_1" and after.decrypted.sequence_number == 0
+    assert [m.name for m in rec.handshake_messages if m.epoch.startswith("application")].count("key_update") >= 2
+
+
+@pytest.mark.parametrize("size", [1, 7, 1000])
+def test_chunking_does_not_change_the_recording(size, handshake):
+    seen = handshake("TLSv1.3")
+    transcript, keylog = seen.transcript, seen.keylog
+    whole = Recording.from_transcript(transcript, keylog)
+    chunks = [(d, data[i : i + size]) for d, data in transcript for i in range(0, len(data), size)]
+    assert Recording.from_transcript(chunks, keylog) == whole
+
+
+def test_a_missing_key_log_is_a_finding_and_nothing_is_lost(handshake):
+    seen = handshake("TLSv1.3")
+    transcript, keylog = seen.transcript, seen.keylog
+    without_handshake_keys = "\n".join(line for line in keylog.splitlines() if "HANDSHAKE" not in line)
+    rec = Recording.from_transcript(transcript, without_handshake_keys)
+    kinds = {(f.kind, f.subject) for f in rec.findings}
+    assert ("missing_key", "SERVER_HANDSHAKE_TRAFFIC_SECRET") in kinds
+    assert ("missing_key", "CLIENT_HANDSHAKE_TRAFFIC_SECRET") in kinds
+    # application data still opens with the application secrets
+    assert any(r.inner_content_type == 23 and r.decrypted for r in rec.records)
+    assert b"".join(r.raw for r in rec.records_in(SERVER_TO_CLIENT)) == b"".join(d for dr, d in transcript if dr == SERVER_TO_CLIENT)
+
+
+def test_an_engine_report_that_differs_from_the_wire_is_a_finding(handshake):
+    seen = handshake("TLSv1.3")
+    transcript, keylog = seen.transcript, seen.keylog
+
+    class Forged:
+        direction = "sent"
+        msg_type = 1
+        raw = b"\x01\x00\x00\x00"
+
+    rec = Recording.from_transcript(transcript, keylog, client_trace=[Forged()])
+    assert [f.kind for f in rec.findings] == ["mismatch"]
+
+
+def test_json_round_trip_of_a_full_recording(handshake):
+    seen = handshake("TLSv1.3", key_update=True)
+    transcript, keylog = seen.transcript, seen.keylog
+    rec = Recording.from_transcript(
+        transcript, keylog, decisions=[Decision("version", "TLS 1.3", "both offered it", "RFC 8446 §4.2.1")], seed=7
+    )
+    text = rec.to_json()
+    assert Recording.from_json(text) == rec
+    assert json.loads(text)["schema_version"] == 1
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[]", "a recording is a JSON object"),
+        ("{", "not JSON"),
+        ('{"schema_version": 1}', "recording: missing field 'client'"),
+        ('{"schema_version": 1, "client": {"role": 3}, "server": {"role": "s"}}', "recording.client.role: expected str, got int"),
+        ('{"schema_version": 1, "client": {"role": "c"}, "server": {"role": "s"}, "records": [{"index": 0, "direction": "x", "offset": 0, "raw": "zz"}]}', "recording.records[0].raw: not hex"),
+        ('{"schema_version": 1, "client": {"role": "c"}, "server": {"role": "s"}, "colour": 1}', "unknown field 'colour'"),
+    ],
+)
+def test_bad_json_gets_a_message_naming_the_field(text, message):
+    with pytest.raises(RecordingFormatError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        Recording.from_json(text)
+
+
+@given(st.lists(st.tuples(st.sampled_from([CLIENT_TO_SERVER, SERVER_TO_CLIENT]), st.binary(max_size=300)), max_size=8), st.text(max_size=200))
+def test_any_bytes_and_any_keylog_make_a_recording_that_keeps_every_byte(transcript, keylog):
+    rec = Recording.from_transcript(transcript, keylog)
+    for direction in (CLIENT_TO_SERVER, SERVER_TO_CLIENT):
+        assert b"".join(r.raw for r in rec.records_in(direction)) == b"".join(d for dr, d in transcript if dr == direction)
+    assert Recording.from_json(rec.to_json()) == rec
