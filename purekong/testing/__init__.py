@@ -17,7 +17,7 @@ from typing import Any
 from ._drive import Outcome, client_answer, server_answer
 from ._pair import ConnectionPair, PairEndpoint, PurekongEndpoint, StdlibEndpoint, purekong_pair
 from ._harness import HarnessResult, KongHarness, echo_upstream
-from ._memory import Endpoint, InMemoryHandshake, OpenSSLClient, OpenSSLServer, handshake_in_memory
+from ._memory import InMemoryHandshake, SansIOPeer, OpenSSLClient, OpenSSLServer, handshake_in_memory
 from ._pki import KitPKI, kit_client_config, kit_pki, kit_server_config
 
 # name -> module that defines it, loaded on first use (they import hypothesis).
@@ -42,6 +42,7 @@ __all__ = [
     "Outcome",
     "PairEndpoint",
     "PurekongEndpoint",
+    "SansIOPeer",
     "StdlibEndpoint",
     "client_answer",
     "echo_upstream",
