@@ -156,7 +156,7 @@ def _ticket_for_another_name(version: str) -> Callable[[], AttackResult]:
         assert session is not None
         # The client offers the localhost session under another name (tlslite's
         # client keeps the name inside the session: change it there too).
-        state = copy.copy(session._state)
+        state = copy.copy(session._tlslite_session)
         state.serverName = "b.example"
         stolen = ClientSession("b.example", state)
         peer = AttackerPeer(server, kit_client_config(versions=(version,), verify_server=False), server_name="b.example", session=stolen).run()
@@ -261,7 +261,6 @@ ATTACKS = {attack.name: attack for attack in ATTACK_LIST}
 
 #: Attacks purekong does not refuse yet, and the known defect that makes it so.
 KNOWN_DEFECTS: dict[str, str] = {
-    "second_ccs_tls13": "issue 10 defect 2: a second TLS 1.3 CCS is dropped, not refused",
     "server_verify_with_unoffered_scheme": "the purekong client sends internal_error for tlslite's TLSIllegalParameterException (engine/_tlslite/_driver.py maps it to internal_error)",
     "server_verify_bad_signature": "the purekong client sends internal_error for tlslite's TLSDecryptionFailed (engine/_tlslite/_driver.py maps it to internal_error)",
 }
