@@ -102,15 +102,17 @@ class PurekongEndpoint(PairEndpoint):
         self.handshake: HandshakeComplete | None = None
 
     @classmethod
-    def server(cls, config: ServerConfig, *, trace: Trace | None = None, proceed: dict[str, Any] | None = None) -> "PurekongEndpoint":
+    def server(cls, config: ServerConfig, *, trace: Trace | None = None, proceed: dict[str, Any] | None = None,
+               random: Callable[[int], bytes] | None = None) -> "PurekongEndpoint":
+        """``random``: the connection's randomness (deterministic when given; see ``ServerConnection``)."""
         secrets: dict[str, bytes] = {}
-        return cls(ServerConnection(config, trace=_tracer(secrets, trace)), secrets, proceed)
+        return cls(ServerConnection(config, trace=_tracer(secrets, trace), random=random), secrets, proceed)
 
     @classmethod
     def client(cls, config: ClientConfig, server_name: str | None = HOST, *, session: ClientSession | None = None,
-               trace: Trace | None = None) -> "PurekongEndpoint":
+               trace: Trace | None = None, random: Callable[[int], bytes] | None = None) -> "PurekongEndpoint":
         secrets: dict[str, bytes] = {}
-        return cls(ClientConnection(config, server_name, session=session, trace=_tracer(secrets, trace)), secrets)
+        return cls(ClientConnection(config, server_name, session=session, trace=_tracer(secrets, trace), random=random), secrets)
 
     @property
     def established(self) -> bool:
