@@ -104,6 +104,8 @@ def engine_pair(directory, version, cipher):
 def stdlib_pair(directory, version, cipher):
     import ssl
 
+    from purekong.testing import OpenSSLClient, OpenSSLServer, handshake_in_memory  # the handshake only
+
     server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_ctx.load_cert_chain(os.path.join(directory, CERT + ".crt"), os.path.join(directory, CERT + ".key"))
     client_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -115,22 +117,11 @@ def stdlib_pair(directory, version, cipher):
         if version == "TLS1.2":
             ctx.set_ciphers(STDLIB_TLS12[cipher])
     server_ctx.num_tickets = 0
-    bios = [ssl.MemoryBIO() for _ in range(4)]
-    s_in, s_out, c_in, c_out = bios
-    server = server_ctx.wrap_bio(s_in, s_out, server_side=True)
-    client = client_ctx.wrap_bio(c_in, c_out, server_hostname="localhost")
-    for _ in range(20):
-        done = 0
-        for obj, out, peer_in in ((client, c_out, s_in), (server, s_out, c_in)):
-            try:
-                obj.do_handshake()
-                done += 1
-            except ssl.SSLWantReadError:
-                pass
-            peer_in.write(out.read())
-        if done == 2:
-            break
-    negotiated = server.cipher()[0]
+    server, client = OpenSSLServer(server_ctx), OpenSSLClient(client_ctx, "localhost")
+    handshake = handshake_in_memory(client, server)
+    if not handshake.completed:
+        raise RuntimeError(f"in-memory handshake failed: {handshake.error}")
+    negotiated = server.ssl_object.cipher()[0]
 
     payload = os.urandom(RECORD)
 
@@ -147,7 +138,8 @@ def stdlib_pair(directory, version, cipher):
         return got
 
     def move(n):
-        return one_way(server, s_out, client, c_in, n) + one_way(client, c_out, server, s_in, n)
+        return (one_way(server.ssl_object, server.outgoing, client.ssl_object, client.incoming, n)
+                + one_way(client.ssl_object, client.outgoing, server.ssl_object, server.incoming, n))
 
     return negotiated, move
 

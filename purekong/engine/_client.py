@@ -14,16 +14,22 @@ from ._config import ClientConfig
 from ._connection import Connection
 from ._events import HandshakeComplete
 from ._state import State
-from ._tlslite import HandshakeFacts, Plan
+from ._tlslite import Driver, HandshakeFacts, Plan
 from ._trace import Tracer
 
 
 class ClientSession:
     """An opaque session from an earlier connection, for resumption."""
 
-    def __init__(self, server_name: str | None, state: Any) -> None:
+    def __init__(self, server_name: str | None, tlslite_session: Any) -> None:
         self.server_name = server_name
-        self._state = state
+        self._tlslite_session = tlslite_session
+
+    def without_ticket(self) -> "ClientSession":
+        """This session without its TLS 1.2 ticket, so that resuming it must use
+        the session ID (what a client that keeps no tickets does). TLS 1.3
+        tickets are unaffected."""
+        return ClientSession(self.server_name, Driver.without_tls12_ticket(self._tlslite_session))
 
 
 class ClientConnection(Connection):
@@ -50,18 +56,18 @@ class ClientConnection(Connection):
             certificates=(config.certificate,) if config.certificate else (),
             alpn_protocols=config.alpn_protocols,
         )
-        resumed_state = session._state if session is not None and session.server_name == server_name else None
+        resumed = session._tlslite_session if session is not None and session.server_name == server_name else None
         with self._randomness():
-            self._driver.start_client(plan, _sni(server_name), resumed_state)
+            self._driver.start_client(plan, _sni(server_name), resumed)
             self._driver.run()  # writes the ClientHello
 
     @property
     def session(self) -> ClientSession | None:
         """The session to resume later (TLS 1.3 tickets arrive after the handshake)."""
-        state = self._driver.session()
-        if self.handshake is None or state is None:
+        tlslite_session = self._driver.session()
+        if self.handshake is None or tlslite_session is None:
             return None
-        return ClientSession(self.server_name, state)
+        return ClientSession(self.server_name, tlslite_session)
 
     def _handshake_done(self, facts: HandshakeFacts) -> HandshakeComplete:
         event = super()._handshake_done(facts)

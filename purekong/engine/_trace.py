@@ -2,7 +2,8 @@
 
 For people inspecting handshakes: pass ``trace=`` to a connection and every
 handshake message (as it appears on the wire, before encryption) and every
-secret (with its NSS key-log label) is handed to the callable, in order.
+secret (with its NSS key-log label, or a lowercase name for the (EC)DHE
+shared secret no key log carries) is handed to the callable, in order.
 """
 
 from __future__ import annotations
@@ -43,9 +44,24 @@ class HandshakeMessageTrace:
 
 @dataclass(frozen=True)
 class SecretTrace:
-    label: str  # NSS key-log label, e.g. "CLIENT_HANDSHAKE_TRAFFIC_SECRET"
+    """A secret of the key schedule.
+
+    ``label`` is the NSS key-log label (``"CLIENT_HANDSHAKE_TRAFFIC_SECRET"``,
+    ``"CLIENT_RANDOM"`` for the TLS 1.2 master secret, ...) for the values a
+    key log carries, and a lowercase name for the others:
+    ``"ecdhe_shared_secret"`` is the (EC)DHE shared secret (in TLS 1.2 the
+    pre-master secret), from which ``purekong.inspect`` recomputes the whole
+    key schedule.
+    """
+
+    label: str
     client_random: bytes
     secret: bytes = field(repr=False)
+
+    @property
+    def in_keylog(self) -> bool:
+        """Whether an NSS key log (SSLKEYLOGFILE) has a line for it."""
+        return self.label.isupper()
 
     def keylog_line(self) -> str:
         return f"{self.label} {self.client_random.hex()} {self.secret.hex()}"
@@ -62,6 +78,6 @@ class KeyLogWriter:
         self._stream = stream
 
     def __call__(self, trace: Trace) -> None:
-        if isinstance(trace, SecretTrace):
+        if isinstance(trace, SecretTrace) and trace.in_keylog:
             self._stream.write(trace.keylog_line() + "\n")
             self._stream.flush()

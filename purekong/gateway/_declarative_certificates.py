@@ -150,7 +150,8 @@ def _first_line(exc: Exception) -> str:
 
 def _same_public_key(cert: x509.Certificate, key: Any) -> bool:
     def spki(public: Any) -> bytes:
-        return public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        der: bytes = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        return der
 
     try:
         return spki(cert.public_key()) == spki(key.public_key())

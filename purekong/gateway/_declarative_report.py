@@ -390,7 +390,8 @@ class Reader:
             else:
                 self.err(rec.at(field_name), f"no {what} {_KEY_WORDING[key_field]} {show(shown)}")
             return None
-        return target.values["id"]
+        target_id: str = target.values["id"]
+        return target_id
 
     def entry_with_id(self, kind: str, entity_id: str | None) -> Entry | None:
         return next((e for e in self.entries[kind] if e.values["id"] == entity_id), None)

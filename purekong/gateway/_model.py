@@ -111,6 +111,15 @@ class Consumer:
     custom_id: str | None = None
     mtls_auth_credentials: tuple[MTLSCredential, ...] = ()
 
+    def as_entity(self) -> dict[str, str]:
+        """The consumer as Kong's DAO returns it to plugins: null fields absent."""
+        out = {"id": self.id}
+        if self.username is not None:
+            out["username"] = self.username
+        if self.custom_id is not None:
+            out["custom_id"] = self.custom_id
+        return out
+
 
 @dataclass(frozen=True)
 class Declarative:

@@ -16,7 +16,7 @@ from cryptography import x509
 from purekong import __version__
 
 from ._capture import Capture
-from ._recording import CertificatePhase, Decision, Endpoint, Finding, Recording
+from ._recording import CertificatePhase, Decision, Endpoint, Finding, Recording, Secret
 
 
 def recording_from_capture(capture: Capture) -> Recording:
@@ -29,6 +29,7 @@ def recording_from_capture(capture: Capture) -> Recording:
         capture.keylog(),
         client_trace=capture.traces["client"],
         server_trace=capture.traces["server"],
+        secrets=[Secret(name, value, source="inspector") for name, value in capture.extra_secrets],
         decisions=[_decision(d) for d in capture.decisions],
         certificate_phase=_certificate_phase(capture.certificate_phase),
         scenario=meta.get("scenario"),
@@ -36,9 +37,25 @@ def recording_from_capture(capture: Capture) -> Recording:
         client=Endpoint("client", _address(capture.client_address), implementation.get("client")),
         server=Endpoint("server", _address(capture.server_address), implementation.get("server")),
     )
-    if capture.findings:
-        recording = recording.with_findings(Finding("capture", message) for message in capture.findings)
-    return recording
+    findings = [Finding("capture", message) for message in capture.findings]
+    findings += _compare_plaintext(capture, recording)
+    return recording.with_findings(findings) if findings else recording
+
+
+def _compare_plaintext(capture: Capture, recording: Recording) -> list[Finding]:
+    """The inspector's decryption against what the receiving engine handed its application."""
+    out = []
+    for direction in ("client_to_server", "server_to_client"):
+        delivered = b"".join(data for d, data in capture.plaintext if d == direction)
+        if not delivered:
+            continue
+        decrypted = b"".join(r.decrypted.plaintext for r in recording.records
+                             if r.direction == direction and r.decrypted is not None and r.decrypted.inner_content_type == 23)
+        if decrypted != delivered:
+            out.append(Finding("mismatch", f"{direction.replace('_', ' ')}: the inspector decrypted {len(decrypted)} bytes of "
+                                           f"application data, the receiving engine delivered {len(delivered)} different ones",
+                               subject="application data"))
+    return out
 
 
 def _address(address: tuple[str, int]) -> str:

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator
 
-from ._dissect import Field, dissect_handshake
-from ._recording import HandshakeMessage
+from ._dissect import Field, dissect_handshake, dissect_record
+from ._recording import EPOCH_PLAINTEXT, HandshakeMessage, Record
 from ._summary import describe_ca_names
 
 
@@ -33,6 +33,16 @@ def message_fields(message: HandshakeMessage, *, tls13: bool = True) -> Iterator
     tree = dissect_handshake(message.raw, tls13=tls13)
     for child in tree.children:
         yield from _rows(child, 0)
+
+
+def record_fields(record: Record) -> Iterator[FieldRow]:
+    """The record's header and body; once decrypted, its tag too (the last bytes of the body)."""
+    tree = dissect_record(record.raw, protected=record.epoch != EPOCH_PLAINTEXT)
+    for child in tree.children:
+        yield from _rows(child, 0)
+    d = record.decrypted
+    if d is not None and d.tag and len(record.raw) >= 5 + len(d.tag) and record.raw.endswith(d.tag):
+        yield FieldRow(1, "tag", len(record.raw) - len(d.tag), len(d.tag), d.tag.hex(), True, "RFC 5116 §5.1")
 
 
 def _rows(field: Field, depth: int) -> Iterator[FieldRow]:

@@ -16,14 +16,15 @@ import html
 import json
 from typing import Any
 
-from ._fields import message_fields
+from ._fields import message_fields, record_fields
 from ._html_page import PAGE
 from ._recording import CLIENT_TO_SERVER, EPOCH_UNKNOWN, Record, Recording
-from ._registry import alert_name, cipher_suite_name, version_name
+from ._registry import alert_name, cipher_suite_name, content_type_name, version_name
 from ._summary import application_preview, byte_count, describe_ca_names, message_title, unique_secrets
 
 MAX_DATA_ROWS = 500
-MAX_MESSAGE_BYTES = 16_384  # hex kept per handshake message
+MAX_MESSAGE_BYTES = 16_384  # hex kept per handshake message (and per other record)
+MAX_DATA_RECORD_BYTES = 256  # hex kept per application-data record
 
 
 def render_html(recording: Recording, *, title: str | None = None) -> str:
@@ -54,7 +55,15 @@ def page_data(recording: Recording, *, title: str | None = None) -> dict[str, An
     for message in recording.handshake_messages:
         if message.records:
             first_at.setdefault(message.records[0], []).append(index_of[id(message)])
-    records = [_record(r, first_at.get(r.index, []), messages) for r in recording.records]
+    data_budget = MAX_DATA_ROWS  # records of application data shown in detail
+    records = []
+    for r in recording.records:
+        row = _record(r, first_at.get(r.index, []), messages)
+        is_data = r.inner_content_type == 23
+        if not is_data or data_budget > 0:
+            data_budget -= is_data
+            row.update(_record_detail(r, MAX_DATA_RECORD_BYTES if is_data else MAX_MESSAGE_BYTES))
+        records.append(row)
     outcome = [version_name(recording.tls_version) if recording.tls_version else "no ServerHello seen"]
     if recording.cipher_suite is not None:
         outcome.append(cipher_suite_name(recording.cipher_suite))
@@ -63,9 +72,7 @@ def page_data(recording: Recording, *, title: str | None = None) -> dict[str, An
         "summary": ", ".join(outcome),
         "client": _endpoint(recording.client), "server": _endpoint(recording.server),
         "records": records, "messages": messages,
-        "keys": [{"name": d.name, "function": d.function, "label": d.label, "context": d.context.hex(),
-                  "ctx": d.context_description, "inputs": list(d.inputs), "output": d.output.hex(), "rfc": d.rfc}
-                 for d in recording.key_schedule],
+        "keys": _keys(recording),
         "secrets": [{"label": label, "value": value.hex(), "sources": sources}
                     for (label, value), sources in unique_secrets(recording).items()],
         "data": _data_rows(recording),
@@ -77,6 +84,17 @@ def page_data(recording: Recording, *, title: str | None = None) -> dict[str, An
         "findings": [{"kind": f.kind, "message": f.message, "subject": f.subject, "severity": f.severity}
                      for f in recording.findings],
     }
+
+
+def _keys(recording: Recording) -> list[dict[str, Any]]:
+    depth: dict[str, int] = {}  # how far each value is from the inputs: the tree's indentation
+    rows = []
+    for d in recording.key_schedule:
+        depth[d.name] = 1 + max((depth.get(i, -1) for i in d.inputs), default=-1)
+        rows.append({"name": d.name, "function": d.function, "label": d.label, "context": d.context.hex(),
+                     "ctx": d.context_description, "inputs": list(d.inputs), "output": d.output.hex(), "rfc": d.rfc,
+                     "depth": depth[d.name]})
+    return rows
 
 
 def _endpoint(endpoint: Any) -> str:
@@ -104,6 +122,20 @@ def _record(record: Record, first: list[int], messages: list[dict[str, Any]]) ->
         items.append({"kind": "bad", "text": f"content type {kind}"})
     return {"i": record.index, "dir": _dir(record.direction), "epoch": record.epoch, "size": len(record.raw),
             "truncated": record.truncated, "items": items}
+
+
+def _record_detail(record: Record, limit: int) -> dict[str, Any]:
+    detail: dict[str, Any] = {
+        "hex": record.raw[:limit].hex(), "cut": max(len(record.raw) - limit, 0),
+        "fields": [{"d": f.depth, "n": f.name, "o": f.offset, "l": f.length, "v": f.value, "rfc": f.rfc, "leaf": f.leaf}
+                   for f in record_fields(record)],
+    }
+    d = record.decrypted
+    if d is not None:
+        detail["dec"] = {"key": d.key_label, "seq": d.sequence_number, "nonce": d.nonce.hex(), "aad": d.additional_data.hex(),
+                         "tag": d.tag.hex(), "inner": f"{content_type_name(d.inner_content_type)} ({d.inner_content_type})", "padding": d.padding_length,
+                         "plaintext": application_preview(d.plaintext, 96)}
+    return detail
 
 
 def _data_rows(recording: Recording) -> dict[str, Any]:

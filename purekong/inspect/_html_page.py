@@ -29,10 +29,11 @@ main { padding:18px 24px; }
 .card { background:var(--card); border:1px solid var(--line); border-radius:8px; padding:14px 16px; }
 h2 { font-size:15px; margin:0 0 10px; }
 section { margin-top:18px; }
-.ends { display:grid; grid-template-columns: 96px 1fr 64px; font-weight:600; font-size:13px; color:var(--muted); padding:0 0 6px; border-bottom:1px solid var(--line); }
+.ends { display:grid; grid-template-columns: 122px 1fr 64px; font-weight:600; font-size:13px; color:var(--muted); padding:0 0 6px; border-bottom:1px solid var(--line); }
 .ends .c { color:var(--c2s); } .ends .s { color:var(--s2c); text-align:right; }
 .ends div:nth-child(2) { display:flex; justify-content:space-between; }
-.rec { display:grid; grid-template-columns: 96px 1fr 64px; border-bottom:1px dashed #eceef2; padding:3px 0; }
+.rec { display:grid; grid-template-columns: 122px 1fr 64px; border-bottom:1px dashed #eceef2; padding:3px 0; }
+.rec .meta.click { cursor:pointer; } .rec .meta.click:hover .num, .rec .meta.on .num { background:var(--sel); border-radius:4px; }
 .rec .meta { font-size:12px; color:var(--muted); display:flex; gap:6px; align-items:flex-start; padding-top:4px; }
 .rec .num { width:22px; text-align:right; font-variant-numeric:tabular-nums; }
 .epoch { font-size:10.5px; padding:1px 6px; border-radius:9px; color:#fff; background:var(--plain); white-space:nowrap; }
@@ -42,14 +43,16 @@ section { margin-top:18px; }
 .items { border-left:3px solid transparent; padding-left:4px; position:relative;
   background: linear-gradient(var(--c2s), var(--c2s)) 6px 0 / 2px 100% no-repeat, linear-gradient(var(--s2c), var(--s2c)) calc(100% - 6px) 0 / 2px 100% no-repeat; }
 .items.group { border-left-color:#c9cfdb; }
-.row { position:relative; height:26px; cursor:default; }
-.row .ln { position:absolute; top:13px; left:8px; right:8px; border-top:2px solid var(--c2s); }
+.row { position:relative; height:30px; cursor:default; }
+.fold { padding:6px 0 6px 130px; color:var(--muted); font-size:12.5px; cursor:pointer; border-bottom:1px dashed #eceef2; }
+.fold:hover { color:var(--ink); background:var(--sel); }
+.row .ln { position:absolute; top:21px; left:8px; right:8px; border-top:2px solid var(--c2s); }
 .row.s2c .ln { border-top-color:var(--s2c); }
 .row .ln::after { content:""; position:absolute; top:-7px; border:6px solid transparent; }
 .row.c2s .ln::after { right:-8px; border-left:9px solid var(--c2s); }
 .row.s2c .ln::after { left:-8px; border-right:9px solid var(--s2c); }
-.row .lb { position:absolute; top:2px; background:var(--card); padding:0 8px; font-size:13px; white-space:nowrap; }
-.row.c2s .lb { left:10px; } .row.s2c .lb { right:10px; }
+.row .lb { position:absolute; top:1px; padding:0 4px; font-size:13px; white-space:nowrap; }
+.row.c2s .lb { left:12px; } .row.s2c .lb { right:14px; }
 .row.hs { cursor:pointer; } .row.hs .lb { font-weight:600; }
 .row.hs:hover .lb, .row.on .lb { background:var(--sel); border-radius:4px; }
 .row.ccs .lb { color:#4d7d99; } .row.data .lb { color:var(--app); } .row.alert .lb, .row.bad .lb { color:var(--bad); font-weight:600; }
@@ -73,6 +76,8 @@ table.fields tr:hover td, table.fields tr.hot td { background:var(--sel); }
 .keys .k:target { outline:2px solid var(--hs); }
 .keys .k .nm { font-weight:600; font-family:ui-monospace, monospace; }
 .keys .fn { color:var(--hs); font-family:ui-monospace, monospace; }
+.keys .rfc { color:var(--muted); font-size:11.5px; margin-left:10px; }
+.keys .k { padding:5px 10px; margin:4px 0; }
 .mono { font-family:ui-monospace, SFMono-Regular, Menlo, monospace; font-size:12px; word-break:break-all; }
 .keys a { color:var(--c2s); font-family:ui-monospace, monospace; }
 table.grid { border-collapse:collapse; width:100%; font-size:12.5px; }
@@ -80,7 +85,8 @@ table.grid th { text-align:left; color:var(--muted); font-weight:600; border-bot
 table.grid td { border-bottom:1px solid #f0f1f4; padding:4px 6px; vertical-align:top; }
 .dir-c2s { color:var(--c2s); font-weight:600; } .dir-s2c { color:var(--s2c); font-weight:600; }
 .decision { padding:6px 0; border-bottom:1px solid #f0f1f4; }
-.decision .w { font-weight:600; } .decision .why { color:var(--muted); font-size:12.5px; white-space:pre-wrap; }
+.decision .w { font-weight:600; }
+.decision.failed { background:#fdecec; border-radius:6px; padding:6px 8px; color:#8a1f1f; } .decision .why { color:var(--muted); font-size:12.5px; white-space:pre-wrap; }
 .finding { padding:6px 10px; border-radius:6px; margin:4px 0; background:#fdecec; color:#8a1f1f; }
 .finding.warning { background:#fff5dc; color:#7a5a00; }
 .ok { color:var(--app); }
@@ -94,7 +100,7 @@ table.grid td { border-bottom:1px solid #f0f1f4; padding:4px 6px; vertical-align
 <div class="top">
   <div class="card" id="ladder"><h2>The connection, record by record</h2><div class="ends"><div>record</div><div><span class="c">client</span><span class="s">server</span></div><div></div></div><div id="rows"></div>
     <div class="legend">epochs: <span class="epoch">plaintext</span><span class="epoch handshake">handshake</span><span class="epoch application">application</span><span class="epoch app-n">after KeyUpdate</span><span class="epoch unknown">not decrypted</span></div></div>
-  <div class="card" id="panel"><h2 id="ptitle">Select a message</h2><div id="pbody" class="hint">Click a message in the ladder to see its fields; hover a field to see its bytes.</div></div>
+  <div class="card" id="panel"><h2 id="ptitle">Select a message</h2><div id="pbody" class="hint">Click a message in the ladder to see its fields, or a record number for the record; hover a field to see its bytes.</div></div>
 </div>
 <section class="card keys" id="keys"><h2>Key schedule</h2><div id="kbody"></div></section>
 <section class="card" id="data"><h2>Decrypted records</h2><div id="dbody"></div></section>
@@ -113,21 +119,69 @@ $("title").textContent = "purekong inspect: " + D.title;
 $("sub").append(el("b", "", D.summary), "  \u00b7  " + D.client + "  \u2194  " + D.server);
 
 let selected = null;
-function ladder() {
-  const rows = $("rows");
-  for (const r of D.records) {
-    const rec = el("div", "rec"); rec.dataset.record = r.i;
-    const meta = el("div", "meta"); meta.append(el("span", "num", "#" + r.i), el("span", "epoch " + epochClass(r.epoch), r.epoch));
-    const items = el("div", "items" + (r.items.length > 1 ? " group" : ""));
-    for (const it of r.items) {
-      const row = el("div", "row " + r.dir + " " + it.kind);
-      row.append(el("div", "ln"), el("div", "lb", it.text));
-      if (it.kind === "hs") { row.dataset.msg = it.msg; row.title = "click for the fields"; row.addEventListener("click", () => select(it.msg, row)); }
-      items.append(row);
-    }
-    rec.append(meta, items, el("div", "size", r.size + " B" + (r.truncated ? " cut" : "")));
-    rows.append(rec);
+function isData(r) { return r.items.length === 1 && r.items[0].kind === "data"; }
+
+function recordRow(r) {
+  const rec = el("div", "rec"); rec.dataset.record = r.i;
+  const meta = el("div", "meta"); meta.append(el("span", "num", "#" + r.i), el("span", "epoch " + epochClass(r.epoch), r.epoch));
+  if (r.fields) { meta.classList.add("click"); meta.title = "click for the record: header, keys, nonce, tag"; meta.addEventListener("click", () => selectRecord(r, meta)); }
+  const items = el("div", "items" + (r.items.length > 1 ? " group" : ""));
+  for (const it of r.items) {
+    const row = el("div", "row " + r.dir + " " + it.kind);
+    row.append(el("div", "ln"), el("div", "lb", it.text));
+    if (it.kind === "hs") { row.dataset.msg = it.msg; row.title = "click for the fields"; row.addEventListener("click", () => select(it.msg, row)); }
+    items.append(row);
   }
+  rec.append(meta, items, el("div", "size", r.size + " B" + (r.truncated ? " cut" : "")));
+  return rec;
+}
+
+// A long run of application data one way (a bulk transfer) folds into one
+// line between its first and last record; a click unfolds it.
+const FOLD = 6;
+function ladder() {
+  const rows = $("rows"), R = D.records;
+  for (let i = 0; i < R.length;) {
+    let j = i + 1;
+    while (isData(R[i]) && j < R.length && isData(R[j]) && R[j].dir === R[i].dir && R[j].epoch === R[i].epoch) j++;
+    if (j - i < FOLD) { for (; i < j; i++) rows.append(recordRow(R[i])); continue; }
+    rows.append(recordRow(R[i]));
+    const hidden = R.slice(i + 1, j - 1), box = el("div", "folded"), bytes = hidden.reduce((n, r) => n + r.size, 0);
+    const fold = el("div", "fold", "\u2026 " + hidden.length + " more records of application data (" + bytes.toLocaleString("en-US") + " B): show");
+    fold.addEventListener("click", () => { if (!box.children.length) hidden.forEach(r => box.append(recordRow(r))); fold.remove(); });
+    rows.append(fold, box, recordRow(R[j - 1]));
+    i = j;
+  }
+}
+
+function selectRecord(r, meta) {
+  if (selected) selected.classList.remove("on");
+  selected = meta; meta.classList.add("on");
+  $("ptitle").textContent = "Record #" + r.i;
+  const body = $("pbody"); body.className = ""; body.textContent = "";
+  body.append(el("div", "kv", (r.dir === "c2s" ? "client \u2192 server" : "server \u2192 client") + " \u00b7 " + r.size + " bytes \u00b7 " + r.epoch + " epoch"));
+  if (r.dec) {
+    const d = r.dec, t = el("table", "fields");
+    [["opened with", d.key || "?"], ["sequence number", d.seq], ["nonce", d.nonce], ["additional data", d.aad], ["tag", d.tag],
+     ["inner content type", d.inner], ["padding", d.padding + " bytes"], ["plaintext", d.plaintext]].forEach(([k, v]) => {
+      const tr = el("tr"); tr.append(el("td", "n", k), el("td", "v", String(v))); t.append(tr); });
+    const box = el("div", "fbox"); box.style.marginBottom = "8px"; box.append(t); body.append(box);
+  }
+  body.append(fieldTable(r), hexView(r));
+}
+
+function fieldTable(m) {
+  const table = el("table", "fields");
+  m.fields.forEach((f, j) => {
+    const tr = el("tr"); tr.dataset.field = j;
+    const name = el("td", "n"); name.style.paddingLeft = (6 + 14 * f.d) + "px"; name.textContent = f.n;
+    tr.append(el("td", "o", f.o), name, el("td", "v", f.v), el("td", "r", f.rfc));
+    tr.addEventListener("mouseenter", () => highlight(f.o, f.l, true));
+    tr.addEventListener("mouseleave", () => highlight(f.o, f.l, false));
+    table.append(tr);
+  });
+  const box = el("div", "fbox"); box.append(table);
+  return box;
 }
 
 function select(i, row) {
@@ -137,22 +191,14 @@ function select(i, row) {
   $("ptitle").textContent = m.title;
   const body = $("pbody"); body.className = ""; body.textContent = "";
   body.append(el("div", "kv", (m.dir === "c2s" ? "client \u2192 server" : "server \u2192 client") + " \u00b7 " + m.size + " bytes \u00b7 record " + m.records.map(x => "#" + x).join(", ") + " \u00b7 " + m.epoch + " epoch"));
-  const table = el("table", "fields");
-  m.fields.forEach((f, j) => {
-    const tr = el("tr"); tr.dataset.field = j;
-    const name = el("td", "n"); name.style.paddingLeft = (6 + 14 * f.d) + "px"; name.textContent = f.n;
-    tr.append(el("td", "o", f.o), name, el("td", "v", f.v || (f.leaf ? "" : "")), el("td", "r", f.rfc));
-    tr.addEventListener("mouseenter", () => highlight(f.o, f.l, true));
-    tr.addEventListener("mouseleave", () => highlight(f.o, f.l, false));
-    table.append(tr);
-  });
-  const box = el("div", "fbox"); box.append(table);
-  body.append(box, hexView(m));
+  body.append(fieldTable(m), hexView(m));
 }
 
-// Deep links: #m=3&f=12 opens message 3 with its field 12 highlighted.
+// Deep links: #m=3&f=12 opens message 3 with its field 12 highlighted; #r=7 opens record 7.
 function fromHash() {
   const p = new URLSearchParams(location.hash.slice(1));
+  const rec = D.records.find(x => String(x.i) === p.get("r"));
+  if (rec && rec.fields) { selectRecord(rec, document.querySelector('.rec[data-record="' + rec.i + '"] .meta')); return true; }
   const m = Number(p.get("m")), f = p.get("f");
   if (!p.has("m") || !D.messages[m]) return false;
   select(m, document.querySelector('.row.hs[data-msg="' + m + '"]'));
@@ -190,9 +236,9 @@ function keys() {
   const box = $("kbody");
   if (D.keys.length) {
     for (const k of D.keys) {
-      const c = el("div", "k"); c.id = "key-" + k.name.toLowerCase();
+      const c = el("div", "k"); c.id = "key-" + k.name.toLowerCase(); c.style.marginLeft = (22 * Math.min(k.depth, 8)) + "px";
       const head = el("div"); head.append(el("span", "nm", k.name), " = ", el("span", "fn", k.function + (k.label ? '("' + k.label + '")' : "")));
-      if (k.rfc) head.append(el("span", "r", "  " + k.rfc));
+      if (k.rfc) head.append(el("span", "rfc", k.rfc));
       c.append(head);
       if (k.inputs.length) {
         const from = el("div"); from.append("from ");
@@ -231,7 +277,7 @@ function data() {
 function why() {
   const box = $("wbody");
   for (const d of D.decisions) {
-    const c = el("div", "decision");
+    const c = el("div", "decision" + (d.what === "failed_check" || (d.what === "alert" && d.value.includes("fatal")) ? " failed" : ""));
     const w = el("div"); w.append(el("span", "dir-" + (d.side === "client" ? "c2s" : "s2c"), d.side + " "), el("span", "w", d.what + ": "), d.value);
     c.append(w); if (d.reason) c.append(el("div", "why", d.reason)); box.append(c);
   }

@@ -232,11 +232,12 @@ def rfc8448_checks(section: int) -> list[Check]:
             checks.append(Check(f"{{{step.side}}} {title}", "public key", public or b"", derived))
         elif m := re.match(r'extract secret "(\w+)"', title):
             d = next((x for x in derivations if x.name == _EXTRACTS[m.group(1)]), None)
-            salt, ikm = step.value("salt"), step.value("IKM")
-            if salt is not None:
-                check(step, "salt", values.get(d.inputs[0]) if d else None)
-            if ikm is not None:
-                check(step, "IKM", values.get(d.inputs[1]) if d else None)
+            for label, index in (("salt", 0), ("IKM", 1)):
+                if any(k == label for k, _ in step.values):
+                    # "salt: 0 (all zero octets)" is HashLen zeros (SHA-256 in every trace)
+                    printed = step.value(label)
+                    shown = bytes(32) if printed is None else printed
+                    checks.append(Check(f"{{{step.side}}} {title}", label, shown, values.get(d.inputs[index]) if d else None))
             check(step, "secret", d.output if d else None)
         elif m := re.match(r'derive secret (?:for \w+ )?"tls13 ([\w ]+)"', title):
             d = expand(m.group(1), step.value("PRK"), step.value("hash") if m.group(1) != "derived" else None)

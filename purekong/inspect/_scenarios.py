@@ -35,6 +35,7 @@ from purekong.engine import (
 )
 
 from ._capture import Capture, Decision, Side
+from ._dissect import dissect_handshake
 from ._registry import cipher_suite_name, group_name, signature_scheme_name
 from ._seeded import ScenarioPKI, derive_bytes, frozen_clock, p256_key, random_stream, scenario_pki
 
@@ -66,18 +67,15 @@ class _Pair:
                  session: ClientSession | None = None, proceed: dict[str, Any] | None = None, tag: str = "") -> None:
         self.capture = capture
         self.proceed_kwargs = proceed or {}
-        self.server = ServerConnection(server_config, trace=self._tracer("server"), random=random_stream(seed + b"server" + tag.encode()))
-        self.client = ClientConnection(client_config, HOST, session=session, trace=self._tracer("client"),
+        self.server = ServerConnection(server_config, trace=capture.traces["server"].append,
+                                       random=random_stream(seed + b"server" + tag.encode()))
+        self.client = ClientConnection(client_config, HOST, session=session, trace=capture.traces["client"].append,
                                        random=random_stream(seed + b"client" + tag.encode()))
         self.done: dict[Side, HandshakeComplete] = {}
         self.received: dict[Side, bytearray] = {"client": bytearray(), "server": bytearray()}
         self.failed: RemoteProtocolError | None = None
-        self.closed: set[Side] = set()
-
-    def _tracer(self, side: Side) -> Callable[[object], None]:
-        def trace(item: object) -> None:
-            self.capture.traces[side].append(item)
-        return trace
+        self.closed: set[Side] = set()  # sides that closed or failed: nothing more is fed to them
+        self.hello: ClientHelloReceived | None = None
 
     def pump(self) -> None:
         """Move bytes both ways until neither side has anything to say."""
@@ -94,12 +92,12 @@ class _Pair:
             return False
         self.capture.wire("client_to_server" if side == "client" else "server_to_client", data)
         other: Side = "server" if side == "client" else "client"
-        if other not in self.closed and not (other == "server" and self.failed):
+        if other not in self.closed:
             sink.receive_data(data)
         return True
 
     def _events(self, side: Side, conn: Any) -> bool:
-        if side in self.closed or (side == "server" and self.failed):
+        if side in self.closed:
             return False
         progressed = False
         while True:
@@ -107,6 +105,7 @@ class _Pair:
                 event = conn.next_event()
             except RemoteProtocolError as exc:
                 self.failed = exc
+                self.closed.add(side)
                 alert = exc.alert.name if exc.alert is not None else "none"
                 self.capture.decisions.append(Decision(side, "alert", f"sent a fatal {alert} alert", str(exc)))
                 return True
@@ -118,6 +117,7 @@ class _Pair:
     def _on_event(self, side: Side, conn: Any, event: object) -> None:
         note = self.capture.decisions.append
         if isinstance(event, ClientHelloReceived):
+            self.hello = event
             note(_offers(event))
             kwargs = {} if event.resumes_session else self.proceed_kwargs
             note(_certificate_phase(event, kwargs))
@@ -129,11 +129,6 @@ class _Pair:
             conn.proceed(**kwargs)
         elif isinstance(event, HandshakeComplete):
             self.done[side] = event
-            if side == "server":
-                note(Decision("server", "outcome", f"{event.version}, {event.cipher_suite}",
-                              "resumed an earlier session" if event.resumed else "a full handshake",
-                              {"version": event.version, "cipher_suite": event.cipher_suite, "resumed": event.resumed,
-                               "alpn": event.alpn_protocol, "server_name": event.server_name}))
         elif isinstance(event, DataReceived):
             self.received[side] += event.data
             self.capture.plaintext.append(("client_to_server" if side == "server" else "server_to_client", event.data))
@@ -150,13 +145,14 @@ class _Pair:
         self.pump()
         if len(self.done) != 2:
             raise ScenarioError(f"the handshake did not complete ({self.failed or 'no error reported'})")
+        self.capture.decisions.extend(_server_choices(self.server.config, self.hello, self.done["server"], self.capture.traces["server"]))
 
     def exchange(self, request: bytes = REQUEST, response: bytes = RESPONSE) -> None:
         self.client.send_data(request)
         self.pump()
         self.server.send_data(response)
         self.pump()
-        if bytes(self.received["server"]).endswith(request) is False or not bytes(self.received["client"]).endswith(response):
+        if not (self.received["server"].endswith(request) and self.received["client"].endswith(response)):
             raise ScenarioError("application data was lost")
 
     def close(self) -> None:
@@ -176,6 +172,53 @@ def _offers(event: ClientHelloReceived) -> Decision:
          "signature_algorithms": [signature_scheme_name(s) for s in event.signature_algorithms],
          "alpn": list(event.alpn_protocols), "resumes_session": event.resumes_session},
     )
+
+
+def _server_choices(config: ServerConfig, hello: ClientHelloReceived | None, done: HandshakeComplete,
+                    server_trace: list[Any]) -> list[Decision]:
+    """Why the server chose what it chose, from its configuration and what the client offered."""
+    sent = {item.msg_type: item.raw for item in server_trace if getattr(item, "direction", "") == "sent"}
+    tls13 = done.version == "TLSv1.3"
+    offered = list(hello.versions) if hello else []
+    out = [Decision("server", "version", done.version,
+                    f"the highest version both sides speak: the client offered {', '.join(offered)}, the server allows "
+                    f"{', '.join(config.versions)} (RFC 8446 §4.2.1)")]
+    if done.resumed:
+        out.append(Decision("server", "cipher_suite", done.cipher_suite,
+                            "the resumed session's suite (a resumption keeps the hash of the original handshake; RFC 8446 §4.2.11)"))
+    else:
+        out.append(Decision("server", "cipher_suite", done.cipher_suite,
+                            f"the server's order wins: the first of {', '.join(config.ciphers)} that the client offered for "
+                            f"{done.version} (RFC 8446 §4.1.1; nginx's ssl_prefer_server_ciphers on)"))
+    if not done.resumed:
+        chain = config.certificates[0].chain
+        out.append(Decision("server", "certificate", chain[0].subject.rfc4514_string(),
+                            f"the first configured chain the client can use (its key type and curve against the client's "
+                            f"signature_algorithms; SNI {done.server_name!r}); {len(chain)} certificate(s) sent, leaf first "
+                            "(RFC 8446 §4.4.2.2)"))
+    fields = {f.name: f.meaning for m in (sent.get(2, b""), sent.get(12, b""), sent.get(15, b"")) if m
+              for f in dissect_handshake(m, tls13=tls13).walk() if f.meaning}
+    group = fields.get("group") or fields.get("named_curve")
+    groups = ", ".join(config.groups)
+    if group and not tls13:
+        out.append(Decision("server", "group", group,
+                            f"the first of the server's groups ({groups}) in the client's supported_groups (RFC 8422 §5.1.1)"))
+    elif group and sum(1 for item in server_trace if getattr(item, "msg_type", 0) == 2) > 1:
+        out.append(Decision("server", "group", group,
+                            f"the client's first key share was for none of the server's groups ({groups}): the server sent a "
+                            "HelloRetryRequest naming this one, and the second ClientHello carries a share for it (RFC 8446 §4.1.4)"))
+    elif group:
+        out.append(Decision("server", "group", group,
+                            f"the first of the server's groups ({groups}) the client sent a key share for; with none, the "
+                            "server would have sent a HelloRetryRequest (RFC 8446 §4.2.8)"))
+    scheme = fields.get("algorithm") or fields.get("signature_algorithm")
+    if scheme:
+        why = ("its certificate's key fixes the scheme: ECDSA P-256 signs with ecdsa_secp256r1_sha256 in TLS 1.3 (RFC 8446 §4.2.3)"
+               if tls13 else
+               "TLS 1.2 does not tie an ECDSA hash to the curve: the first ECDSA scheme of the client's signature_algorithms "
+               "(RFC 5246 §7.4.1.4.1)")
+        out.append(Decision("server", "signature_scheme", scheme, why))
+    return out
 
 
 def _certificate_phase(event: ClientHelloReceived, kwargs: dict[str, Any]) -> Decision:
@@ -228,10 +271,6 @@ def _capture(name: str, seed: bytes) -> tuple[Capture, ScenarioPKI]:
     return capture, scenario_pki(seed)
 
 
-def _pki_pem(pki: ScenarioPKI) -> dict[str, str]:
-    return {"ca": pki.ca.cert.public_bytes(serialization.Encoding.PEM).decode()}
-
-
 # ---------------------------------------------------------------------------
 # The scenarios
 # ---------------------------------------------------------------------------
@@ -246,7 +285,6 @@ def _full(name: str, versions: tuple[str, ...], *, server: dict[str, Any] | None
             pair.handshake()
             pair.exchange()
             pair.close()
-        capture.meta["pki"] = _pki_pem(pki)
         return capture
     return run
 
@@ -285,7 +323,7 @@ def _resumption(name: str, versions: tuple[str, ...], *, forget_tickets: bool = 
             first.close()
             session = first.client.session
             if session is not None and forget_tickets:
-                _forget_tls12_tickets(session)
+                session = session.without_ticket()
             second = _Pair(capture, seed, server_config, client_config, session=session)
             second.handshake()
             second.exchange()
@@ -297,7 +335,14 @@ def _resumption(name: str, versions: tuple[str, ...], *, forget_tickets: bool = 
             "server", "first_connection",
             "an earlier full handshake " + ("issued a session" if reuse else "ran with session_reuse=False"),
             _FIRST_CONNECTION_WHY[name], {"first_connection_bytes": sum(len(c.data) for c in first_capture.chunks)}))
-        capture.meta["first_connection_keylog"] = first_capture.keylog()
+        if reuse and versions == ("TLSv1.3",):
+            # The PSK is the first connection's ticket PSK: recompute it
+            # there, so this connection's key schedule starts from it.
+            from ._adapter import recording_from_capture
+
+            psk = recording_from_capture(first_capture).secret("ticket_psk_0")
+            if psk is not None:
+                capture.extra_secrets.append(("psk", psk))
         return capture
     return run
 
@@ -309,15 +354,6 @@ _FIRST_CONNECTION_WHY = {
     "no-reuse": "kong.client.tls.disable_session_reuse() at the first connection: no session ID, no ticket, nothing cached, "
                 "so this connection is a full handshake again",
 }
-
-
-def _forget_tls12_tickets(session: ClientSession) -> None:
-    # The engine's client always offers TLS 1.2 tickets and has no switch to
-    # stop; dropping the stored ticket leaves the session ID as the only way
-    # back in. (Asked of the engine: a ClientConfig option for this.)
-    state = getattr(session, "_state", None)
-    if state is not None and getattr(state, "tls_1_0_tickets", None):
-        state.tls_1_0_tickets = []
 
 
 def _key_update(seed: bytes) -> Capture:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cryptography import x509
 
-from ._recording import HandshakeMessage, Record, Recording
+from ._recording import HandshakeMessage, Recording
 
 #: ServerHello.random of a HelloRetryRequest (RFC 8446 §4.1.3).
 HRR_RANDOM = bytes.fromhex("cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c")
@@ -69,10 +69,6 @@ def _der(tag: int, body: bytes) -> bytes:
         size = (n.bit_length() + 7) // 8
         length = bytes([0x80 | size]) + n.to_bytes(size, "big")
     return bytes([tag]) + length + body
-
-
-def records_by_index(recording: Recording) -> dict[int, Record]:
-    return {record.index: record for record in recording.records}
 
 
 def unique_secrets(recording: Recording) -> dict[tuple[str, bytes], list[str]]:

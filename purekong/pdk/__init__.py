@@ -6,7 +6,7 @@ runner sets its ``phase`` and hands plugins :func:`make_kong` ``(ctx)``, the
 (exceptions).  Nothing here imports the engine, the server or tlslite.
 """
 
-from ._context import KongContext
+from ._context import ConsumerLookup, KongContext
 from ._errors import ExitUnwind, LuaError, PDKException
 from ._phases import Phase, check_not_phase, check_phase, phase_mask, phase_names
 from ._proxy import make_kong
@@ -37,6 +37,7 @@ __all__ = [
     "JSON_CONTENT_TYPE",
     "PLAIN_HTTP",
     "ClientHelloInfo",
+    "ConsumerLookup",
     "ConnectionInfo",
     "ExitUnwind",
     "HandshakeRequests",

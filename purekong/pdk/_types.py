@@ -147,13 +147,17 @@ class WorkerStatistics:
     connections_active: int = 0
     connections_reading: int = 0
     connections_writing: int = 0
-    connections_waiting: int = 0
+    connections_waiting: int = 0  # computed by as_table()
     connections_accepted: int = 0
     connections_handled: int = 0
     total_requests: int = 0
 
     def as_table(self) -> dict[str, int]:
-        return dict(self.__dict__)
+        table = dict(self.__dict__)
+        # nginx: the idle keep-alive connections are the active ones neither
+        # reading a request head nor writing a response.
+        table["connections_waiting"] = max(self.connections_active - self.connections_reading - self.connections_writing, 0)
+        return table
 
 
 #: This worker process's counters.

@@ -40,7 +40,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
-from purekong.gateway import Consumer, Declarative
+from purekong.gateway import Declarative
 from purekong.pdk import LuaError
 from purekong.runner import NativePlugin
 from purekong.verify import store_verify
@@ -244,7 +244,7 @@ class MtlsAuth(NativePlugin):
 
     def _consumer(self, value: str, field: str) -> dict | None:
         consumer = self.entities.consumer(value, by=field)
-        return _consumer_dict(consumer) if consumer is not None else None
+        return consumer.as_entity() if consumer is not None else None
 
     def _consumer_by_credential(self, subject_name: str, ca_id: str | None) -> dict | None:
         """find_credential(): bound to the anchoring CA first, then to no CA."""
@@ -252,7 +252,7 @@ class MtlsAuth(NativePlugin):
             for consumer in self.entities.consumers:
                 for credential in consumer.mtls_auth_credentials:
                     if credential.subject_name == subject_name and credential.ca_certificate == wanted:
-                        return _consumer_dict(consumer)
+                        return consumer.as_entity()
         return None
 
     @staticmethod
@@ -317,16 +317,6 @@ def _lua_concat(items: list, sep: str) -> str:
         if not isinstance(item, str):
             raise LuaError(f"invalid value (at index {i}) in table for 'concat'")
     return sep.join(items)
-
-
-def _consumer_dict(consumer: Consumer) -> dict:
-    # What the DAO returns: null fields are absent.
-    out = {"id": consumer.id}
-    if consumer.username is not None:
-        out["username"] = consumer.username
-    if consumer.custom_id is not None:
-        out["custom_id"] = consumer.custom_id
-    return out
 
 
 def _sha1(cert: x509.Certificate) -> bytes:

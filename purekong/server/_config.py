@@ -58,6 +58,11 @@ class LoadedConfig:
     asgi_apps: dict[str, Any]
     verify_depth: int | None
 
+    def find_consumer(self, field_name: str, value: str) -> dict | None:
+        """A configured consumer by ``id`` or ``username`` (``kong.client.load_consumer``)."""
+        consumer = self.declarative.consumer(value, by=field_name)
+        return consumer.as_entity() if consumer is not None else None
+
     def certificates_for(self, sni: str | None) -> tuple[CertifiedKey, ...]:
         """The certificate for a ClientHello's SNI (Kong's find_certificate), else the default."""
         cert = gateway.certificate_for(self.declarative, sni)
@@ -152,7 +157,7 @@ def load_config(
     return LoadedConfig(
         declarative=declarative,
         router=Router(declarative),
-        plugins=PluginsIterator(instances),
+        plugins=PluginsIterator(instances, lua_style=options.plugin_style != "python"),
         certificate_handlers=handlers,
         certificates=certs,
         cert_by_id=by_id,

@@ -61,21 +61,26 @@ class UpstreamTimeouts:
     read: float = 60.0
 
 
-_client_ssl_context: ssl.SSLContext | None = None
+_client_ssl_contexts: dict[bool, ssl.SSLContext] = {}
 
 
-def _ssl_context() -> ssl.SSLContext:
-    global _client_ssl_context
-    if _client_ssl_context is None:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.check_hostname = False  # Kong's default: tls_verify off for upstreams
-        ctx.verify_mode = ssl.CERT_NONE
-        _client_ssl_context = ctx
-    return _client_ssl_context
+def _ssl_context(verify: bool) -> ssl.SSLContext:
+    """Kong's default is tls_verify off for upstreams; ``kong.service.set_tls_verify(true)``
+    turns it on for a request: the system trust store and the host name checked."""
+    ctx = _client_ssl_contexts.get(verify)
+    if ctx is None:
+        if verify:
+            ctx = ssl.create_default_context()
+        else:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        ctx = _client_ssl_contexts.setdefault(verify, ctx)
+    return ctx
 
 
 #: (scheme, host, port): what a pooled connection can be reused for.
-_Key = tuple[str, str, int]
+_Key = tuple[str, str, int, bool]  # scheme, host, port, TLS verification on
 
 
 @dataclass(eq=False)  # identity: connections live in sets
@@ -150,7 +155,7 @@ class UpstreamPool:
     def __init__(self, *, max_idle_per_host: int = 32, idle_timeout: float = 60.0) -> None:
         self.max_idle_per_host = max_idle_per_host
         self.idle_timeout = idle_timeout  # Kong's upstream_keepalive_idle_timeout
-        self._idle: dict[tuple[str, str, int], list[_Conn]] = defaultdict(list)
+        self._idle: dict[_Key, list[_Conn]] = defaultdict(list)
         self._busy: set[_Conn] = set()
 
     async def request(
@@ -165,6 +170,7 @@ class UpstreamPool:
         timeouts: UpstreamTimeouts = UpstreamTimeouts(),
         sni: str | None = None,
         body_length: int | None = None,
+        verify: bool = False,
     ) -> UpstreamResponse:
         """Send one request; return once the response head arrived.
 
@@ -175,7 +181,7 @@ class UpstreamPool:
         while idle, which keep-alive allows at any time); a streamed body
         cannot be replayed, so it always gets a fresh connection.
         """
-        key = (scheme, host, port)
+        key = (scheme, host, port, verify and scheme == "https")
         replayable = isinstance(body, (bytes, bytearray))
         for attempt in (0, 1):
             conn = self._take_idle(key) if attempt == 0 and replayable else None
@@ -248,12 +254,12 @@ class UpstreamPool:
             raise UpstreamInvalidResponse(f"upstream connection failed: {exc}") from None
 
     async def _connect(self, key: _Key, timeouts: UpstreamTimeouts, sni: str | None) -> _Conn:
-        scheme, host, port = key
+        scheme, host, port, verify = key
         tls = scheme == "https"
         try:
             async with asyncio.timeout(timeouts.connect):
                 reader, writer = await asyncio.open_connection(
-                    host, port, ssl=_ssl_context() if tls else None, server_hostname=(sni or host) if tls else None
+                    host, port, ssl=_ssl_context(verify) if tls else None, server_hostname=(sni or host) if tls else None
                 )
         except TimeoutError:
             raise UpstreamTimeout(f"connecting to {host}:{port} timed out after {timeouts.connect:g} s") from None

@@ -21,12 +21,13 @@ import socket
 from cryptography.hazmat.primitives import serialization
 
 from purekong.engine import ClientHelloReceived, ServerConfig, ServerConnection
-from purekong.pdk import ConnectionInfo
+from purekong.pdk import WORKER_STATISTICS, ConnectionInfo
 from purekong.runner import ConnectionPhases
 
 from . import _asgi, _proxy
 from ._config import LoadedConfig
 from ._http import HTTPRequest, serve_connection
+from ._plugin_threads import PluginThreads
 from ._request import AccessLog, Client, Exchange, RequestHandler
 from ._settings import Listener, ServeOptions
 from ._streams import PlainStream, TLSStream
@@ -40,6 +41,7 @@ class Worker:
     def __init__(self, config: LoadedConfig, options: ServeOptions) -> None:
         self.config, self.options, self.limits = config, options, options.limits
         self.pool = _proxy.UpstreamPool()
+        self.plugin_threads = PluginThreads(options.plugin_threads, options.plugin_timeout)
         self._servers: list[asyncio.Server] = []
         self._tasks: dict[asyncio.Task[None], Client | None] = {}  # None: still handshaking
         self._access_log: AccessLog | None = None
@@ -57,7 +59,7 @@ class Worker:
     async def start(self, sockets: list[tuple[Listener, socket.socket]]) -> None:
         if self.options.access_log is not None:
             self._access_log = AccessLog(self.options.access_log)
-        self._handler = RequestHandler(self.config, self.pool, self._access_log)
+        self._handler = RequestHandler(self.config, self.pool, self._access_log, self.plugin_threads)
         for app in self.config.asgi_apps.values():
             lifespan = _asgi.Lifespan(app)
             await lifespan.startup()
@@ -86,6 +88,7 @@ class Worker:
         for lifespan in self._lifespans:
             await lifespan.shutdown()
         self.pool.close()
+        self.plugin_threads.close()
         if self._access_log is not None:
             self._access_log.close()
             self._access_log = None
@@ -94,11 +97,15 @@ class Worker:
     async def _accept(self, listener: Listener, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
+        stats = WORKER_STATISTICS  # nginx's stub_status counters, for kong.nginx.get_statistics
+        stats.connections_accepted += 1
         if len(self._tasks) >= self.limits.max_connections:
             _log.warning("connection refused: %d connections open (--max-connections)", len(self._tasks))
             writer.transport.abort()
             return
+        stats.connections_handled += 1
         self._tasks[task] = None
+        stats.connections_active = len(self._tasks)
         try:
             await self._serve(listener, reader, writer, task)
         except asyncio.CancelledError:
@@ -107,6 +114,7 @@ class Worker:
             _log.exception("connection failed")
         finally:
             self._tasks.pop(task, None)
+            stats.connections_active = len(self._tasks)
             writer.transport.abort()  # idempotent; whatever happened, the fd goes
 
     async def _serve(self, listener: Listener, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, task: asyncio.Task[None]) -> None:

@@ -433,3 +433,21 @@ def test_random_call_sequences_follow_the_table(version, actions):
             _observe(models[role], conns[role], call)
         for role in conns:
             assert conns[role].state is models[role].state, (action, role)
+
+
+def test_state_changes_only_through_the_table():
+    """No connection module assigns a state: they call StateMachine.move()."""
+    import ast
+    import pathlib
+
+    import purekong.engine
+
+    # _tlslite/ is left out: its `state` attributes are tlslite's record states.
+    for path in pathlib.Path(purekong.engine.__file__).parent.glob("*.py"):
+        if path.name == "_state.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, (ast.AugAssign, ast.AnnAssign)) else []
+            for target in targets:
+                assert not (isinstance(target, ast.Attribute) and target.attr in ("state", "_state", "closed_by_us")), (
+                    f"{path.name}:{node.lineno} assigns .{target.attr}")

@@ -92,12 +92,17 @@ def test_bad_certificate_verify_ends_in_decrypt_error():
     assert any(d.what == "failed_check" and "RFC 8446 §4.4.3" in d.reason for d in rec.decisions)
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param(n, marks=pytest.mark.xfail(reason="the recording builder does not yet decrypt after a HelloRetryRequest "
-                                                   "(inspect-core's transcript; reported)", strict=False))
-    if n == "tls13-hrr" else n
-    for n in sorted(SCENARIOS)
-])
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_inspector_opens_every_record_of_every_scenario(name):
     rec = _recording(name)
     assert not [f for f in rec.findings if f.severity == "error"], rec.findings
+
+
+def test_why_the_server_chose_what_it_chose():
+    rec = _recording("tls12")
+    chosen = {d.what: d.value for d in rec.decisions}
+    assert chosen["version"] == "TLSv1.2" and chosen["cipher_suite"] == "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"
+    assert chosen["group"] == "x25519" and chosen["signature_scheme"].startswith("ecdsa_")
+    hrr = {d.what: d for d in _recording("tls13-hrr").decisions}
+    assert hrr["group"].value == "secp256r1" and "HelloRetryRequest" in hrr["group"].reason
+    assert {d.what: d.value for d in _recording("tls13").decisions}["signature_scheme"] == "ecdsa_secp256r1_sha256"

@@ -29,17 +29,21 @@ def assert_reproduced(section: int, minimum: int) -> Recording:
 
 
 def test_section_3_simple_1rtt():
-    rec = assert_reproduced(3, 101)
+    rec = assert_reproduced(3, 102)
     assert [m.name for m in rec.handshake_messages] == [
         "client_hello", "server_hello", "encrypted_extensions", "certificate", "certificate_verify", "finished", "finished", "new_session_ticket",
     ]  # fmt: skip
     assert [a.name for a in rec.alerts] == ["close_notify", "close_notify"]
 
 
-def test_every_step_with_values_is_checked():
-    steps = [s for s in steps_of(3) if s.values]
-    checked = {c.step for c in rfc8448_checks(3)}
-    assert {f"{{{s.side}}} {s.title}" for s in steps} == checked
+@pytest.mark.parametrize("section", [3, 4, 5, 6, 7])
+def test_every_step_with_values_is_checked(section):
+    steps = [s for s in steps_of(section) if s.values]
+    checks = rfc8448_checks(section)
+    assert {f"{{{s.side}}} {s.title}" for s in steps} == {c.step for c in checks}
+    printed = sum(len(s.values) for s in steps)
+    # every printed value is checked, bar the private keys (inputs, not results)
+    assert len(checks) == printed - sum(1 for s in steps if s.title.startswith("create an ephemeral"))
 
 
 def test_a_damaged_trace_is_refused_with_the_step_named():
@@ -50,7 +54,7 @@ def test_a_damaged_trace_is_refused_with_the_step_named():
 
 
 def test_section_4_resumed_0rtt_offline():
-    rec = assert_reproduced(4, 117)
+    rec = assert_reproduced(4, 118)
     epochs = [r.epoch for r in rec.records_in("client_to_server")]
     assert epochs == ["plaintext", "early", "early", "handshake", "application", "application"]
     early = rec.records_in("client_to_server")[1]
@@ -59,7 +63,7 @@ def test_section_4_resumed_0rtt_offline():
 
 
 def test_section_5_hello_retry_request():
-    rec = assert_reproduced(5, 96)
+    rec = assert_reproduced(5, 97)
     hrr = rec.handshake_messages[1]
     from purekong.inspect import dissect_handshake
 
@@ -71,7 +75,7 @@ def test_section_5_hello_retry_request():
 
 
 def test_section_6_client_authentication():
-    rec = assert_reproduced(6, 94)
+    rec = assert_reproduced(6, 95)
     client = [m.name for m in rec.handshake_messages if m.direction == "client_to_server"]
     assert client == ["client_hello", "certificate", "certificate_verify", "finished"]
     from purekong.inspect import dissect_handshake
@@ -79,3 +83,13 @@ def test_section_6_client_authentication():
     (request,) = [m for m in rec.handshake_messages if m.name == "certificate_request"]
     schemes = [f.meaning for f in dissect_handshake(request.raw).walk() if f.name == "signature_scheme"]
     assert schemes[:2] == ["ecdsa_secp256r1_sha256", "ecdsa_secp384r1_sha384"]
+
+
+def test_section_7_compatibility_mode():
+    rec = assert_reproduced(7, 96)
+    ccs = [r for r in rec.records if r.content_type == 20]
+    assert [(r.direction, r.epoch, r.content) for r in ccs] == [("server_to_client", "plaintext", b"\x01"), ("client_to_server", "plaintext", b"\x01")]
+    hello = rec.handshake_messages[0]
+    from purekong.inspect import dissect_handshake
+
+    assert len(dissect_handshake(hello.raw).find("session_id").value) == 32  # the legacy session ID of compatibility mode

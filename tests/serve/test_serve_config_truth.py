@@ -8,8 +8,10 @@ one calling a PDK name Kong does not have.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -164,3 +166,56 @@ def test_a_deck_export_loads_and_its_asgi_module_imports_from_the_config_directo
     assert "_info is decK's own metadata; ignored" in err
     assert "_konnect is Konnect's own metadata; ignored" in err
     assert "could not find pdk method: kong.log.error" in err
+
+
+def retarget_config(dead: int, upstream: int, extra: str = "") -> str:
+    return f"""\
+_format_version: "3.0"
+services:
+- name: nowhere
+  url: http://127.0.0.1:{dead}/
+  routes:
+  - name: api
+    paths: [/api]
+    plugins:
+    - name: retarget
+      id: 0b5f8a34-7a43-4b2c-9a8e-3f4f1b7c2d10
+      config: {{host: 127.0.0.1, port: {upstream}{extra}}}
+consumers:
+- username: alice
+"""
+
+
+def test_set_target_and_set_timeouts_change_where_and_how_the_request_is_proxied(tmp_path, upstream):
+    """The service points at a dead port; the plugin's set_target sends the
+    request to the real upstream, and its set_timeouts cuts a slow one short."""
+    directory = plugins_dir(tmp_path, "retarget")
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    dead = sock.getsockname()[1]
+    sock.close()
+    (tmp_path / "kong.yml").write_text(retarget_config(dead, upstream))
+    g = start_gateway(tmp_path, ["-c", "kong.yml", "--listen", "127.0.0.1:0", "--state-dir", str(tmp_path / "st"),
+                                 "--plugins-dir", str(directory)])
+    try:
+        with httpx.Client(timeout=TIMEOUT) as c:
+            first = c.get(g.url("/api/x", tls=False))
+            second = c.get(g.url("/api/y", tls=False))
+    finally:
+        assert g.stop() == 0
+    assert first.status_code == 200 and first.json()["path"] == "/x"  # the upstream answered
+    report = [json.loads(r.headers["x-retarget"]) for r in (first, second)]
+    assert [r["seen"] for r in report] == [1, 2]  # kong.nginx.shared lives across requests
+    assert report[0]["consumer"] == "alice" and report[0]["prefix"] == "/api"
+    assert report[1]["total_requests"] == report[0]["total_requests"] + 1 and report[0]["active"] >= 1
+    assert report[0]["plugin_id"] == "0b5f8a34-7a43-4b2c-9a8e-3f4f1b7c2d10"
+
+    (tmp_path / "kong.yml").write_text(retarget_config(dead, upstream, ", read_timeout: 200"))
+    g = start_gateway(tmp_path, ["-c", "kong.yml", "--listen", "127.0.0.1:0", "--state-dir", str(tmp_path / "st"),
+                                 "--plugins-dir", str(directory)])
+    try:
+        with httpx.Client(timeout=TIMEOUT) as c:
+            slow = c.get(g.url("/api/slow", tls=False))  # the upstream sleeps 3 s
+    finally:
+        assert g.stop() == 0
+    assert slow.status_code == 504

@@ -7,6 +7,8 @@ from __future__ import annotations
 import ssl
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from purekong._devpki import make_dev_pki
@@ -136,3 +138,44 @@ def test_a_purekong_client_against_an_openssl_server(dev, version, tmp_path):
     assert result.completed, result.error
     assert result.client_handshake.version == server.ssl_object.version() == version
     assert result.server_events == ()  # OpenSSL's side reports no events of its own
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    version=st.sampled_from(["TLSv1.2", "TLSv1.3"]),
+    decision=st.one_of(
+        st.just("proceed"),
+        st.just("nothing"),
+        st.sampled_from([AlertDescription.access_denied, AlertDescription.handshake_failure,
+                         AlertDescription.internal_error, AlertDescription.unrecognized_name]),
+    ),
+    max_flights=st.integers(min_value=1, max_value=6),
+)
+def test_every_run_ends_in_exactly_one_way(dev, version, decision, max_flights):
+    """Completed, aborted, failed or stalled: one of them, and what each side saw agrees."""
+    client = ClientConnection(ClientConfig(trusted_certificates=(dev.ca,), versions=(version,)), "localhost")
+
+    def hook(conn: ServerConnection, event: ClientHelloReceived) -> None:
+        if decision == "proceed":
+            conn.proceed()
+        elif decision != "nothing":
+            conn.abort(decision)
+
+    c2s: list[bytes] = []
+    result = handshake_in_memory(client, server_for(dev), on_client_hello=hook, max_flights=max_flights,
+                                 observe_client_to_server=c2s.append)
+    assert 1 <= result.flights <= max_flights
+    assert c2s and result.client_hellos  # the ClientHello always reaches the server
+    outcomes = [result.completed, result.aborted, result.error is not None]
+    assert sum(outcomes) <= 1
+    if result.completed:
+        assert decision == "proceed"
+        assert result.client_handshake.version == result.server_handshake.version == version
+        assert result.client_handshake.cipher_suite == result.server_handshake.cipher_suite
+    elif result.aborted:
+        assert decision not in ("proceed", "nothing")
+        assert result.client_events[-2:] == (AlertReceived(level=2, description=decision), ConnectionClosed(clean=False))
+    elif decision == "proceed":
+        assert max_flights < 3  # only a short run stops a proceeding handshake
+    else:
+        assert decision == "nothing" and result.server_handshake is None

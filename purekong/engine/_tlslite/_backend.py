@@ -24,7 +24,7 @@ import functools
 import hashlib
 import hmac
 import os
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Protocol
 
 from cryptography import x509
 from cryptography.exceptions import InvalidTag, UnsupportedAlgorithm
@@ -39,8 +39,10 @@ from tlslite.errors import TLSIllegalParameterException
 from tlslite.utils import keyfactory
 from tlslite.utils import x25519 as tl_x25519
 
+from ._hooked import report_shared_secret
 from ._keys import (
     CURVES,
+    _Curve,
     CURVES_BY_TLSLITE_NAME,
     CryptoEdDSAKey,
     CryptoRSAKey,
@@ -49,6 +51,8 @@ from ._keys import (
 )
 
 if TYPE_CHECKING:
+    from typing_extensions import Buffer
+
     from tlslite.x509certchain import X509CertChain
 
 __all__ = [
@@ -97,15 +101,16 @@ def random_source(fn: Callable[[int], bytes]) -> Iterator[None]:
 def seeded_random_source(seed: bytes) -> Callable[[int], bytes]:
     """A deterministic byte stream (SHA-256 in counter mode) for tests and
     reproducible transcripts. Never use it for real connections."""
-    state = {"counter": 0, "buffer": b""}
+    counter = 0
+    buffer = b""
 
     def take(n: int) -> bytes:
-        buf = state["buffer"]
-        while len(buf) < n:
-            buf += hashlib.sha256(seed + state["counter"].to_bytes(8, "big")).digest()
-            state["counter"] += 1
-        state["buffer"] = buf[n:]
-        return buf[:n]
+        nonlocal counter, buffer
+        while len(buffer) < n:
+            buffer += hashlib.sha256(seed + counter.to_bytes(8, "big")).digest()
+            counter += 1
+        out, buffer = buffer[:n], buffer[n:]
+        return out
 
     return take
 
@@ -131,7 +136,7 @@ class _AEAD:
 
     __slots__ = ("key", "name", "tagLength", "_aead")
 
-    def __init__(self, aead, key, name: str, tag_length: int = 16) -> None:
+    def __init__(self, aead: AESGCM | AESCCM | ChaCha20Poly1305, key: bytearray, name: str, tag_length: int = 16) -> None:
         self._aead = aead
         self.key = key
         # recordlayer.py L525/L561 branch on the name ("aes" in name /
@@ -139,10 +144,10 @@ class _AEAD:
         self.name = name
         self.tagLength = tag_length
 
-    def seal(self, nonce, plaintext, data):
+    def seal(self, nonce: Buffer, plaintext: Buffer, data: Buffer) -> bytearray:
         return bytearray(self._aead.encrypt(bytes(nonce), bytes(plaintext), bytes(data)))
 
-    def open(self, nonce, ciphertext, data):
+    def open(self, nonce: Buffer, ciphertext: Buffer, data: Buffer) -> bytearray | None:
         try:
             return bytearray(self._aead.decrypt(bytes(nonce), bytes(ciphertext), bytes(data)))
         except InvalidTag:
@@ -154,19 +159,19 @@ class _AEAD:
 AEAD_CLASS = _AEAD
 
 
-def _new_aesgcm(key):
+def _new_aesgcm(key: bytearray) -> _AEAD:
     if len(key) not in (16, 32):
         raise AssertionError()  # what tlslite's AESGCM raises
     return _AEAD(AESGCM(bytes(key)), key, "aes128gcm" if len(key) == 16 else "aes256gcm")
 
 
-def _new_chacha20_poly1305(key):
+def _new_chacha20_poly1305(key: bytearray) -> _AEAD:
     if len(key) != 32:
         raise ValueError("Key must be 256 bit long")
     return _AEAD(ChaCha20Poly1305(bytes(key)), key, "chacha20-poly1305")
 
 
-def _new_aesccm(key, tagLength=16):
+def _new_aesccm(key: bytearray, tagLength: int = 16) -> _AEAD:
     if len(key) not in (16, 32) or tagLength not in (8, 16):
         raise AssertionError()
     name = ("aes128ccm" if len(key) == 16 else "aes256ccm") + ("_8" if tagLength == 8 else "")
@@ -183,11 +188,11 @@ def _new_aesccm(key, tagLength=16):
 _PENDING_KEYS_MAX = 1024
 
 
-def _make_x_function(private_cls, public_cls, size, generator, original):
+def _make_x_function(private_cls: Any, public_cls: Any, size: int, generator: bytes, original: Callable[..., Any]) -> Callable[[Any, Any], Any]:
     raw, raw_pub = serialization.Encoding.Raw, serialization.PublicFormat.Raw
-    pending: dict[bytes, object] = {}
+    pending: dict[bytes, Any] = {}
 
-    def x_function(k, u):
+    def x_function(k: Any, u: Any) -> Any:
         # tlslite calls fun(private, G) for its public share and
         # fun(private, peer_share) for the secret (keyexchange.py L1083/L1116).
         if not isinstance(k, (bytes, bytearray)) or len(k) != size:
@@ -204,12 +209,14 @@ def _make_x_function(private_cls, public_cls, size, generator, original):
             return bytearray(private.public_key().public_bytes(raw, raw_pub))
         private = pending.pop(k, None) or private_cls.from_private_bytes(k)
         try:
-            return bytearray(private.exchange(public_cls.from_public_bytes(bytes(u))))
+            secret = private.exchange(public_cls.from_public_bytes(bytes(u)))
         except ValueError:
             # Low-order peer point (all-zero secret). Return zeros like the
             # pure implementation so tlslite's _non_zero_check raises
             # TLSIllegalParameterException -> illegal_parameter alert.
             return bytearray(size)
+        report_shared_secret(secret)
+        return bytearray(secret)
 
     x_function.__name__ = original.__name__
     return x_function
@@ -228,16 +235,16 @@ x448_function = _make_x_function(
 # ---------------------------------------------------------------------------
 
 # tlslite GroupName id -> curve (GroupName.toRepr walks the class on every call).
-_NIST_BY_GROUP_ID: dict[int, object] = {getattr(GroupName, name): curve for name, curve in CURVES.items()}
+_NIST_BY_GROUP_ID: dict[int, _Curve] = {getattr(GroupName, name): curve for name, curve in CURVES.items()}
 # ECDHKeyExchange's own methods, for private values that are not ours (e.g.
 # a python-ecdsa key made by tlslite's own tests).
-_PURE_ECDH: dict[str, Callable] = {
+_PURE_ECDH: dict[str, Callable[..., Any]] = {
     name: getattr(keyexchange.ECDHKeyExchange, name)
     for name in ("get_random_private_key", "calc_public_value", "calc_shared_key")
 }
 
 
-def _ecdh_get_random_private_key(self):
+def _ecdh_get_random_private_key(self: Any) -> Any:
     curve = _NIST_BY_GROUP_ID.get(self.group)
     if curve is None:  # x25519/x448 (tlslite draws getRandomBytes: patched) and others
         return _PURE_ECDH["get_random_private_key"](self)
@@ -247,9 +254,10 @@ def _ecdh_get_random_private_key(self):
     return ec.derive_private_key(d, curve.crypto())
 
 
-def _ecdh_calc_public_value(self, private, point_format="uncompressed"):
+def _ecdh_calc_public_value(self: Any, private: Any, point_format: str = "uncompressed") -> bytearray:
     if not isinstance(private, ec.EllipticCurvePrivateKey):
-        return _PURE_ECDH["calc_public_value"](self, private, point_format)
+        pure_public: Callable[..., bytearray] = _PURE_ECDH["calc_public_value"]
+        return pure_public(self, private, point_format)
     if point_format == "uncompressed":
         fmt = serialization.PublicFormat.UncompressedPoint
     elif point_format == "compressed":
@@ -259,7 +267,7 @@ def _ecdh_calc_public_value(self, private, point_format="uncompressed"):
     return bytearray(private.public_key().public_bytes(serialization.Encoding.X962, fmt))
 
 
-def _decode_peer_point(curve, data: bytes, valid_formats) -> bytes:
+def _decode_peer_point(curve: _Curve, data: bytes, valid_formats: Iterable[str]) -> bytes:
     """Peer share -> X9.62 encoding cryptography can load, accepting exactly
     what python-ecdsa's AbstractPoint.from_bytes accepts with these
     ``valid_encodings`` (an empty set means all four). Raises ValueError."""
@@ -282,9 +290,10 @@ def _decode_peer_point(curve, data: bytes, valid_formats) -> bytes:
     raise ValueError("invalid point length or format")
 
 
-def _ecdh_calc_shared_key(self, private, peer_share, valid_point_formats=("uncompressed",)):
+def _ecdh_calc_shared_key(self: Any, private: Any, peer_share: Buffer, valid_point_formats: Iterable[str] = ("uncompressed",)) -> bytearray:
     if not isinstance(private, ec.EllipticCurvePrivateKey):
-        return _PURE_ECDH["calc_shared_key"](self, private, peer_share, valid_point_formats)
+        pure_shared: Callable[..., bytearray] = _PURE_ECDH["calc_shared_key"]
+        return pure_shared(self, private, peer_share, valid_point_formats)
     curve = CURVES[private.curve.name]
     try:
         encoded = _decode_peer_point(curve, bytes(peer_share), valid_point_formats)
@@ -295,14 +304,16 @@ def _ecdh_calc_shared_key(self, private, peer_share, valid_point_formats=("uncom
         # Same exception and message as tlslite (keyexchange.py L1129), so the
         # caller still sends illegal_parameter.
         raise TLSIllegalParameterException("Invalid ECC point") from None
-    return bytearray(private.exchange(ec.ECDH(), peer))
+    secret = private.exchange(ec.ECDH(), peer)
+    report_shared_secret(secret)
+    return bytearray(secret)
 
 
 # ---------------------------------------------------------------------------
 # Peer public keys (certificates)
 # ---------------------------------------------------------------------------
 
-def _create_public_rsa_key(n, e, key_type, implementations=None):
+def _create_public_rsa_key(n: int, e: int, key_type: str, implementations: object = None) -> Any:
     try:
         return CryptoRSAKey(rsa.RSAPublicNumbers(e, n).public_key(), None, key_type)
     except ValueError:
@@ -311,7 +322,7 @@ def _create_public_rsa_key(n, e, key_type, implementations=None):
         return _call_original_keyfactory("_createPublicRSAKey", n, e, key_type)
 
 
-def _create_public_ecdsa_key(point_x, point_y, curve_name, implementations=None):
+def _create_public_ecdsa_key(point_x: int, point_y: int, curve_name: str, implementations: object = None) -> Any:
     curve = CURVES_BY_TLSLITE_NAME.get(curve_name)
     if curve is not None:
         try:
@@ -321,32 +332,33 @@ def _create_public_ecdsa_key(point_x, point_y, curve_name, implementations=None)
     return _call_original_keyfactory("_create_public_ecdsa_key", point_x, point_y, curve_name)
 
 
-def _create_public_eddsa_key(public_key, implementations=None):
+def _create_public_eddsa_key(public_key: Any, implementations: object = None) -> Any:
     # public_key is a python-ecdsa VerifyingKey here (x509.py L189).
     name = getattr(getattr(public_key, "curve", None), "name", None)
-    cls = {"Ed25519": ed25519.Ed25519PublicKey, "Ed448": ed448.Ed448PublicKey}.get(name)
+    classes: dict[object, Any] = {"Ed25519": ed25519.Ed25519PublicKey, "Ed448": ed448.Ed448PublicKey}
+    cls = classes.get(name)
     if cls is not None:
         return CryptoEdDSAKey(cls.from_public_bytes(bytes(public_key.to_string())))
     return _call_original_keyfactory("_create_public_eddsa_key", public_key)
 
 
-_PURE_KEYFACTORY: dict[str, Callable] = {
+_PURE_KEYFACTORY: dict[str, Callable[..., Any]] = {
     name: getattr(keyfactory, name)
     for name in ("_createPublicRSAKey", "_create_public_ecdsa_key", "_create_public_eddsa_key")
 }
 
 
-def _call_original_keyfactory(name, *args):
+def _call_original_keyfactory(name: str, *args: Any) -> Any:
     return _PURE_KEYFACTORY[name](*args)
 
 
-def _x509_spki_parser(method_name: str):
+def _x509_spki_parser(method_name: str) -> Callable[[Any, Any], None]:
     """X509._ecdsa_pubkey_parsing / _eddsa_pubkey_parsing replacement: parse
     the SubjectPublicKeyInfo with cryptography instead of python-ecdsa
     (Ed25519 point decompression alone is 0.25 ms in python-ecdsa)."""
     pure = getattr(tl_x509.X509, method_name)
 
-    def parse(self, subject_public_key_info):
+    def parse(self: Any, subject_public_key_info: Any) -> None:
         try:
             key = serialization.load_der_public_key(bytes(subject_public_key_info))
             self.publicKey = wrap_public_key(key)
@@ -372,8 +384,17 @@ x509_eddsa_pubkey_parsing = _x509_spki_parser("_eddsa_pubkey_parsing")
 # hmac module is used directly: hmac_new(...).digest() costs 1.1 us here
 # against 1.5 us for the one-shot hmac_digest (which looks the digest up
 # again on every call) and about 2 us through hmac.HMAC. Same outputs.
+class _Mac(Protocol):
+    def update(self, data: bytes, /) -> None: ...
+    def digest(self) -> bytes: ...
+    def copy(self) -> _Mac: ...
+
+
+_hmac_new: Callable[[bytes, bytes, str], _Mac]
 try:
-    from _hashlib import hmac_new as _hmac_new
+    from _hashlib import hmac_new as _openssl_hmac_new
+
+    _hmac_new = _openssl_hmac_new
 except ImportError:  # a Python built without OpenSSL's hashlib
     _hmac_new = hmac.new
 
@@ -384,11 +405,11 @@ def _hmac(key: bytes, msg: bytes, algorithm: str) -> bytes:
     return _hmac_new(key, msg, algorithm).digest()
 
 
-def _secure_hmac(k, b, algorithm):
+def _secure_hmac(k: Buffer, b: Buffer, algorithm: str) -> bytearray:
     return bytearray(_hmac(bytes(k), bytes(b), algorithm))
 
 
-def _hkdf_expand(prk, info, length, algorithm):
+def _hkdf_expand(prk: Buffer, info: Buffer, length: int, algorithm: str) -> bytearray:
     # RFC 5869 §2.3: T(i) = HMAC(PRK, T(i-1) | info | i)
     prk, info = bytes(prk), bytes(info)
     if length <= _DIGEST_SIZES.get(algorithm, 0):  # every TLS 1.3 key, IV and secret: T(1) alone
@@ -401,7 +422,7 @@ def _hkdf_expand(prk, info, length, algorithm):
     return bytearray(out[:length])
 
 
-def _p_hash(mac_name, secret, seed, length):
+def _p_hash(mac_name: str, secret: Buffer, seed: Buffer, length: int) -> bytearray:
     # RFC 5246 §5, the TLS 1.2 PRF: A(0) = seed, A(i) = HMAC(secret, A(i-1)),
     # output = HMAC(secret, A(1) | seed) | HMAC(secret, A(2) | seed) | ...
     # The keyed state is made once and copied, as tlslite's P_hash does.
@@ -418,7 +439,7 @@ def _p_hash(mac_name, secret, seed, length):
     return bytearray(out[:length])
 
 
-def _hkdf_expand_label(secret, label, hash_value, length, algorithm):
+def _hkdf_expand_label(secret: Buffer, label: Buffer, hash_value: Buffer, length: int, algorithm: str) -> bytearray:
     # RFC 8446 §7.1: HkdfLabel = uint16 length, opaque label<7..255> ("tls13 " + label), opaque context<0..255>
     full_label = b"tls13 " + bytes(label)
     hash_value = bytes(hash_value)
@@ -434,7 +455,7 @@ def _hkdf_expand_label(secret, label, hash_value, length, algorithm):
 # Certificates
 # ---------------------------------------------------------------------------
 
-def load_certificate_chain(certs) -> X509CertChain:
+def load_certificate_chain(certs: Any) -> X509CertChain:
     """tlslite ``X509CertChain`` from cryptography certificates, DER bytes or
     PEM (str/bytes, possibly several certificates), end-entity first.
 
@@ -452,7 +473,7 @@ def load_certificate_chain(certs) -> X509CertChain:
 
 
 @functools.lru_cache(maxsize=1024)
-def _parse_chain(ders: tuple[bytes, ...]):
+def _parse_chain(ders: tuple[bytes, ...]) -> X509CertChain:
     from tlslite.x509 import X509
     from tlslite.x509certchain import X509CertChain
 
@@ -464,7 +485,7 @@ def _parse_chain(ders: tuple[bytes, ...]):
     return X509CertChain(parsed)
 
 
-def _iter_der(items: Iterable) -> Iterator[bytes]:
+def _iter_der(items: Iterable[Any]) -> Iterator[bytes]:
     for item in items:
         if isinstance(item, x509.Certificate):
             yield item.public_bytes(serialization.Encoding.DER)

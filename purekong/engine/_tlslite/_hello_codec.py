@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sys
 from array import array
+from typing import Any
 
 from tlslite.constants import ExtensionType, HandshakeType
 from tlslite.extensions import (
@@ -82,8 +83,8 @@ def _client_hello(buf: bytearray) -> ClientHello:
     return hello
 
 
-def _extensions(buf: bytearray, pos: int, end: int) -> list:
-    extensions = []
+def _extensions(buf: bytearray, pos: int, end: int) -> list[Any]:
+    extensions: list[Any] = []
     append = extensions.append
     ext_type = None
     while pos < end:
@@ -109,7 +110,7 @@ _object_new = object.__new__
 _object_setattr = object.__setattr__
 
 
-def _new(cls):
+def _new(cls: type) -> Any:
     """An instance with the attributes ``cls()`` sets, in the same order.
 
     Each constructor runs once (they are slow: several levels of __init__
@@ -120,12 +121,12 @@ def _new(cls):
     values = fields.copy()
     for key in mutable:
         values[key] = values[key].copy()
-    obj = _object_new(cls)
+    obj: Any = _object_new(cls)
     _object_setattr(obj, "__dict__", values)  # bypasses CustomNameExtension.__setattr__, which would store the same
     return obj
 
 
-def _remember_blank(cls) -> None:
+def _remember_blank(cls: type) -> None:
     fields = vars(cls())
     _BLANKS[cls] = fields, tuple(key for key, value in fields.items() if isinstance(value, (list, bytearray)))
 
@@ -193,7 +194,7 @@ _ServerName = SNIExtension.ServerName
 _server_name = tuple.__new__  # the namedtuple's own __new__ is this, through a Python wrapper
 
 
-def _sni(ext, buf, pos, end):
+def _sni(ext: Any, buf: bytearray, pos: int, end: int) -> Any:
     if pos == end:
         return ext  # serverNames stays None
     names = ext.serverNames = []  # an empty list stays empty, unlike a missing one
@@ -205,7 +206,7 @@ def _sni(ext, buf, pos, end):
     return ext
 
 
-def _status_request(ext, buf, pos, end):
+def _status_request(ext: Any, buf: bytearray, pos: int, end: int) -> Any:
     if pos == end:
         return ext  # status_type None, empty responder_id_list and request_extensions
     fields = vars(ext)
@@ -220,7 +221,7 @@ def _status_request(ext, buf, pos, end):
     return ext
 
 
-def _var_list(ext, buf, pos, end):
+def _var_list(ext: Any, buf: bytearray, pos: int, end: int) -> Any:
     if pos != end:
         fields = vars(ext)
         start = _whole(buf, pos, end, fields["_lengthLength"])
@@ -228,7 +229,7 @@ def _var_list(ext, buf, pos, end):
     return ext
 
 
-def _var_tuple_list(ext, buf, pos, end):
+def _var_tuple_list(ext: Any, buf: bytearray, pos: int, end: int) -> Any:
     if pos != end:
         fields = vars(ext)
         start = _whole(buf, pos, end, fields["_lengthLength"])
@@ -240,7 +241,7 @@ def _var_tuple_list(ext, buf, pos, end):
     return ext
 
 
-def _var_bytes(ext, buf, pos, end):
+def _var_bytes(ext: Any, buf: bytearray, pos: int, end: int) -> Any:
     if pos != end:
         fields = vars(ext)
         start = _whole(buf, pos, end, fields["_length_length"])
@@ -248,7 +249,7 @@ def _var_bytes(ext, buf, pos, end):
     return ext
 
 
-def _int(ext, buf, pos, end):
+def _int(ext: Any, buf: bytearray, pos: int, end: int) -> Any:
     if pos != end:
         fields = vars(ext)
         if end - pos != fields["_elem_length"]:
@@ -257,23 +258,23 @@ def _int(ext, buf, pos, end):
     return ext
 
 
-def _alpn(ext, buf, pos, end):
+def _alpn(ext: Any, buf: bytearray, pos: int, end: int) -> Any:
     # An empty payload raises here, as in tlslite.
     ext.protocol_names = _short_strings(buf, _whole(buf, pos, end, 2), end)
     return ext
 
 
-def _padding(ext, buf, pos, end):
+def _padding(ext: Any, buf: bytearray, pos: int, end: int) -> Any:
     ext.paddingData = buf[pos:end]
     return ext
 
 
-def _session_ticket(ext, buf, pos, end):
+def _session_ticket(ext: Any, buf: bytearray, pos: int, end: int) -> Any:
     ext.ticket = buf[pos:end]  # an empty one is bytearray(0) in tlslite too
     return ext
 
 
-def _key_share(ext, buf, pos, end):
+def _key_share(ext: Any, buf: bytearray, pos: int, end: int) -> Any:
     if pos == end:
         return ext  # client_shares stays None
     shares = ext.client_shares = []
@@ -289,7 +290,7 @@ def _key_share(ext, buf, pos, end):
     return ext
 
 
-def _pre_shared_key(ext, buf, pos, end):
+def _pre_shared_key(ext: Any, buf: bytearray, pos: int, end: int) -> Any:
     if pos == end:
         return ext  # identities and binders stay None
     identities = ext.identities = []
@@ -307,7 +308,7 @@ def _pre_shared_key(ext, buf, pos, end):
     return ext
 
 
-def _short_strings(buf: bytearray, start: int, end: int) -> list:
+def _short_strings(buf: bytearray, start: int, end: int) -> list[bytearray]:
     """The 1-byte-length-prefixed strings filling ``start:end`` (ALPN names, PSK binders)."""
     strings = []
     while start < end:
@@ -316,7 +317,7 @@ def _short_strings(buf: bytearray, start: int, end: int) -> list:
     return strings
 
 
-def _unknown(ext, buf, pos, end):
+def _unknown(ext: Any, buf: bytearray, pos: int, end: int) -> Any:
     # A type tlslite has no class for: TLSExtension keeps the raw payload.
     fields = vars(ext)
     fields["extType"] = buf[pos - 4] << 8 | buf[pos - 3]
@@ -324,7 +325,7 @@ def _unknown(ext, buf, pos, end):
     return ext
 
 
-def _tlslite(ext, buf, pos, end):
+def _tlslite(ext: Any, buf: bytearray, pos: int, end: int) -> Any:
     # A class whose parse is not reimplemented here (``ext`` goes unused):
     # tlslite parses this one extension, header included, as ClientHello.parse would.
     try:

@@ -7,7 +7,7 @@ arguments). Its own implementations are pure Python (RSA) or python-ecdsa
 (ECDSA, EdDSA). The classes here implement the same interfaces on top of
 ``cryptography`` key objects, for our private keys (``load_private_key``) and
 for peer public keys (installed into tlslite's key factories by
-``_backend.install``).
+``_patches``).
 
 tlslite hands signing methods a *digest* (or a DigestInfo-prefixed digest for
 TLS 1.2 RSA PKCS#1), so signing uses ``Prehashed``. It re-verifies every
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
@@ -34,6 +35,9 @@ from tlslite.utils.ecdsakey import ECDSAKey
 from tlslite.utils.eddsakey import EdDSAKey
 from tlslite.utils.rsakey import RSAKey
 
+if TYPE_CHECKING:
+    from typing_extensions import Buffer
+
 __all__ = [
     "CryptoECDSAKey",
     "CryptoEdDSAKey",
@@ -43,7 +47,7 @@ __all__ = [
     "wrap_public_key",
 ]
 
-_HASHES = {
+_HASHES: dict[str, Any] = {  # hash classes
     "md5": hashes.MD5,
     "sha1": hashes.SHA1,
     "sha224": hashes.SHA224,
@@ -56,7 +60,7 @@ _HASHES = {
 # enter the maths. tlslite truncates TLS 1.2 digests to the curve size before
 # signing (e.g. SHA-512 on P-384 -> 48 bytes), so pick the Prehashed
 # algorithm from the digest length, not from the name tlslite passes.
-_HASH_BY_DIGEST_LEN = {20: hashes.SHA1, 28: hashes.SHA224, 32: hashes.SHA256,
+_HASH_BY_DIGEST_LEN: dict[int, Any] = {20: hashes.SHA1, 28: hashes.SHA224, 32: hashes.SHA256,
                        48: hashes.SHA384, 64: hashes.SHA512}
 
 
@@ -67,13 +71,13 @@ def _deterministic() -> bool:
     return RANDOM_SOURCE.get() is not None
 
 
-def _hash(name):
+def _hash(name: str | None) -> hashes.HashAlgorithm | None:
     """cryptography hash instance for a tlslite hash name, or None."""
     cls = _HASHES.get(name.lower()) if name else None
     return cls() if cls else None
 
 
-def _strip_digest_info(data: bytes):
+def _strip_digest_info(data: bytes) -> tuple[str | None, bytes | None]:
     """Split tlslite's DigestInfo-prefixed digest into (hash name, digest).
 
     TLS 1.2 CertificateVerify hands RSA keys ``prefix || digest`` with
@@ -146,25 +150,25 @@ class _SignatureMemo:
     __slots__ = ("_last",)
 
     def __init__(self) -> None:
-        self._last = None
+        self._last: tuple[object, bytes, bytes] | None = None
 
-    def remember(self, params, message, signature) -> None:
+    def remember(self, params: object, message: Buffer, signature: Buffer) -> None:
         self._last = (params, bytes(message), bytes(signature))  # one atomic store
 
-    def matches(self, params, message, signature) -> bool:
+    def matches(self, params: object, message: Buffer, signature: Buffer) -> bool:
         last = self._last
         return (last is not None and last[0] == params
                 and last[1] == bytes(message) and last[2] == bytes(signature))
 
 
-def _pem(private, public, password) -> str:
+def _pem(private: Any, public: Any, password: str | bytes | None) -> str:
     if private is None:
-        return public.public_bytes(serialization.Encoding.PEM,
-                                   serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+        return str(public.public_bytes(serialization.Encoding.PEM,
+                                   serialization.PublicFormat.SubjectPublicKeyInfo).decode())
     enc = (serialization.BestAvailableEncryption(password.encode() if isinstance(password, str) else password)
            if password else serialization.NoEncryption())
-    return private.private_bytes(serialization.Encoding.PEM,
-                                 serialization.PrivateFormat.PKCS8, enc).decode()
+    return str(private.private_bytes(serialization.Encoding.PEM,
+                                     serialization.PrivateFormat.PKCS8, enc).decode())
 
 
 # ---------------------------------------------------------------------------
@@ -175,13 +179,17 @@ class _KeyCommon:
     """What the three key classes share; listed first so it wins over
     tlslite's abstract methods."""
 
+    #: The cryptography keys (the private one is None for a peer's key).
+    crypto_public: Any
+    crypto_private: Any
+
     def hasPrivateKey(self) -> bool:
         return self.crypto_private is not None
 
     def acceptsPassword(self) -> bool:
         return True
 
-    def write(self, password=None) -> str:
+    def write(self, password: str | bytes | None = None) -> str:
         return _pem(self.crypto_private, self.crypto_public, password)
 
 
@@ -206,22 +214,19 @@ class CryptoRSAKey(_KeyCommon, RSAKey):
         self._pure_key = None
 
 
-    def sign(self, bytes, padding="pkcs1", hashAlg=None, saltLen=None):  # noqa: A002 (tlslite's name)
+    def sign(self, bytes: Buffer, padding: str = "pkcs1", hashAlg: str | None = None, saltLen: int | None = None) -> bytearray:  # noqa: A002 (tlslite's name)
         if not self.hasPrivateKey():
             raise AssertionError()
         scheme = (padding or "").lower()
         data = bytes_(bytes)
         if scheme == "pkcs1":
-            if hashAlg is not None:
-                name, digest = hashAlg.lower(), data
-            else:
-                name, digest = _strip_digest_info(data)
+            name, digest = (hashAlg.lower(), data) if hashAlg is not None else _strip_digest_info(data)
             algorithm = _hash(name)
-            if algorithm is None or len(digest) != algorithm.digest_size:
+            if algorithm is None or digest is None or len(digest) != algorithm.digest_size:
                 # Not a plain digest (e.g. TLS 1.0's MD5||SHA1): cryptography has
                 # no raw RSA operation, so use tlslite's arithmetic. Not reached
                 # in TLS 1.2/1.3 with the hashes tlslite negotiates.
-                return self._pure().sign(bytes, padding, hashAlg, saltLen)
+                return bytearray(self._pure().sign(bytes, padding, hashAlg, saltLen))
             sig = self.crypto_private.sign(digest, _PKCS1, Prehashed(algorithm))
         elif scheme == "pss":
             algorithm = _hash(hashAlg)
@@ -244,7 +249,7 @@ class CryptoRSAKey(_KeyCommon, RSAKey):
         self._memo.remember((scheme, hashAlg, saltLen), data, sig)
         return bytearray(sig)
 
-    def verify(self, sigBytes, bytes, padding="pkcs1", hashAlg=None, saltLen=None):  # noqa: A002
+    def verify(self, sigBytes: Buffer, bytes: Buffer, padding: str = "pkcs1", hashAlg: str | None = None, saltLen: int | None = None) -> bool:  # noqa: A002
         scheme = (padding or "").lower()
         if scheme == "pkcs1" and self.key_type == "rsa-pss":
             return False
@@ -261,6 +266,7 @@ class CryptoRSAKey(_KeyCommon, RSAKey):
                     bytes_(sigBytes), _PKCS1, None)
             except (InvalidSignature, ValueError):
                 return False
+            candidates: tuple[Buffer, ...]
             if hashAlg == "sha1":
                 candidates = (RSAKey.addPKCS1SHA1Prefix(data, False), RSAKey.addPKCS1SHA1Prefix(data, True))
             elif hashAlg is not None:
@@ -280,11 +286,11 @@ class CryptoRSAKey(_KeyCommon, RSAKey):
             return True
         raise UnknownRSAType("Unknown RSA algorithm type")
 
-    def encrypt(self, bytes):  # noqa: A002
+    def encrypt(self, bytes: Buffer) -> bytearray:  # noqa: A002
         # Client side of static-RSA key exchange (TLS 1.2 "rsa" suites).
         return bytearray(self.crypto_public.encrypt(bytes_(bytes), _PKCS1))
 
-    def decrypt(self, encBytes):
+    def decrypt(self, encBytes: Buffer) -> Any:
         # Server side of static-RSA key exchange. tlslite's decrypt does
         # implicit rejection (no padding oracle) in constant-time style;
         # cryptography signals bad padding by exception, which would make a
@@ -292,13 +298,13 @@ class CryptoRSAKey(_KeyCommon, RSAKey):
         # does not enable static-RSA suites.
         return self._pure().decrypt(encBytes)
 
-    def _rawPrivateKeyOp(self, message):
+    def _rawPrivateKeyOp(self, message: int) -> Any:
         return self._pure()._rawPrivateKeyOp(message)
 
-    def _rawPublicKeyOp(self, ciphertext):
+    def _rawPublicKeyOp(self, ciphertext: int) -> int:
         return pow(ciphertext, self.e, self.n)
 
-    def _pure(self):
+    def _pure(self) -> Any:
         """tlslite's pure-Python key with the same numbers (rare paths only)."""
         if self._pure_key is None:
             if self.crypto_private is None:
@@ -314,12 +320,12 @@ class CryptoRSAKey(_KeyCommon, RSAKey):
 _PKCS1 = padding.PKCS1v15()
 
 
-def _pss(algorithm, salt_len):
+def _pss(algorithm: hashes.HashAlgorithm, salt_len: int | None) -> padding.PSS:
     # tlslite always passes the salt length (the hash length in TLS).
     return padding.PSS(mgf=padding.MGF1(algorithm), salt_length=salt_len or 0)
 
 
-def bytes_(data) -> bytes:
+def bytes_(data: Buffer) -> bytes:
     return data if type(data) is bytes else bytes(data)
 
 
@@ -348,7 +354,7 @@ class CryptoECDSAKey(_KeyCommon, ECDSAKey):
         return self.curve.bits
 
 
-    def _sign(self, data, hash_alg):
+    def _sign(self, data: Buffer, hash_alg: str | None) -> bytearray:
         digest = bytes_(data)
         algorithm = _HASH_BY_DIGEST_LEN.get(len(digest))
         if algorithm is None:
@@ -364,11 +370,14 @@ class CryptoECDSAKey(_KeyCommon, ECDSAKey):
         self._memo.remember(None, digest, sig)
         return bytearray(sig)
 
-    def _hashAndSign(self, data, hAlg):
-        sig = self.crypto_private.sign(bytes_(data), ec.ECDSA(_hash(hAlg)))
+    def _hashAndSign(self, data: Buffer, hAlg: str) -> bytearray:
+        algorithm = _hash(hAlg)
+        if algorithm is None:
+            raise ValueError("ECDSA: unsupported hash %r" % (hAlg,))
+        sig = self.crypto_private.sign(bytes_(data), ec.ECDSA(algorithm))
         return bytearray(sig)
 
-    def _verify(self, signature, hash_bytes):
+    def _verify(self, signature: Buffer, hash_bytes: Buffer) -> bool:
         if self._memo.matches(None, hash_bytes, signature):
             return True
         digest = bytes_(hash_bytes)
@@ -393,7 +402,7 @@ _EDDSA = {ed25519.Ed25519PublicKey: ("Ed25519", 253), ed448.Ed448PublicKey: ("Ed
 class CryptoEdDSAKey(_KeyCommon, EdDSAKey):
     """tlslite ``EdDSAKey`` (pure EdDSA) backed by a cryptography Ed25519/Ed448 key."""
 
-    def __init__(self, public_key, private_key=None) -> None:
+    def __init__(self, public_key: Any, private_key: Any = None) -> None:
         for cls, (name, bits) in _EDDSA.items():
             if isinstance(public_key, cls):
                 break
@@ -409,13 +418,13 @@ class CryptoEdDSAKey(_KeyCommon, EdDSAKey):
         return self._bits
 
 
-    def _hashAndSign(self, data):
+    def _hashAndSign(self, data: Buffer) -> bytearray:
         message = bytes_(data)
         sig = self.crypto_private.sign(message)
         self._memo.remember(None, message, sig)
         return bytearray(sig)
 
-    def _hashAndVerify(self, signature, data):
+    def _hashAndVerify(self, signature: Buffer, data: Buffer) -> bool:
         if self._memo.matches(None, data, signature):
             return True
         try:
@@ -429,7 +438,7 @@ class CryptoEdDSAKey(_KeyCommon, EdDSAKey):
 # Constructors
 # ---------------------------------------------------------------------------
 
-def load_private_key(key, *, rsa_pss: bool = False):
+def load_private_key(key: Any, *, rsa_pss: bool = False) -> CryptoRSAKey | CryptoECDSAKey | CryptoEdDSAKey:
     """Wrap a cryptography private key as a tlslite key object.
 
     Supports RSA (PKCS#1 v1.5 and PSS signatures), EC on P-256/P-384/P-521,
@@ -445,7 +454,7 @@ def load_private_key(key, *, rsa_pss: bool = False):
     raise TypeError("unsupported private key type: %s" % type(key).__name__)
 
 
-def wrap_public_key(key, key_type: str | None = None):
+def wrap_public_key(key: Any, key_type: str | None = None) -> CryptoRSAKey | CryptoECDSAKey | CryptoEdDSAKey:
     """Wrap a cryptography public key as a tlslite key object.
 
     ``key_type`` matters for RSA only ("rsa" or "rsa-pss", as in

@@ -19,8 +19,10 @@ alerts and errors stay exactly tlslite's. RFC 8446 §5.2-5.4, RFC 5246
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESCCM, AESGCM, ChaCha20Poly1305
 
 from ._backend import AEAD_CLASS
 
@@ -45,8 +47,9 @@ class _Keys:
     """
 
     __slots__ = ("state", "aead", "tls13", "explicit_nonce", "fixed", "fixed_bytes", "size_limit", "max_body")
+    aead: AESGCM | AESCCM | ChaCha20Poly1305
 
-    def __init__(self, state, context, tls13: bool, size_limit: int) -> None:
+    def __init__(self, state: Any, context: Any, tls13: bool, size_limit: int) -> None:
         self.state = state
         self.aead = context._aead
         self.tls13 = tls13
@@ -58,7 +61,7 @@ class _Keys:
         self.max_body = size_limit + (256 if tls13 else 2048)
 
 
-def _keys_for(state, record_layer, size_limit: int) -> _Keys | None:
+def _keys_for(state: Any, record_layer: Any, size_limit: int) -> _Keys | None:
     context = state.encContext
     if type(context) is not AEAD_CLASS or context.tagLength != _TAG or record_layer.version < (3, 3):
         return None
@@ -70,7 +73,7 @@ class RecordFastPath:
 
     __slots__ = ("tls", "_write", "_read")
 
-    def __init__(self, tls) -> None:
+    def __init__(self, tls: Any) -> None:
         self.tls = tls
         self._write: _Keys | None = None
         self._read: _Keys | None = None
@@ -126,7 +129,7 @@ class RecordFastPath:
         for partial in tls._defragmenter.buffers.values():
             if partial:  # a handshake message or an alert is half-read: tlslite's
                 return None
-        plaintexts = []
+        plaintexts: list[bytes] = []
         offset = 0
         available = len(incoming)
         with memoryview(incoming) as view:  # no copy of the ciphertext; released before resizing
@@ -151,7 +154,7 @@ class RecordFastPath:
         return plaintexts[0] if len(plaintexts) == 1 else b"".join(plaintexts)
 
 
-def _open_one(keys: _Keys, seq: int, body) -> bytes | None:
+def _open_one(keys: _Keys, seq: int, body: memoryview) -> bytes | None:
     """One record's application data, or None when tlslite should handle it."""
     if keys.tls13:
         header = _HEADER(APPLICATION_DATA, 0x0303, len(body))  # the AAD (RFC 8446 §5.2)

@@ -8,12 +8,13 @@ purekong's documented defaults.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Callable
 
 from cryptography import x509
 from tlslite.handshakesettings import HandshakeSettings, Keypair, VirtualHost
 
 from .._config import CertifiedKey, SessionStore
-from .._suites import VERSIONS
+from .._suites import DEFAULT_SIGNATURE_SCHEMES, VERSIONS
 from ._backend import load_certificate_chain
 from ._keys import load_private_key
 
@@ -35,6 +36,8 @@ class Plan:
     certificates: tuple[CertifiedKey, ...] = ()
     alpn_protocols: tuple[str, ...] = ()
     # Server only.
+    signature_schemes: tuple[str, ...] = DEFAULT_SIGNATURE_SCHEMES
+    session_data: Callable[[tuple[bytes, ...] | None], bytes] | None = None
     request_client_certificate: bool = False
     client_ca_certificates: tuple[x509.Certificate, ...] = ()
     issue_tickets: bool = False
@@ -58,7 +61,7 @@ class _Validated(HandshakeSettings):
         return _copy(self, HandshakeSettings)
 
 
-def _copy(settings: HandshakeSettings, cls: type) -> HandshakeSettings:
+def _copy(settings: HandshakeSettings, cls: Any) -> HandshakeSettings:
     # A new object and new lists, as tlslite's validate() hands back, so that
     # nothing a connection does to its settings reaches another connection.
     fields = settings.__dict__.copy()
@@ -122,7 +125,7 @@ def _build(plan: Plan) -> HandshakeSettings:
     return settings
 
 
-def _virtual_host(certificates) -> VirtualHost:
+def _virtual_host(certificates: tuple[CertifiedKey, ...]) -> VirtualHost:
     # Only VirtualHost.keys is read by tlslite; it tries them in order after
     # the default pair, taking the first one the client can use.
     host = VirtualHost()
@@ -130,15 +133,15 @@ def _virtual_host(certificates) -> VirtualHost:
     return host
 
 
-def tlslite_key(certified: CertifiedKey):
+def tlslite_key(certified: CertifiedKey) -> Any:
     return _tlslite_pair(certified)[1]
 
 
-def tlslite_chain(certified: CertifiedKey):
+def tlslite_chain(certified: CertifiedKey) -> Any:
     return _tlslite_pair(certified)[0]
 
 
-def _tlslite_pair(certified: CertifiedKey):
+def _tlslite_pair(certified: CertifiedKey) -> tuple[Any, Any]:
     # Converting a chain and a key costs ~50 us; a CertifiedKey serves many
     # connections, so the tlslite objects are made once and kept on it.
     pair = certified.__dict__.get("_tlslite_pair")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from typing import Any, Callable
 
 import tlslite.tlsconnection
 from tlslite.constants import CipherSuite, TLSEnum
@@ -16,10 +17,10 @@ from tlslite.errors import TLSInternalError
 from tlslite.handshakehashes import HandshakeHashes
 from tlslite.utils.codec import DecodeError
 
-_fields_by_class: dict[type, dict] = {}
+_fields_by_class: dict[type, dict[str, Any]] = {}
 
 
-def _cached_recursive_vars(cls, klass):
+def _cached_recursive_vars(cls: type, klass: type) -> dict[str, Any]:
     # TLSEnum.toRepr/toStr rebuild a dict of every class attribute (walking
     # the bases) on each call; tlslite calls them several times per
     # handshake to name signature schemes and hashes. The enums never change
@@ -43,16 +44,16 @@ class TranscriptBuffer(HandshakeHashes):
     hashing the buffer on demand is cheaper, and the bytes are the same.
     """
 
-    def __init__(self):  # noqa: D107 - deliberately not calling super()
+    def __init__(self) -> None:  # noqa: D107 - deliberately not calling super()
         self._handshake_buffer = bytearray()
         # The transcript only grows, so a digest stays valid for its length;
         # TLS 1.3 asks for the same one up to three times in a row.
-        self._last_digest = (None, -1, b"")
+        self._last_digest: tuple[str | None, int, bytes] = (None, -1, b"")
 
-    def update(self, data):
+    def update(self, data: bytes | bytearray) -> None:
         self._handshake_buffer += data
 
-    def digest(self, digest=None):
+    def digest(self, digest: str | None = None) -> bytes | bytearray:
         if digest is None:  # TLS 1.0/1.1 PRF input, never negotiated by purekong
             return self._hash("md5") + self._hash("sha1")
         if digest == "intrinsic":
@@ -61,7 +62,7 @@ class TranscriptBuffer(HandshakeHashes):
             raise ValueError("Unknown digest name")
         return self._hash(digest)
 
-    def _hash(self, name):
+    def _hash(self, name: str) -> bytes:
         last_name, last_length, value = self._last_digest
         length = len(self._handshake_buffer)
         if last_name != name or last_length != length:
@@ -69,12 +70,12 @@ class TranscriptBuffer(HandshakeHashes):
             self._last_digest = (name, length, value)
         return value
 
-    def digestSSL(self, masterSecret, label):  # SSLv3 only; kept for completeness
+    def digestSSL(self, masterSecret: bytes | bytearray, label: bytes | bytearray) -> Any:  # SSLv3 only; kept for completeness
         legacy = HandshakeHashes()
         legacy.update(self._handshake_buffer)
         return legacy.digestSSL(masterSecret, label)
 
-    def copy(self):
+    def copy(self) -> TranscriptBuffer:
         other = TranscriptBuffer()
         other._handshake_buffer = bytearray(self._handshake_buffer)
         return other
@@ -83,11 +84,11 @@ class TranscriptBuffer(HandshakeHashes):
 _DIGESTS = {name: getattr(hashlib, name) for name in ("md5", "sha1", "sha224", "sha256", "sha384", "sha512")}
 
 
-_tlsenum_to_repr = TLSEnum.toRepr.__func__
-_names: dict[tuple, str | None] = {}
+_tlsenum_to_repr: Callable[..., str | None] = TLSEnum.toRepr.__func__
+_names: dict[tuple[Any, ...], str | None] = {}
 
 
-def _cached_to_repr(cls, value, blacklist=None):
+def _cached_to_repr(cls: type, value: Any, blacklist: Any = None) -> str | None:
     # The name of a code point never changes either: remember each one.
     # Only known names are kept (a finite set), so values a peer makes up
     # cannot grow the table; unhashable values take the slow way.
@@ -106,7 +107,7 @@ def _cached_to_repr(cls, value, blacklist=None):
 _DUPLICATE = object()
 
 
-def _get_extension(self, extType):
+def _get_extension(self: Any, extType: int) -> Any:
     # HelloMessage.getExtension scans the extension list on every call; a
     # server handshake asks a ClientHello about fifty times. The answers are
     # kept in a dict, rebuilt whenever the list object or its length changes
@@ -127,12 +128,12 @@ def _get_extension(self, extType):
     return found
 
 
-def _parser_get(self, length):
+def _parser_get(self: Any, length: int) -> int:
     # codec.Parser.get: read a big-endian integer. tlslite slices, then
     # converts through a hex string; a handshake reads a few hundred.
-    index = self.index
+    index: int = self.index
     end = index + length
-    data = self.bytes
+    data: bytearray = self.bytes
     if end > len(data):
         raise DecodeError("Read past end of buffer")
     self.index = end
@@ -141,7 +142,7 @@ def _parser_get(self, length):
     return int.from_bytes(data[index:end], "big")
 
 
-def _custom_name_setattr(self, name, value):
+def _custom_name_setattr(self: Any, name: str, value: Any) -> None:
     # CustomNameExtension.__setattr__ asked hasattr(self, "_field_name")
     # first; until __init__ has set it that goes through __getattr__, which
     # formats and raises an AttributeError: six times per parsed extension.
@@ -152,11 +153,11 @@ def _custom_name_setattr(self, name, value):
     object.__setattr__(self, name, value)
 
 
-_tlslite_filter_suites = CipherSuite._filterSuites
-_filtered: dict[tuple, list] = {}
+_tlslite_filter_suites: Callable[..., list[int]] = CipherSuite._filterSuites
+_filtered: dict[tuple[Any, ...], list[int]] = {}
 
 
-def _filter_suites(suites, settings, version=None):
+def _filter_suites(suites: list[int], settings: Any, version: tuple[int, int] | None = None) -> list[int]:
     # CipherSuite._filterSuites rebuilds three suite lists and filters by
     # list membership, four times per handshake, from the same settings.
     # The answer depends only on these values; callers get their own copy.
@@ -172,7 +173,7 @@ def _filter_suites(suites, settings, version=None):
     return list(found)
 
 
-_tlslite_is_valid_hostname = tlslite.tlsconnection.is_valid_hostname
+_tlslite_is_valid_hostname: Callable[[Any], bool] = tlslite.tlsconnection.is_valid_hostname
 
 
 @functools.lru_cache(maxsize=1024)  # bounded: names come from peers
@@ -180,7 +181,7 @@ def _valid_hostname(name: bytes) -> bool:
     return _tlslite_is_valid_hostname(name)
 
 
-def _is_valid_hostname(hostname):
+def _is_valid_hostname(hostname: str | bytes | bytearray) -> bool:
     # dns_utils.is_valid_hostname runs three regular expressions per SNI
     # name (about 7 us a handshake); the answer depends on the name alone.
     if isinstance(hostname, str):
