@@ -20,6 +20,7 @@ from ._events import (
     KeyUpdated,
     der_to_pem,
 )
+from ._random import LabelledRandom
 from ._server import ServerConnection
 from ._state import State
 from ._trace import HandshakeMessageTrace, KeyLogWriter, SecretTrace
@@ -47,6 +48,7 @@ __all__ = [
     "HandshakeMessageTrace",
     "KeyLogWriter",
     "KeyUpdated",
+    "LabelledRandom",
     "LocalProtocolError",
     "ProtocolError",
     "RemoteProtocolError",
