@@ -13,13 +13,15 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Collection, Iterable
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from ._suites import CIPHERS, DEFAULT_CIPHERS, DEFAULT_GROUPS, GROUPS, VERSIONS
+from ._suites import CIPHERS, DEFAULT_CIPHERS, DEFAULT_GROUPS, DEFAULT_SIGNATURE_SCHEMES, GROUPS, SIGNATURE_SCHEMES, VERSIONS
+
+MIN_RSA_BITS = 1024
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 
@@ -42,6 +44,9 @@ class CertifiedKey:
             raise ValueError("CertifiedKey needs at least one certificate")
         if not isinstance(self.private_key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey)):
             raise ValueError("private key must be RSA, ECDSA (P-256/P-384) or Ed25519")
+        if isinstance(self.private_key, rsa.RSAPrivateKey) and self.private_key.key_size < MIN_RSA_BITS:
+            # OpenSSL's security level 1; below it no TLS 1.3 RSA-PSS scheme fits the key.
+            raise ValueError(f"RSA keys must have at least {MIN_RSA_BITS} bits, not {self.private_key.key_size}")
         if isinstance(self.private_key, ec.EllipticCurvePrivateKey) and self.private_key.curve.name not in ("secp256r1", "secp384r1"):
             raise ValueError(f"ECDSA keys must be on P-256 or P-384, not {self.private_key.curve.name}")
         leaf_key = self.chain[0].public_key().public_bytes(
@@ -118,6 +123,11 @@ class ServerConfig:
     groups: tuple[str, ...] = DEFAULT_GROUPS
     #: ALPN protocols in preference order; empty means ALPN is ignored.
     alpn_protocols: tuple[str, ...] = ()
+    #: Signature schemes the server signs with (ServerKeyExchange, TLS 1.3
+    #: CertificateVerify), in preference order; only schemes the client
+    #: offers and the key can make are used. OpenSSL's order by default
+    #: (SHA-256 first). SHA-1 and MD5 are not available (RFC 9155).
+    signature_schemes: tuple[str, ...] = DEFAULT_SIGNATURE_SCHEMES
     #: Defaults for what proceed() leaves unsaid.
     request_client_certificate: bool = False
     client_ca_certificates: tuple[x509.Certificate, ...] = ()
@@ -144,6 +154,8 @@ class ServerConfig:
         object.__setattr__(self, "certificates", certificates)
         object.__setattr__(self, "client_ca_certificates", tuple(self.client_ca_certificates))
         object.__setattr__(self, "alpn_protocols", tuple(self.alpn_protocols))
+        object.__setattr__(self, "signature_schemes", tuple(self.signature_schemes))
+        _check_names("signature_schemes", self.signature_schemes, SIGNATURE_SCHEMES)
         check_ca_names(self.client_ca_certificates)
         for key in self.ticket_keys:
             if len(key) not in (16, 32):
@@ -192,13 +204,14 @@ def check_ca_names(certificates: Iterable[x509.Certificate]) -> None:
 
 
 def _check_common(versions: tuple[str, ...], ciphers: tuple[str, ...], groups: tuple[str, ...]) -> None:
-    for name, values, known in (
-        ("versions", versions, VERSIONS),
-        ("ciphers", ciphers, CIPHERS),
-        ("groups", groups, GROUPS),
-    ):
-        if not values:
-            raise ValueError(f"{name} must not be empty")
-        unknown = [v for v in values if v not in known]
-        if unknown:
-            raise ValueError(f"unsupported {name}: {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+    _check_names("versions", versions, VERSIONS)
+    _check_names("ciphers", ciphers, CIPHERS)
+    _check_names("groups", groups, GROUPS)
+
+
+def _check_names(name: str, values: tuple[str, ...], known: Collection[str]) -> None:
+    if not values:
+        raise ValueError(f"{name} must not be empty")
+    unknown = [v for v in values if v not in known]
+    if unknown:
+        raise ValueError(f"unsupported {name}: {', '.join(unknown)} (known: {', '.join(sorted(known))})")

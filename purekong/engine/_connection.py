@@ -188,6 +188,7 @@ class Connection:
             alpn_protocol=facts.alpn_protocol,
             resumed=facts.resumed,
             peer_certificates=facts.peer_certificates,
+            session_data=facts.session_data,
         )
 
     def _collect_hook_events(self) -> None:

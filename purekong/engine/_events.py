@@ -43,6 +43,9 @@ class ClientHelloReceived(Event):
     chosen; Kong's ``client_hello`` phase runs here on every handshake).
     """
 
+    #: The SNI host name, when it is a valid host name (RFC 6066 §3: ASCII,
+    #: DNS syntax, no IP literal); otherwise None, and the connection is
+    #: routed and resumed as one without SNI.
     server_name: str | None
     #: TLS versions the client offers, highest first, as ``"TLSv1.3"`` names
     #: (unknown versions are left out).
@@ -58,6 +61,9 @@ class ClientHelloReceived(Event):
     raw: bytes = field(repr=False)
     #: True when this handshake will resume a session (no certificate phase).
     resumes_session: bool = False
+    #: The SNI host_name bytes exactly as sent, valid or not (an IP literal,
+    #: UTF-8); None without SNI.
+    server_name_raw: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,10 @@ class HandshakeComplete(Event):
     #: sent none, and on a resumed handshake (nginx and Kong return nothing
     #: there either).
     peer_certificates: tuple[bytes, ...] | None = field(repr=False)
+    #: Server side: what ``proceed(session_data=...)`` returned on the full
+    #: handshake, stored with the session; on a resumed handshake, the bytes
+    #: restored from the ticket or session cache (None when there were none).
+    session_data: bytes | None = field(default=None, repr=False)
 
     @property
     def openssl_cipher(self) -> str:

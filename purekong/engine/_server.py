@@ -13,7 +13,7 @@ from ._connection import Connection
 from ._state import Input, State
 from ._events import PAUSED, ClientHelloReceived, Event, HandshakeComplete
 from ._suites import VERSION_NAMES
-from ._tlslite import FirstHello, HandshakeFacts, Plan, TooLarge, client_hello_problem, describe_hello, hello_server_name, read_client_hello, select_alpn
+from ._tlslite import FirstHello, HandshakeFacts, Plan, TooLarge, adopt_server_name, client_hello_problem, describe_hello, hello_server_name, read_client_hello, select_alpn
 from ._trace import CertificatePhaseTrace, Tracer
 
 # Bytes buffered before tlslite starts: one ClientHello plus slack for a
@@ -55,6 +55,7 @@ class ServerConnection(Connection):
         client_ca_certificates: Iterable[x509.Certificate] | None = None,
         session_reuse: bool | None = None,
         alpn_protocols: Iterable[str] | None = None,
+        session_data: Callable[[tuple[bytes, ...] | None], bytes] | None = None,
     ) -> None:
         """Continue the paused handshake with this connection's choices.
 
@@ -74,6 +75,11 @@ class ServerConnection(Connection):
           caches nothing, so the next connection does a full handshake.
         - ``alpn_protocols``: the server's protocols for this connection, in
           preference order (e.g. the config's list without ``h2``).
+        - ``session_data``: called once with the client's certificates (DER,
+          or None); the bytes it returns (at most 1 KiB) are stored with the
+          session, encrypted and authenticated inside tickets, and reported as
+          ``HandshakeComplete.session_data`` now and when the session is
+          resumed (nginx keeps its verify result in the session this way).
         """
         self._machine.check("proceed")
         config = self.config
@@ -98,7 +104,14 @@ class ServerConnection(Connection):
         alpn = config.alpn_protocols if alpn_protocols is None else tuple(alpn_protocols)
         if self._trace is not None:
             self._trace_certificate_phase(certificates, request, cas, reuse, alpn)
-        plan = self._plan(certificates=certificates, request_client_certificate=request, client_ca_certificates=cas, reuse=reuse, alpn_protocols=alpn)
+        plan = self._plan(
+            certificates=certificates,
+            request_client_certificate=request,
+            client_ca_certificates=cas,
+            reuse=reuse,
+            alpn_protocols=alpn,
+            session_data=session_data,
+        )
         self._start(plan, Input.PROCEED, resume=False)
 
     def _trace_certificate_phase(
@@ -175,6 +188,7 @@ class ServerConnection(Connection):
         problem = client_hello_problem(hello)
         if problem is not None:
             self._fail_plaintext(*problem)
+        adopt_server_name(hello)  # an IP literal or non-ASCII name counts as no SNI
         try:
             cipher, resumes = self._driver.choose(hello, self._plan(), self.config.session_store, self.config.session_resumption)
             event = _client_hello_event(hello, resumes)
@@ -198,6 +212,7 @@ class ServerConnection(Connection):
         client_ca_certificates: tuple[x509.Certificate, ...] | None = None,
         reuse: bool | None = None,
         alpn_protocols: tuple[str, ...] | None = None,
+        session_data: Callable[[tuple[bytes, ...] | None], bytes] | None = None,
     ) -> Plan:
         config = self.config
         reuse = config.session_resumption if reuse is None else reuse
@@ -210,6 +225,8 @@ class ServerConnection(Connection):
             groups=config.groups,
             certificates=certificates if certificates is not None else config.certificates,
             alpn_protocols=config.alpn_protocols if alpn_protocols is None else alpn_protocols,
+            signature_schemes=config.signature_schemes,
+            session_data=session_data,
             request_client_certificate=config.request_client_certificate if request_client_certificate is None else request_client_certificate,
             client_ca_certificates=config.client_ca_certificates if client_ca_certificates is None else client_ca_certificates,
             issue_tickets=reuse,
@@ -279,4 +296,5 @@ def _client_hello_event(hello: FirstHello, resumes_session: bool) -> ClientHello
         alpn_protocols=facts.alpn_protocols,
         raw=hello.raw,
         resumes_session=resumes_session,
+        server_name_raw=hello.server_name_raw,
     )

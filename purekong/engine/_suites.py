@@ -39,6 +39,27 @@ CIPHERS = frozenset(DEFAULT_CIPHERS)
 DEFAULT_GROUPS = ("x25519", "secp256r1", "secp384r1")
 GROUPS = {"x25519": 0x001D, "secp256r1": 0x0017, "secp384r1": 0x0018}
 
+# Signature schemes a server signs with (RFC 8446 §4.2.3 code points), in
+# OpenSSL 3's default order: SHA-256 before the longer hashes, ECDSA and
+# EdDSA before RSA, PSS before PKCS#1 (which is TLS 1.2 only). SHA-1, MD5
+# and SHA-224 are not here: RFC 9155 forbids the first two in TLS 1.2.
+SIGNATURE_SCHEMES = {
+    "ecdsa_secp256r1_sha256": 0x0403,
+    "ecdsa_secp384r1_sha384": 0x0503,
+    "ecdsa_secp521r1_sha512": 0x0603,
+    "ed25519": 0x0807,
+    "rsa_pss_rsae_sha256": 0x0804,
+    "rsa_pss_rsae_sha384": 0x0805,
+    "rsa_pss_rsae_sha512": 0x0806,
+    "rsa_pss_pss_sha256": 0x0809,
+    "rsa_pss_pss_sha384": 0x080A,
+    "rsa_pss_pss_sha512": 0x080B,
+    "rsa_pkcs1_sha256": 0x0401,
+    "rsa_pkcs1_sha384": 0x0501,
+    "rsa_pkcs1_sha512": 0x0601,
+}
+DEFAULT_SIGNATURE_SCHEMES = tuple(SIGNATURE_SCHEMES)
+
 VERSIONS = {"TLSv1.2": (3, 3), "TLSv1.3": (3, 4)}
 VERSION_NAMES = {
     (3, 0): "SSLv3",

@@ -27,6 +27,9 @@ phases read, with ``client_verify`` computed as nginx's
 ``$ssl_client_verify``: against the CAs given to
 ``request_client_certificate`` (an empty store otherwise), at Kong's forced
 depth 0 unless the server sets ``verify_depth`` (nginx's ``ssl_verify_depth``).
+The result is stored with the session (``proceed(session_data=...)``), so a
+resumed connection reports the original result, as nginx restores it from
+its session; the chain itself is not available there, as in nginx.
 """
 
 from __future__ import annotations
@@ -100,8 +103,17 @@ class ConnectionPhases:
             client_ca_certificates=requests.ca_certificates or (),
             session_reuse=not requests.disable_session_reuse,
             alpn_protocols=alpn,
+            session_data=self._verify_for_session,
         )
         return True
+
+    def _verify_for_session(self, chain: tuple[bytes, ...] | None) -> bytes:
+        # Called by the engine once the client's certificates are known.
+        return self._client_verify(chain).encode()
+
+    def _client_verify(self, chain: tuple[bytes, ...] | None) -> str:
+        depth = 0 if self.verify_depth is None else self.verify_depth
+        return client_verify(chain, self.requests.ca_certificates or [], depth=depth)
 
     def _run_certificate_handlers(self, hello: ClientHelloInfo) -> bool:
         # A fresh context, as Kong's wrapper gets after Kong.ssl_certificate
@@ -121,12 +133,16 @@ class ConnectionPhases:
 
     def tls_info(self, handshake: HandshakeComplete) -> TLSInfo:
         """The ``$ssl_*`` facts of the finished handshake."""
-        chain = handshake.peer_certificates
-        depth = 0 if self.verify_depth is None else self.verify_depth
+        if handshake.session_data is not None:
+            verify = handshake.session_data.decode()  # computed at the handshake, or restored with the session
+        elif handshake.resumed:
+            verify = "NONE"  # a session stored without a result
+        else:
+            verify = self._client_verify(handshake.peer_certificates)
         return TLSInfo(
             version=handshake.version,
             cipher=handshake.openssl_cipher,
-            client_verify=client_verify(chain, self.requests.ca_certificates or [], depth=depth),
+            client_verify=verify,
             client_chain_pem=handshake.peer_certificates_pem(),
             server_name=handshake.server_name,
         )

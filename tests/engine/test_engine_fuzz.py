@@ -936,7 +936,7 @@ def test_compressed_client_certificate_bounded_by_the_limit(pki, compressing_cli
     cli = compressing_client(pk_client_config(pki, "1.3", certificate=key))
     with pytest.raises(RemoteProtocolError) as info:
         pump(cli, srv)
-    assert info.value.alert == AlertDescription.illegal_parameter
+    assert info.value.alert == AlertDescription.bad_certificate  # RFC 8879 §4
     assert srv.conn.state is State.ERROR and srv.handshake is None
 
 

@@ -8,7 +8,7 @@ installed once by ``purekong/engine/__init__.py``.
 """
 
 from ._driver import Driver, HandshakeFacts, PeerAlert, PeerEOF, select_alpn
-from ._hello import FirstHello, HelloFacts, TooLarge, client_hello_problem, describe_hello, hello_server_name, read_client_hello
+from ._hello import FirstHello, HelloFacts, TooLarge, adopt_server_name, client_hello_problem, describe_hello, hello_server_name, read_client_hello
 from ._hooked import Hooks
 from ._settings import Plan
 
@@ -22,6 +22,7 @@ __all__ = [
     "PeerEOF",
     "Plan",
     "TooLarge",
+    "adopt_server_name",
     "client_hello_problem",
     "describe_hello",
     "hello_server_name",

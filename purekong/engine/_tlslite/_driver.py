@@ -34,10 +34,10 @@ from tlslite.messages import Alert
 
 from .._alerts import AlertDescription, RemoteProtocolError
 from .._config import SessionStore
-from .._suites import BY_CODE, VERSION_NAMES, VERSIONS
+from .._suites import BY_CODE, SIGNATURE_SCHEMES, SUITES, VERSION_NAMES, VERSIONS
 from . import _records, _speedups
 from ._hello import FirstHello, hello_server_name
-from ._hooked import RUNNING, Hooks, HookedTLSConnection
+from ._hooked import RUNNING, Hooks, HookedTLSConnection, restore_session_data, session_data_for
 from ._settings import Plan, handshake_settings, tlslite_chain, tlslite_key
 from ._transport import MemoryTransport
 
@@ -66,6 +66,7 @@ class HandshakeFacts:
     alpn_protocol: str | None
     resumed: bool
     peer_certificates: tuple[bytes, ...] | None
+    session_data: bytes | None = None
 
 
 class Driver:
@@ -117,12 +118,17 @@ class Driver:
         settings = handshake_settings(plan)
         self.hooks.resumption_allowed = resume
         self.hooks.first_hello = hello
+        self.hooks.acknowledge_server_name = hello_server_name(hello) is not None
+        self.hooks.resuming = resume
+        self.hooks.session_data_source = plan.session_data
+        self.hooks.session_data, self.hooks.session_data_known = None, False
+        self.hooks.signature_schemes = tuple(SIGNATURE_SCHEMES[name] for name in plan.signature_schemes)
         if plan.request_client_certificate:
             self.hooks.tls13_ca_names = tuple(c.subject.public_bytes() for c in plan.client_ca_certificates)
         ca_names = [bytearray(dn) for dn in self.hooks.tls13_ca_names] or None
         cache = None
         if plan.session_store is not None and (resume or plan.cache_session):
-            cache = _SessionCacheView(plan.session_store, hello_server_name(hello), resume, plan.cache_session)
+            cache = _SessionCacheView(plan.session_store, hello_server_name(hello), resume, plan.cache_session, self.hooks)
         self._generator = self.tls.handshakeServerAsync(
             certChain=tlslite_chain(plan.certificates[0]),
             privateKey=tlslite_key(plan.certificates[0]),
@@ -135,6 +141,7 @@ class Driver:
         self._is_handshake = True
 
     def start_client(self, plan: Plan, server_name: str | None, session: Any = None) -> None:
+        self.hooks.offered_cipher_suites = offered_cipher_suites(plan)
         settings = handshake_settings(plan)
         certified = plan.certificates[0] if plan.certificates else None
         self._generator = self.tls.handshakeClientCert(
@@ -314,6 +321,7 @@ class Driver:
             alpn_protocol=bytes(alpn).decode("ascii", "replace") if alpn else None,
             resumed=resumed,
             peer_certificates=peer,
+            session_data=None if tls._client else session_data_for(self.hooks, None if resumed else session.clientCertChain),
         )
 
     # -- resumption ----------------------------------------------------------
@@ -405,11 +413,12 @@ class Driver:
 class _SessionCacheView:
     """tlslite's session-cache interface over purekong's SessionStore, for one connection."""
 
-    def __init__(self, store: SessionStore, server_name: str | None, lookups: bool, stores: bool) -> None:
+    def __init__(self, store: SessionStore, server_name: str | None, lookups: bool, stores: bool, hooks: Hooks) -> None:
         self._store = store
         self._server_name = server_name
         self._lookups = lookups
         self._stores = stores
+        self._hooks = hooks
 
     def __bool__(self) -> bool:
         # tlslite sends an empty session ID when the cache is falsy.
@@ -419,11 +428,29 @@ class _SessionCacheView:
         session = self._store.get(self._server_name, session_id) if self._lookups else None
         if session is None:
             raise KeyError(session_id)
+        restore_session_data(self._hooks, getattr(session, "purekong_session_data", None))
         return session
 
     def __setitem__(self, session_id: bytes, session: Any) -> None:
         if self._stores:
+            # The store is in memory: the data stays with the session object.
+            session.purekong_session_data = session_data_for(self._hooks, session.clientCertChain)
             self._store.put(self._server_name, session_id, session)
+
+
+def offered_cipher_suites(plan: Plan) -> tuple[int, ...]:
+    """What a client offers: TLS 1.3 suites, then TLS 1.2 ones (ECDSA before
+    RSA), each in the configured cipher order; the RFC 5746 SCSV last (as
+    OpenSSL places it) only when TLS 1.2 is offered: a TLS 1.3-only client
+    has no renegotiation to secure."""
+    codes = [s.code for version in ("TLSv1.3", "TLSv1.2") if version in plan.versions
+             for cipher in plan.ciphers for s in SUITES if s.version == version and s.cipher == cipher]
+    if "TLSv1.2" in plan.versions:
+        codes.append(RENEGOTIATION_INFO_SCSV)
+    return tuple(codes)
+
+
+RENEGOTIATION_INFO_SCSV = 0x00FF
 
 
 def _negotiated_version(hello: FirstHello, plan: Plan) -> tuple[int, int] | None:

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 from tlslite.constants import ContentType, ExtensionType
+from tlslite.extensions import SNIExtension, TLSExtension
 from tlslite.messages import ClientHello
 from tlslite.utils.codec import Parser
+from tlslite.utils.dns_utils import is_valid_hostname
 
 from .._alerts import AlertDescription
 from ._hello_codec import parse_client_hello
@@ -31,6 +33,58 @@ class TooLarge(Exception):
 class FirstHello:
     message: ClientHello  # tlslite's parsed message
     raw: bytes  # handshake header included
+    #: The server_name's host_name bytes as sent, valid host name or not.
+    server_name_raw: bytes | None = None
+
+
+class UnusableServerName(TLSExtension):
+    """A server_name whose name is no host name (an IP literal, not ASCII).
+
+    OpenSSL (so nginx and Kong) completes such a handshake and routes it as
+    one without SNI; tlslite refuses it with illegal_parameter. This stands
+    in for the parsed extension: the same bytes on the wire (the transcript
+    and a PSK binder stay intact), but falsy and without host names, so
+    tlslite handles the hello as one without SNI.
+    """
+
+    hostNames: tuple[bytes, ...] = ()
+    serverNames: tuple[object, ...] = ()
+
+    def __init__(self, ext_data: bytes) -> None:
+        super().__init__(extType=ExtensionType.server_name)
+        self._extData = bytearray(ext_data)
+
+    def __bool__(self) -> bool:
+        return False
+
+
+def adopt_server_name(hello: FirstHello) -> None:
+    """Apply the server_name policy to a hello ``client_hello_problem`` passed."""
+    hello.server_name_raw = set_aside_unusable_server_name(hello.message)
+
+
+def set_aside_unusable_server_name(message: ClientHello) -> bytes | None:
+    """Replace a server_name that is no host name by ``UnusableServerName``;
+    return the host_name bytes as sent (None without one).
+
+    Names OpenSSL refuses (a NUL byte, over 255 bytes) and malformed
+    extensions are left for ``client_hello_problem`` and tlslite."""
+    extensions = message.extensions or []
+    for index, ext in enumerate(extensions):
+        if isinstance(ext, UnusableServerName):
+            return bytes(ext.extData[5:])
+        if ext.extType != ExtensionType.server_name or not isinstance(ext, SNIExtension) or len(ext.hostNames) != 1:
+            continue
+        name = bytes(ext.hostNames[0])
+        if name and len(name) <= MAX_HOST_NAME and 0 not in name and not is_valid_hostname(name):
+            # A new list, not an assignment into it: _speedups indexes
+            # extensions by list identity and length.
+            message.extensions = [*extensions[:index], UnusableServerName(bytes(ext.extData)), *extensions[index + 1 :]]
+        return name
+    return None
+
+
+MAX_HOST_NAME = 255  # OpenSSL's TLSEXT_MAXLEN_host_name
 
 
 def read_client_hello(buffer: bytes, max_size: int) -> FirstHello | None | Literal[False]:
@@ -91,9 +145,14 @@ def client_hello_problem(hello: FirstHello) -> tuple[AlertDescription, str] | No
         # RFC 8446 §4.2, RFC 5246 §7.4.1.4; getExtension() raises TLSInternalError.
         return AlertDescription.illegal_parameter, "duplicate extension in ClientHello"
     sni = ch.getExtension(ExtensionType.server_name)
-    if sni is not None and not sni.hostNames:
-        # tlslite indexes hostNames[0] unchecked; OpenSSL answers decode_error.
-        return AlertDescription.decode_error, "server_name extension without a host_name"
+    if sni is not None:
+        if not sni.hostNames:
+            # tlslite indexes hostNames[0] unchecked; OpenSSL answers decode_error.
+            return AlertDescription.decode_error, "server_name extension without a host_name"
+        name = sni.hostNames[0]
+        if len(name) > MAX_HOST_NAME or 0 in name:
+            # What OpenSSL refuses (tls_parse_ctos_server_name); RFC 6066 §3.
+            return AlertDescription.unrecognized_name, "server_name with a NUL byte or over 255 bytes"
     sigalgs_cert = ch.getExtension(ExtensionType.signature_algorithms_cert)
     if sigalgs_cert is not None and not sigalgs_cert.sigalgs:
         # RFC 8446 §4.2.3: supported_signature_algorithms<2..2^16-2>.

@@ -18,16 +18,33 @@ from typing import Any, Callable, Iterator
 import zlib
 
 import tlslite.tlsconnection
-from tlslite.constants import AlertDescription, AlertLevel, CertificateCompressionAlgorithm, ContentType
+from tlslite.constants import AlertDescription, AlertLevel, CertificateCompressionAlgorithm, ContentType, ExtensionType
 from tlslite.errors import TLSIllegalParameterException, TLSUnexpectedMessage
-from tlslite.extensions import TLSExtension
-from tlslite.messages import CertificateRequest, ClientHello, CompressedCertificate
+from tlslite.extensions import SNIExtension, TLSExtension
+from tlslite.messages import (
+    CertificateRequest,
+    ClientHello,
+    CompressedCertificate,
+    EncryptedExtensions,
+    NewSessionTicket,
+    ServerHello,
+    SessionTicketPayload,
+)
+from tlslite.utils import cryptomath
 from tlslite.tlsconnection import TLSConnection
-from tlslite.utils.codec import BadCertificateError
+from tlslite.utils.codec import BadCertificateError, Parser
+
+from .._suites import DEFAULT_SIGNATURE_SCHEMES, SIGNATURE_SCHEMES
+from . import _policy
+from ._hello import set_aside_unusable_server_name
 
 # RFC 8446 §4.2.4; tlslite 0.8 has no ExtensionType for it.
 CERTIFICATE_AUTHORITIES = 47
-# OpenSSL gives up after this many consecutive warning alerts.
+# What a ticket can carry for the application (its length field is 2 bytes).
+MAX_SESSION_DATA = 1024
+# Ends a ticket whose contents carry session data (after tlslite's fields).
+_SESSION_DATA_MARK = b"\x00pk\x01"
+# OpenSSL aborts on this many consecutive warning alerts (the 5th is fatal).
 MAX_WARNING_ALERTS = 5
 
 
@@ -37,6 +54,12 @@ class Hooks:
 
     #: Whether an offered session ID, ticket or PSK may be used.
     resumption_allowed: bool = True
+    #: Code points the server may sign with, in preference order.
+    signature_schemes: tuple[int, ...] = tuple(SIGNATURE_SCHEMES[name] for name in DEFAULT_SIGNATURE_SCHEMES)
+    #: The server used the client's SNI: acknowledge it (RFC 6066 §3).
+    acknowledge_server_name: bool = False
+    #: This handshake resumes a session (TLS 1.2: no acknowledgement then).
+    resuming: bool = False
     #: DER DistinguishedNames for the TLS 1.3 certificate_authorities extension.
     tls13_ca_names: tuple[bytes, ...] = ()
     client_random: bytes = b""
@@ -49,11 +72,43 @@ class Hooks:
     tls13_secret_sets: int = 0
     #: The ClientHello the engine already parsed (FirstHello), until tlslite reads it.
     first_hello: Any = None
+    #: Client: the cipher suites to offer, exactly and in this order.
+    offered_cipher_suites: tuple[int, ...] = ()
+    #: TLS 1.3 tickets issued on this connection (the next ticket_nonce).
+    tickets_issued: int = 0
+    #: proceed(session_data=...): called once with the peer's chain (DER
+    #: tuple or None); its bytes are stored with the session.
+    session_data_source: Callable[[tuple[bytes, ...] | None], bytes] | None = None
+    #: Those bytes, or (on resumption) the ones stored with the session.
+    session_data: bytes | None = None
+    session_data_known: bool = False
     #: The TLS 1.3 transcript up to the server Finished (for exp master).
     server_finished_transcript: Any = None
     #: The connection's max_handshake_message_size, also applied to a
     #: CompressedCertificate's decompressed size.
     max_message_size: int = 2**24
+
+
+def session_data_for(hooks: Hooks, chain: Any) -> bytes | None:
+    """The application's bytes for this connection's session (computed once).
+
+    ``chain`` is tlslite's X509CertChain of the peer (or None). On a resumed
+    handshake they are the bytes restored from the ticket or cache entry.
+    """
+    if not hooks.session_data_known:
+        hooks.session_data_known = True
+        if hooks.session_data_source is not None:
+            ders = tuple(bytes(c.bytes) for c in chain.x509List) if chain is not None and chain.x509List else None
+            data = hooks.session_data_source(ders)
+            if len(data) > MAX_SESSION_DATA:
+                raise ValueError(f"session_data returned {len(data)} bytes; at most {MAX_SESSION_DATA} are stored")
+            hooks.session_data = bytes(data)
+    return hooks.session_data
+
+
+def restore_session_data(hooks: Hooks, data: bytes | None) -> None:
+    hooks.session_data = data
+    hooks.session_data_known = True
 
 
 #: The Hooks of the connection whose tlslite generator is running now.
@@ -92,7 +147,9 @@ class _ReusedClientHello:
         if hooks is not None and first is not None and not self._ssl2 and parser.bytes == first.raw:
             hooks.first_hello = None
             return first.message
-        return ClientHello(self._ssl2).parse(parser)
+        message = ClientHello(self._ssl2).parse(parser)
+        set_aside_unusable_server_name(message)  # the second ClientHello after an HRR too
+        return message
 
 
 _tlslite_derive_secret: Callable[..., bytearray] = tlslite.tlsconnection.derive_secret
@@ -115,6 +172,61 @@ def _derive_secret(secret: bytearray, label: bytes, handshake_hashes: Any, algor
     return _tlslite_derive_secret(secret, label, handshake_hashes, algorithm)
 
 
+class OfferedClientHello(ClientHello):
+    """The ClientHello a purekong client builds, offering exactly its suites.
+
+    tlslite offers every suite its settings allow in its own order, TLS 1.2
+    suites and the renegotiation SCSV even from a TLS 1.3-only client; the
+    configured order and versions decide here (``Driver.start_client``).
+    """
+
+    def create(self, version: Any, random: Any, session_id: Any, cipher_suites: Any, *args: Any, **kwargs: Any) -> Any:
+        hooks = RUNNING.get()
+        if hooks is not None and hooks.offered_cipher_suites:
+            cipher_suites = list(hooks.offered_cipher_suites)
+        return super().create(version, random, session_id, cipher_suites, *args, **kwargs)
+
+
+class TicketPayload(SessionTicketPayload):
+    """tlslite's ticket contents, with a counter as the TLS 1.3 ticket_nonce
+    and the application's session data.
+
+    RFC 8446 §4.6.1 only asks for a nonce unique per connection; tlslite drew
+    32 random bytes. A counter (``00 00`` first, as in RFC 8448) lets a
+    replay with fixed inputs reproduce the resumption PSK.
+
+    The session data (``proceed(session_data=...)``: for Kong, the client
+    verify result nginx keeps in its sessions) follows tlslite's fields,
+    inside the same encrypted, authenticated ticket.
+    """
+
+    session_data: bytes | None = None
+
+    def create(self, master_secret: Any, protocol_version: Any, cipher_suite: int, creation_time: int, nonce: Any = bytearray(), *args: Any, **kwargs: Any) -> Any:
+        hooks = RUNNING.get()
+        if hooks is not None:
+            if tuple(protocol_version) > (3, 3):
+                nonce = bytearray(hooks.tickets_issued.to_bytes(2, "big"))
+                hooks.tickets_issued += 1
+            self.session_data = hooks.session_data
+        return super().create(master_secret, protocol_version, cipher_suite, creation_time, nonce, *args, **kwargs)
+
+    def write(self) -> bytearray:
+        data: bytearray = super().write()
+        if self.session_data is not None:
+            data += self.session_data + len(self.session_data).to_bytes(2, "big") + _SESSION_DATA_MARK
+        return data
+
+    def parse(self, parser: Parser) -> Any:
+        rest = bytes(parser.bytes[parser.index :])
+        if rest.endswith(_SESSION_DATA_MARK) and len(rest) >= 6:
+            size = int.from_bytes(rest[-6:-4], "big")
+            if size <= len(rest) - 6:
+                self.session_data = rest[-6 - size : -6]
+                rest = rest[: -6 - size]
+        return super().parse(Parser(bytearray(rest)))
+
+
 _tlslite_decompress: Callable[..., bytes] = CompressedCertificate._decompress
 
 
@@ -129,7 +241,8 @@ def _bounded_decompress(self: Any, compressed_msg: bytearray, expected_length: i
     hooks = RUNNING.get()
     limit = hooks.max_message_size if hooks is not None else 2**24
     if expected_length > limit:
-        raise TLSIllegalParameterException(f"compressed certificate of {expected_length} bytes exceeds the {limit}-byte limit")
+        # RFC 8879 §4: a CompressedCertificate that cannot be decompressed is bad_certificate.
+        raise BadCertificateError(f"compressed certificate of {expected_length} bytes exceeds the {limit}-byte limit")
     if self.compression_algo != CertificateCompressionAlgorithm.zlib:
         return _tlslite_decompress(self, compressed_msg, expected_length)
     inflater = zlib.decompressobj()
@@ -223,6 +336,7 @@ class HookedTLSConnection(TLSConnection):
         self._warning_run = 0
         self._pk_records_read = 0
         self._pk_handshake_done = False
+        self._pk_ccs_seen = False
         # The record-layer hooks above, on this connection's objects only.
         layer = self._recordLayer
         records = layer._recordSocket
@@ -246,6 +360,7 @@ class HookedTLSConnection(TLSConnection):
         """
         session = self.session
         chain = getattr(session, "clientCertChain", None)
+        session_data_for(self.pk, chain)  # goes into the ticket (TicketPayload)
         if chain is not None:
             session.clientCertChain = None
         try:
@@ -253,6 +368,11 @@ class HookedTLSConnection(TLSConnection):
         finally:
             if chain is not None:
                 session.clientCertChain = chain
+
+    def _pickServerKeyExchangeSig(self, settings: Any, clientHello: Any, certList: Any = None, private_key: Any = None,
+                                  version: tuple[int, int] = (3, 3), check_alt: bool = True) -> tuple[str | None, Any, Any]:
+        """No SHA-1 fallback, only schemes the key can make, the configured order (see _policy)."""
+        return _policy.pick_server_signature(settings, clientHello, certList, private_key, version, check_alt, self.pk.signature_schemes)
 
     def _log_secret(self, label: str, secret: bytearray) -> None:
         if self.pk.on_secret is not None:
@@ -276,10 +396,40 @@ class HookedTLSConnection(TLSConnection):
     def _tryDecrypt(self, settings: Any, identity: Any = None, ticket: Any = None) -> Any:
         if not self.pk.resumption_allowed:
             return None, None
-        return super()._tryDecrypt(settings, identity, ticket)
+        match, payload = super()._tryDecrypt(settings, identity, ticket)
+        if payload is not None:
+            # tlslite resumes with the first ticket it can decrypt: its data.
+            restore_session_data(self.pk, getattr(payload, "session_data", None))
+        return match, payload
 
     # -- outgoing messages -------------------------------------------------
+    def _acknowledge_server_name(self, msg: Any) -> None:
+        """RFC 6066 §3: a server that used the client's server_name SHALL send
+        an empty one: in the TLS 1.3 EncryptedExtensions (RFC 8446 §4.2), in
+        a TLS 1.2 ServerHello on full handshakes only. tlslite sends none;
+        OpenSSL (as nginx runs it) does."""
+        if not self.pk.acknowledge_server_name:
+            return
+        if isinstance(msg, EncryptedExtensions) or (
+            isinstance(msg, ServerHello) and self.version <= (3, 3) and not self.pk.resuming
+        ):
+            if msg.extensions is None:
+                msg.extensions = []
+            if msg.getExtension(ExtensionType.server_name) is None:
+                msg.extensions.append(SNIExtension().create())
+
     def _queue_message(self, msg: Any) -> Any:
+        self._acknowledge_server_name(msg)
+        if isinstance(msg, NewSessionTicket):
+            # RFC 8446 §4.6.1: "a securely generated, random 32-bit value";
+            # tlslite drew it from 1..4096. Not inside the ticket: the server
+            # checks no ticket age (it accepts no 0-RTT).
+            msg.ticket_age_add = int.from_bytes(cryptomath.getRandomBytes(4), "big")
+        if isinstance(msg, CertificateRequest) and self.version > (3, 3):
+            # RFC 8446 §4.2.3: without signature_algorithms_cert the (PSS-only)
+            # signature_algorithms list would govern certificates too, and a
+            # strict client withholds a PKCS#1-signed certificate.
+            msg.extensions.append(_policy.certificate_request_extension())
         if (
             isinstance(msg, CertificateRequest)
             and self.version > (3, 3)
@@ -294,6 +444,7 @@ class HookedTLSConnection(TLSConnection):
         return super()._queue_message(msg)
 
     def _sendMsg(self, msg: Any, randomizeFirstBlock: bool = True, update_hashes: bool = True) -> Iterator[Any]:
+        self._acknowledge_server_name(msg)
         if msg.contentType == ContentType.alert and msg.description == AlertDescription.close_notify:
             # tlslite answers a close_notify with its own; send only one.
             if self.pk.close_notify_sent:
@@ -329,6 +480,7 @@ class HookedTLSConnection(TLSConnection):
         TLS 1.2 warning alerts (and user_canceled in TLS 1.3, the one
         closure alert besides close_notify) are reported and skipped; RFC
         8446 §6 makes every other TLS 1.3 alert an error whatever its level.
+        A TLS 1.3 ChangeCipherSpec is checked against ``_policy`` first.
         """
         while True:
             for result in super()._getNextRecord():
@@ -337,13 +489,18 @@ class HookedTLSConnection(TLSConnection):
                 else:
                     break
             header, parser = result
+            if header.type == ContentType.change_cipher_spec and self.version > (3, 3):
+                problem = _policy.tls13_change_cipher_spec_problem(bytes(parser.bytes), self._pk_ccs_seen, self._pk_handshake_done)
+                if problem is not None:
+                    yield from self._sendError(AlertDescription.unexpected_message, problem)
+                self._pk_ccs_seen = True
             if header.type == ContentType.handshake:
                 self._warning_run = 0
                 if self.pk.on_message is not None:
                     self._report("received", parser.bytes)
             elif header.type == ContentType.alert and self._is_ignorable_warning(parser.bytes):
                 self._warning_run += 1
-                if self._warning_run > MAX_WARNING_ALERTS:
+                if self._warning_run >= MAX_WARNING_ALERTS:  # the 5th is fatal, as OpenSSL's MAX_WARN_ALERT_COUNT
                     yield from self._sendError(AlertDescription.unexpected_message, "too many warning alerts")
                 self.pk.warning_alerts.append((parser.bytes[0], parser.bytes[1]))
                 continue

@@ -119,30 +119,47 @@ PATCHES: tuple[Patch, ...] = (
     Patch("tlslite.tlsconnection:HandshakeHashes", _M, _P.TranscriptBuffer, "tlsconnection's own name for it (HelloRetryRequest)"),
     # -- _hooked: module-wide behaviour changes ------------------------------
     Patch("tlslite.tlsrecordlayer:ClientHello", _M, _hooked._ReusedClientHello,
-          "the ClientHello the engine already parsed is not parsed again (same message object)"),
+          "the ClientHello the engine already parsed is not parsed again (same message object); a server_name that is "
+          "no host name (IP literal, not ASCII) is handled as no SNI, as OpenSSL does, not refused (issue 10 #9)"),
+    Patch("tlslite.tlsconnection:ClientHello", _M, _hooked.OfferedClientHello,
+          "a purekong client offers exactly its configured suites in the configured order, and no TLS 1.2 suite or "
+          "renegotiation SCSV when it is TLS 1.3-only (tlslite: its own order, everything its settings allow)"),
+    Patch("tlslite.tlsconnection:SessionTicketPayload", _M, _hooked.TicketPayload,
+          "a TLS 1.3 ticket_nonce is a per-connection counter from 00 00 (RFC 8446 §4.6.1, as RFC 8448), not 32 random bytes; "
+          "the application's session data (Kong: the client verify result) inside the encrypted ticket"),
     Patch("tlslite.tlsconnection:derive_secret", _M, _hooked._derive_secret,
           "RFC 8446 §7.1: a server's exporter_master_secret hashes the transcript up to its Finished, also with a client certificate"),
     Patch("tlslite.messages:CompressedCertificate._decompress", _C, _hooked._bounded_decompress,
-          "zlib decompression bounded by max_handshake_message_size (tlslite's bufsize is no limit: a zlib bomb inflated in full)"),
+          "zlib decompression bounded by max_handshake_message_size (tlslite's bufsize is no limit: a zlib bomb inflated in full); "
+          "over the limit is bad_certificate (RFC 8879 §4)"),
     # -- HookedTLSConnection overrides (purekong's connections only) ---------
     Patch("tlslite.tlsrecordlayer:TLSRecordLayer._handshakeDone", _S, _CONN._handshakeDone,
           "marks the handshake done for the unprotected-alert check"),
     Patch("tlslite.tlsconnection:TLSConnection._serverSendTickets", _S, _CONN._serverSendTickets,
-          "tickets issued without the client's certificate chain (a chain over ~64 KiB made the ticket unwritable: internal_error)"),
+          "tickets issued without the client's certificate chain (a chain over ~64 KiB made the ticket unwritable: internal_error); "
+          "the session data computed from that chain first"),
     Patch("tlslite.tlsrecordlayer:TLSRecordLayer.heartbeat_supported", _S, _CONN.__dict__["heartbeat_supported"],
           "heartbeat requests are never answered: a heartbeat record is unexpected_message"),
     Patch("tlslite.tlsconnection:TLSConnection._tryDecrypt", _S, _CONN._tryDecrypt,
-          "the resumption policy: a refused ticket or PSK means a full handshake (RFC 5077 §3.2, RFC 8446 §4.6.1)"),
+          "the resumption policy: a refused ticket or PSK means a full handshake (RFC 5077 §3.2, RFC 8446 §4.6.1); "
+          "the resumed ticket's session data restored"),
     Patch("tlslite.tlsrecordlayer:TLSRecordLayer._queue_message", _S, _CONN._queue_message,
-          "certificate_authorities in a TLS 1.3 CertificateRequest; sent messages reported to the trace"),
+          "certificate_authorities and signature_algorithms_cert (RFC 8446 §4.2.3) in a TLS 1.3 CertificateRequest; "
+          "a 32-bit random ticket_age_add (RFC 8446 §4.6.1; tlslite drew 1..4096); "
+          "the server_name acknowledgement in EncryptedExtensions (RFC 6066 §3); sent messages reported to the trace"),
     Patch("tlslite.tlsrecordlayer:TLSRecordLayer._sendMsg", _S, _CONN._sendMsg,
-          "one close_notify only; a client's random known for key-log lines; sent messages traced"),
+          "one close_notify only; a client's random known for key-log lines; the TLS 1.2 ServerHello's server_name "
+          "acknowledgement (RFC 6066 §3); sent messages traced"),
+    Patch("tlslite.tlsconnection:TLSConnection._pickServerKeyExchangeSig", _S, _CONN._pickServerKeyExchangeSig,
+          "no SHA-1 default without signature_algorithms (RFC 9155 §4: handshake_failure); only schemes the key can "
+          "make (RSA-1024 and rsa_pss_rsae_sha512); ServerConfig.signature_schemes order (_policy)"),
     Patch("tlslite.tlsrecordlayer:TLSRecordLayer._calcPendingStates", _S, _CONN._calcPendingStates,
           "the TLS 1.2 CLIENT_RANDOM key-log line"),
     Patch("tlslite.tlsrecordlayer:TLSRecordLayer._handle_keyupdate_request", _S, _CONN._handle_keyupdate_request,
           "KeyUpdated events"),
     Patch("tlslite.tlsrecordlayer:TLSRecordLayer._getNextRecord", _S, _CONN._getNextRecord,
-          "warning alerts reported and skipped (at most 5 in a row), not fatal; received messages traced"),
+          "warning alerts reported and skipped (the 5th in a row is fatal, as OpenSSL), not fatal; a TLS 1.3 ChangeCipherSpec is 0x01, "
+          "once, before the peer's Finished, else unexpected_message (RFC 8446 §5); received messages traced"),
     # -- record-layer hooks (set per connection by HookedTLSConnection.__init__)
     Patch("tlslite.recordlayer:RecordLayer.calcTLS1_3PendingState", _R, _hooked.log_tls13_secrets,
           "the TLS 1.3 traffic-secret key-log lines"),

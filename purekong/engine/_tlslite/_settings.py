@@ -8,13 +8,13 @@ purekong's documented defaults.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from cryptography import x509
 from tlslite.handshakesettings import HandshakeSettings, Keypair, VirtualHost
 
 from .._config import CertifiedKey, SessionStore
-from .._suites import VERSIONS
+from .._suites import DEFAULT_SIGNATURE_SCHEMES, VERSIONS
 from ._backend import load_certificate_chain
 from ._keys import load_private_key
 
@@ -36,6 +36,8 @@ class Plan:
     certificates: tuple[CertifiedKey, ...] = ()
     alpn_protocols: tuple[str, ...] = ()
     # Server only.
+    signature_schemes: tuple[str, ...] = DEFAULT_SIGNATURE_SCHEMES
+    session_data: Callable[[tuple[bytes, ...] | None], bytes] | None = None
     request_client_certificate: bool = False
     client_ca_certificates: tuple[x509.Certificate, ...] = ()
     issue_tickets: bool = False
