@@ -18,7 +18,8 @@ Labels (see ``_tlslite/_labels.py`` for where each is drawn):
   ``secp256r1_private``, ...), ``pss_salt``, ``rsa_blinding``;
 - server: ``server_random``, ``<group>_private``, ``session_id`` (TLS 1.2),
   ``hrr_cookie``, ``pss_salt``, ``rsa_blinding``, and per ticket
-  ``ticket_nonce``, ``ticket_encryption_nonce``, ``ticket_age_add``;
+  ``ticket_nonce``, ``ticket_encryption_nonce``, ``ticket_age_add`` (and
+  ``ticket_age_add_replaced``, tlslite's 2-byte draw purekong overrides);
 - both, TLS 1.2: ``explicit_nonce_seed`` (where the record layer starts
   its explicit GCM nonces);
 - ``certificate_request_context`` (post-handshake authentication),

@@ -8,12 +8,15 @@ ServerHello.random, the key share's public value), and every draw of a TLS
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from purekong._devpki import issue, make_dev_pki
+from purekong.inspect import Recording, dissect_handshake
 from purekong.engine import (
     NEED_DATA,
     PAUSED,
@@ -21,6 +24,7 @@ from purekong.engine import (
     ClientConfig,
     ClientConnection,
     ClientHelloReceived,
+    KeyLogWriter,
     LabelledRandom,
     ServerConfig,
     ServerConnection,
@@ -38,10 +42,10 @@ def rsa_server() -> CertifiedKey:
     return CertifiedKey((cert, PKI.ca), key)
 
 
-def handshake(version: str, client_random: LabelledRandom, server_random: LabelledRandom, server_key: CertifiedKey | None = None):
+def handshake(version: str, client_random: LabelledRandom, server_random: LabelledRandom, server_key: CertifiedKey | None = None, trace=None):
     server_key = server_key or CertifiedKey((PKI.server, PKI.ca), PKI.server_key)
     server = ServerConnection(ServerConfig(certificates=(server_key,), versions=(version,)), random=server_random)
-    client = ClientConnection(ClientConfig(trusted_certificates=(PKI.ca,), versions=(version,)), "localhost", random=client_random)
+    client = ClientConnection(ClientConfig(trusted_certificates=(PKI.ca,), versions=(version,)), "localhost", random=client_random, trace=trace)
     flights = []
     for _ in range(6):
         flights.append(data := client.data_to_send())
@@ -84,9 +88,14 @@ def test_every_draw_has_a_name(version, kind):
 
 
 def test_a_label_drawn_twice_is_named_each_time_and_takes_a_list():
-    server = LabelledRandom({"ticket_age_add": [b"\x00\x01", b"\x00\x02"]})
-    handshake("TLSv1.3", LabelledRandom(), server)
+    server = LabelledRandom({"ticket_age_add": [b"\x00\x00\x00\x01", b"\x00\x00\x00\x02"]})
+    keylog = io.StringIO()
+    flights = handshake("TLSv1.3", LabelledRandom(), server, trace=KeyLogWriter(keylog))
     assert [label for label, _ in server.drawn].count("ticket_age_add") == 2
+    transcript = [("client_to_server" if i % 2 == 0 else "server_to_client", data) for i, data in enumerate(flights)]
+    rec = Recording.from_transcript(transcript, keylog.getvalue())
+    tickets = [dissect_handshake(m.raw) for m in rec.handshake_messages if m.name == "new_session_ticket"]
+    assert [t.find("ticket_age_add").value for t in tickets] == [1, 2]  # on the wire, in order
 
 
 def test_a_value_of_the_wrong_length_is_refused_by_name():

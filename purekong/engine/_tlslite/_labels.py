@@ -41,7 +41,10 @@ LABELS: tuple[tuple[str, str | None, Label], ...] = (
     ("_serverTLS13Handshake", "serverHello.create", "server_random"),
     ("_serverGetClientHello", "serverHello.create", "server_random"),
     ("_serverGetClientHello", "getRandomBytes(32)", "hrr_cookie"),
-    ("_serverSendTickets", "getRandomNumber", "ticket_age_add"),
+    # tlslite draws a 2-byte age_add; purekong's _queue_message replaces it
+    # with a full 4-byte one (RFC 8446 §4.6.1), the value on the wire.
+    ("_serverSendTickets", "getRandomNumber", "ticket_age_add_replaced"),
+    ("_queue_message", "ticket_age_add", "ticket_age_add"),
     ("_serverSendTickets", "nonce = getRandomBytes", "ticket_encryption_nonce"),
     ("_serverSendTickets", "ticketKeys", "ticket_nonce"),
     ("request_post_handshake_auth", None, "certificate_request_context"),
