@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Callable, Iterable
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from ._alerts import AlertDescription, AlertLevel, LocalProtocolError, RemoteProtocolError
 from ._config import CertifiedKey, ServerConfig, check_ca_names
@@ -12,8 +13,8 @@ from ._connection import Connection
 from ._events import PAUSED, ClientHelloReceived, Event, HandshakeComplete
 from ._state import Input, State
 from ._suites import VERSION_NAMES
-from ._tlslite import FirstHello, HandshakeFacts, Plan, TooLarge, adopt_server_name, client_hello_problem, describe_hello, read_client_hello, select_alpn
-from ._trace import Tracer
+from ._tlslite import FirstHello, HandshakeFacts, Plan, TooLarge, adopt_server_name, client_hello_problem, describe_hello, hello_server_name, read_client_hello, select_alpn
+from ._trace import CertificatePhaseTrace, Tracer
 
 # Bytes buffered before tlslite starts: one ClientHello plus slack for a
 # TLS 1.3 client's ChangeCipherSpec and the record headers around them.
@@ -84,6 +85,8 @@ class ServerConnection(Connection):
         config = self.config
         if self._resumes:
             alpn = config.alpn_protocols if alpn_protocols is None else tuple(alpn_protocols)
+            if self._trace is not None:
+                self._trace_certificate_phase((), False, (), True, alpn, resumed=True)
             self._start(self._plan(alpn_protocols=alpn), Input.PROCEED, resume=True)
             return
         certificates = tuple(certificates) if certificates is not None else config.certificates
@@ -96,15 +99,41 @@ class ServerConnection(Connection):
                 check_ca_names(client_ca_certificates)
             except ValueError as exc:
                 raise LocalProtocolError(str(exc)) from None
+        request = config.request_client_certificate if request_client_certificate is None else request_client_certificate
+        cas = config.client_ca_certificates if client_ca_certificates is None else tuple(client_ca_certificates)
+        alpn = config.alpn_protocols if alpn_protocols is None else tuple(alpn_protocols)
+        if self._trace is not None:
+            self._trace_certificate_phase(certificates, request, cas, reuse, alpn)
         plan = self._plan(
             certificates=certificates,
-            request_client_certificate=config.request_client_certificate if request_client_certificate is None else request_client_certificate,
-            client_ca_certificates=config.client_ca_certificates if client_ca_certificates is None else tuple(client_ca_certificates),
+            request_client_certificate=request,
+            client_ca_certificates=cas,
             reuse=reuse,
-            alpn_protocols=config.alpn_protocols if alpn_protocols is None else tuple(alpn_protocols),
+            alpn_protocols=alpn,
             session_data=session_data,
         )
         self._start(plan, Input.PROCEED, resume=False)
+
+    def _trace_certificate_phase(
+        self,
+        certificates: tuple[CertifiedKey, ...],
+        request: bool,
+        cas: tuple[x509.Certificate, ...],
+        reuse: bool,
+        alpn: tuple[str, ...],
+        *,
+        resumed: bool = False,
+    ) -> None:
+        der = serialization.Encoding.DER
+        self._call_tracer(CertificatePhaseTrace(
+            certificate_chains=tuple(tuple(c.public_bytes(der) for c in key.chain) for key in certificates),
+            request_client_certificate=request,
+            client_ca_names=tuple(ca.subject.public_bytes() for ca in cas) if request else (),
+            session_reuse=reuse,
+            alpn_protocols=alpn,
+            server_name=hello_server_name(self._hello),
+            resumed=resumed,
+        ))
 
     # -- engine --------------------------------------------------------------
     def receive_data(self, data: bytes) -> None:
