@@ -28,6 +28,8 @@ _LAZY = {
     "AttackerPeer": "._attacker",
     "Edit": "._attacker",
     "edits": "._attacker",
+    "oracle": ".oracle",
+    "attacks": ".attacks",
 }
 
 __all__ = [
