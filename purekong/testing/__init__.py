@@ -30,6 +30,7 @@ _LAZY = {
     "edits": "._attacker",
     "oracle": ".oracle",
     "attacks": ".attacks",
+    "differential": ".differential",
 }
 
 __all__ = [
