@@ -88,11 +88,16 @@ def predict(config: ServerConfig, hello: ClientHelloFields) -> Prediction:
         # The client's scheme order (TLS 1.3 binds ECDSA to the key's curve).
         scheme = next(s for s in hello.signature_schemes if s in _SCHEMES[(version, _kind(config, certificate))])
         return Prediction(version=version, cipher_suite=suite, group=shared, signature_scheme=scheme, certificate=certificate, alpn=alpn)
-    # TLS 1.2: the first certificate the client can use (config order),
-    # then the server's bulk-cipher order for that key's suites; the
-    # client's order for the curve.
-    choice = next(((_TLS12_SUITE[(c, _kind(config, i))], i) for i in range(len(config.certificates)) if _usable(config, i, version, hello)
-                   for c in config.ciphers if _TLS12_SUITE[(c, _kind(config, i))] in hello.cipher_suites), None)
+    # TLS 1.2: purekong pins the bulk cipher at the ClientHello pause: the
+    # server's first cipher the client offers any suite of, whatever the key
+    # exchange (engine/_tlslite/_driver.py Driver.choose). Then the first
+    # certificate (config order) whose suite for that cipher the client
+    # offers and can use; none is handshake_failure, even when another
+    # cipher would have worked (see docs/testing.md, findings).
+    cipher = next((c for c in config.ciphers if any(_TLS12_SUITE[(c, k)] in hello.cipher_suites for k in ("ec", "rsa"))), None)
+    choice = None if cipher is None else next(
+        ((_TLS12_SUITE[(cipher, _kind(config, i))], i) for i in range(len(config.certificates))
+         if _usable(config, i, version, hello) and _TLS12_SUITE[(cipher, _kind(config, i))] in hello.cipher_suites), None)
     shared_12 = next((g for g in client_groups if g in server_groups), None)
     if choice is None or shared_12 is None:
         return Prediction(A.handshake_failure)
