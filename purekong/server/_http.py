@@ -29,10 +29,10 @@ from purekong import __version__
 from purekong.pdk import JSON_CONTENT_TYPE, cjson_encode, default_message
 
 from ._settings import Limits
-from ._streams import ClientGone, PlainStream, Stream, TLSStream
+from ._streams import ClientGone, Stream
 
-__all__ = ["BodyStream", "BodyTooLarge", "ClientGone", "ConnectionState", "HTTPRequest", "PlainStream", "Reply", "RequestCycle",
-           "SERVER_TOKEN", "Sent", "TLSStream", "common_headers", "error_reply", "finish_cycle", "http_date", "message_body", "reason_phrase", "serve_connection"]
+__all__ = ["BodyStream", "BodyTooLarge", "ConnectionState", "HTTPRequest", "Reply", "RequestCycle",
+           "SERVER_TOKEN", "Sent", "common_headers", "error_reply", "finish_cycle", "http_date", "message_body", "reason_phrase", "serve_connection"]
 
 _log = logging.getLogger("purekong.serve")
 

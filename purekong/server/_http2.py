@@ -50,9 +50,9 @@ import h2.settings
 from h2.errors import ErrorCodes
 from hyperframe.frame import GoAwayFrame  # h2's own frame layer
 
-from ._http import ClientGone, ConnectionState, Handler, HTTPRequest, Reply, RequestCycle, Sent, common_headers, error_reply, finish_cycle
+from ._http import ConnectionState, Handler, HTTPRequest, Reply, RequestCycle, Sent, common_headers, error_reply, finish_cycle
 from ._settings import Limits
-from ._streams import Stream
+from ._streams import ClientGone, Stream
 
 __all__ = ["HTTP2Limits", "serve_http2"]
 

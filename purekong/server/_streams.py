@@ -1,18 +1,17 @@
-"""Bytes to and from one client: the socket itself, or the TLS engine over it.
+"""Byte streams for one client connection: plain TCP, or TLS on the engine.
 
-:class:`PlainStream` is the asyncio stream pair; :class:`TLSStream` runs a
-sans-IO ``ServerConnection`` over the socket (the pump: read from the socket,
+:class:`PlainStream` is the socket itself; :class:`TLSStream` runs a sans-IO
+``ServerConnection`` over the socket (the pump: read from the socket,
 ``receive_data``, drain ``next_event`` until ``NEED_DATA``, write
 ``data_to_send``). Both offer ``receive()`` (``b""`` at the end), ``send()``,
-``close()`` and ``abort()``; the HTTP layers (:mod:`._http`, :mod:`._http2`,
-:mod:`._websocket`) speak over either.
+``close()`` and ``abort()``, each write within the client timeout; the
+protocol on top (HTTP/1.1 in :mod:`._http`) never sees TLS.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-from typing import Callable
+from typing import Callable, Union
 
 from purekong.engine import (
     NEED_DATA,
@@ -28,9 +27,7 @@ from purekong.engine import (
 
 from ._settings import Limits
 
-__all__ = ["ClientGone", "HandshakeFailed", "PlainStream", "READ_SIZE", "Stream", "TLSStream"]
-
-_log = logging.getLogger("purekong.serve")
+__all__ = ["ClientGone", "HandshakeFailed", "PlainStream", "Stream", "TLSStream"]
 
 READ_SIZE = 65536
 
@@ -210,5 +207,5 @@ async def _close_writer(writer: asyncio.StreamWriter) -> None:
         writer.transport.abort()
 
 
-#: Either stream.
-Stream = PlainStream | TLSStream
+#: What the HTTP layer reads and writes.
+Stream = Union[PlainStream, TLSStream]

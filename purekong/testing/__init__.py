@@ -15,7 +15,7 @@ import importlib
 from typing import Any
 
 from ._drive import Outcome, client_answer, server_answer
-from ._pair import ConnectionPair, Endpoint, PurekongEndpoint, StdlibEndpoint, purekong_pair
+from ._pair import ConnectionPair, PairEndpoint, PurekongEndpoint, StdlibEndpoint, purekong_pair
 from ._harness import HarnessResult, KongHarness, echo_upstream
 from ._memory import InMemoryHandshake, SansIOPeer, OpenSSLClient, OpenSSLServer, handshake_in_memory
 from ._pki import KitPKI, kit_client_config, kit_pki, kit_server_config
@@ -28,6 +28,9 @@ _LAZY = {
     "AttackerPeer": "._attacker",
     "Edit": "._attacker",
     "edits": "._attacker",
+    "oracle": ".oracle",
+    "attacks": ".attacks",
+    "differential": ".differential",
 }
 
 __all__ = [
@@ -40,6 +43,7 @@ __all__ = [
     "OpenSSLClient",
     "OpenSSLServer",
     "Outcome",
+    "PairEndpoint",
     "PurekongEndpoint",
     "SansIOPeer",
     "StdlibEndpoint",
