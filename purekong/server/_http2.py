@@ -87,7 +87,6 @@ class _Incoming:
     def __init__(self, request: HTTPRequest) -> None:
         self.request = request
         self.body = bytearray()
-        self.too_large = False
 
 
 class _Connection:
@@ -183,8 +182,12 @@ class _Connection:
             if self.goaway_sent and event.stream_id > self.last_stream_id:
                 self.conn.reset_stream(event.stream_id, ErrorCodes.REFUSED_STREAM)  # retry elsewhere (§8.7)
                 return
-            self.incoming[event.stream_id] = _Incoming(_request(event.headers))
+            request = _request(event.headers)
+            self.incoming[event.stream_id] = _Incoming(request)
             self.state.requests += 1
+            length = request.header("content-length")
+            if self.limits.max_body_size and length is not None and length.isdigit() and int(length) > self.limits.max_body_size:
+                self._refuse_body(event.stream_id)  # announced too large: refused before any of it
         elif isinstance(event, h2.events.DataReceived):
             assert event.stream_id is not None
             self._on_data(event.stream_id, event.data or b"", event.flow_controlled_length or 0)
@@ -210,14 +213,16 @@ class _Connection:
         except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError):
             pass
         incoming = self.incoming.get(stream_id)
-        if incoming is None or incoming.too_large:
+        if incoming is None:
             return
         incoming.body += data
         if self.limits.max_body_size and len(incoming.body) > self.limits.max_body_size:
-            incoming.too_large = True
-            incoming.body = bytearray()
-            self.incoming.pop(stream_id)
-            self.tasks[stream_id] = asyncio.create_task(self._answer(stream_id, None, error_reply(413), reset=True))
+            self._refuse_body(stream_id)
+
+    def _refuse_body(self, stream_id: int) -> None:
+        """413 now, then RST_STREAM(NO_ERROR): the rest of the body is not wanted."""
+        del self.incoming[stream_id]
+        self.tasks[stream_id] = asyncio.create_task(self._answer(stream_id, None, error_reply(413), reset=True))
 
     def _start(self, stream_id: int) -> None:
         incoming = self.incoming.pop(stream_id, None)

@@ -239,6 +239,23 @@ def test_a_header_list_over_the_limit_ends_the_connection_and_the_next_one_works
         assert hc.get(gw.url("/echo")).status_code == 200
 
 
+def test_a_body_announced_over_the_limit_gets_413_before_it_is_sent(gw, files):
+    c = H2Client(gw.https, files)
+    try:
+        sid = c.conn.get_next_available_stream_id()
+        c.conn.send_headers(sid, [(":method", "POST"), (":path", "/echo"), (":scheme", "https"), (":authority", "localhost"),
+                                  ("content-length", str(10**9))])  # no END_STREAM: the body would follow
+        c.flush()
+        events = c.read_until(lambda ev: any(isinstance(e, h2.events.StreamReset) and e.stream_id == sid for e in ev))
+        status = [dict(e.headers)[":status"] for e in events if isinstance(e, h2.events.ResponseReceived)]
+        reset = next(e for e in events if isinstance(e, h2.events.StreamReset))
+        assert status == ["413"] and reset.error_code == 0  # RST_STREAM(NO_ERROR) after a complete response
+        body = b"".join(e.data for e in events if isinstance(e, h2.events.DataReceived))
+        assert json.loads(body) == {"message": "Payload too large"}
+    finally:
+        c.close()
+
+
 def test_a_client_resetting_its_stream_leaves_the_connection_usable(gw, files):
     c = H2Client(gw.https, files)
     try:
