@@ -351,3 +351,58 @@ def test_rsa_1024_with_openssl_s_client(pki, rsa1024, tmp_path):
     assert "Server public key is 1024 bit" in text
     assert "Peer signature type: RSA-PSS" in text and "Peer signing digest: SHA256" in text
     assert "hello from purekong" in text
+
+
+# -- the rest of the SHA-1 audit: the client side -----------------------------
+
+def test_client_hello_offers_no_sha1_or_md5(pki):
+    from purekong.engine import ClientConnection
+
+    for version in ("1.2", "1.3", None):
+        hello = Hello.parse(ClientConnection(pk_client_config(pki, version), HOST).data_to_send())
+        offered = set(u16s(hello.ext(13)))
+        assert offered and not offered & SHA1_OR_MD5 and not {s >> 8 for s in offered} & {1, 2}
+
+
+def u16s(data: bytes) -> list[int]:
+    n = int.from_bytes(data[:2], "big")
+    return [int.from_bytes(data[2 + i : 4 + i], "big") for i in range(0, n, 2)]
+
+
+@pytest.fixture(scope="module")
+def sha1_chain(tmp_path_factory):
+    """A CA and two leaves for "localhost" by the openssl CLI, one signed with
+    sha1WithRSAEncryption and one with SHA-256 (cryptography refuses to sign with SHA-1)."""
+    d = tmp_path_factory.mktemp("sha1")
+
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-subj", "/CN=sha1 test CA",
+        "-days", "5", "-sha256", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=localhost")
+    (d / "ext.cnf").write_text("subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\nauthorityKeyIdentifier=keyid\n"
+                               "keyUsage=critical,digitalSignature\n")
+    for digest in ("sha1", "sha256"):
+        run("x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", f"{digest}.pem",
+            "-days", "5", f"-{digest}", "-extfile", "ext.cnf")
+    from purekong.engine import load_pem_certificates
+
+    ca = load_pem_certificates((d / "ca.pem").read_bytes())[0]
+    return ca, {digest: CertifiedKey.load(d / f"{digest}.pem", d / "leaf.key") for digest in ("sha1", "sha256")}
+
+
+@pytest.mark.parametrize("version", ["1.3", "1.2"])
+def test_client_refuses_a_sha1_signed_server_certificate(pki, sha1_chain, version):
+    from purekong.engine import ClientConfig
+
+    ca, leaves = sha1_chain
+    outcomes = {}
+    for digest, key in leaves.items():
+        cli = pk_client(ClientConfig(trusted_certificates=(ca,), versions=(f"TLSv{version}",)))
+        try:
+            pump(cli, PK(ServerConnection(ServerConfig(certificates=(key,)))))
+            outcomes[digest] = "ok"
+        except RemoteProtocolError as exc:
+            outcomes[digest] = exc.alert.name
+    assert outcomes == {"sha256": "ok", "sha1": "bad_certificate"}
