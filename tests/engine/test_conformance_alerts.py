@@ -126,13 +126,14 @@ CRAFTED = {
     "the first handshake message is not a ClientHello": not_a_client_hello,
     "a record over 2^14 bytes of plaintext": oversize_record,
     "a handshake message over `max_handshake_message_size`": huge_hello,
+    # the later records are driven in test_engine_fuzz.py::test_unknown_record_type_in_plaintext_handshake
+    "a record of unknown type (the first one too, unless it can be an SSLv2 ClientHello), or a heartbeat record":
+        lambda pki: bytes([99, 3, 3, 0, 1, 0]),
 }
 
 PINNED_ELSEWHERE = {
     "no signature scheme in common with `ServerConfig.signature_schemes`":
         "test_conformance_signatures.py::test_no_scheme_in_common_with_the_configured_list_is_handshake_failure",
-    "a record of unknown type (after the first record), or a heartbeat record":
-        "test_engine_fuzz.py::test_unknown_record_type_in_plaintext_handshake",
     "a TLS 1.3 ChangeCipherSpec other than `01`, a second one, one after the handshake, or a protected one":
         "test_conformance_ccs.py::test_second_ccs_before_finished_is_unexpected_message",
     "an unprotected alert after the TLS 1.3 handshake": "test_engine_fuzz.py::test_tls13_unprotected_alert_after_handshake_is_rejected",
