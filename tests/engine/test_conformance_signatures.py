@@ -9,7 +9,7 @@ import subprocess
 import threading
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import event, given, settings, strategies as st
 from tlslite.handshakesettings import HandshakeSettings
 from tlslite.tlsconnection import TLSConnection
 from tlslite.utils.keyfactory import parsePEMKey
@@ -127,16 +127,30 @@ def configs(pki):
     return {kind: ServerConfig(certificates=(pki.server_key(kind),), session_resumption=False) for kind in ("rsa", "ec")}
 
 
-@settings(max_examples=60, deadline=None)
+SUITES = [0xC02B, 0xC02C, 0xC02F, 0xC030, 0xCCA8, 0xCCA9, 0x009E, 0x002F, 0xC013, 0x00FF]
+GROUPS = [0x001D, 0x0017, 0x0018, 0x0019, 0x0100]
+
+
+@settings(deadline=None)  # max_examples from the profile (tests/conftest.py)
 @given(kind=st.sampled_from(["rsa", "ec"]),
-       sigalgs=st.none() | st.lists(st.sampled_from(SCHEMES), max_size=8, unique=True),
+       sigalgs=st.one_of(st.none(), *[st.lists(st.sampled_from(SCHEMES), min_size=1, max_size=8, unique=True)] * 3),
+       suites=st.lists(st.sampled_from(SUITES), min_size=1, max_size=6, unique=True),
+       groups=st.sampled_from([None, None, None]) | st.lists(st.sampled_from(GROUPS), min_size=1, max_size=4, unique=True),
+       usable_suite=st.booleans(),
        request_cert=st.booleans())
-def test_property_no_sha1_or_md5_signature_in_tls12(hello12, configs, kind, sigalgs, request_cert):
-    hello = Hello(hello12.version, hello12.random, hello12.session_id, list(hello12.suites), hello12.compression,
+def test_property_no_sha1_or_md5_signature_in_tls12(hello12, configs, kind, sigalgs, suites, groups, usable_suite, request_cert):
+    """Any TLS 1.2 ClientHello (signature_algorithms, suites and groups varied):
+    whatever the server accepts, it signs with an offered scheme that is
+    neither SHA-1 nor MD5, and asks for neither in its CertificateRequest."""
+    if usable_suite:  # often offer one suite the certificate can use, so that many hellos get signed
+        suites = [*suites, 0xC02B if kind == "ec" else 0xC02F]
+    hello = Hello(hello12.version, hello12.random, hello12.session_id, list(suites), hello12.compression,
                   [list(e) for e in hello12.exts])
     hello.set_ext(13, None if sigalgs is None else u16_list(sigalgs))
+    hello.set_ext(10, None if groups is None else u16_list(groups))
     _, output, error = run_server(configs[kind], hello.record(), request_client_certificate=request_cert)
     scheme = server_key_exchange_scheme(output)
+    event("signed" if scheme is not None else "refused")
     if scheme is None:
         assert error is not None  # refused: the alert is all there is
         assert alert_records(output)
