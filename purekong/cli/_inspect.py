@@ -101,7 +101,11 @@ def _run(args: argparse.Namespace) -> int:
     recording, title, chunks = _load(args)
     wrote = False
     if args.json:
-        _write_text(args.json, "--json", recording.to_json())
+        text = recording.to_json()
+        _write_text(args.json, "--json", text)
+        if len(text) > MAX_RECORDING_BYTES:
+            print(f"purekong inspect: note: --json {args.json} is {len(text):,} bytes, more than the {MAX_RECORDING_BYTES:,} "
+                  "this command reads back; --pcapng keeps the same connection in a quarter of the space", file=sys.stderr)
         wrote = True
     if args.keylog:
         _write_text(args.keylog, "--keylog", recording.keylog())
@@ -148,6 +152,11 @@ def _load(args: argparse.Namespace) -> tuple[Any, str, list[tuple[str, bytes]]]:
                            + (f" (got {flags})" if chosen else " (try --list)"))
     if args.keylog_in and not args.pcap:
         raise InspectError("usage: --keylog-in goes with --pcap")
+    if args.connect is None:
+        live_only = [f"--{name}" for name in ("sni", "cert", "key", "ca", "alpn") if getattr(args, name)]
+        live_only += [f"--{name}" for name in ("tls12", "tls13", "http") if getattr(args, name)]
+        if live_only:
+            raise InspectError(f"usage: {', '.join(live_only)} go(es) with --connect")
     if args.scenario is not None:
         return _from_capture(_scenario(args))
     if args.connect is not None:
@@ -205,7 +214,7 @@ def _connect(args: argparse.Namespace) -> Any:
             certificate = CertifiedKey.load(args.cert, args.key)
         except (OSError, ValueError) as exc:
             raise InspectError(f"--cert/--key: {exc}") from None
-    trusted: tuple = ()
+    trusted: tuple[Any, ...] = ()
     if args.ca:
         try:
             trusted = tuple(load_pem_certificates(_read_text(args.ca, "--ca", MAX_KEYLOG_BYTES)))

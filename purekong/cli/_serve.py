@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, TypeVar
 
-from purekong.server._settings import ClientTimeouts, Limits
+from purekong.server._settings import ClientTimeouts, Limits, ServeOptions
 
 if TYPE_CHECKING:
     from purekong.gateway import Declarative
@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 _DEFAULTS = Limits()
 _TIMEOUTS = ClientTimeouts()
+_PLUGIN_THREADS = ServeOptions.plugin_threads
+_PLUGIN_TIMEOUT = ServeOptions.plugin_timeout
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -81,6 +83,15 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
                              "streamed to the upstream as they arrive and plugins see none")
     parser.add_argument("--grace", type=float, default=_typed(float, "GRACE", 10.0), metavar="S",
                         help="seconds in-flight requests get on SIGTERM/SIGINT")
+    parser.add_argument("--plugin-style", default=_env("PLUGIN_STYLE", "lua"), metavar="lua|python",
+                        help="how Kong Python plugins get PDK results: lua (kong-pdk's default, (value, err) "
+                             "tuples) or python (kong-pdk's --no-lua-style: values, PDKException on error); "
+                             "a plugin module's own lua_style = True/False wins")
+    parser.add_argument("--plugin-threads", type=int, default=_typed(int, "PLUGIN_THREADS", _PLUGIN_THREADS), metavar="N",
+                        help=f"threads per worker that Kong Python plugins' phases run on, so a blocking plugin "
+                             f"stalls only its own request (default {_PLUGIN_THREADS})")
+    parser.add_argument("--plugin-timeout", type=float, default=_typed(float, "PLUGIN_TIMEOUT", _PLUGIN_TIMEOUT), metavar="S",
+                        help=f"longest one plugin call may take before its request gets a 500 (default {_PLUGIN_TIMEOUT:g})")
     parser.add_argument("--log-level", default=_env("LOG_LEVEL", "info"), choices=("debug", "info", "warning", "error"))
     parser.set_defaults(func=run)
 
@@ -106,6 +117,12 @@ def run(args: argparse.Namespace) -> int:
         for name in ("handshake_timeout", "idle_timeout", "client_timeout"):
             if getattr(args, name) <= 0:
                 raise ServeConfigError(f"--{name.replace('_', '-')}: must be positive")
+        if args.plugin_style not in ("lua", "python"):
+            raise ServeConfigError(f"--plugin-style: expected 'lua' or 'python', got {args.plugin_style!r}")
+        if args.plugin_threads < 1:
+            raise ServeConfigError("--plugin-threads: must be at least 1")
+        if args.plugin_timeout <= 0:
+            raise ServeConfigError("--plugin-timeout: must be positive")
         if args.request_buffering not in ("on", "off"):
             raise ServeConfigError(f"--request-buffering: expected 'on' or 'off', got {args.request_buffering!r}")
         if args.max_body_size < 0 or (args.verify_depth is not None and args.verify_depth < 0):
@@ -130,6 +147,9 @@ def run(args: argparse.Namespace) -> int:
                 request_buffering=args.request_buffering == "on",
             ),
             grace=args.grace,
+            plugin_style=args.plugin_style,
+            plugin_threads=args.plugin_threads,
+            plugin_timeout=args.plugin_timeout,
             announce=lambda line: print(line, flush=True),
         )
         # The dev PKI: the default certificate of every TLS listener (Kong

@@ -163,10 +163,13 @@ class PluginsIterator:
     instance. Runners are built on first use and kept per (route, protocol).
     """
 
-    def __init__(self, instances: Sequence[tuple[PluginEntity, PluginInstance]]) -> None:
+    def __init__(self, instances: Sequence[tuple[PluginEntity, PluginInstance]], *, lua_style: bool = True) -> None:
         self.instances = list(instances)
+        #: The call style of Kong Python plugins that do not choose their own.
+        self.lua_style = lua_style
         #: Global plugins, for the connection phases (certificate, client_hello).
-        self.connection_runner = Runner([inst for entity, inst in self.instances if entity.scope == "global"])
+        self.connection_runner = Runner([inst for entity, inst in self.instances if entity.scope == "global"],
+                                        lua_style=lua_style)
         self._runners: dict[tuple[str | None, str, bool], Runner] = {}
 
     def plugins_for(self, match: RouteMatch | None, protocol: str) -> list[PluginInstance]:
@@ -186,6 +189,6 @@ class PluginsIterator:
                 plugins.append(runloop_exit(404, {"message": NO_ROUTE_MESSAGE}))
             elif match.https_required:
                 plugins.append(https_required_exit(match.route))
-            runner = Runner(plugins, check_phases=True)
+            runner = Runner(plugins, check_phases=True, lua_style=self.lua_style)
             self._runners[key] = runner
         return runner

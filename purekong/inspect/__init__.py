@@ -9,8 +9,22 @@ each side sent and a key log:
 >>> rec.alerts[0].name, rec.findings[0].kind
 ('handshake_failure', 'truncated')
 
-This package never imports tlslite: it is a second, independent reading of
-what the engine put on the wire.
+The core, in three parts, none of which imports tlslite (a second,
+independent reading of what the engine put on the wire):
+
+- the dissector: :func:`dissect_handshake` and :func:`dissect_record` give a
+  tree of :class:`Field` s with byte spans, IANA names and RFC sections;
+- the key schedule, recomputed with ``cryptography`` from the (EC)DHE secret
+  (the engine's ``trace=`` reports it) or from a key log, as
+  ``Recording.key_schedule``; every record is opened with it, the Finished
+  MACs and binders are checked, and each disagreement is a ``Finding``;
+- RFC 8448 read offline: ``rfc8448(3)`` is a Recording and
+  ``rfc8448_checks(3)`` puts every value the RFC prints beside the
+  inspector's.
+
+>>> from purekong.inspect import rfc8448_checks
+>>> all(check.ok for check in rfc8448_checks(5))
+True
 """
 
 from ._recording import (

@@ -16,7 +16,7 @@ from cryptography import x509
 from purekong import __version__
 
 from ._capture import Capture
-from ._recording import CertificatePhase, Decision, Endpoint, Finding, Recording
+from ._recording import CertificatePhase, Decision, Endpoint, Finding, Recording, Secret
 
 
 def recording_from_capture(capture: Capture) -> Recording:
@@ -29,6 +29,7 @@ def recording_from_capture(capture: Capture) -> Recording:
         capture.keylog(),
         client_trace=capture.traces["client"],
         server_trace=capture.traces["server"],
+        secrets=[Secret(name, value, source="inspector") for name, value in capture.extra_secrets],
         decisions=[_decision(d) for d in capture.decisions],
         certificate_phase=_certificate_phase(capture.certificate_phase),
         scenario=meta.get("scenario"),

@@ -63,6 +63,9 @@ class Capture:
     #: certificate phase): the keyword arguments as given, plus
     #: ``server_name`` and the ``certificate_chain`` used (DER).
     certificate_phase: dict[str, Any] | None = None
+    #: Key-schedule inputs from elsewhere, as (name, value): e.g. ("psk", ...)
+    #: for a resumption, the first connection's ticket PSK.
+    extra_secrets: list[tuple[str, bytes]] = field(default_factory=list)
     #: Key-log text from elsewhere (an SSLKEYLOGFILE given with a capture).
     extra_keylog: str = ""
     #: Problems found while capturing (a peer that died, a missing key-log line).
@@ -78,11 +81,15 @@ class Capture:
         return b"".join(c.data for c in self.chunks if c.direction == direction)
 
     def keylog(self) -> str:
-        """The NSS key log (one line per secret, no duplicates, in order)."""
+        """The NSS key log (one line per secret, no duplicates, in order).
+
+        Only the NSS labels (upper case): the engine also traces values no
+        key-log file carries, such as ``ecdhe_shared_secret``.
+        """
         seen: set[str] = set()
         lines = []
         for secret in self.traces["client"] + self.traces["server"]:
-            if not hasattr(secret, "keylog_line"):
+            if not hasattr(secret, "keylog_line") or not secret.label.isupper():
                 continue
             line = secret.keylog_line()
             if line not in seen:

@@ -20,7 +20,7 @@ from ._summary import message_title
 
 @dataclass(frozen=True)
 class Difference:
-    aspect: str  # "outcome", "flow", "extensions", "decision", "certificate_phase", "alerts", "findings"
+    aspect: str  # "outcome", "flow", "records", "extensions", "decision", "certificate_phase", "alerts", "findings"
     a: str
     b: str
 
@@ -30,8 +30,8 @@ class Difference:
 
 def diff(a: Recording, b: Recording) -> list[Difference]:
     """Every semantic difference between ``a`` and ``b`` (empty: the same handshake, up to randomness)."""
-    return list(_outcome(a, b)) + list(_flow(a, b)) + list(_extensions(a, b)) + list(_decisions(a, b)) \
-        + list(_phase(a, b)) + list(_alerts(a, b)) + list(_findings(a, b))
+    aspects = (_outcome, _flow, _records, _extensions, _decisions, _phase, _alerts, _findings)
+    return [difference for aspect in aspects for difference in aspect(a, b)]
 
 
 def _outcome(a: Recording, b: Recording) -> Iterator[Difference]:
@@ -65,6 +65,13 @@ def _flow(a: Recording, b: Recording) -> Iterator[Difference]:
         if op == "equal":
             continue
         yield Difference("flow", ", ".join(left[i1:i2]) or "(nothing)", ", ".join(right[j1:j2]) or "(nothing)")
+
+
+def _records(a: Recording, b: Recording) -> Iterator[Difference]:
+    for direction, who in ((CLIENT_TO_SERVER, "client"), ("server_to_client", "server")):
+        na, nb = len(a.records_in(direction)), len(b.records_in(direction))
+        if na != nb:
+            yield Difference("records", f"{who} sent {na} records", f"{who} sent {nb} records")
 
 
 def _extension_types(message: HandshakeMessage) -> list[int]:
@@ -111,6 +118,11 @@ def _decisions(a: Recording, b: Recording) -> Iterator[Difference]:
         return out
 
     left, right = table(a), table(b)
+    if not left or not right:  # a capture read offline has only the wire: say so once
+        if left or right:
+            yield Difference("decision", f"{len(left)} recorded", f"{len(right)} recorded (a capture shows only the wire)"
+                             if not right else f"{len(right)} recorded")
+        return
     for key in sorted(set(left) | set(right)):
         if left.get(key) != right.get(key):
             yield Difference("decision", f"{key}: {left.get(key, '(none)')}", f"{key}: {right.get(key, '(none)')}")

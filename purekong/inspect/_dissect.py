@@ -215,12 +215,14 @@ class Reader:
 # -- records -----------------------------------------------------------------
 
 
-def dissect_record(raw: bytes, *, protected: bool = False) -> Field:
+def dissect_record(raw: bytes, *, protected: bool = False, explicit_nonce_length: int = 0, tag_length: int = 16) -> Field:
     """One record: the header (RFC 8446 §5.1) and its body.
 
     The body of an alert or ChangeCipherSpec record is decoded; a handshake
     or application_data body is one leaf (``dissect_handshake`` reads the
-    reassembled messages), and ``protected`` names it ``encrypted_record``.
+    reassembled messages). A ``protected`` body is the AEAD output: the
+    encrypted content and the tag (``tag_length`` bytes), after an explicit
+    nonce in TLS 1.2 AES-GCM (``explicit_nonce_length=8``, RFC 5288 §3).
 
     >>> [(f.name, f.meaning) for f in dissect_record(bytes.fromhex("15030300020228")).walk()][1:4]
     [('type', 'alert'), ('legacy_record_version', 'TLS 1.2'), ('length', '')]
@@ -232,7 +234,7 @@ def dissect_record(raw: bytes, *, protected: bool = False) -> Field:
         r.uint("legacy_record_version", 2, reg.version_name, f"{RFC8446} §5.1")
         size = r.uint("length", 2, rfc=f"{RFC8446} §5.1")
         if protected:
-            r.struct("encrypted_record", size, lambda: r.rest("ciphertext_and_tag", f"{RFC8446} §5.2"), f"{RFC8446} §5.2")
+            r.struct("encrypted_record", size, lambda: _aead_output(r, explicit_nonce_length, tag_length), f"{RFC8446} §5.2")
         elif content_type == 21:
             r.struct("fragment", size, lambda: _alerts(r), f"{RFC8446} §6")
         elif content_type == 20:
@@ -242,6 +244,13 @@ def dissect_record(raw: bytes, *, protected: bool = False) -> Field:
 
     r.struct("TLSPlaintext" if not protected else "TLSCiphertext", None, body, f"{RFC8446} §5.1")
     return r.result()
+
+
+def _aead_output(r: Reader, explicit_nonce_length: int, tag_length: int) -> None:
+    if explicit_nonce_length:
+        r.opaque("explicit_nonce", explicit_nonce_length, "RFC 5288 §3", "the record's part of the nonce (TLS 1.2)")
+    r.opaque("encrypted_content", max(r.remaining - tag_length, 0), f"{RFC8446} §5.2", "TLSInnerPlaintext, encrypted")
+    r.rest("tag", f"{RFC8446} §5.2", "the AEAD authentication tag")
 
 
 def _alerts(r: Reader) -> None:

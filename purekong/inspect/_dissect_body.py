@@ -12,8 +12,8 @@ from typing import Callable
 from . import _registry as reg
 from ._dissect import RFC5246, RFC8446, Reader
 from ._dissect_ext import extensions
+from ._registry import HRR_RANDOM
 
-HRR_RANDOM = bytes.fromhex("cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c")
 
 Parser = Callable[[Reader], object]
 

@@ -43,14 +43,16 @@ section { margin-top:18px; }
 .items { border-left:3px solid transparent; padding-left:4px; position:relative;
   background: linear-gradient(var(--c2s), var(--c2s)) 6px 0 / 2px 100% no-repeat, linear-gradient(var(--s2c), var(--s2c)) calc(100% - 6px) 0 / 2px 100% no-repeat; }
 .items.group { border-left-color:#c9cfdb; }
-.row { position:relative; height:26px; cursor:default; }
-.row .ln { position:absolute; top:13px; left:8px; right:8px; border-top:2px solid var(--c2s); }
+.row { position:relative; height:30px; cursor:default; }
+.fold { padding:6px 0 6px 130px; color:var(--muted); font-size:12.5px; cursor:pointer; border-bottom:1px dashed #eceef2; }
+.fold:hover { color:var(--ink); background:var(--sel); }
+.row .ln { position:absolute; top:21px; left:8px; right:8px; border-top:2px solid var(--c2s); }
 .row.s2c .ln { border-top-color:var(--s2c); }
 .row .ln::after { content:""; position:absolute; top:-7px; border:6px solid transparent; }
 .row.c2s .ln::after { right:-8px; border-left:9px solid var(--c2s); }
 .row.s2c .ln::after { left:-8px; border-right:9px solid var(--s2c); }
-.row .lb { position:absolute; top:2px; background:var(--card); padding:0 8px; font-size:13px; white-space:nowrap; }
-.row.c2s .lb { left:10px; } .row.s2c .lb { right:10px; }
+.row .lb { position:absolute; top:1px; padding:0 4px; font-size:13px; white-space:nowrap; }
+.row.c2s .lb { left:12px; } .row.s2c .lb { right:14px; }
 .row.hs { cursor:pointer; } .row.hs .lb { font-weight:600; }
 .row.hs:hover .lb, .row.on .lb { background:var(--sel); border-radius:4px; }
 .row.ccs .lb { color:#4d7d99; } .row.data .lb { color:var(--app); } .row.alert .lb, .row.bad .lb { color:var(--bad); font-weight:600; }
@@ -117,21 +119,38 @@ $("title").textContent = "purekong inspect: " + D.title;
 $("sub").append(el("b", "", D.summary), "  \u00b7  " + D.client + "  \u2194  " + D.server);
 
 let selected = null;
+function isData(r) { return r.items.length === 1 && r.items[0].kind === "data"; }
+
+function recordRow(r) {
+  const rec = el("div", "rec"); rec.dataset.record = r.i;
+  const meta = el("div", "meta"); meta.append(el("span", "num", "#" + r.i), el("span", "epoch " + epochClass(r.epoch), r.epoch));
+  if (r.fields) { meta.classList.add("click"); meta.title = "click for the record: header, keys, nonce, tag"; meta.addEventListener("click", () => selectRecord(r, meta)); }
+  const items = el("div", "items" + (r.items.length > 1 ? " group" : ""));
+  for (const it of r.items) {
+    const row = el("div", "row " + r.dir + " " + it.kind);
+    row.append(el("div", "ln"), el("div", "lb", it.text));
+    if (it.kind === "hs") { row.dataset.msg = it.msg; row.title = "click for the fields"; row.addEventListener("click", () => select(it.msg, row)); }
+    items.append(row);
+  }
+  rec.append(meta, items, el("div", "size", r.size + " B" + (r.truncated ? " cut" : "")));
+  return rec;
+}
+
+// A long run of application data one way (a bulk transfer) folds into one
+// line between its first and last record; a click unfolds it.
+const FOLD = 6;
 function ladder() {
-  const rows = $("rows");
-  for (const r of D.records) {
-    const rec = el("div", "rec"); rec.dataset.record = r.i;
-    const meta = el("div", "meta"); meta.append(el("span", "num", "#" + r.i), el("span", "epoch " + epochClass(r.epoch), r.epoch));
-    if (r.fields) { meta.classList.add("click"); meta.title = "click for the record: header, keys, nonce, tag"; meta.addEventListener("click", () => selectRecord(r, meta)); }
-    const items = el("div", "items" + (r.items.length > 1 ? " group" : ""));
-    for (const it of r.items) {
-      const row = el("div", "row " + r.dir + " " + it.kind);
-      row.append(el("div", "ln"), el("div", "lb", it.text));
-      if (it.kind === "hs") { row.dataset.msg = it.msg; row.title = "click for the fields"; row.addEventListener("click", () => select(it.msg, row)); }
-      items.append(row);
-    }
-    rec.append(meta, items, el("div", "size", r.size + " B" + (r.truncated ? " cut" : "")));
-    rows.append(rec);
+  const rows = $("rows"), R = D.records;
+  for (let i = 0; i < R.length;) {
+    let j = i + 1;
+    while (isData(R[i]) && j < R.length && isData(R[j]) && R[j].dir === R[i].dir && R[j].epoch === R[i].epoch) j++;
+    if (j - i < FOLD) { for (; i < j; i++) rows.append(recordRow(R[i])); continue; }
+    rows.append(recordRow(R[i]));
+    const hidden = R.slice(i + 1, j - 1), box = el("div", "folded"), bytes = hidden.reduce((n, r) => n + r.size, 0);
+    const fold = el("div", "fold", "\u2026 " + hidden.length + " more records of application data (" + bytes.toLocaleString("en-US") + " B): show");
+    fold.addEventListener("click", () => { if (!box.children.length) hidden.forEach(r => box.append(recordRow(r))); fold.remove(); });
+    rows.append(fold, box, recordRow(R[j - 1]));
+    i = j;
   }
 }
 

@@ -29,10 +29,10 @@ from ._dissect import dissect_handshake
 from ._kdf import HASH_LENGTHS, hkdf_expand_label, hkdf_extract, hmac_digest, prf12, transcript_hash
 from ._protection import SUITES, SuiteParameters
 from ._recording import CLIENT_TO_SERVER, SERVER_TO_CLIENT, Finding, HandshakeMessage, KeyDerivation, Recording, Secret
+from ._registry import is_hello_retry_request
 
 RFC_EXTRACT = "RFC 8446 §7.1"
 RFC_KEYS = "RFC 8446 §7.3"
-HRR_RANDOM = bytes.fromhex("cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c")
 
 NSS_LABELS = {
     "client_early_traffic_secret": "CLIENT_EARLY_TRAFFIC_SECRET",
@@ -124,29 +124,15 @@ def _transcript13(messages: list[HandshakeMessage], hash_name: str) -> list[tupl
     """The messages of the TLS 1.3 transcript with their bytes in it (RFC 8446 §4.4.1)."""
     kept = [m for m in messages if m.msg_type not in (4, 24)]
     out = [(m, m.raw) for m in kept]
-    if len(kept) > 1 and kept[1].msg_type == 2 and kept[1].raw[6:38] == HRR_RANDOM:
+    if len(kept) > 1 and is_hello_retry_request(kept[1].raw):
         digest = transcript_hash(hash_name, kept[0].raw)
         out[0] = (kept[0], bytes([254, 0, 0, len(digest)]) + digest)
     return out
 
 
-def _accepts_psk(server_hello: bytes) -> bool:
-    """Whether a ServerHello carries pre_shared_key (41): the server resumed."""
-    at = 4 + 2 + 32
-    if len(server_hello) <= at:
-        return False
-    at += 1 + server_hello[at] + 2 + 1 + 2  # session id, suite, compression, extensions length
-    while at + 4 <= len(server_hello):
-        kind, size = int.from_bytes(server_hello[at:at + 2], "big"), int.from_bytes(server_hello[at + 2:at + 4], "big")
-        if kind == 41:
-            return True
-        at += 4 + size
-    return False
-
-
 def _first(items: list[tuple[HandshakeMessage, bytes]], msg_type: int, direction: str, after: int = -1) -> int | None:
     for i, (m, _) in enumerate(items):
-        if i > after and m.msg_type == msg_type and m.direction == direction and not (msg_type == 2 and m.raw[6:38] == HRR_RANDOM):
+        if i > after and m.msg_type == msg_type and m.direction == direction and not is_hello_retry_request(m.raw):
             return i
     return None
 
@@ -174,9 +160,11 @@ def _tls13(ks: KeySchedule, suite: SuiteParameters, messages: list[HandshakeMess
         ks.derive_secret("early_exporter_master_secret", "early_secret", "e exp master", upto(ch), "ClientHello")
     ks.derive_secret("derived_early_secret", "early_secret", "derived", b"", "empty")
     shared = secrets.get("ecdhe_shared_secret")
-    if psk is None and sh is not None and _accepts_psk(items[sh][0].raw):
-        # A resumed handshake's early secret needs the ticket's PSK; without it
-        # the chain below would be wrong, so only the key log can open it.
+    resumed = sh is not None and any(f.name == "selected_identity" for f in dissect_handshake(items[sh][1]).walk())
+    if resumed and psk is None and shared is not None:
+        # The handshake secret mixes in the PSK: without it the chain would
+        # be wrong, so stop here and use the key log's traffic secrets.
+        ks.findings.append(Finding("missing_key", "the handshake resumed with a PSK this recording does not hold: the early, handshake and master secrets are not recomputed (give the ticket's PSK as the secret 'psk')", "psk", "warning"))
         shared = None
     if shared is not None and sh is not None:
         ks.add("ecdhe_shared_secret", "input", (), shared, described="the (EC)DHE shared secret", rfc="RFC 8446 §7.4")
@@ -240,7 +228,7 @@ def _check_finished13(ks: KeySchedule, side: str, items: list[tuple[HandshakeMes
 def _check_binder(ks: KeySchedule, items: list[tuple[HandshakeMessage, bytes]], length: int) -> None:
     """The first PSK binder of the ClientHello (RFC 8446 §4.2.11.2), when it offers one."""
     hello = next((m for m, _ in items if m.msg_type == 1), None)
-    if hello is None or len(items) > 1 and items[1][0].raw[6:38] == HRR_RANDOM:
+    if hello is None or len(items) > 1 and is_hello_retry_request(items[1][0].raw):
         return  # after a HelloRetryRequest the binder covers a longer transcript; not checked
     tree = dissect_handshake(hello.raw)
     binders, binder = tree.find("binders"), tree.find("binder")

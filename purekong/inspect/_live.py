@@ -13,6 +13,8 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass
 
+from cryptography import x509
+
 from purekong import __version__
 from purekong.engine import (
     NEED_DATA,
@@ -39,7 +41,7 @@ class LiveOptions:
     versions: tuple[str, ...] = ("TLSv1.3", "TLSv1.2")
     alpn: tuple[str, ...] = ()
     certificate: CertifiedKey | None = None
-    trusted: tuple = ()  # x509.Certificate: verify the server against these
+    trusted: tuple[x509.Certificate, ...] = ()  # verify the server against these (none: no verification)
     http_request: bool = False
     timeout: float = 5.0
 
@@ -119,11 +121,6 @@ class _Session:
             if event is NEED_DATA:
                 return
             if isinstance(event, HandshakeComplete):
-                self.capture.decisions.append(Decision(
-                    "server", "outcome", f"{event.version}, {event.cipher_suite}",
-                    "resumed" if event.resumed else "a full handshake",
-                    {"alpn": event.alpn_protocol, "server_name": event.server_name,
-                     "certificates": len(event.peer_certificates or ())}))
                 # After the handshake only tickets are still coming: wait less.
                 self.sock.settimeout(self.options.timeout if self.options.http_request else min(self.options.timeout, 0.5))
                 if self.options.http_request:

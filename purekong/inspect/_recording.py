@@ -368,6 +368,7 @@ class Recording:
         seed: int | None = None,
         client: Endpoint | None = None,
         server: Endpoint | None = None,
+        previous: Recording | None = None,
     ) -> Recording:
         """Build a recording from the bytes each side sent, and a key log.
 
@@ -379,12 +380,19 @@ class Recording:
         engine's ``trace=`` callback gave each side (handshake messages and
         secrets): their secrets are used too, and any message that differs
         from what the wire shows becomes a finding. ``secrets`` adds values
-        from elsewhere (e.g. the (EC)DHE shared secret).
+        from elsewhere (e.g. the (EC)DHE shared secret). ``previous`` is the
+        recording of the connection whose ticket a TLS 1.3 ClientHello
+        offers: the ticket it names gives the PSK, so a resumed handshake's
+        key schedule is recomputed in full and its binder checked.
 
         The records are split, decrypted with keys recomputed from the
         secrets (every record no key opens is a finding), the handshake
-        messages reassembled, the alerts read and the key schedule
-        recomputed as far as the secrets allow.
+        messages reassembled, the alerts read, the key schedule
+        recomputed as far as the secrets allow, and the negotiation read
+        from the hellos: after ``decisions`` come the choices the wire shows
+        (version, suite, group, HelloRetryRequest, signature schemes, ALPN,
+        SNI, resumption, client certificate), each with its rule, for every
+        ``what`` the given decisions do not already cover.
 
         >>> alert = bytes.fromhex("15030300020228")  # a fatal handshake_failure
         >>> rec = Recording.from_transcript([(SERVER_TO_CLIENT, alert[:3]), (SERVER_TO_CLIENT, alert[3:])])
@@ -405,6 +413,7 @@ class Recording:
             seed=seed,
             client=client or Endpoint("client"),
             server=server or Endpoint("server"),
+            previous=previous,
         )
 
 

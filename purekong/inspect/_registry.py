@@ -10,6 +10,9 @@ ExtensionType Values" registries. Values missing here are shown as
 
 from __future__ import annotations
 
+#: ServerHello.random of a HelloRetryRequest: SHA-256("HelloRetryRequest") (RFC 8446 §4.1.3).
+HRR_RANDOM = bytes.fromhex("cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c")
+
 CONTENT_TYPES = {20: "change_cipher_spec", 21: "alert", 22: "handshake", 23: "application_data", 24: "heartbeat"}
 
 HANDSHAKE_TYPES = {
@@ -99,6 +102,11 @@ EC_POINT_FORMATS = {0: "uncompressed", 1: "ansiX962_compressed_prime", 2: "ansiX
 KEY_UPDATE_REQUEST = {0: "update_not_requested", 1: "update_requested"}
 CERTIFICATE_TYPES = {1: "rsa_sign", 2: "dss_sign", 64: "ecdsa_sign"}
 CERTIFICATE_COMPRESSION = {1: "zlib", 2: "brotli", 3: "zstd"}
+
+
+def is_hello_retry_request(raw: bytes) -> bool:
+    """Whether a handshake message (header included) is a HelloRetryRequest."""
+    return raw[:1] == b"\x02" and raw[6:38] == HRR_RANDOM
 
 
 def is_grease(value: int) -> bool:

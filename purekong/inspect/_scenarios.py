@@ -67,19 +67,15 @@ class _Pair:
                  session: ClientSession | None = None, proceed: dict[str, Any] | None = None, tag: str = "") -> None:
         self.capture = capture
         self.proceed_kwargs = proceed or {}
-        self.server = ServerConnection(server_config, trace=self._tracer("server"), random=random_stream(seed + b"server" + tag.encode()))
-        self.client = ClientConnection(client_config, HOST, session=session, trace=self._tracer("client"),
+        self.server = ServerConnection(server_config, trace=capture.traces["server"].append,
+                                       random=random_stream(seed + b"server" + tag.encode()))
+        self.client = ClientConnection(client_config, HOST, session=session, trace=capture.traces["client"].append,
                                        random=random_stream(seed + b"client" + tag.encode()))
         self.done: dict[Side, HandshakeComplete] = {}
         self.received: dict[Side, bytearray] = {"client": bytearray(), "server": bytearray()}
         self.failed: RemoteProtocolError | None = None
-        self.closed: set[Side] = set()
+        self.closed: set[Side] = set()  # sides that closed or failed: nothing more is fed to them
         self.hello: ClientHelloReceived | None = None
-
-    def _tracer(self, side: Side) -> Callable[[object], None]:
-        def trace(item: object) -> None:
-            self.capture.traces[side].append(item)
-        return trace
 
     def pump(self) -> None:
         """Move bytes both ways until neither side has anything to say."""
@@ -96,12 +92,12 @@ class _Pair:
             return False
         self.capture.wire("client_to_server" if side == "client" else "server_to_client", data)
         other: Side = "server" if side == "client" else "client"
-        if other not in self.closed and not (other == "server" and self.failed):
+        if other not in self.closed:
             sink.receive_data(data)
         return True
 
     def _events(self, side: Side, conn: Any) -> bool:
-        if side in self.closed or (side == "server" and self.failed):
+        if side in self.closed:
             return False
         progressed = False
         while True:
@@ -109,6 +105,7 @@ class _Pair:
                 event = conn.next_event()
             except RemoteProtocolError as exc:
                 self.failed = exc
+                self.closed.add(side)
                 alert = exc.alert.name if exc.alert is not None else "none"
                 self.capture.decisions.append(Decision(side, "alert", f"sent a fatal {alert} alert", str(exc)))
                 return True
@@ -132,11 +129,6 @@ class _Pair:
             conn.proceed(**kwargs)
         elif isinstance(event, HandshakeComplete):
             self.done[side] = event
-            if side == "server":
-                note(Decision("server", "outcome", f"{event.version}, {event.cipher_suite}",
-                              "resumed an earlier session" if event.resumed else "a full handshake",
-                              {"version": event.version, "cipher_suite": event.cipher_suite, "resumed": event.resumed,
-                               "alpn": event.alpn_protocol, "server_name": event.server_name}))
         elif isinstance(event, DataReceived):
             self.received[side] += event.data
             self.capture.plaintext.append(("client_to_server" if side == "server" else "server_to_client", event.data))
@@ -198,6 +190,12 @@ def _server_choices(config: ServerConfig, hello: ClientHelloReceived | None, don
         out.append(Decision("server", "cipher_suite", done.cipher_suite,
                             f"the server's order wins: the first of {', '.join(config.ciphers)} that the client offered for "
                             f"{done.version} (RFC 8446 §4.1.1; nginx's ssl_prefer_server_ciphers on)"))
+    if not done.resumed:
+        chain = config.certificates[0].chain
+        out.append(Decision("server", "certificate", chain[0].subject.rfc4514_string(),
+                            f"the first configured chain the client can use (its key type and curve against the client's "
+                            f"signature_algorithms; SNI {done.server_name!r}); {len(chain)} certificate(s) sent, leaf first "
+                            "(RFC 8446 §4.4.2.2)"))
     fields = {f.name: f.meaning for m in (sent.get(2, b""), sent.get(12, b""), sent.get(15, b"")) if m
               for f in dissect_handshake(m, tls13=tls13).walk() if f.meaning}
     group = fields.get("group") or fields.get("named_curve")
@@ -273,10 +271,6 @@ def _capture(name: str, seed: bytes) -> tuple[Capture, ScenarioPKI]:
     return capture, scenario_pki(seed)
 
 
-def _pki_pem(pki: ScenarioPKI) -> dict[str, str]:
-    return {"ca": pki.ca.cert.public_bytes(serialization.Encoding.PEM).decode()}
-
-
 # ---------------------------------------------------------------------------
 # The scenarios
 # ---------------------------------------------------------------------------
@@ -291,7 +285,6 @@ def _full(name: str, versions: tuple[str, ...], *, server: dict[str, Any] | None
             pair.handshake()
             pair.exchange()
             pair.close()
-        capture.meta["pki"] = _pki_pem(pki)
         return capture
     return run
 
@@ -342,7 +335,14 @@ def _resumption(name: str, versions: tuple[str, ...], *, forget_tickets: bool = 
             "server", "first_connection",
             "an earlier full handshake " + ("issued a session" if reuse else "ran with session_reuse=False"),
             _FIRST_CONNECTION_WHY[name], {"first_connection_bytes": sum(len(c.data) for c in first_capture.chunks)}))
-        capture.meta["first_connection_keylog"] = first_capture.keylog()
+        if reuse and versions == ("TLSv1.3",):
+            # The PSK is the first connection's ticket PSK: recompute it
+            # there, so this connection's key schedule starts from it.
+            from ._adapter import recording_from_capture
+
+            psk = recording_from_capture(first_capture).secret("ticket_psk_0")
+            if psk is not None:
+                capture.extra_secrets.append(("psk", psk))
         return capture
     return run
 

@@ -98,9 +98,9 @@ def header(recording: Recording, title: str | None = None) -> Iterator[Text]:
         outcome.append(version_name(recording.tls_version))
     if recording.cipher_suite is not None:
         outcome.append(cipher_suite_name(recording.cipher_suite))
-    resumed = [d for d in recording.decisions if d.what == "outcome"]
-    if resumed:
-        outcome.append(resumed[0].reason.split("\n")[0])
+    resumption = [d.value for d in recording.decisions if d.what == "resumption"]
+    if resumption:
+        outcome.append(resumption[0])
     yield Text("  " + ", ".join(outcome) if outcome else "  (no ServerHello seen)")
     ends = []
     for end in (recording.client, recording.server):
@@ -109,7 +109,11 @@ def header(recording: Recording, title: str | None = None) -> Iterator[Text]:
 
 
 def ladder(recording: Recording, glyphs: _Glyphs = _UNICODE) -> Iterator[Text]:
-    """One arrow per message, records grouped by a bracket, the epoch of each record."""
+    """One arrow per message, records grouped by a bracket, the epoch of each record.
+
+    A long run of application-data records one way (a bulk transfer) shows
+    its first and last record and one line for those between.
+    """
     head = Text(f"{'#':>4}   {'epoch':<14}")
     head.append("client".ljust(LANE) + "server", style="bold")
     yield head
@@ -117,24 +121,56 @@ def ladder(recording: Recording, glyphs: _Glyphs = _UNICODE) -> Iterator[Text]:
     for message in recording.handshake_messages:
         if message.records:
             messages_at.setdefault(message.records[0], []).append(message)
-    for record in recording.records:
-        labels = list(_record_labels(record, messages_at.get(record.index, []), recording))
-        size = f"{len(record.raw):>6} B"
-        for i, (label, style) in enumerate(labels):
-            if len(labels) == 1:
-                bracket = " "
-            else:
-                bracket = glyphs.top if i == 0 else glyphs.bottom if i == len(labels) - 1 else glyphs.mid
-            line = Text(f"{record.index:>4}" if i == 0 else "    ")
-            line.append(f" {bracket} ")
-            epoch = record.epoch if i == 0 else ""
-            line.append(f"{epoch:<14}", style=_EPOCH_STYLE.get(record.epoch.split("_")[0] if record.epoch.startswith("application") else record.epoch, "green"))
-            line.append_text(_arrow(label, record.direction, glyphs, style))
-            if i == len(labels) - 1:
-                line.append(size, style="dim")
-                if record.truncated:
-                    line.append("  truncated", style="bold red")
-            yield line
+    records = recording.records
+    i = 0
+    while i < len(records):
+        run = _data_run(records, i)
+        if run >= COLLAPSE_RUN:
+            yield from _record_lines(records[i], [], recording, glyphs)
+            hidden = records[i + 1:i + run - 1]
+            size = sum(len(r.content) for r in hidden)
+            yield Text(f"{'':>4}   {'':<14}" + f"  ... {len(hidden)} more records of application data, {byte_count(size)} ...", style="dim")
+            yield from _record_lines(records[i + run - 1], [], recording, glyphs)
+            i += run
+        else:
+            yield from _record_lines(records[i], messages_at.get(records[i].index, []), recording, glyphs)
+            i += 1
+
+
+COLLAPSE_RUN = 6  # consecutive application-data records one way shown as first, "...", last
+
+
+def _data_run(records: tuple[Record, ...], start: int) -> int:
+    first = records[start]
+    if first.decrypted is None or first.inner_content_type != 23:
+        return 1
+    end = start + 1
+    while (end < len(records) and records[end].direction == first.direction and records[end].epoch == first.epoch
+           and records[end].decrypted is not None and records[end].inner_content_type == 23):
+        end += 1
+    return end - start
+
+
+def _epoch_style(epoch: str) -> str:
+    return "green" if epoch.startswith("application") else _EPOCH_STYLE.get(epoch, "")
+
+
+def _record_lines(record: Record, messages: list[HandshakeMessage], recording: Recording, glyphs: _Glyphs) -> Iterator[Text]:
+    labels = list(_record_labels(record, messages, recording))
+    for i, (label, style) in enumerate(labels):
+        if len(labels) == 1:
+            bracket = " "
+        else:
+            bracket = glyphs.top if i == 0 else glyphs.bottom if i == len(labels) - 1 else glyphs.mid
+        line = Text(f"{record.index:>4}" if i == 0 else "    ")
+        line.append(f" {bracket} ")
+        line.append(f"{record.epoch if i == 0 else '':<14}", style=_epoch_style(record.epoch))
+        line.append_text(_arrow(label, record.direction, glyphs, style))
+        if i == len(labels) - 1:
+            line.append(f"{len(record.raw):>6} B", style="dim")
+            if record.truncated:
+                line.append("  truncated", style="bold red")
+        yield line
 
 
 def _arrow(label: str, direction: str, glyphs: _Glyphs, style: str) -> Text:

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from . import _keyschedule
+from ._decisions import wire_decisions
+from ._dissect import Field, dissect_handshake
 from ._kdf import next_traffic_secret, traffic_keys
 from ._protection import SUITES, SuiteParameters, TrafficKey, open_record, tls12_key_block
 from ._recording import (
@@ -38,8 +40,8 @@ from ._recording import (
     Secret,
     application_epoch,
 )
+from ._registry import HRR_RANDOM, is_hello_retry_request
 
-HRR_RANDOM = bytes.fromhex("cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c")
 MAX_KEY_UPDATES = 1000  # a bound on how far the inspector looks ahead for KeyUpdate keys
 
 
@@ -56,6 +58,7 @@ def build_recording(
     seed: int | None,
     client: Endpoint,
     server: Endpoint,
+    previous: Recording | None = None,
 ) -> Recording:
     """See :meth:`Recording.from_transcript`."""
     from .. import __version__
@@ -65,6 +68,8 @@ def build_recording(
     hellos = _read_hellos(records)
     client_trace, server_trace = list(client_trace), list(server_trace)
     all_secrets = list(secrets)
+    if previous is not None:
+        all_secrets += _ticket_psk(previous, records, findings)
     all_secrets += parse_keylog(keylog, findings)
     all_secrets += _trace_secrets(client_trace) + _trace_secrets(server_trace)
     chosen = _secrets_for(all_secrets, hellos.client_random, findings)
@@ -97,12 +102,18 @@ def build_recording(
         records=tuple(opened),
         handshake_messages=tuple(messages),
         secrets=tuple(all_secrets),
-        decisions=tuple(decisions),
+        decisions=_with_wire_decisions(tuple(decisions), messages),
         certificate_phase=certificate_phase,
         alerts=tuple(alerts),
         findings=tuple(findings),
     )
     return _keyschedule.recompute(recording)
+
+
+def _with_wire_decisions(given: tuple[Decision, ...], messages: list[HandshakeMessage]) -> tuple[Decision, ...]:
+    """The caller's decisions, then what the wire shows about anything they did not cover."""
+    covered = {d.what for d in given}
+    return given + tuple(d for d in wire_decisions(messages) if d.what not in covered)
 
 
 def split_records(transcript: Iterable[tuple[str, bytes]], findings: list[Finding]) -> list[Record]:
@@ -143,27 +154,32 @@ class _Hellos:
 
 
 def _read_hellos(records: list[Record]) -> _Hellos:
-    """The randoms, suite and version from the plaintext ClientHello and ServerHello."""
+    """The randoms, suite and version from the plaintext ClientHello and ServerHello (the dissector's reading)."""
     found = _Hellos()
-    streams = {d: b"".join(r.fragment for r in records if r.direction == d and r.content_type == 22 and not r.truncated) for d in DIRECTIONS}
-    for msg_type, body in _plaintext_messages(streams[CLIENT_TO_SERVER]):
-        if msg_type == 1 and len(body) >= 34 and not found.client_random:
-            found.client_random = body[2:34]
-    for msg_type, body in _plaintext_messages(streams[SERVER_TO_CLIENT]):
-        if msg_type != 2 or len(body) < 38 or body[2:34] == HRR_RANDOM:
-            continue
-        found.server_random = body[2:34]
-        pos = 35 + body[34]
-        found.cipher_suite = int.from_bytes(body[pos : pos + 2], "big")
-        found.version = int.from_bytes(body[:2], "big")
-        exts = body[pos + 5 :]
-        while len(exts) >= 4:
-            ext_type, size = int.from_bytes(exts[:2], "big"), int.from_bytes(exts[2:4], "big")
-            if ext_type == 43 and size == 2:
-                found.version = int.from_bytes(exts[4:6], "big")
-            exts = exts[4 + size :]
-        break
+    hello = _first_plaintext(records, CLIENT_TO_SERVER, 1)
+    if hello is not None:
+        randoms = _leaves(dissect_handshake(hello), "random")
+        found.client_random = randoms[0] if randoms else b""
+    server_hello = _first_plaintext(records, SERVER_TO_CLIENT, 2)
+    if server_hello is not None:
+        tree = dissect_handshake(server_hello)
+        fields = {f.name: f.value for f in tree.walk() if not f.children}
+        random = fields.get("random")
+        found.server_random = random if isinstance(random, bytes) else b""
+        suite, version = fields.get("cipher_suite"), fields.get("selected_version", fields.get("legacy_version"))
+        found.cipher_suite = suite if isinstance(suite, int) else None
+        found.version = version if isinstance(version, int) else None
     return found
+
+
+def _first_plaintext(records: list[Record], direction: str, msg_type: int) -> bytes | None:
+    """The first plaintext handshake message of this type (a HelloRetryRequest is not a ServerHello)."""
+    stream = b"".join(r.fragment for r in records if r.direction == direction and r.content_type == 22 and not r.truncated)
+    for found_type, body in _plaintext_messages(stream):
+        raw = bytes([found_type]) + len(body).to_bytes(3, "big") + body
+        if found_type == msg_type and not is_hello_retry_request(raw):
+            return raw
+    return None
 
 
 def _plaintext_messages(stream: bytes) -> Iterable[tuple[int, bytes]]:
@@ -174,6 +190,25 @@ def _plaintext_messages(stream: bytes) -> Iterable[tuple[int, bytes]]:
         if stream[pos] == 2 and stream[pos + 6 : pos + 38] != HRR_RANDOM:
             return  # what follows a ServerHello may be encrypted; a HelloRetryRequest is followed by another
         pos += 4 + size
+
+
+def _leaves(tree: Field, name: str) -> list[bytes]:
+    return [f.value for f in tree.walk() if f.name == name and not f.children and isinstance(f.value, bytes)]
+
+
+def _ticket_psk(previous: Recording, records: list[Record], findings: list[Finding]) -> list[Secret]:
+    """The PSK of the earlier connection's ticket this ClientHello offers (RFC 8446 §4.6.1)."""
+    hello = _first_plaintext(records, CLIENT_TO_SERVER, 1)
+    if hello is None:
+        return []
+    offered = _leaves(dissect_handshake(hello), "ticket")
+    tickets = [m for m in previous.handshake_messages if m.msg_type == 4 and m.direction == SERVER_TO_CLIENT]
+    for i, message in enumerate(tickets):
+        psk = previous.secret(f"ticket_psk_{i}")
+        if psk is not None and set(_leaves(dissect_handshake(message.raw), "ticket")) & set(offered):
+            return [Secret("psk", psk, source="inspector")]
+    findings.append(Finding("missing_key", "the ClientHello offers no ticket of the previous recording whose PSK is known", "psk", "warning"))
+    return []
 
 
 def parse_keylog(keylog: str | Iterable[str], findings: list[Finding]) -> list[Secret]:
@@ -191,6 +226,8 @@ def parse_keylog(keylog: str | Iterable[str], findings: list[Finding]) -> list[S
         if not line or line.startswith("#"):
             continue
         parts = line.split()
+        if len(parts) == 3 and not parts[0].isupper():
+            continue  # a purekong trace name (e.g. ecdhe_shared_secret), not a key-log label
         try:
             if len(parts) != 3:
                 raise ValueError

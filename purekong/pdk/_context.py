@@ -58,6 +58,11 @@ class KongContext:
         # Set by the server: the configured consumers, and this worker's counters.
         self.find_consumer: ConsumerLookup | None = None
         self.statistics: WorkerStatistics = WORKER_STATISTICS
+        # Set by a server running plugins on threads: told (plugin, phase) as
+        # each plugin call starts, so it can cut a plugin off that never returns;
+        # ``abandoned`` then stops the rest of the phases.
+        self.on_plugin_call: Callable[[str, str], None] | None = None
+        self.abandoned = False
 
         # kong.ctx.shared, and ngx.ctx (kong.nginx.get_ctx/set_ctx)
         self.shared: dict[str, Any] = {}

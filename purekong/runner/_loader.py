@@ -10,6 +10,7 @@ runner's call style.  A :class:`NativePlugin` subclass may use every phase
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import logging
 import re
@@ -124,13 +125,21 @@ def plugin_from_module(module: types.ModuleType, name: str) -> PluginSpec:
         raise PluginLoadError(f"plugin {name!r} has no Plugin class")
     if isinstance(cls, type) and issubclass(cls, NativePlugin):
         return plugin_from_class(cls, name=cls.name or name)
-    return plugin_from_class(
+    spec = plugin_from_class(
         cls,
         name=name,
         schema=getattr(module, "Schema", []),
         version=getattr(module, "version", None),
         priority=getattr(module, "priority", 0),
     )
+    # purekong's extension: a module-level ``lua_style = True/False`` fixes the
+    # plugin's call style whatever the server's --plugin-style says.
+    style = getattr(module, "lua_style", None)
+    if style is not None:
+        if not isinstance(style, bool):
+            raise PluginLoadError(f"plugin {name!r}: lua_style must be True or False, got {style!r}")
+        spec = dataclasses.replace(spec, lua_style=style)
+    return spec
 
 
 def _module_name(name: str) -> str:

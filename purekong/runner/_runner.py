@@ -34,7 +34,6 @@ from purekong.pdk import (
     JSON_CONTENT_TYPE,
     ClientHelloInfo,
     ConnectionInfo,
-    ConsumerLookup,
     ExitUnwind,
     HandshakeRequests,
     KongContext,
@@ -139,6 +138,12 @@ class Runner:
         self.check_phases = check_phases
         self.logger = logger  # for kong.log; None: the "purekong.kong" logger
 
+    @property
+    def runs_kong_plugins(self) -> bool:
+        """Does a Kong Python-PDK plugin (not a native one) run here? Those
+        may block, so the server runs their phases off its event loop."""
+        return any(not p.spec.native for p in self.plugins)
+
     def needs_phase(self, phase: str, *, global_only: bool = False) -> bool:
         """Does any plugin implement ``phase``?  (The engine can skip a hook.)"""
         return any(
@@ -183,12 +188,15 @@ class Runner:
     # -- request side ---------------------------------------------------
 
     def run_request(self, conn: ConnectionInfo, request: Request, *,
-                    find_consumer: ConsumerLookup | None = None) -> Outcome:
-        """Rewrite, access and balancer; ``find_consumer`` serves ``kong.client.load_consumer``."""
+                    prepare: Callable[[KongContext], None] | None = None) -> Outcome:
+        """Rewrite, access and balancer. ``prepare`` is called with the new
+        request context before any plugin runs (a server sets what the PDK
+        reads from it: ``find_consumer``, ``on_plugin_call``)."""
         ctx = KongContext(
             check_phases=self.check_phases, conn=conn, request=request, logger=self.logger
         )
-        ctx.find_consumer = find_consumer
+        if prepare is not None:
+            prepare(ctx)
         for phase, global_only in ((Phase.rewrite, True), (Phase.access, False), (Phase.balancer, False)):
             self._run_request_phase(ctx, phase, global_only=global_only)
             if ctx.exit_response is not None:
@@ -230,6 +238,8 @@ class Runner:
     def _run_request_phase(self, ctx: KongContext, phase: Phase, *, global_only: bool = False) -> None:
         exited_before = ctx.exit_response
         for inst in self._with_phase(phase, global_only=global_only):
+            if ctx.abandoned:
+                return  # the server gave up on this request (a plugin timed out)
             self._call(ctx, phase, inst)
             # exit (or a failure) ends the phase: later plugins do not run.
             if ctx.exit_response is not exited_before:
@@ -245,6 +255,8 @@ class Runner:
     def _call(self, ctx: KongContext, phase: Phase, inst: PluginInstance) -> bool:
         ctx.phase = phase
         ctx.plugin_name, ctx.plugin_id = inst.name, inst.id
+        if ctx.on_plugin_call is not None:
+            ctx.on_plugin_call(inst.name, str(phase.name))
         ctx.unwind_pending = False
         lua_style = self.lua_style if inst.spec.lua_style is None else inst.spec.lua_style
         kong = make_kong(ctx, lua_style=lua_style)

@@ -157,7 +157,7 @@ def load_config(
     return LoadedConfig(
         declarative=declarative,
         router=Router(declarative),
-        plugins=PluginsIterator(instances),
+        plugins=PluginsIterator(instances, lua_style=options.plugin_style != "python"),
         certificate_handlers=handlers,
         certificates=certs,
         cert_by_id=by_id,

@@ -27,16 +27,28 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, AsyncIterable, Union
+from typing import Any, AsyncIterable, Callable, TypeVar, Union
 
 from purekong._hostport import split_host_port, strip_brackets
 from purekong.engine import HandshakeComplete
 from purekong.gateway import RouteMatch, Service
-from purekong.pdk import WORKER_STATISTICS, ConnectionInfo, Request, Response, StreamedBody, UpstreamRequest, cjson_encode, default_message
+from purekong.pdk import (
+    JSON_CONTENT_TYPE,
+    WORKER_STATISTICS,
+    ConnectionInfo,
+    KongContext,
+    Request,
+    Response,
+    StreamedBody,
+    UpstreamRequest,
+    cjson_encode,
+    default_message,
+)
 from purekong.runner import Outcome, Runner
 
 from . import _asgi, _proxy
 from ._config import LoadedConfig
+from ._plugin_threads import PluginThreads, PluginTimeout
 from ._http import BodyTooLarge, ConnectionState, HTTPRequest, Reply, Sent
 from ._settings import Listener
 
@@ -45,6 +57,8 @@ __all__ = ["AccessLog", "Client", "Exchange", "RequestHandler", "VIA"]
 _log = logging.getLogger("purekong.serve")
 
 VIA = "1.1 purekong"
+
+T = TypeVar("T")
 
 # What the service answered: an upstream's response or an ASGI app's, same shape.
 _ServiceResponse = Union[_proxy.UpstreamResponse, _asgi.ASGIResponse]
@@ -91,8 +105,11 @@ class RequestHandler:
     """What the requests of one worker share: the configuration, the upstream
     pool and the access log. Makes one :class:`Exchange` per request."""
 
-    def __init__(self, config: LoadedConfig, pool: _proxy.UpstreamPool, access_log: AccessLog | None) -> None:
+    def __init__(self, config: LoadedConfig, pool: _proxy.UpstreamPool, access_log: AccessLog | None,
+                 plugin_threads: PluginThreads | None = None) -> None:
         self.config, self.pool, self.access_log = config, pool, access_log
+        #: Where Kong Python plugins' phases run (None: inline, on the event loop).
+        self.plugin_threads = plugin_threads
 
     def exchange(self, client: Client, req: HTTPRequest) -> "Exchange":
         return Exchange(self, client, req)
@@ -108,6 +125,8 @@ class Exchange:
         self._runner: Runner | None = None
         self._streamed: tuple[int, list[tuple[str, str]]] | None = None  # status and headers
         self._counted = False  # in WORKER_STATISTICS.connections_writing
+        self._ctx: KongContext | None = None
+        self._plugin_started: Callable[[str, str], None] | None = None  # the current plugin-thread job's
 
     # -- 1. respond ------------------------------------------------------------------
     async def respond(self) -> Reply:
@@ -131,13 +150,16 @@ class Exchange:
             start_time=self.started,
             forwarded_prefix=match.stripped_prefix if match and match.stripped_prefix != "/" else None,
         )
-        outcome = self.outcome = runner.run_request(client.info, request, find_consumer=config.find_consumer)
-        if not outcome.proxy:
-            return self._buffered_reply(runner.run_response(outcome))
+        try:
+            outcome = self.outcome = await self._phases(lambda: runner.run_request(client.info, request, prepare=self._prepare))
+            if not outcome.proxy:
+                return self._buffered_reply(await self._phases(lambda: runner.run_response(outcome)))
+        except PluginTimeout:
+            return self._timed_out()
         assert match is not None
         if match.service is None:
             # Kong: a route without a service, and no plugin answered.
-            return self._error_reply(503, "no Service found with those values")
+            return await self._error_reply(503, "no Service found with those values")
         return await self._forward(match, match.service, runner, outcome)
 
     async def _forward(self, match: RouteMatch, service: Service, runner: Runner, outcome: Outcome) -> Reply:
@@ -147,10 +169,10 @@ class Exchange:
         try:
             upstream = await self._call_service(match, service, outcome.upstream)
         except BodyTooLarge:
-            return self._error_reply(413, default_message(413))
+            return await self._error_reply(413, default_message(413))
         except _proxy.UpstreamError as exc:
             _log.error("upstream failure for %s %s (service %s): %s", req.method, req.target, service.name or service.id, exc)
-            return self._error_reply(exc.status, default_message(504) if exc.status == 504 else None)
+            return await self._error_reply(exc.status, default_message(504) if exc.status == 504 else None)
         latency = int((time.time() - proxy_started) * 1000)
         head = _proxy.strip_hop_by_hop(upstream.headers)
         head += [("Via", VIA), ("X-Kong-Upstream-Latency", str(latency)), ("X-Kong-Proxy-Latency", str(int((proxy_started - self.started) * 1000)))]
@@ -162,9 +184,13 @@ class Exchange:
                 body = await upstream.read()
             except _proxy.UpstreamError as exc:
                 _log.error("upstream failed mid-body for %s %s: %s", req.method, req.target, exc)
-                return self._error_reply(exc.status, None)
+                return await self._error_reply(exc.status, None)
             head = [(k, v) for k, v in head if k.lower() != "content-length"]
-            return self._buffered_reply(runner.run_response(outcome, Response(upstream.status, head, body)))
+            try:
+                return self._buffered_reply(
+                    await self._phases(lambda: runner.run_response(outcome, Response(upstream.status, head, body))))
+            except PluginTimeout:
+                return self._timed_out()
 
         # Streaming: headers now (with the edits plugins queued in access), the
         # body as it arrives, the log phase in finish() once it is all out.
@@ -262,7 +288,39 @@ class Exchange:
         out.append(("X-Real-IP", ip))
         return out
 
-    def _error_reply(self, status: int, message: str | None) -> Reply:
+    # -- plugin phases -----------------------------------------------------------------
+    def _prepare(self, ctx: KongContext) -> None:
+        """What the PDK reads from the server, set on the request's context."""
+        self._ctx = ctx
+        ctx.find_consumer = self.handler.config.find_consumer
+        ctx.on_plugin_call = self._on_plugin_call
+
+    def _on_plugin_call(self, plugin: str, phase: str) -> None:
+        if self._plugin_started is not None:
+            self._plugin_started(plugin, phase)
+
+    async def _phases(self, run: Callable[[], T]) -> T:
+        """Run plugin phases: on a plugin thread when a Kong Python plugin may
+        block (``_plugin_threads``), else inline. Raises PluginTimeout."""
+        threads, runner = self.handler.plugin_threads, self._runner
+        if threads is None or runner is None or not runner.runs_kong_plugins:
+            return run()
+
+        def job(started: Callable[[str, str], None]) -> T:
+            self._plugin_started = started
+            return run()
+
+        return await threads.run(job, f"{self.req.method} {self.req.target} from {self.client.info.client_ip}")
+
+    def _timed_out(self) -> Reply:
+        """A plugin never returned: this request gets Kong's 500; its other phases do not run."""
+        if self._ctx is not None:
+            self._ctx.abandoned = True
+        self.outcome = None  # nothing more runs for it, the access log included
+        self._streamed = None
+        return Reply(500, [("Content-Type", JSON_CONTENT_TYPE)], cjson_encode({"message": default_message(500)}))
+
+    async def _error_reply(self, status: int, message: str | None) -> Reply:
         """Kong's error page for a failed proxy attempt, after the response phases.
 
         The runner reports "no upstream response" as its 502; the status is
@@ -272,7 +330,11 @@ class Exchange:
         assert self._runner is not None and self.outcome is not None
         if status != 502:
             self.outcome.context.pending_status = status
-        response = self._runner.run_response(self.outcome, None)
+        outcome, runner = self.outcome, self._runner
+        try:
+            response = await self._phases(lambda: runner.run_response(outcome, None))
+        except PluginTimeout:
+            return self._timed_out()
         if message is not None and response.status == status:
             response.body = cjson_encode({"message": message})
         return self._buffered_reply(response)
@@ -298,7 +360,11 @@ class Exchange:
                 _log.info("response to %s %s not completed (%d body bytes sent)", self.req.method, self.req.target, sent.body_bytes)
             assert self._runner is not None
             status, headers = self._streamed
-            self._runner.run_response(outcome, Response(status, headers, StreamedBody(sent.body_bytes)))
+            runner = self._runner
+            try:
+                await self._phases(lambda: runner.run_response(outcome, Response(status, headers, StreamedBody(sent.body_bytes))))
+            except PluginTimeout:
+                return  # logged by the plugin threads; the response already went out
         if self.handler.access_log is not None:
             self.handler.access_log.write(outcome)
 

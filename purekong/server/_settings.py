@@ -16,6 +16,8 @@ from typing import Callable, TextIO
 from purekong._hostport import format_host_port, split_host_port, strip_brackets
 from purekong.engine import ServerConfig
 
+from ._plugin_threads import DEFAULT_THREADS, DEFAULT_TIMEOUT
+
 __all__ = ["ClientTimeouts", "Limits", "Listener", "MAX_REQUEST_HEAD", "ServeConfigError", "ServeOptions", "TLSServerOptions"]
 
 #: Request line + headers, in bytes (nginx's large_client_header_buffers).
@@ -85,6 +87,12 @@ class ServeOptions:
     state_dir: Path | None = None
     limits: Limits = field(default_factory=Limits)
     grace: float = 10.0  # seconds in-flight requests get at shutdown
+    #: Kong Python plugins: the call style ("lua": (value, err) tuples, kong-pdk's
+    #: default; "python": exceptions, kong-pdk's --no-lua-style), the threads
+    #: their phases run on, and how long one plugin call may take.
+    plugin_style: str = "lua"
+    plugin_threads: int = DEFAULT_THREADS
+    plugin_timeout: float = DEFAULT_TIMEOUT
     #: Called with each line of the startup summary (the CLI prints them).
     announce: Callable[[str], None] | None = None
 

@@ -27,6 +27,7 @@ from purekong.runner import ConnectionPhases
 from . import _asgi, _proxy
 from ._config import LoadedConfig
 from ._http import HTTPRequest, PlainStream, TLSStream, serve_connection
+from ._plugin_threads import PluginThreads
 from ._request import AccessLog, Client, Exchange, RequestHandler
 from ._settings import Listener, ServeOptions
 
@@ -39,6 +40,7 @@ class Worker:
     def __init__(self, config: LoadedConfig, options: ServeOptions) -> None:
         self.config, self.options, self.limits = config, options, options.limits
         self.pool = _proxy.UpstreamPool()
+        self.plugin_threads = PluginThreads(options.plugin_threads, options.plugin_timeout)
         self._servers: list[asyncio.Server] = []
         self._tasks: dict[asyncio.Task[None], Client | None] = {}  # None: still handshaking
         self._access_log: AccessLog | None = None
@@ -56,7 +58,7 @@ class Worker:
     async def start(self, sockets: list[tuple[Listener, socket.socket]]) -> None:
         if self.options.access_log is not None:
             self._access_log = AccessLog(self.options.access_log)
-        self._handler = RequestHandler(self.config, self.pool, self._access_log)
+        self._handler = RequestHandler(self.config, self.pool, self._access_log, self.plugin_threads)
         for app in self.config.asgi_apps.values():
             lifespan = _asgi.Lifespan(app)
             await lifespan.startup()
@@ -85,6 +87,7 @@ class Worker:
         for lifespan in self._lifespans:
             await lifespan.shutdown()
         self.pool.close()
+        self.plugin_threads.close()
         if self._access_log is not None:
             self._access_log.close()
             self._access_log = None

@@ -15,17 +15,23 @@ import importlib
 from typing import Any
 
 from ._drive import Outcome, client_answer, server_answer
+from ._pair import ConnectionPair, Endpoint, PurekongEndpoint, StdlibEndpoint, purekong_pair
 from ._harness import HarnessResult, KongHarness, echo_upstream
-from ._memory import Endpoint, InMemoryHandshake, OpenSSLClient, OpenSSLServer, handshake_in_memory
+from ._memory import InMemoryHandshake, SansIOPeer, OpenSSLClient, OpenSSLServer, handshake_in_memory
 from ._pki import KitPKI, kit_client_config, kit_pki, kit_server_config
 
 # name -> module that defines it, loaded on first use (they import hypothesis).
 _LAZY = {
     "strategies": ".strategies",
     "Labelled": "._labelled",
+    "ConnectionPairMachine": "._machine",
+    "AttackerPeer": "._attacker",
+    "Edit": "._attacker",
+    "edits": "._attacker",
 }
 
 __all__ = [
+    "ConnectionPair",
     "Endpoint",
     "HarnessResult",
     "InMemoryHandshake",
@@ -34,12 +40,16 @@ __all__ = [
     "OpenSSLClient",
     "OpenSSLServer",
     "Outcome",
+    "PurekongEndpoint",
+    "SansIOPeer",
+    "StdlibEndpoint",
     "client_answer",
     "echo_upstream",
     "handshake_in_memory",
     "kit_client_config",
     "kit_pki",
     "kit_server_config",
+    "purekong_pair",
     "server_answer",
     *_LAZY,
 ]

@@ -124,8 +124,17 @@ def _compatible_pairs(draw: st.DrawFn, versions: tuple[str, ...]) -> tuple[Serve
     # common, and ALPN either unused or overlapping.
     common = lambda mine, theirs: tuple(x for x in mine if x in theirs) or theirs[:1]  # noqa: E731
     versions_ = common(client.versions, server.versions)
+    groups = common(client.groups, server.groups)
+    if "TLSv1.2" in versions_ and server.certificates == (kit_pki().server_ec,) and "secp256r1" not in groups:
+        # RFC 8422 §5.1: in TLS 1.2 the client's supported_groups also limit
+        # the curve of an ECDSA certificate (the kit's is P-256).
+        groups += ("secp256r1",)
+    if "TLSv1.2" in versions_ and server.request_client_certificate and "secp256r1" not in server.groups:
+        # purekong's TLS 1.2 server (tlslite) refuses an ECDSA client
+        # certificate on a curve outside its own groups (see docs/testing.md).
+        server = replace(server, groups=server.groups + ("secp256r1",))
     return server, replace(
-        client, versions=versions_, ciphers=common(client.ciphers, server.ciphers), groups=common(client.groups, server.groups),
+        client, versions=versions_, ciphers=common(client.ciphers, server.ciphers), groups=groups,
         alpn_protocols=common(client.alpn_protocols, server.alpn_protocols) if client.alpn_protocols and server.alpn_protocols else client.alpn_protocols,
     )
 
@@ -371,7 +380,7 @@ def _raw(draw: st.DrawFn, max_size: int) -> Labelled:
         body = draw(st.binary(max_size=max_size))
         return tell(Labelled(b"\x01" + vec(body, 3), f"ClientHello header with {len(body)} random body bytes", "random_body"))
     message = bytearray(draw(client_hellos()).encode())
-    edits = draw(st.lists(st.tuples(st.integers(0, len(message) - 1), st.integers(1, 255)), min_size=1, max_size=3))
+    edits = draw(st.lists(st.tuples(st.integers(4, len(message) - 1), st.integers(1, 255)), min_size=1, max_size=3))
     for offset, mask in edits:
         message[offset] ^= mask
     where = ", ".join(f"byte {o} xor {m:#04x}" for o, m in edits)
@@ -379,7 +388,7 @@ def _raw(draw: st.DrawFn, max_size: int) -> Labelled:
 
 
 def raw_client_hellos(*, max_size: int = 512) -> st.SearchStrategy[Labelled]:
-    """ClientHello-shaped bytes: a right header around random bytes, or a valid hello with bytes flipped::
+    """ClientHello-shaped bytes: a right header around random bytes, or a valid hello with body bytes flipped::
 
         >>> raw = pks.raw_client_hellos().example()
         >>> raw.data[0]

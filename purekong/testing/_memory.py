@@ -56,10 +56,10 @@ from purekong.engine import (
     State,
 )
 
-__all__ = ["Endpoint", "InMemoryHandshake", "OpenSSLClient", "OpenSSLServer", "handshake_in_memory"]
+__all__ = ["SansIOPeer", "InMemoryHandshake", "OpenSSLClient", "OpenSSLServer", "handshake_in_memory"]
 
 
-class Endpoint(Protocol):
+class SansIOPeer(Protocol):
     """What :func:`handshake_in_memory` needs of each side (purekong's
     ``ClientConnection`` and ``ServerConnection`` are endpoints)."""
 
@@ -125,7 +125,7 @@ def _first_handshake(events: tuple[object, ...]) -> HandshakeComplete | None:
 class _Side:
     """One endpoint as the loop sees it: its events so far and whether it failed."""
 
-    def __init__(self, endpoint: Endpoint, observe: ByteObserver | None) -> None:
+    def __init__(self, endpoint: SansIOPeer, observe: ByteObserver | None) -> None:
         self.endpoint = endpoint
         self.observe = observe
         self.events: list[object] = []
@@ -163,8 +163,8 @@ class _Side:
 
 
 def handshake_in_memory(
-    client: Endpoint,
-    server: Endpoint,
+    client: SansIOPeer,
+    server: SansIOPeer,
     *,
     on_client_hello: ClientHelloHook = _proceed,
     observe_client_to_server: ByteObserver | None = None,
@@ -201,7 +201,7 @@ def handshake_in_memory(
 
 
 class _OpenSSLEndpoint:
-    """An ``ssl.SSLObject`` over memory BIOs, as an :class:`Endpoint`.
+    """An ``ssl.SSLObject`` over memory BIOs, as an :class:`SansIOPeer`.
 
     ``ssl_object`` is the ``ssl.SSLObject``: after the handshake use it as
     usual (``version()``, ``session``, ``write``/``read`` with the BIOs pumped

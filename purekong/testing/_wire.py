@@ -269,3 +269,31 @@ def parse_server_hello(raw: bytes) -> dict:
         "extensions": extensions,
         "hello_retry_request": body[2:34] == HRR_RANDOM,
     }
+
+
+def parse_client_hello(raw: bytes) -> ClientHelloFields:
+    """A ClientHello message (header included) back into fields; ``ValueError`` if it is not one."""
+    body = raw[4:]
+    try:
+        offset = 34
+        session_id = body[offset + 1 : offset + 1 + body[offset]]
+        offset += 1 + body[offset]
+        suites_len = int.from_bytes(body[offset : offset + 2], "big")
+        suites = tuple(int.from_bytes(body[i : i + 2], "big") for i in range(offset + 2, offset + 2 + suites_len, 2))
+        offset += 2 + suites_len
+        compression = body[offset + 1 : offset + 1 + body[offset]]
+        offset += 1 + body[offset]
+        extensions = []
+        if offset < len(body):
+            end = offset + 2 + int.from_bytes(body[offset : offset + 2], "big")
+            offset += 2
+            while offset + 4 <= end:
+                size = int.from_bytes(body[offset + 2 : offset + 4], "big")
+                extensions.append((int.from_bytes(body[offset : offset + 2], "big"), body[offset + 4 : offset + 4 + size]))
+                offset += 4 + size
+    except IndexError:
+        raise ValueError("not a ClientHello") from None
+    if raw[:1] != b"\x01":
+        raise ValueError("not a ClientHello")
+    return ClientHelloFields(random=body[2:34], session_id=session_id, cipher_suites=suites, compression_methods=compression,
+                             extensions=tuple(extensions), legacy_version=int.from_bytes(body[:2], "big"))

@@ -37,6 +37,8 @@ class Observed:
     client_events: list
     server_events: list
     client_draws: list[bytes]  # every random byte string the client drew (its x25519 key among them)
+    server_config: object = None  # pass the Observed as resume= to resume its session
+    session: object = None
     response: bytes = RESPONSE  # what the server sent as application data
 
 
@@ -47,7 +49,10 @@ def dev_pki() -> DevPKI:
 
 @pytest.fixture
 def handshake(dev_pki):
-    def run(version: str, *, key_update: bool = False, mutual: bool = False) -> Observed:
+    def run(
+        version: str, *, key_update: bool = False, mutual: bool = False, resume: Observed | None = None,
+        ciphers: tuple[str, ...] | None = None, groups: tuple[str, ...] | None = None,
+    ) -> Observed:
         keylog = io.StringIO()
         client_events: list = []
         server_events: list = []
@@ -64,14 +69,18 @@ def handshake(dev_pki):
             draws.append(os.urandom(n))
             return draws[-1]
 
-        server = ServerConnection(
-            ServerConfig(certificates=(CertifiedKey((pki.server, pki.ca), pki.server_key),), versions=(version,)),
-            trace=server_events.append,
+        choices = {k: v for k, v in (("ciphers", ciphers), ("groups", groups)) if v}
+        server_config = resume.server_config if resume else ServerConfig(
+            certificates=(CertifiedKey((pki.server, pki.ca), pki.server_key),), versions=(version,), **choices
         )
+        server = ServerConnection(server_config, trace=server_events.append)
         client_cert = CertifiedKey((pki.client, pki.ca), pki.client_key) if mutual else None
         client = ClientConnection(
-            ClientConfig(trusted_certificates=(pki.ca,), certificate=client_cert, versions=(version,)), "localhost", trace=client_tracer,
+            ClientConfig(trusted_certificates=(pki.ca,), certificate=client_cert, versions=(version,), **choices),
+            "localhost",
+            trace=client_tracer,
             random=client_random,
+            session=resume.session if resume else None,
         )
         transcript: list[tuple[str, bytes]] = []
 
@@ -103,6 +112,6 @@ def handshake(dev_pki):
             client.send_data(b"after the update")
             server.send_data(b"after the update too")
         pump()
-        return Observed(transcript, keylog.getvalue(), client_events, server_events, draws)
+        return Observed(transcript, keylog.getvalue(), client_events, server_events, draws, server_config, client.session)
 
     return run

@@ -63,9 +63,12 @@ def test_every_message_and_record_of_a_real_mutual_handshake(handshake, version)
         names.add(message.name)
     assert {"certificate_request", "certificate_verify", "certificate", "finished"} <= names
     for record in rec.records:
-        tree = dissect_record(record.raw, protected=record.decrypted is not None)
+        explicit = 8 if version == "TLSv1.2" and record.decrypted is not None else 0
+        tree = dissect_record(record.raw, protected=record.decrypted is not None, explicit_nonce_length=explicit)
         assert_sound(tree, record.raw)
         assert tree.problems() == []
+        if record.decrypted is not None:
+            assert tree.find("tag").value == record.decrypted.tag
         if record.decrypted and record.decrypted.inner_content_type == 21:
             assert_sound(dissect_alert(record.content), record.content)
 
@@ -127,9 +130,12 @@ def test_generated_client_hellos_decode_to_what_was_generated(generated):
             assert e.find("data").status == "unknown" and e.find("data").value == ext_data
 
 
-@given(client_hellos(), st.data())
-def test_mutated_messages_keep_every_byte(generated, data):
-    raw = bytearray(generated[0])
+REAL_HELLOS = [record_bodies(bytes.fromhex(p.read_text().strip())) for p in VECTORS]
+
+
+@given(st.one_of(client_hellos().map(lambda g: g[0]), st.sampled_from(REAL_HELLOS)), st.data())
+def test_mutated_messages_keep_every_byte(message, data):
+    raw = bytearray(message)
     for _ in range(data.draw(st.integers(1, 4))):
         op = data.draw(st.sampled_from(["flip", "cut", "insert"]))
         pos = data.draw(st.integers(0, max(len(raw) - 1, 0)))
@@ -150,6 +156,6 @@ def test_random_bytes_as_any_message_type(body, tls13):
         assert_sound(dissect_handshake(data, tls13=tls13), data)
 
 
-@given(st.binary(max_size=300), st.booleans())
-def test_random_records(raw, protected):
-    assert_sound(dissect_record(raw, protected=protected), raw)
+@given(st.binary(max_size=300), st.booleans(), st.sampled_from([0, 8]))
+def test_random_records(raw, protected, explicit):
+    assert_sound(dissect_record(raw, protected=protected, explicit_nonce_length=explicit), raw)

@@ -45,6 +45,8 @@ def test_list_names_every_scenario(capsys):
     (["/nonexistent.json"], "/nonexistent.json"),
     (["--scenario", "tls13", "--json", "/nonexistent-dir/x.json"], "--json"),
     (["diff", "only-one.json"], "diff"),
+    (["--scenario", "tls13", "--sni", "x"], "--sni"),
+    (["--scenario", "tls13", "--tls12"], "--tls12"),
 ])
 def test_bad_flags_are_one_line_naming_the_flag(capsys, argv, flag):
     code, out, err = _run(capsys, *argv)
@@ -137,6 +139,9 @@ def server_files(tmp_path_factory):
     (directory / "ca.pem").write_bytes(pki.ca.cert.public_bytes(pem))
     (directory / "key.pem").write_bytes(pki.server.key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
                                                                      serialization.NoEncryption()))
+    (directory / "client.pem").write_bytes(pki.client.cert.public_bytes(pem) + pki.ca.cert.public_bytes(pem))
+    (directory / "client-key.pem").write_bytes(pki.client.key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
+                                                                            serialization.NoEncryption()))
     return directory
 
 
@@ -188,3 +193,56 @@ def test_demo_is_the_mtls_scenario(capsys):
     out = capsys.readouterr().out
     assert code == 0 and "Mutual TLS with Kong's certificate phase" in out and "CertificateRequest" in out
     assert "kong.client.tls.request_client_certificate" in out
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
+def test_connect_with_a_client_certificate_to_openssl_requiring_one(capsys, tmp_path, server_files):
+    port = _free_port()
+    command = _server("openssl", server_files, port, "tls1_3") + ["-Verify", "1", "-CAfile", str(server_files / "ca.pem")]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
+    try:
+        _wait_listening(port, process)
+        saved = tmp_path / "mtls.json"
+        code, out, err = _run(capsys, "--connect", f"127.0.0.1:{port}", "--sni", "localhost", "--http", "--alpn", "http/1.1",
+                              "--cert", str(server_files / "client.pem"), "--key", str(server_files / "client-key.pem"),
+                              "--json", str(saved), "--bytes", "--timeout", "3")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    assert code == 0, err
+    recording = Recording.from_json(saved.read_text())
+    sent_by_client = [m.name for m in recording.handshake_messages if m.direction == "client_to_server"]
+    assert "certificate_request" in [m.name for m in recording.handshake_messages]
+    assert sent_by_client[:3] == ["client_hello", "certificate", "certificate_verify"]
+    assert "CN=purekong inspect CA,O=purekong inspect" in out  # openssl's DN list, decoded by --bytes
+
+
+@pytest.mark.skipif(not (shutil.which("dumpcap") and shutil.which("openssl")), reason="dumpcap or openssl is not installed")
+def test_pcap_of_openssl_talking_to_openssl(capsys, tmp_path, server_files):
+    """Someone else's connection: OpenSSL to OpenSSL over loopback, captured by dumpcap, read offline."""
+    port = _free_port()
+    capture, keys = tmp_path / "cap.pcapng", tmp_path / "keys.log"
+    dumpcap = subprocess.Popen(["dumpcap", "-i", "lo", "-f", f"tcp port {port}", "-w", str(capture)],
+                               stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True)
+    server = None
+    try:
+        line = dumpcap.stderr.readline()  # "Capturing on 'Loopback: lo'" once it listens
+        if "Capturing on" not in line:
+            pytest.skip(f"dumpcap cannot capture here: {line.strip()}")
+        server = subprocess.Popen(_server("openssl", server_files, port, "tls1_3"), stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        _wait_listening(port, server)
+        subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-servername", "localhost", "-keylogfile", str(keys),
+                        "-quiet", "-ign_eof"], input=b"GET / HTTP/1.0\r\n\r\n", capture_output=True, timeout=20)
+        time.sleep(0.5)  # let dumpcap write the last packets
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=10)
+        dumpcap.terminate()
+        dumpcap.wait(timeout=10)
+    code, out, err = _run(capsys, "--pcap", str(capture), "--keylog-in", str(keys), "--data")
+    assert code == 0, err
+    assert "EncryptedExtensions" in out and "CertificateVerify" in out
+    assert "b'GET / HTTP/1.0\\r\\n\\r\\n'" in out and "HTTP/1.0 200 ok" in out
+    assert "Findings" not in out  # every record opened, nothing missing

@@ -84,3 +84,20 @@ def test_chromium_opens_a_record_by_deep_link(tmp_path):
     ).stdout
     assert f'<h2 id="ptitle">Record #{index}</h2>' in dom
     assert "CLIENT_TRAFFIC_SECRET_0" in dom and "GET / HTTP/1.1" in dom
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
+def test_chromium_folds_a_bulk_transfer(tmp_path):
+    from purekong.inspect._scenarios import transfer_capture
+
+    recording = recording_from_capture(transfer_capture(300_000))
+    path = tmp_path / "bulk.html"
+    path.write_text(render_html(recording))
+    dom = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", path.as_uri()],
+        capture_output=True, text=True, timeout=120,
+    ).stdout
+    data_records = [r for r in recording.records if r.inner_content_type == 23]
+    assert dom.count('class="fold"') == 1 and f"{len(data_records) - 2} more records of application data" in dom
+    assert dom.count('class="rec"') == len(recording.records) - (len(data_records) - 2)

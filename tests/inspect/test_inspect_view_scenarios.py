@@ -92,12 +92,7 @@ def test_bad_certificate_verify_ends_in_decrypt_error():
     assert any(d.what == "failed_check" and "RFC 8446 §4.4.3" in d.reason for d in rec.decisions)
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param(n, marks=pytest.mark.xfail(reason="the recording builder does not yet decrypt after a HelloRetryRequest "
-                                                   "(inspect-core's transcript; reported)", strict=False))
-    if n == "tls13-hrr" else n
-    for n in sorted(SCENARIOS)
-])
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_inspector_opens_every_record_of_every_scenario(name):
     rec = _recording(name)
     assert not [f for f in rec.findings if f.severity == "error"], rec.findings

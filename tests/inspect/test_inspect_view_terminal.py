@@ -101,3 +101,14 @@ def test_every_scenario_renders_every_section(name):
     rec = recording_from_capture(run_scenario(name, 3))
     text = _text(rec, Options(why=True, keys=True, data=True, bytes=True))
     assert "ClientHello" in text and "Decisions and the certificate phase" in text
+
+
+def test_a_bulk_transfer_is_one_run_in_the_ladder():
+    from purekong.inspect._scenarios import transfer_capture
+
+    rec = recording_from_capture(transfer_capture(300_000))
+    ladder = _ladder(_text(rec))
+    data_records = [r for r in rec.records if r.inner_content_type == 23]
+    assert len(data_records) > 10 and len(ladder) < len(rec.records)
+    summary = [line for line in ladder if "more records of application data" in line]
+    assert len(summary) == 1 and f"... {len(data_records) - 2} more records" in summary[0]

@@ -103,3 +103,41 @@ def test_the_engine_reports_its_shared_secret_and_the_whole_schedule_checks_out(
     engine = {s.label for s in rec.secrets if s.source == "engine"}
     recomputed = {s for d in rec.key_schedule if (s := nss_label(d.name)) and d.function != "input"}
     assert engine - {"ecdhe_shared_secret"} <= recomputed
+
+
+def test_a_tls13_resumption_is_recomputed_from_the_previous_recording(handshake):
+    first = handshake("TLSv1.3")
+    second = handshake("TLSv1.3", resume=first)
+    earlier = Recording.from_transcript(first.transcript, client_trace=first.client_events)
+    # Without the earlier recording the PSK is unknown: said, not guessed.
+    alone = Recording.from_transcript(second.transcript, second.keylog, client_trace=second.client_events)
+    assert [(f.kind, f.subject, f.severity) for f in alone.findings] == [("missing_key", "psk", "warning")]
+    rec = Recording.from_transcript(second.transcript, client_trace=second.client_events, server_trace=second.server_events, previous=earlier)
+    assert rec.findings == ()
+    names = {d.name for d in rec.key_schedule}
+    assert {"psk", "binder_key", "psk_binder", "handshake_secret", "resumption_master_secret"} <= names
+    assert [d.value for d in rec.decisions if d.what == "resumption"] == ["resumed (PSK)"]
+    assert "certificate" not in [m.name for m in rec.handshake_messages]
+
+
+def test_a_tls12_resumption_by_ticket_opens_with_the_key_log(handshake):
+    first = handshake("TLSv1.2")
+    second = handshake("TLSv1.2", resume=first)
+    rec = Recording.from_transcript(second.transcript, second.keylog)
+    assert rec.findings == ()
+    assert [d.value for d in rec.decisions if d.what == "resumption"] == ["resumed (ticket)"]
+    assert all(r.epoch != EPOCH_UNKNOWN for r in rec.records)
+
+
+@pytest.mark.parametrize("version", ["TLSv1.3", "TLSv1.2"])
+@pytest.mark.parametrize("cipher", ["AES_256_GCM", "CHACHA20_POLY1305", "AES_128_GCM"])
+@pytest.mark.parametrize("group", ["x25519", "secp256r1", "secp384r1"])
+def test_every_suite_and_group_from_the_engines_shared_secret(handshake, version, cipher, group):
+    # TLS 1.2 ties an ECDSA certificate's curve to supported_groups (RFC 8422 §5.1.1): keep P-256 offered.
+    groups = (group,) if version == "TLSv1.3" or group == "secp256r1" else (group, "secp256r1")
+    seen = handshake(version, ciphers=(cipher,), groups=groups)
+    rec = Recording.from_transcript(seen.transcript, client_trace=seen.client_events)
+    assert rec.findings == ()
+    assert all(r.epoch != EPOCH_UNKNOWN for r in rec.records)
+    assert cipher.replace("_", "") in rec.decisions[1].value.replace("_", "")  # the suite decision names the bulk cipher
+    assert [d.value for d in rec.decisions if d.what == "group"] == [group]

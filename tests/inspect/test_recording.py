@@ -120,3 +120,22 @@ def test_any_bytes_and_any_keylog_make_a_recording_that_keeps_every_byte(transcr
     for direction in (CLIENT_TO_SERVER, SERVER_TO_CLIENT):
         assert b"".join(r.raw for r in rec.records_in(direction)) == b"".join(d for dr, d in transcript if dr == direction)
     assert Recording.from_json(rec.to_json()) == rec
+
+
+@pytest.mark.parametrize("version", ["TLSv1.3", "TLSv1.2"])
+def test_the_negotiation_is_read_from_the_wire(handshake, version):
+    seen = handshake(version, mutual=True)
+    given = Decision("certificate", "localhost", "picked by SNI", side="server")
+    said = Decision("group", "x25519", "the server's first preference the client offered")
+    rec = Recording.from_transcript(seen.transcript, seen.keylog, decisions=[given, said])
+    assert rec.decisions[:2] == (given, said)  # the caller's come first
+    assert [d for d in rec.decisions if d.what == "group"] == [said]  # and are not said twice
+    found = {d.what: d for d in rec.decisions[1:]}
+    assert found["version"].value == ("TLS 1.3" if version == "TLSv1.3" else "TLS 1.2")
+    assert found["cipher_suite"].value.startswith("TLS_") and found["cipher_suite"].rfc
+    assert found["signature_scheme"].value.startswith("ecdsa_")  # TLS 1.2 ties no curve to the scheme
+    assert found["server_name"].value == "localhost"
+    assert found["resumption"].value == "full handshake"
+    assert [d.value for d in rec.decisions if d.what == "client_certificate"] == ["requested", "2 certificate(s)"]
+    if version == "TLSv1.2":
+        assert found["extended_master_secret"].value == "yes"
