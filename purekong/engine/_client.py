@@ -25,6 +25,11 @@ class ClientSession:
         self.server_name = server_name
         self._tlslite_session = tlslite_session
 
+    def offered_to(self, server_name: str) -> "ClientSession":
+        """This session, offered to another server name. A correct client never
+        does this; it is for testing that a server binds sessions to their SNI."""
+        return ClientSession(server_name, Driver.session_renamed(self._tlslite_session, server_name))
+
     def without_ticket(self) -> "ClientSession":
         """This session without its TLS 1.2 ticket, so that resuming it must use
         the session ID (what a client that keeps no tickets does). TLS 1.3

@@ -15,7 +15,7 @@ import importlib
 from typing import Any
 
 from ._drive import Outcome, client_answer, server_answer
-from ._pair import ConnectionPair, Endpoint, PurekongEndpoint, StdlibEndpoint, purekong_pair
+from ._pair import ConnectionPair, PairEndpoint, PurekongEndpoint, StdlibEndpoint, purekong_pair
 from ._harness import HarnessResult, KongHarness, echo_upstream
 from ._memory import InMemoryHandshake, SansIOPeer, OpenSSLClient, OpenSSLServer, handshake_in_memory
 from ._pki import KitPKI, kit_client_config, kit_pki, kit_server_config
@@ -40,6 +40,7 @@ __all__ = [
     "OpenSSLClient",
     "OpenSSLServer",
     "Outcome",
+    "PairEndpoint",
     "PurekongEndpoint",
     "SansIOPeer",
     "StdlibEndpoint",

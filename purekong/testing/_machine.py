@@ -29,7 +29,7 @@ from purekong.engine import AlertDescription, ClientConfig, ServerConfig
 
 from ._hello_strategies import config_pairs
 from ._message_strategies import Delivery, deliveries
-from ._pair import ConnectionPair, Endpoint, PurekongEndpoint, StdlibEndpoint, release
+from ._pair import ConnectionPair, PairEndpoint, PurekongEndpoint, StdlibEndpoint, release
 
 SIDES = st.sampled_from(["client", "server"])
 DIRECTIONS = st.sampled_from(["to_server", "to_client"])
@@ -92,7 +92,7 @@ class ConnectionPairMachine(RuleBasedStateMachine):
         if handshake is not None:
             self.pair.pump(delivery=handshake)
 
-    def endpoint(self, side: str) -> Endpoint:
+    def endpoint(self, side: str) -> PairEndpoint:
         assert self.pair is not None
         return self.pair.endpoint(side)
 
@@ -215,7 +215,7 @@ class ConnectionPairMachine(RuleBasedStateMachine):
         release(pair.server)
 
 
-def _session(client: Endpoint) -> Any:
+def _session(client: PairEndpoint) -> Any:
     if isinstance(client, PurekongEndpoint):
         return getattr(client.connection, "session", None)
     if isinstance(client, StdlibEndpoint):

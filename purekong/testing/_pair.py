@@ -43,7 +43,7 @@ from ._pki import HOST, kit_pki
 Trace = Callable[[Any], None]
 
 
-class Endpoint:
+class PairEndpoint:
     """What both kinds of endpoint keep. ``role`` is ``"client"`` or ``"server"``."""
 
     kind = "endpoint"
@@ -89,7 +89,7 @@ class Endpoint:
         raise NotImplementedError
 
 
-class PurekongEndpoint(Endpoint):
+class PurekongEndpoint(PairEndpoint):
     """A purekong ``ServerConnection`` or ``ClientConnection``; a server proceeds with ``proceed`` kwargs."""
 
     kind = "purekong"
@@ -102,15 +102,17 @@ class PurekongEndpoint(Endpoint):
         self.handshake: HandshakeComplete | None = None
 
     @classmethod
-    def server(cls, config: ServerConfig, *, trace: Trace | None = None, proceed: dict[str, Any] | None = None) -> "PurekongEndpoint":
+    def server(cls, config: ServerConfig, *, trace: Trace | None = None, proceed: dict[str, Any] | None = None,
+               random: Callable[[int], bytes] | None = None) -> "PurekongEndpoint":
+        """``random``: the connection's randomness (deterministic when given; see ``ServerConnection``)."""
         secrets: dict[str, bytes] = {}
-        return cls(ServerConnection(config, trace=_tracer(secrets, trace)), secrets, proceed)
+        return cls(ServerConnection(config, trace=_tracer(secrets, trace), random=random), secrets, proceed)
 
     @classmethod
     def client(cls, config: ClientConfig, server_name: str | None = HOST, *, session: ClientSession | None = None,
-               trace: Trace | None = None) -> "PurekongEndpoint":
+               trace: Trace | None = None, random: Callable[[int], bytes] | None = None) -> "PurekongEndpoint":
         secrets: dict[str, bytes] = {}
-        return cls(ClientConnection(config, server_name, session=session, trace=_tracer(secrets, trace)), secrets)
+        return cls(ClientConnection(config, server_name, session=session, trace=_tracer(secrets, trace), random=random), secrets)
 
     @property
     def established(self) -> bool:
@@ -168,7 +170,7 @@ class PurekongEndpoint(Endpoint):
         return self.handshake.version if self.handshake else None
 
 
-class StdlibEndpoint(Endpoint):
+class StdlibEndpoint(PairEndpoint):
     """An ``ssl.SSLObject`` (OpenSSL through the stdlib) over two ``MemoryBIO``; its key log feeds ``secrets``."""
 
     kind = "stdlib"
@@ -322,13 +324,13 @@ def kit_pki_files() -> dict[str, str]:
 class ConnectionPair:
     """A client and a server endpoint with the bytes in flight between them."""
 
-    def __init__(self, client: Endpoint, server: Endpoint) -> None:
+    def __init__(self, client: PairEndpoint, server: PairEndpoint) -> None:
         self.client, self.server = client, server
         self.in_flight = {"to_server": bytearray(), "to_client": bytearray()}
         self.delivered = Counter[str]()
         self.collect()
 
-    def endpoint(self, side: str) -> Endpoint:
+    def endpoint(self, side: str) -> PairEndpoint:
         return self.client if side == "client" else self.server
 
     def collect(self) -> None:
@@ -395,7 +397,7 @@ def purekong_pair(server_config: ServerConfig | None = None, client_config: Clie
     return ConnectionPair(client, server)
 
 
-def release(endpoint: Endpoint) -> None:
+def release(endpoint: PairEndpoint) -> None:
     """Remove a stdlib server endpoint's key-log file (client contexts may serve a resumption)."""
     if isinstance(endpoint, StdlibEndpoint) and endpoint.keylog and endpoint.role == "server":
         try:

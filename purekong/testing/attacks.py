@@ -18,12 +18,11 @@ RFC 8446 §4.1.3 (downgrade sentinel), §4.1.4 and §4.2.8 (HelloRetryRequest).
 
 from __future__ import annotations
 
-import copy
 import sys
 from dataclasses import dataclass, replace
 from typing import Callable
 
-from purekong.engine import AlertDescription as A, ClientSession
+from purekong.engine import AlertDescription as A
 
 from ._attacker import AttackerPeer, Edit
 from ._pair import purekong_pair
@@ -154,11 +153,8 @@ def _ticket_for_another_name(version: str) -> Callable[[], AttackResult]:
         first.pump()
         session = first.client.connection.session  # type: ignore[attr-defined]
         assert session is not None
-        # The client offers the localhost session under another name (tlslite's
-        # client keeps the name inside the session: change it there too).
-        state = copy.copy(session._state)
-        state.serverName = "b.example"
-        stolen = ClientSession("b.example", state)
+        # The client offers the localhost session under another name.
+        stolen = session.offered_to("b.example")
         peer = AttackerPeer(server, kit_client_config(versions=(version,), verify_server=False), server_name="b.example", session=stolen).run()
         # Judged on what the server sent: a full handshake has its Certificate.
         server_sent = [line.split(": ", 1)[1] for line in peer.log if line.startswith("server -> client")]
@@ -261,7 +257,6 @@ ATTACKS = {attack.name: attack for attack in ATTACK_LIST}
 
 #: Attacks purekong does not refuse yet, and the known defect that makes it so.
 KNOWN_DEFECTS: dict[str, str] = {
-    "second_ccs_tls13": "issue 10 defect 2: a second TLS 1.3 CCS is dropped, not refused",
     "server_verify_with_unoffered_scheme": "the purekong client sends internal_error for tlslite's TLSIllegalParameterException (engine/_tlslite/_driver.py maps it to internal_error)",
     "server_verify_bad_signature": "the purekong client sends internal_error for tlslite's TLSDecryptionFailed (engine/_tlslite/_driver.py maps it to internal_error)",
 }

@@ -70,7 +70,7 @@ def test_no_edit_goes_unnoticed(version, mtls, plan):
     client = kit_client_config(versions=(version,), certificate=pki.client if mtls else None)
     peer = AttackerPeer(server, client, edits=plan, fix_finished=False).run()
     labels = "; ".join(e.label for e in peer.applied)
-    if peer.changed:  # (a TLS 1.3 CCS moved or doubled does not count: issue 10 defect 2 has that)
+    if peer.changed:  # (a TLS 1.3 compatibility CCS moved does not count: it is outside the transcript)
         assert not (peer.client.established and peer.server.established), f"{labels}: both sides completed\n" + "\n".join(peer.log)
     for endpoint in (peer.client, peer.server):
         assert endpoint.alert is None or isinstance(endpoint.alert, AlertDescription)

@@ -277,6 +277,14 @@ class Driver:
         return self.tls.session
 
     @staticmethod
+    def session_renamed(tlslite_session: Any, server_name: str) -> Any:
+        """A copy of a client's session that tlslite will offer to ``server_name``
+        (it keeps the name it was made for as ``serverName``)."""
+        clone = copy.copy(tlslite_session)
+        clone.serverName = server_name
+        return clone
+
+    @staticmethod
     def without_tls12_ticket(tlslite_session: Any) -> Any:
         """A copy of a client's session that can come back by session ID only:
         the TLS 1.2 ticket tlslite keeps in ``tls_1_0_tickets`` left out."""
