@@ -193,7 +193,7 @@ PROBE_DIVERGENCES = {
     ("key_share_for_unoffered_group", "hello_retry"): "servers MAY check shares against supported_groups (RFC 8446 §4.2.8)",
     ("duplicate_extension", "alert unsupported_extension"): "RFC 8446 names no alert for a repeated extension; "
                                                             "GnuTLS refuses it with unsupported_extension (RFC 8446 §4.2)",
-    ("only_old_versions", "alert handshake_failure"): "a server that still enables TLS 1.0/1.1 (openssl s_server's default) picks 1.1 "
+    ("only_old_versions", "alert handshake_failure"): "a server that still enables TLS 1.0/1.1 (the openssl s_server and gnutls-serv defaults) picks 1.1 "
                                                       "and then finds no suite its security level allows",
 }
 
