@@ -82,6 +82,13 @@ class ServeOptions:
     declarative: Path | None = None
     plugins_dir: Path | None = None
     access_log: Path | None = None
+    #: The ``--access-log`` file's lines: "json" (``kong.log.serialize()``) or
+    #: "combined" (nginx's, as on stderr).
+    access_log_format: str = "json"
+    #: The status/admin listener (``--admin-listen``), plain HTTP; None: off.
+    admin_listen: "Listener | None" = None
+    #: ``--inspect DIR``: one handshake recording per TLS connection.
+    inspect_dir: Path | None = None
     workers: int = 1
     verify_depth: int | None = None
     state_dir: Path | None = None
