@@ -20,9 +20,10 @@ from ._events import (
     KeyUpdated,
     der_to_pem,
 )
+from ._random import LabelledRandom
 from ._server import ServerConnection
 from ._state import State
-from ._trace import HandshakeMessageTrace, KeyLogWriter, SecretTrace
+from ._trace import CertificatePhaseTrace, HandshakeMessageTrace, KeyLogWriter, SecretTrace
 from ._tlslite import _patches
 
 # Process-wide: from here on every tlslite-ng user in this process runs on
@@ -35,6 +36,7 @@ __all__ = [
     "AlertDescription",
     "AlertLevel",
     "AlertReceived",
+    "CertificatePhaseTrace",
     "CertifiedKey",
     "ClientConfig",
     "ClientConnection",
@@ -47,6 +49,7 @@ __all__ = [
     "HandshakeMessageTrace",
     "KeyLogWriter",
     "KeyUpdated",
+    "LabelledRandom",
     "LocalProtocolError",
     "ProtocolError",
     "RemoteProtocolError",

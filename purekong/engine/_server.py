@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, NoReturn
+from typing import Callable, Iterable
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from ._alerts import AlertDescription, AlertLevel, LocalProtocolError, RemoteProtocolError
 from ._config import CertifiedKey, ServerConfig, check_ca_names
 from ._connection import Connection
-from ._state import Input, State
 from ._events import PAUSED, ClientHelloReceived, Event, HandshakeComplete
+from ._state import Input, State
 from ._suites import VERSION_NAMES
-from ._tlslite import FirstHello, HandshakeFacts, Plan, TooLarge, adopt_server_name, client_hello_problem, describe_hello, read_client_hello, select_alpn
-from ._trace import Tracer
+from ._tlslite import FirstHello, HandshakeFacts, Plan, TooLarge, adopt_server_name, client_hello_problem, describe_hello, hello_server_name, read_client_hello, select_alpn
+from ._trace import CertificatePhaseTrace, Tracer
 
 # Bytes buffered before tlslite starts: one ClientHello plus slack for a
 # TLS 1.3 client's ChangeCipherSpec and the record headers around them.
@@ -84,6 +85,8 @@ class ServerConnection(Connection):
         config = self.config
         if self._resumes:
             alpn = config.alpn_protocols if alpn_protocols is None else tuple(alpn_protocols)
+            if self._trace is not None:
+                self._trace_certificate_phase((), False, (), True, alpn, resumed=True)
             self._start(self._plan(alpn_protocols=alpn), Input.PROCEED, resume=True)
             return
         certificates = tuple(certificates) if certificates is not None else config.certificates
@@ -96,15 +99,41 @@ class ServerConnection(Connection):
                 check_ca_names(client_ca_certificates)
             except ValueError as exc:
                 raise LocalProtocolError(str(exc)) from None
+        request = config.request_client_certificate if request_client_certificate is None else request_client_certificate
+        cas = config.client_ca_certificates if client_ca_certificates is None else tuple(client_ca_certificates)
+        alpn = config.alpn_protocols if alpn_protocols is None else tuple(alpn_protocols)
+        if self._trace is not None:
+            self._trace_certificate_phase(certificates, request, cas, reuse, alpn)
         plan = self._plan(
             certificates=certificates,
-            request_client_certificate=config.request_client_certificate if request_client_certificate is None else request_client_certificate,
-            client_ca_certificates=config.client_ca_certificates if client_ca_certificates is None else tuple(client_ca_certificates),
+            request_client_certificate=request,
+            client_ca_certificates=cas,
             reuse=reuse,
-            alpn_protocols=config.alpn_protocols if alpn_protocols is None else tuple(alpn_protocols),
+            alpn_protocols=alpn,
             session_data=session_data,
         )
         self._start(plan, Input.PROCEED, resume=False)
+
+    def _trace_certificate_phase(
+        self,
+        certificates: tuple[CertifiedKey, ...],
+        request: bool,
+        cas: tuple[x509.Certificate, ...],
+        reuse: bool,
+        alpn: tuple[str, ...],
+        *,
+        resumed: bool = False,
+    ) -> None:
+        der = serialization.Encoding.DER
+        self._call_tracer(CertificatePhaseTrace(
+            certificate_chains=tuple(tuple(c.public_bytes(der) for c in key.chain) for key in certificates),
+            request_client_certificate=request,
+            client_ca_names=tuple(ca.subject.public_bytes() for ca in cas) if request else (),
+            session_reuse=reuse,
+            alpn_protocols=alpn,
+            server_name=hello_server_name(self._hello),
+            resumed=resumed,
+        ))
 
     # -- engine --------------------------------------------------------------
     def receive_data(self, data: bytes) -> None:
@@ -131,7 +160,7 @@ class ServerConnection(Connection):
             return self._read_client_hello()
         if state is State.AWAIT_PROCEED:
             if len(self._early) > self.config.max_handshake_message_size + _PRE_HANDSHAKE_SLACK:
-                self._fail_plaintext(AlertDescription.unexpected_message, "too much data while the handshake is paused")
+                raise self._fail_before_tlslite(AlertDescription.unexpected_message, "too much data while the handshake is paused")
             return False
         return super()._advance()
 
@@ -140,7 +169,7 @@ class ServerConnection(Connection):
         try:
             hello = read_client_hello(bytes(self._early), limit)
         except TooLarge as exc:
-            self._fail_plaintext(AlertDescription.illegal_parameter, str(exc))
+            raise self._fail_before_tlslite(AlertDescription.illegal_parameter, str(exc))
         if hello is None:
             if self._early_eof:
                 self._start(self._plan(), Input.TLSLITE_READS_HELLO, resume=False)  # let tlslite report the truncation
@@ -152,13 +181,13 @@ class ServerConnection(Connection):
                 # A first handshake message that is not a ClientHello: refuse
                 # it on its type, as OpenSSL does; tlslite would first wait
                 # for the whole message (up to 16 MiB announced).
-                self._fail_plaintext(AlertDescription.unexpected_message, "first handshake message is not a ClientHello")
+                raise self._fail_before_tlslite(AlertDescription.unexpected_message, "first handshake message is not a ClientHello")
             # Not something we read ourselves: tlslite answers with the alert.
             self._start(self._plan(), Input.TLSLITE_READS_HELLO, resume=False)
             return True
         problem = client_hello_problem(hello)
         if problem is not None:
-            self._fail_plaintext(*problem)
+            raise self._fail_before_tlslite(*problem)
         adopt_server_name(hello)  # an IP literal or non-ASCII name counts as no SNI
         try:
             cipher, resumes = self._driver.choose(hello, self._plan(), self.config.session_store, self.config.session_resumption)
@@ -168,7 +197,7 @@ class ServerConnection(Connection):
             # (an empty supported_versions made choose() raise TypeError);
             # whatever our reading of a parsed hello trips on, it is the
             # peer's malformed message, never an exception out of next_event().
-            self._fail_plaintext(AlertDescription.decode_error, f"malformed ClientHello ({exc!r})")
+            raise self._fail_before_tlslite(AlertDescription.decode_error, f"malformed ClientHello ({exc!r})")
         self._hello = hello
         self._cipher, self._resumes = cipher, resumes
         self._machine.move(Input.CLIENT_HELLO)
@@ -213,7 +242,7 @@ class ServerConnection(Connection):
         if hello is not None:
             ok, _ = select_alpn(hello, plan.alpn_protocols)
             if not ok:
-                self._pending_error = self._fail_plaintext_later(AlertDescription.no_application_protocol, "no ALPN protocol in common")
+                self._pending_error = self._fail_before_tlslite(AlertDescription.no_application_protocol, "no ALPN protocol in common")
                 return
             self._driver.hooks.client_random = bytes(hello.message.random)
         self._machine.move(how)
@@ -245,12 +274,8 @@ class ServerConnection(Connection):
         else:
             super()._send_fatal_alert(description)
 
-    def _fail_plaintext(self, description: AlertDescription, message: str) -> NoReturn:
-        """Fail before tlslite runs, on the peer's input."""
-        raise self._fail_plaintext_later(description, message)
-
-    def _fail_plaintext_later(self, description: AlertDescription, message: str) -> RemoteProtocolError:
-        """The alert goes out now; the error is for the caller to raise."""
+    def _fail_before_tlslite(self, description: AlertDescription, message: str) -> RemoteProtocolError:
+        """Send the fatal alert now and enter ERROR; the caller raises the error."""
         self._send_fatal_alert(description)
         self._machine.move(Input.FATAL_ALERT_SENT)
         return RemoteProtocolError(message, description)

@@ -67,7 +67,26 @@ class SecretTrace:
         return f"{self.label} {self.client_random.hex()} {self.secret.hex()}"
 
 
-Trace = HandshakeMessageTrace | SecretTrace
+@dataclass(frozen=True)
+class CertificatePhaseTrace:
+    """What the server application chose at ``proceed()`` (Kong's certificate phase).
+
+    Reported once per handshake by a traced ``ServerConnection``; ``resumed``
+    means the ClientHello resumed a session, so only ``alpn_protocols``
+    applied. Certificates and CA names are DER, chains leaf first, in the
+    order given (the first chain the client can use is sent).
+    """
+
+    certificate_chains: tuple[tuple[bytes, ...], ...]
+    request_client_certificate: bool
+    client_ca_names: tuple[bytes, ...]
+    session_reuse: bool
+    alpn_protocols: tuple[str, ...]
+    server_name: str | None
+    resumed: bool = False
+
+
+Trace = HandshakeMessageTrace | SecretTrace | CertificatePhaseTrace
 Tracer = Callable[[Trace], None]
 
 

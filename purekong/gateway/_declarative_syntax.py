@@ -10,6 +10,8 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from purekong._hostport import split_host_port
+
 from ._declarative_report import show
 
 _HOSTNAME_RE = re.compile(r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*\.?$")
@@ -30,15 +32,7 @@ def _is_ip(text: str) -> bool:
 
 def split_port(text: str) -> tuple[str, str | None]:
     """"host:port" -> (host, "port"); bracketed IPv6 keeps its colons."""
-    if text.startswith("["):
-        end = text.find("]")
-        if end != -1 and text[end + 1:end + 2] == ":":
-            return text[:end + 1], text[end + 2:]
-        return text, None
-    if text.count(":") == 1:
-        host, port = text.split(":")
-        return host, port
-    return text, None
+    return split_host_port(text)  # the package's one parser
 
 
 def host_problem(host: str, *, port_allowed: bool = False, ip_allowed: bool = True) -> str | None:

@@ -88,6 +88,9 @@ def recompute(recording: Recording) -> Recording:
     schedule, _ = compute(recording)
     if schedule is None:
         return recording
+    from ._signatures import check_signatures
+
+    schedule.findings += check_signatures(recording, _transcript13(list(recording.handshake_messages), schedule.hash_name), schedule.hash_name)
     reported: dict[str, Secret] = {}
     for s in recording.secrets:
         if s.source != "inspector":

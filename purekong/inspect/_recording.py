@@ -256,7 +256,7 @@ class Finding:
     """Something the inspector found wrong or missing, shown loudly.
 
     ``kind`` is one of "mismatch", "missing_key", "undecryptable",
-    "malformed", "truncated", "bad_finished", "keylog". ``subject`` names
+    "malformed", "truncated", "bad_finished", "bad_signature", "keylog". ``subject`` names
     what it is about ("record 7", "SERVER_HANDSHAKE_TRAFFIC_SECRET", ...).
     """
 

@@ -91,6 +91,8 @@ def build_recording(
     findings += passing
     all_secrets += [Secret(label, value, hellos.client_random, "inspector") for label, value in derived.items()]
     _compare_with_engine(messages, client_trace, server_trace, opened, findings)
+    if certificate_phase is None:
+        certificate_phase = _traced_certificate_phase(server_trace)
     recording = Recording(
         client=client,
         server=server,
@@ -244,6 +246,22 @@ def _trace_secrets(trace: list[object]) -> list[Secret]:
         if isinstance(label, str) and isinstance(value, bytes) and isinstance(client_random, bytes):
             result.append(Secret(label, value, client_random, "engine"))
     return result
+
+
+def _traced_certificate_phase(server_trace: list[object]) -> CertificatePhase | None:
+    """What a traced ServerConnection reported at proceed() (its CertificatePhaseTrace)."""
+    for event in reversed(server_trace):
+        chains = getattr(event, "certificate_chains", None)
+        if isinstance(chains, tuple):
+            return CertificatePhase(
+                certificate_chain=chains[0] if chains else (),
+                request_client_certificate=bool(getattr(event, "request_client_certificate", False)),
+                client_ca_names=tuple(getattr(event, "client_ca_names", ())),
+                session_reuse=bool(getattr(event, "session_reuse", True)),
+                alpn_protocols=tuple(getattr(event, "alpn_protocols", ())),
+                server_name=getattr(event, "server_name", None),
+            )
+    return None
 
 
 def _secrets_for(secrets: list[Secret], client_random: bytes, findings: list[Finding]) -> dict[str, bytes]:

@@ -4,8 +4,8 @@
 upstream pool), accepts connections within ``--max-connections``, runs the
 TLS handshake with Kong's connection phases (client_hello, certificate: the
 certificate chosen by SNI, the TLS plugins' client-certificate requests), and
-then hands the connection to the HTTP layer (:mod:`._http`), whose requests
-each go through one :class:`~._request.Exchange`.
+then hands the connection's stream (:mod:`._streams`) to the HTTP layer
+(:mod:`._http`), whose requests each go through one :class:`~._request.Exchange`.
 
 At shutdown (:meth:`Worker.stop`) it stops accepting, closes idle keep-alive
 connections, and gives requests in flight ``grace`` seconds.
@@ -27,13 +27,14 @@ from purekong.runner import ConnectionPhases
 
 from . import _asgi, _proxy
 from ._config import LoadedConfig
-from ._http import HTTPRequest, PlainStream, TLSStream, serve_connection
+from ._http import HTTPRequest, serve_connection
 from ._plugin_threads import PluginThreads
 from ._access_log import RequestLog
 from ._metrics import Metrics
 from ._reload import ConfigSource
 from ._request import Client, Exchange, RequestHandler
 from ._settings import Listener, ServeOptions
+from ._streams import PlainStream, TLSStream
 
 __all__ = ["Worker"]
 

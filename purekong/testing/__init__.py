@@ -28,6 +28,9 @@ _LAZY = {
     "AttackerPeer": "._attacker",
     "Edit": "._attacker",
     "edits": "._attacker",
+    "oracle": ".oracle",
+    "attacks": ".attacks",
+    "differential": ".differential",
 }
 
 __all__ = [

@@ -28,6 +28,7 @@ from typing import Any, Callable, Iterable
 from purekong._devpki import make_dev_pki
 from purekong import plugins as builtins
 from purekong.engine import (
+    CertificatePhaseTrace,
     CertifiedKey,
     ClientConfig,
     ClientConnection,
@@ -86,7 +87,7 @@ class KongHarness:
         lua_style: bool = True,
         verify_depth: int | None = None,
         server_certificate: CertifiedKey | None = None,
-        trace: Callable[[HandshakeMessageTrace | SecretTrace], None] | None = None,
+        trace: Callable[[HandshakeMessageTrace | SecretTrace | CertificatePhaseTrace], None] | None = None,
         declarative: Declarative | None = None,
         certificate_handlers: Iterable[Callable] | None = None,
     ) -> None:

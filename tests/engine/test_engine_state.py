@@ -442,12 +442,15 @@ def test_state_changes_only_through_the_table():
 
     import purekong.engine
 
-    # _tlslite/ is left out: its `state` attributes are tlslite's record states.
-    for path in pathlib.Path(purekong.engine.__file__).parent.glob("*.py"):
-        if path.name == "_state.py":
-            continue
-        for node in ast.walk(ast.parse(path.read_text())):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, (ast.AugAssign, ast.AnnAssign)) else []
-            for target in targets:
-                assert not (isinstance(target, ast.Attribute) and target.attr in ("state", "_state", "closed_by_us")), (
-                    f"{path.name}:{node.lineno} assigns .{target.attr}")
+    connection_classes = {"Connection", "ServerConnection", "ClientConnection"}
+    for path in pathlib.Path(purekong.engine.__file__).parent.glob("_*.py"):
+        for cls in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(cls, ast.ClassDef) and cls.name in connection_classes):
+                continue
+            for node in ast.walk(cls):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, (ast.AugAssign, ast.AnnAssign)) else []
+                for target in targets:
+                    assert not (isinstance(target, ast.Attribute) and target.attr in ("state", "_state", "closed_by_us")), (
+                        f"{path.name}:{node.lineno} assigns .{target.attr}")
+                    if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Attribute):
+                        assert target.value.attr != "_machine", f"{path.name}:{node.lineno} assigns into the state machine"

@@ -141,3 +141,32 @@ def test_every_suite_and_group_from_the_engines_shared_secret(handshake, version
     assert all(r.epoch != EPOCH_UNKNOWN for r in rec.records)
     assert cipher.replace("_", "") in rec.decisions[1].value.replace("_", "")  # the suite decision names the bulk cipher
     assert [d.value for d in rec.decisions if d.what == "group"] == [group]
+
+
+@pytest.mark.parametrize("version", ["TLSv1.3", "TLSv1.2"])
+def test_every_signature_verifies_and_a_forged_one_is_loud(handshake, version):
+    seen = handshake(version, mutual=True)
+    rec = Recording.from_transcript(seen.transcript, seen.keylog)
+    assert rec.findings == ()  # server and client signatures checked against their certificates
+    # Flip one byte of the client's signature (not on the wire: nobody objected).
+    (cv,) = [m for m in rec.handshake_messages if m.name == "certificate_verify" and m.direction == "client_to_server"]
+    forged = dataclasses.replace(cv, raw=cv.raw[:-1] + bytes([cv.raw[-1] ^ 1]))
+    messages = tuple(forged if m is cv else m for m in rec.handshake_messages)
+    bad = recompute(dataclasses.replace(rec, handshake_messages=messages, findings=(), key_schedule=()))
+    signature = [f for f in bad.findings if f.kind == "bad_signature"]
+    assert [(f.subject, f.severity) for f in signature] == [("client CertificateVerify", "error")]
+
+
+@pytest.mark.parametrize("section, direction", [(3, "server_to_client"), (5, "server_to_client"), (6, "server_to_client"), (6, "client_to_server"), (7, "server_to_client")])
+def test_rfc8448_signatures_verify_and_a_forged_one_does_not(section, direction):
+    from purekong.inspect import rfc8448
+
+    rec = rfc8448(section)  # RSA-PSS server keys; in §6 an ECDSA server and an RSA-PSS client
+    assert not [f for f in rec.findings if f.kind == "bad_signature"]
+    (cv,) = [m for m in rec.handshake_messages if m.name == "certificate_verify" and m.direction == direction]
+    forged = dataclasses.replace(cv, raw=cv.raw[:-1] + bytes([cv.raw[-1] ^ 1]))
+    messages = tuple(forged if m is cv else m for m in rec.handshake_messages)
+    bad = recompute(dataclasses.replace(rec, handshake_messages=messages, findings=(), key_schedule=()))
+    side = "server" if direction == "server_to_client" else "client"
+    # (in §6 the client's signature covers the server's, so it fails too)
+    assert f"{side} CertificateVerify" in [f.subject for f in bad.findings if f.kind == "bad_signature"]

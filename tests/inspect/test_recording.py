@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 from hypothesis import given, strategies as st
 
 from purekong.inspect import (
@@ -139,3 +140,18 @@ def test_the_negotiation_is_read_from_the_wire(handshake, version):
     assert [d.value for d in rec.decisions if d.what == "client_certificate"] == ["requested", "2 certificate(s)"]
     if version == "TLSv1.2":
         assert found["extended_master_secret"].value == "yes"
+
+
+def test_the_certificate_phase_comes_from_the_servers_trace(handshake, dev_pki):
+    seen = handshake("TLSv1.3", mutual=True)
+    (phase,) = [e for e in seen.server_events if type(e).__name__ == "CertificatePhaseTrace"]
+    assert phase.request_client_certificate and phase.client_ca_names == (dev_pki.ca.subject.public_bytes(),)
+    rec = Recording.from_transcript(seen.transcript, seen.keylog, server_trace=seen.server_events)
+    cp = rec.certificate_phase
+    assert cp is not None and cp.request_client_certificate and cp.server_name == "localhost"
+    assert cp.certificate_chain[0] == dev_pki.server.public_bytes(serialization.Encoding.DER)
+    assert cp.client_ca_names == (dev_pki.ca.subject.public_bytes(),)
+    # what the application chose is what the wire shows: the CertificateRequest names that CA
+    (request,) = [m for m in rec.handshake_messages if m.name == "certificate_request"]
+    assert cp.client_ca_names[0] in request.raw
+    assert Recording.from_json(rec.to_json()) == rec

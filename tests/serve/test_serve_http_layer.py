@@ -12,7 +12,8 @@ import socket
 from collections.abc import AsyncIterator
 
 from purekong.server import ClientTimeouts, Limits
-from purekong.server._http import ConnectionState, HTTPRequest, PlainStream, Reply, Sent, serve_connection
+from purekong.server._http import ConnectionState, HTTPRequest, Reply, Sent, serve_connection
+from purekong.server._streams import PlainStream
 
 LIMITS = Limits(timeouts=ClientTimeouts(idle=2.0, client=2.0))
 

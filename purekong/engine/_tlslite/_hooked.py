@@ -2,20 +2,19 @@
 
 Each override names the tlslite behaviour it changes and why. They touch
 private tlslite methods, which is why tlslite-ng is pinned to 0.8.x and why
-nothing outside this folder imports tlslite. Three replacements here are
-module-wide (``_ReusedClientHello``, ``_derive_secret``,
-``_bounded_decompress``); ``_patches`` lists every change, these included,
-and installs the module-wide ones.
+nothing outside this folder imports tlslite. Some replacements here are
+module-wide (classes and functions tlslite looks up by name, such as
+``_ReusedClientHello`` and ``_bounded_decompress``); ``_patches`` lists every
+change, these included, and installs the module-wide ones.
 """
 
 from __future__ import annotations
 
 import contextvars
 import functools
+import zlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
-
-import zlib
 
 import tlslite.tlsconnection
 from tlslite.constants import AlertDescription, AlertLevel, CertificateCompressionAlgorithm, ContentType, ExtensionType
