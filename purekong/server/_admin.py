@@ -35,7 +35,8 @@ from purekong import __version__, gateway
 from purekong.gateway._admin_api import ENTITY_KINDS, admin_get, config_error_body, entity_list
 from purekong.pdk import WORKER_STATISTICS
 
-from ._http import HTTPRequest, PlainStream, Reply, Sent, serve_connection
+from ._http import HTTPRequest, Reply, Sent, serve_connection
+from ._streams import PlainStream
 from ._settings import ServeConfigError
 
 if TYPE_CHECKING:

@@ -116,3 +116,5 @@ class TLSServerOptions:
     keylog: TextIO | None = None
     #: Where log lines go; by default, stderr.
     log: Callable[[str], None] | None = field(default=None, repr=False)
+    #: ``--inspect DIR``: one handshake recording per connection (``_inspect``).
+    inspect_dir: Path | None = None

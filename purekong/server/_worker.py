@@ -30,6 +30,7 @@ from ._config import LoadedConfig
 from ._http import HTTPRequest, serve_connection
 from ._plugin_threads import PluginThreads
 from ._access_log import RequestLog
+from ._inspect import InspectDir, RecordedServerConnection
 from ._metrics import Metrics
 from ._reload import ConfigSource
 from ._request import Client, Exchange, RequestHandler
@@ -55,6 +56,7 @@ class Worker:
         self._handler: RequestHandler | None = None
         self._lifespans: dict[int, _asgi.Lifespan] = {}  # by id() of the app
         self._tls_config = self._tls_config_for(config)
+        self._inspect = InspectDir(options.inspect_dir) if options.inspect_dir is not None else None
 
     @staticmethod
     def _tls_config_for(config: LoadedConfig) -> ServerConfig | None:
@@ -165,12 +167,15 @@ class Worker:
             def on_hello(conn: ServerConnection, event: ClientHelloReceived) -> None:
                 phases.on_client_hello(conn, event, client_ip=client_ip, client_port=client_port, server_port=server_port)
 
-            stream = TLSStream(reader, writer, ServerConnection(self._tls_config), self.limits, on_hello)
+            conn = ServerConnection(self._tls_config) if self._inspect is None else \
+                self._inspect.connection(self._tls_config, (client_ip, client_port), (sockname[0], server_port))
+            stream = TLSStream(reader, writer, conn, self.limits, on_hello)
             try:
                 handshake = await stream.do_handshake()
             except Exception as exc:
                 self.metrics.observe_handshake(None, False)
                 _log.info("TLS handshake with %s:%s failed: %s", client_ip, client_port, exc)
+                await self._recorded(conn)
                 return
             chosen = phases.certificates or self._tls_config.certificates
             cert_pem = chosen[0].chain[0].public_bytes(serialization.Encoding.PEM).decode()
@@ -190,3 +195,10 @@ class Worker:
             await serve_connection(stream, exchange, self.limits, client.state)
         finally:
             await stream.close()  # close_notify and FIN; _accept aborts if that hangs
+            if listener.ssl:
+                await self._recorded(conn)
+
+    async def _recorded(self, conn: ServerConnection) -> None:
+        """--inspect: the connection's recording, written once it ended."""
+        if self._inspect is not None and isinstance(conn, RecordedServerConnection):
+            await self._inspect.save(conn)
