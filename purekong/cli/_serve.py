@@ -175,7 +175,7 @@ def _admin_listener(text: str, allow_public: bool) -> Listener:
     try:
         listener = Listener.parse(text)
     except ServeConfigError as exc:
-        raise ServeConfigError(f"--admin-listen {text!r}: expected HOST:PORT ({exc})") from None
+        raise ServeConfigError(f"--admin-listen {text!r}: expected HOST:PORT") from None
     if listener.ssl:
         raise ServeConfigError(f"--admin-listen {text!r}: the admin listener is plain HTTP (no 'ssl')")
     try:
@@ -277,11 +277,11 @@ def _prepare(args: argparse.Namespace) -> tuple:
     admin_socket = None
     if admin is not None:
         try:
-            [(admin, admin_socket)] = _processes.bind([admin])
-        except ServeConfigError as exc:
+            [(admin, admin_socket)] = _processes.bind([admin], "--admin-listen")
+        except ServeConfigError:
             for _, sock in sockets:
                 sock.close()
-            raise ServeConfigError(f"--admin-listen {exc}") from None
+            raise
         options.admin_listen = admin
 
     summary = _processes.summary_lines(config, options, sockets)

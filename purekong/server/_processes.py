@@ -36,8 +36,8 @@ _log = logging.getLogger("purekong.serve")
 Sockets = list[tuple[Listener, socket.socket]]
 
 
-def bind(listeners: list[Listener]) -> Sockets:
-    """Bind every listener now (so errors show before anything starts)."""
+def bind(listeners: list[Listener], flag: str = "--listen") -> Sockets:
+    """Bind every listener now (so errors show before anything starts, naming ``flag``)."""
     out: list[tuple[Listener, socket.socket]] = []
     try:
         for listener in listeners:
@@ -57,8 +57,8 @@ def bind(listeners: list[Listener]) -> Sockets:
         for _, sock in out:
             sock.close()
         if exc.errno == errno.EADDRINUSE:
-            raise ServeConfigError(f"listen {listener}: address already in use (another process listens there)") from None
-        raise ServeConfigError(f"listen {listener}: {exc.strerror or exc}") from None
+            raise ServeConfigError(f"{flag} {listener}: address already in use (another process listens there)") from None
+        raise ServeConfigError(f"{flag} {listener}: {exc.strerror or exc}") from None
     return [(dataclasses.replace(bound, port=sock.getsockname()[1]), sock) for bound, sock in out]
 
 

@@ -39,10 +39,10 @@ class Listener:
         """kong.conf's ``proxy_listen`` entry: ``HOST:PORT`` or ``HOST:PORT ssl``."""
         parts = text.split()
         if not parts or any(p not in ("ssl",) for p in parts[1:]):
-            raise ServeConfigError(f"listen {text!r}: expected 'HOST:PORT' or 'HOST:PORT ssl'")
+            raise ServeConfigError(f"--listen {text!r}: expected 'HOST:PORT' or 'HOST:PORT ssl'")
         host, port = split_host_port(parts[0])
         if port is None or not port.isdigit() or not 0 <= int(port) <= 65535:
-            raise ServeConfigError(f"listen {text!r}: port must be a number from 0 to 65535")
+            raise ServeConfigError(f"--listen {text!r}: port must be a number from 0 to 65535")
         return cls(strip_brackets(host) or "0.0.0.0", int(port), "ssl" in parts[1:])
 
     def __str__(self) -> str:

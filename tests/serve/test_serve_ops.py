@@ -95,7 +95,10 @@ def test_second_serve_on_a_busy_port_fails_with_address_in_use(tmp_path):
     try:
         second = serve_once(tmp_path, ["-c", str(config), "--listen", f"127.0.0.1:{first.http}", "--state-dir", str(tmp_path / "s")])
         assert second.returncode == 1
-        assert f"listen http://127.0.0.1:{first.http}: address already in use" in second.stderr
+        assert f"--listen http://127.0.0.1:{first.http}: address already in use" in second.stderr
+        admin = serve_once(tmp_path, ["-c", str(config), "--listen", "127.0.0.1:0", "--admin-listen", f"127.0.0.1:{first.http}",
+                                      "--state-dir", str(tmp_path / "s")])
+        assert admin.returncode == 1 and f"--admin-listen http://127.0.0.1:{first.http}: address already in use" in admin.stderr
         assert "Traceback" not in second.stderr and len(second.stderr.strip().splitlines()) == 1, second.stderr
         # And the first one still answers everything: no sharing happened.
         with httpx.Client(timeout=TIMEOUT) as c:
@@ -268,6 +271,7 @@ def test_access_log_json_is_kong_serialize_and_log_level_warning_silences_stderr
     (["--ssl-cert", "missing.pem"], {}, "--ssl-cert and --ssl-cert-key go together"),
     (["--ssl-cert", "missing.pem", "--ssl-cert-key", "missing-key.pem"], {}, "--ssl-cert missing.pem / --ssl-cert-key missing-key.pem: No such file"),
     (["--grace", "-1"], {}, "--grace: must not be negative"),
+    (["--listen", "127.0.0.1:http"], {}, "--listen '127.0.0.1:http': port must be a number"),
     (["--inspect", "a-file/inside"], {}, "--inspect a-file/inside: "),
 ])
 def test_bad_values_get_one_line_naming_the_flag(tmp_path, args, env, expected):
