@@ -36,7 +36,7 @@ __all__ = ["BodyStream", "BodyTooLarge", "ConnectionState", "HTTPRequest", "Repl
 
 _log = logging.getLogger("purekong.serve")
 
-# -- HTTP ----------------------------------------------------------------------------
+# -- status lines and the headers on every response ---------------------------------
 
 #: Kong's ``Server`` token (``kong/<version>``, its SERVER_HEADER), ours.
 SERVER_TOKEN = f"purekong/{__version__}"
