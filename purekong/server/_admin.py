@@ -90,7 +90,7 @@ class AdminServer:
         if path.rstrip("/") == "/status":
             return _json_reply(200, self._status())
         if path.rstrip("/") == "/metrics":
-            return Reply(200, [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")], self.worker.metrics.render().encode())
+            return Reply(200, [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")], self.worker.metrics_view().render().encode())
         status, body = admin_get(self.worker.config.declarative, path, query)
         return _json_reply(status, body)
 
