@@ -125,7 +125,7 @@ class Exchange:
         try:
             outcome = self.outcome = await self._phases(lambda: runner.run_request(client.info, request, prepare=self._prepare))
             if not outcome.proxy:
-                return self._buffered_reply(await self._phases(lambda: runner.run_response(outcome)))
+                return self._buffered_reply(await self._phases(lambda: runner.run_response(outcome, log=False)))
         except PluginTimeout:
             return self._timed_out()
         assert match is not None
@@ -160,7 +160,7 @@ class Exchange:
             head = [(k, v) for k, v in head if k.lower() != "content-length"]
             try:
                 return self._buffered_reply(
-                    await self._phases(lambda: runner.run_response(outcome, Response(upstream.status, head, body))))
+                    await self._phases(lambda: runner.run_response(outcome, Response(upstream.status, head, body), log=False)))
             except PluginTimeout:
                 return self._timed_out()
 
@@ -304,7 +304,7 @@ class Exchange:
             self.outcome.context.pending_status = status
         outcome, runner = self.outcome, self._runner
         try:
-            response = await self._phases(lambda: runner.run_response(outcome, None))
+            response = await self._phases(lambda: runner.run_response(outcome, None, log=False))
         except PluginTimeout:
             return self._timed_out()
         if message is not None and response.status == status:
@@ -320,7 +320,8 @@ class Exchange:
 
     # -- 3. finish ---------------------------------------------------------------------
     async def finish(self, sent: Sent) -> None:
-        """The request's last step: a streamed response's log phase, then the access log."""
+        """The request's last step, once the reply went out (or failed to): the
+        log phase (a streamed response's response phases too), then the access log."""
         if self._counted:
             WORKER_STATISTICS.connections_writing -= 1
             self._counted = False
@@ -337,6 +338,12 @@ class Exchange:
                 await self._phases(lambda: runner.run_response(outcome, Response(status, headers, StreamedBody(sent.body_bytes))))
             except PluginTimeout:
                 return  # logged by the plugin threads; the response already went out
+        elif outcome.finished and not outcome.logged and self._runner is not None:
+            runner = self._runner
+            try:
+                await self._phases(lambda: runner.run_log(outcome))
+            except PluginTimeout:
+                return
         if self.handler.access_log is not None:
             self.handler.access_log.write(self, sent)
 
