@@ -17,7 +17,6 @@ import asyncio
 import functools
 import logging
 import socket
-import time
 
 from cryptography.hazmat.primitives import serialization
 
@@ -47,7 +46,6 @@ class Worker:
                  shared: SharedMetrics | None = None) -> None:
         self.config, self.options, self.limits = config, options, options.limits
         self.source = source  # where a reload reads from (SIGHUP, POST /config)
-        self.started = time.time()
         self.pool = _proxy.UpstreamPool()
         self.plugin_threads = PluginThreads(options.plugin_threads, options.plugin_timeout)
         self._servers: list[asyncio.Server] = []
