@@ -147,7 +147,11 @@ class AdminServer:
         await self.worker.reload(config)
         _log.info("POST /config: configuration loaded (worker %d)", os.getpid())
         if self.worker.options.workers > 1 and source.posted_path is not None:
-            source.write_posted(data)
+            try:
+                source.write_posted(data)
+            except OSError as exc:
+                _log.error("POST /config: cannot pass the configuration to the other workers (%s): %s", source.posted_path, exc)
+                return _json_reply(500, {"message": "An unexpected error occurred"})
             os.kill(os.getppid(), signal.SIGUSR2)  # the parent passes it to every worker
         return _json_reply(201, {kind: entity_list(config.declarative, kind) for kind in ENTITY_KINDS})
 
