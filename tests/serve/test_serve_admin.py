@@ -125,7 +125,11 @@ def test_kongs_404_and_405(gw):
         r = get(gw, path)
         assert r.status_code == 404 and r.json() == {"message": "Not found"}, path
     r = httpx.delete(gw.admin + "/services/app", timeout=TIMEOUT)
-    assert r.status_code == 405
+    assert r.status_code == 405 and r.json() == {
+        "code": 12, "name": "operation unsupported", "message": "cannot delete 'services' entities when not using a database"}
+    r = httpx.post(gw.admin + "/services/app/routes", json={"paths": ["/x"]}, timeout=TIMEOUT)
+    assert r.status_code == 405 and r.json()["message"] == "cannot create 'routes' entities when not using a database"
+    assert httpx.post(gw.admin + "/status", timeout=TIMEOUT).status_code == 405
     assert get(gw, "/routes?size=0").status_code == 400
 
 
