@@ -19,6 +19,8 @@ import os
 import sys
 from typing import Any, NoReturn
 
+from purekong._hostport import split_host_port, strip_brackets
+
 MAX_RECORDING_BYTES = 64 * 1024 * 1024
 MAX_KEYLOG_BYTES = 16 * 1024 * 1024
 
@@ -43,6 +45,8 @@ def register(subparsers: Any) -> None:
     source.add_argument("--connect", metavar="HOST:PORT", help="connect to a TLS server as a purekong client")
     source.add_argument("--pcap", metavar="FILE", help="a pcap or pcapng capture of someone's TLS connection")
     source.add_argument("--rfc8448", metavar="SECTION", help="an RFC 8448 trace: 3, 4, 5, 6 or 7")
+    source.add_argument("--live", action="store_true",
+                        help="with --rfc8448 3: purekong's server replays the RFC's inputs; each value beside the RFC's")
     source.add_argument("--list", action="store_true", help="list the built-in scenarios")
     live = parser.add_argument_group("--scenario / --connect / --pcap options")
     live.add_argument("--seed", type=int, default=0, metavar="N", help="seed of a scenario's randomness (default 0)")
@@ -130,7 +134,9 @@ def _run(args: argparse.Namespace) -> int:
 
         color = {"auto": None, "always": True, "never": False}[args.color]
         render(recording, make_console(color=color), Options(args.bytes, args.keys, args.data, args.why), title=title)
-        if args.rfc8448 is not None:
+        if args.rfc8448 is not None and args.live:
+            _print_live_checks(args.live_replay)
+        elif args.rfc8448 is not None:
             _print_rfc8448_checks(args.rfc8448)
     return 0
 
@@ -150,6 +156,8 @@ def _load(args: argparse.Namespace) -> tuple[Any, str, list[tuple[str, bytes]]]:
         flags = ", ".join(f"--{c}" if c in _SOURCES else c for c in chosen)
         raise InspectError("usage: give exactly one source: --scenario, --connect, --pcap, --rfc8448 or a RECORDING.json"
                            + (f" (got {flags})" if chosen else " (try --list)"))
+    if args.live and args.rfc8448 is None:
+        raise InspectError("usage: --live goes with --rfc8448")
     if args.keylog_in and not args.pcap:
         raise InspectError("usage: --keylog-in goes with --pcap")
     if args.connect is None:
@@ -169,6 +177,8 @@ def _load(args: argparse.Namespace) -> tuple[Any, str, list[tuple[str, bytes]]]:
             return _from_capture(read_capture(args.pcap, keylog))
         except CaptureError as exc:
             raise InspectError(str(exc)) from None
+    if args.rfc8448 is not None and args.live:
+        return _rfc8448_live(args)
     if args.rfc8448 is not None:
         return _rfc8448(args.rfc8448)
     if len(args.inputs) != 1:
@@ -200,10 +210,10 @@ def _connect(args: argparse.Namespace) -> Any:
     from purekong.engine import CertifiedKey, load_pem_certificates
     from purekong.inspect._live import LiveError, LiveOptions, connect
 
-    host, sep, port_text = args.connect.rpartition(":")
-    if not sep or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise InspectError(f"usage: --connect {args.connect!r}: expected HOST:PORT, e.g. localhost:8443")
-    host = host.strip("[]")
+    host, port_text = split_host_port(args.connect)
+    if not host or port_text is None or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise InspectError(f"usage: --connect {args.connect!r}: expected HOST:PORT, e.g. localhost:8443 or [::1]:8443")
+    host = strip_brackets(host)
     if args.tls12 and args.tls13:
         raise InspectError("usage: --tls12 and --tls13 together; give one (or neither for both)")
     if bool(args.cert) != bool(args.key):
@@ -240,6 +250,35 @@ def _rfc8448(section: str) -> tuple[Any, str, list[tuple[str, bytes]]]:
     except RFC8448Error as exc:
         raise InspectError(f"usage: --rfc8448 {section!r}: {exc}") from None
     return recording, f"RFC 8448 §{number}", _chunks(recording)
+
+
+def _rfc8448_live(args: argparse.Namespace) -> tuple[Any, str, list[tuple[str, bytes]]]:
+    from purekong.inspect import RFC8448Error
+    from purekong.inspect._rfc8448_live import replay
+
+    number = args.rfc8448.lstrip("§")
+    try:
+        args.live_replay = replay(int(number) if number.isdigit() else -1)
+    except RFC8448Error as exc:
+        raise InspectError(f"usage: --rfc8448 {args.rfc8448!r} --live: {exc}") from None
+    return _from_capture(args.live_replay.capture)
+
+
+def _print_live_checks(live: Any) -> None:
+    """The engine's values beside the RFC's: what matches, and why the rest differs."""
+    computed = [c for c in live.checks if not c.given]
+    same = sum(c.ok for c in computed)
+    print(f"\nRFC 8448 live: purekong's server on the RFC's inputs: {same} of {len(computed)} values the same as the RFC's")
+    for check in live.checks:
+        mark = "DIFFERS" if not check.ok else "GIVEN" if check.given else "SAME"
+        print(f"  {mark:<8} {check.name}")
+        if check.given or not check.ok:
+            print(f"           {check.why}")
+        if not check.ok:
+            print(f"           RFC:      {check.rfc.hex()[:64]}{'...' if len(check.rfc) > 32 else ''}")
+            engine = check.engine.hex()[:64] + ("..." if len(check.engine) > 32 else "") if check.engine is not None else "(none)"
+            print(f"           purekong: {engine}")
+    print("  random= draws, in order: " + ", ".join(f"{label} ({n} B)" for label, n in live.drawn))
 
 
 def _print_rfc8448_checks(section: str) -> None:
@@ -301,7 +340,7 @@ def _write_text(path: str, flag: str, text: str) -> None:
 
 def _split(address: str | None, host: str, port: int) -> tuple[str, int]:
     if address:
-        name, _, number = address.rpartition(":")
-        if number.isdigit():
-            return name.strip("[]"), int(number)
+        name, number = split_host_port(address)
+        if number is not None and number.isdigit():
+            return strip_brackets(name), int(number)
     return host, port

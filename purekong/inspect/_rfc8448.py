@@ -1,6 +1,6 @@
 """RFC 8448's example handshakes, read offline, and every printed value checked.
 
-``vectors/rfc8448/sectionN.txt`` holds the RFC's own lines for §3 (1-RTT),
+``purekong/inspect/rfc8448/sectionN.txt`` (package data) holds the RFC's own lines for §3 (1-RTT),
 §4 (resumed 0-RTT), §5 (HelloRetryRequest), §6 (client authentication) and
 §7 (compatibility mode). :func:`rfc8448` turns a section into a
 :class:`Recording` the way any capture is read: its records go through
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import pathlib
+import importlib.resources
 import re
 from dataclasses import dataclass
 
@@ -31,7 +31,6 @@ from ._kdf import hkdf_label
 from ._recording import CLIENT_TO_SERVER, SERVER_TO_CLIENT, KeyDerivation, Recording, Secret
 
 SECTIONS = {3: "Simple 1-RTT Handshake", 4: "Resumed 0-RTT Handshake", 5: "HelloRetryRequest", 6: "Client Authentication", 7: "Compatibility Mode"}
-VECTORS = pathlib.Path(__file__).resolve().parents[2] / "vectors" / "rfc8448"
 
 
 @dataclass(frozen=True)
@@ -119,10 +118,13 @@ def parse_trace(text: str) -> list[Step]:
 def steps_of(section: int) -> tuple[Step, ...]:
     if section not in SECTIONS:
         raise RFC8448Error(f"RFC 8448 has traces in sections {', '.join(map(str, SECTIONS))}, not {section}")
-    path = VECTORS / f"section{section}.txt"
-    if not path.exists():
-        raise RFC8448Error(f"{path} is missing (the RFC 8448 data ships with purekong's source tree)")
-    return tuple(parse_trace(path.read_text()))
+    # Package data (pyproject's package-data), so an installed wheel has it too.
+    path = importlib.resources.files("purekong.inspect") / "rfc8448" / f"section{section}.txt"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        raise RFC8448Error(f"{path} is missing: this purekong was installed without its RFC 8448 data") from None
+    return tuple(parse_trace(text))
 
 
 def _direction(side: str) -> str:

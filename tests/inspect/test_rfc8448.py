@@ -1,6 +1,6 @@
 """RFC 8448 reproduced: the inspector's own golden test.
 
-Each section's records (``vectors/rfc8448/``, the published RFC's values)
+Each section's records (``purekong/inspect/rfc8448/``, the published RFC's values)
 are read like any capture, with no secret but the x25519 shared secret from
 the RFC's private keys (and §4's PSK from §3's ticket). Every value the RFC
 prints must then come out of the inspector's dissector and key schedule:
