@@ -21,7 +21,6 @@ from ._wire import (
     EXTENSIONS,
     GROUP_CODES,
     HANDSHAKE_CODES,
-    HANDSHAKE_TYPES,
     HRR_RANDOM,
     MAX_RECORD,
     SIGNATURE_SCHEMES,
