@@ -248,6 +248,18 @@ def defective_records(payload: bytes = b"\x01\x00\x00\x00", *, defects: Sequence
     return _bad_record(bytes(payload), names)
 
 
+def record_paddings(*, max_size: int = 2**14 + 256) -> st.SearchStrategy[int]:
+    """TLS 1.3 record padding lengths (zero bytes after the inner content type, RFC 8446 §5.4), for
+    ``AttackerPeer(padding=...)``; shrinks towards no padding::
+
+        >>> 0 <= pks.record_paddings(max_size=10).example() <= 10
+        True
+    """
+    if max_size < 0:
+        raise ValueError("max_size must be at least 0")
+    return st.integers(0, max_size)
+
+
 # -- alerts ---------------------------------------------------------------------
 
 @st.composite
