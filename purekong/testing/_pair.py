@@ -425,8 +425,11 @@ def purekong_pair(server_config: ServerConfig | None = None, client_config: Clie
 def release(endpoint: PairEndpoint) -> None:
     """Remove a stdlib server endpoint's key-log file (client contexts may serve a resumption)."""
     if isinstance(endpoint, StdlibEndpoint) and endpoint.keylog and endpoint.role == "server":
-        try:
-            os.unlink(endpoint.keylog)
-        except OSError:
-            pass
+        remove_file(endpoint.keylog)
 
+
+def remove_file(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
