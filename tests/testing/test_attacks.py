@@ -119,3 +119,23 @@ def test_tls13_padding_is_accepted_up_to_the_record_limit(padding):
     else:
         alerts = {peer.client.alert, peer.server.alert}
         assert alerts & {AlertDescription.record_overflow}, (padding, alerts)
+
+
+SENT_13 = {"server": ["EncryptedExtensions", "Certificate", "CertificateVerify", "Finished"],
+           "client": ["Certificate", "CertificateVerify", "Finished"]}
+
+
+@settings(max_examples=40)
+@given(st.sampled_from(["server", "client"]).flatmap(
+    lambda sender: st.tuples(st.just(sender), pks.handshake_messages(version="TLSv1.3", types=SENT_13[sender], defective=True))))
+def test_a_malformed_tls13_message_gets_the_rfc_alert(case):
+    """Each side's parser: a message one byte short or long, or mis-framed, in place of the real one."""
+    sender, bad = case
+    name = bad.label.split()[0]
+    pki = kit_pki()
+    server = kit_server_config(versions=("TLSv1.3",), request_client_certificate=True, client_ca_certificates=(pki.ca,))
+    client = kit_client_config(versions=("TLSv1.3",), certificate=pki.client)
+    # A Finished fix-up would undo the edit: the attacker leaves Finished alone here.
+    peer = AttackerPeer(server, client, edits=[Edit("replace", sender, name, data=bad.data)], fix_finished=name != "Finished").run()
+    receiver = peer.server if sender == "client" else peer.client
+    assert receiver.alert in bad.alerts, f"{bad.describe()}: the {receiver.role} answered {receiver.alert} ({receiver.failure})"
