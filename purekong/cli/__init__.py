@@ -14,7 +14,7 @@ import sys
 from purekong import __version__
 
 # Subcommand modules, in the order --help lists them.
-_SUBCOMMANDS = ("_demo", "_inspect", "_serve", "_tls_server", "_verify")
+_SUBCOMMANDS = ("_demo", "_inspect", "_probe", "_serve", "_tls_server", "_verify")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,6 +19,8 @@ import os
 import sys
 from typing import Any, NoReturn
 
+from purekong._hostport import split_host_port, strip_brackets
+
 MAX_RECORDING_BYTES = 64 * 1024 * 1024
 MAX_KEYLOG_BYTES = 16 * 1024 * 1024
 
@@ -208,10 +210,10 @@ def _connect(args: argparse.Namespace) -> Any:
     from purekong.engine import CertifiedKey, load_pem_certificates
     from purekong.inspect._live import LiveError, LiveOptions, connect
 
-    host, sep, port_text = args.connect.rpartition(":")
-    if not sep or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise InspectError(f"usage: --connect {args.connect!r}: expected HOST:PORT, e.g. localhost:8443")
-    host = host.strip("[]")
+    host, port_text = split_host_port(args.connect)
+    if not host or port_text is None or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise InspectError(f"usage: --connect {args.connect!r}: expected HOST:PORT, e.g. localhost:8443 or [::1]:8443")
+    host = strip_brackets(host)
     if args.tls12 and args.tls13:
         raise InspectError("usage: --tls12 and --tls13 together; give one (or neither for both)")
     if bool(args.cert) != bool(args.key):
@@ -338,7 +340,7 @@ def _write_text(path: str, flag: str, text: str) -> None:
 
 def _split(address: str | None, host: str, port: int) -> tuple[str, int]:
     if address:
-        name, _, number = address.rpartition(":")
-        if number.isdigit():
-            return name.strip("[]"), int(number)
+        name, number = split_host_port(address)
+        if number is not None and number.isdigit():
+            return strip_brackets(name), int(number)
     return host, port

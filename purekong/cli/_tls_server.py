@@ -60,7 +60,19 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
                         help=f"close an established connection silent for this long (default {_TIMEOUTS.idle:g})")
     parser.add_argument("--max-request-head", type=_positive_int, default=MAX_REQUEST_HEAD, metavar="BYTES",
                         help=f"close a connection whose request head is longer (default {MAX_REQUEST_HEAD})")
+    parser.add_argument("--inspect", metavar="DIR",
+                        help="write one handshake recording per connection to DIR (at most 100 kept, 1 MiB of "
+                             "bytes each; mode 0600, they hold the keys); read one with 'purekong inspect FILE'")
     parser.set_defaults(func=run)
+
+
+def _inspect_dir(text: str) -> Path:
+    path = Path(text)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--inspect {text}: {exc.strerror or exc}") from None
+    return path
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = build_config(args)
         keylog = _open_keylog(args.keylog) if args.keylog else None
+        inspect = _inspect_dir(args.inspect) if args.inspect else None
     except UsageError as exc:
         print(f"purekong tls-server: error: {exc}", file=sys.stderr)
         return 2
@@ -80,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
         timeouts=ClientTimeouts(handshake=args.handshake_timeout, idle=args.idle_timeout),
         max_request_head=args.max_request_head,
         keylog=keylog,
+        inspect_dir=inspect,
     )
 
     def announce(line: str) -> None:

@@ -16,6 +16,8 @@ from ._suites import VERSION_NAMES
 from ._tlslite import FirstHello, HandshakeFacts, Plan, TooLarge, adopt_server_name, client_hello_problem, describe_hello, hello_server_name, read_client_hello, select_alpn
 from ._trace import CertificatePhaseTrace, Tracer
 
+_CONTENT_TYPES = (20, 21, 22, 23, 24)  # RFC 8446 §5 (and heartbeat, RFC 6520)
+
 # Bytes buffered before tlslite starts: one ClientHello plus slack for a
 # TLS 1.3 client's ChangeCipherSpec and the record headers around them.
 _PRE_HANDSHAKE_SLACK = 2 * (2**14 + 2048)
@@ -182,6 +184,12 @@ class ServerConnection(Connection):
                 # it on its type, as OpenSSL does; tlslite would first wait
                 # for the whole message (up to 16 MiB announced).
                 raise self._fail_before_tlslite(AlertDescription.unexpected_message, "first handshake message is not a ClientHello")
+            if early and early[0] not in _CONTENT_TYPES and not early[0] & 0x80:
+                # No content type, and no SSLv2 ClientHello either (its first
+                # byte has the high bit set, RFC 5246 Appendix E.2): a record
+                # of unknown type, unexpected_message (RFC 8446 §5). tlslite
+                # read it as an SSLv2 header: illegal_parameter.
+                raise self._fail_before_tlslite(AlertDescription.unexpected_message, "record of unknown content type")
             # Not something we read ourselves: tlslite answers with the alert.
             self._start(self._plan(), Input.TLSLITE_READS_HELLO, resume=False)
             return True

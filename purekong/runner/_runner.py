@@ -94,6 +94,7 @@ class Outcome:
     upstream: UpstreamRequest | None
     context: KongContext
     finished: bool = False  # run_response has run
+    logged: bool = False  # the log phase has run
 
     @property
     def proxy(self) -> bool:
@@ -203,7 +204,11 @@ class Runner:
                 return Outcome(ctx.exit_response, None, ctx)
         return Outcome(None, ctx.upstream_request(), ctx)
 
-    def run_response(self, outcome: Outcome, upstream: Response | None = None) -> Response:
+    def run_response(self, outcome: Outcome, upstream: Response | None = None, *, log: bool = True) -> Response:
+        """The response phases: response (when proxied), header_filter,
+        body_filter, then log, unless ``log=False``: a server that sends the
+        response first runs the log phase after, with :meth:`run_log`, as
+        Kong does."""
         if outcome.finished:
             raise ValueError("run_response was already called for this request")
         if not outcome.proxy and upstream is not None:
@@ -220,9 +225,19 @@ class Runner:
                 self._run_request_phase(ctx, Phase.response)
         for phase in (Phase.header_filter, Phase.body_filter):
             self._run_request_phase(ctx, phase)
-        self._run_request_phase(ctx, Phase.log)
+        if log:
+            self.run_log(outcome)
         assert ctx.response is not None  # begun above, or by kong.response.exit / an error
         return ctx.response
+
+    def run_log(self, outcome: Outcome) -> None:
+        """The log phase, once, after :meth:`run_response`."""
+        if not outcome.finished:
+            raise ValueError("run_log comes after run_response")
+        if outcome.logged:
+            raise ValueError("run_log was already called for this request")
+        outcome.logged = True
+        self._run_request_phase(outcome.context, Phase.log)
 
     def handle(
         self,

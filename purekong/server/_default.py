@@ -85,6 +85,31 @@ def ensure_dev_pki(state_dir: Path) -> tuple[dict[str, Path], bool]:
     return paths, True
 
 
+#: The self-signed fallback certificate of config mode (``-c`` without
+#: ``--ssl-cert``), as Kong's ``ssl/kong-default.crt``: no CA behind it.
+FALLBACK_FILES = ("kong-default.crt", "kong-default.key")
+
+
+def ensure_fallback_cert(state_dir: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for localhost (1 year), made once, reused while valid."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    cert_path, key_path = (state_dir / name for name in FALLBACK_FILES)
+    if key_path.exists() and _valid(cert_path):
+        return cert_path, key_path
+    import ipaddress
+
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from purekong._devpki import issue
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    sans = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.IPAddress(ipaddress.ip_address("::1"))]
+    cert = issue("localhost", key, None, None, days=365, sans=sans)
+    _write_key(key_path, key)
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return cert_path, key_path
+
+
 def curl_commands(paths: dict[str, Path], port: int) -> list[str]:
     base = f"https://localhost:{port}/"
     return [

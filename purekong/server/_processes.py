@@ -13,13 +13,18 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import errno
 import logging
 import os
 import signal
 import socket
 import sys
+from typing import Callable
+
+from purekong.gateway import ConfigError
 
 from ._config import LoadedConfig
+from ._reload import ConfigSource
 from ._settings import Listener, ServeConfigError, ServeOptions
 from ._worker import Worker
 
@@ -31,8 +36,8 @@ _log = logging.getLogger("purekong.serve")
 Sockets = list[tuple[Listener, socket.socket]]
 
 
-def bind(listeners: list[Listener]) -> Sockets:
-    """Bind every listener now (so errors show before anything starts)."""
+def bind(listeners: list[Listener], flag: str = "--listen") -> Sockets:
+    """Bind every listener now (so errors show before anything starts, naming ``flag``)."""
     out: list[tuple[Listener, socket.socket]] = []
     try:
         for listener in listeners:
@@ -41,38 +46,51 @@ def bind(listeners: list[Listener]) -> Sockets:
             # sockets whose proto says TCP, and Nagle + delayed ACKs cost 40 ms per response.
             sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
             out.append((listener, sock))
+            # SO_REUSEADDR only (past TIME_WAIT); never SO_REUSEPORT: a second,
+            # unrelated purekong on a busy port must fail with "address already
+            # in use", not share it. Our own workers inherit these sockets.
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if hasattr(socket, "SO_REUSEPORT"):
-                # Lets a new generation bind while the old one drains.
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             sock.bind((listener.host, listener.port))
             sock.listen(1024)
             sock.setblocking(False)
     except OSError as exc:
         for _, sock in out:
             sock.close()
-        raise ServeConfigError(f"listen {listener}: {exc.strerror or exc}") from None
+        if exc.errno == errno.EADDRINUSE:
+            raise ServeConfigError(f"{flag} {listener}: address already in use (another process listens there)") from None
+        raise ServeConfigError(f"{flag} {listener}: {exc.strerror or exc}") from None
     return [(dataclasses.replace(bound, port=sock.getsockname()[1]), sock) for bound, sock in out]
 
 
 _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+#: SIGHUP: re-read the configuration; SIGUSR2: load what POST /config accepted
+#: in another worker (``_reload``). Blocked with the stop signals during start-up.
+_RELOAD_SIGNALS = {signal.SIGHUP, signal.SIGUSR2}
+_SIGNALS = _STOP_SIGNALS | _RELOAD_SIGNALS
 
 
-def run_worker(config: LoadedConfig, options: ServeOptions, sockets: Sockets) -> int:
+def run_worker(config: LoadedConfig, options: ServeOptions, sockets: Sockets,
+               source: ConfigSource | None = None, admin: socket.socket | None = None) -> int:
     """One worker: serve until SIGTERM/SIGINT, then drain and return 0.
 
-    Stop signals are blocked by :func:`serve` until the loop's handlers are
-    in place, so a signal that arrives during start-up is handled, not fatal.
+    Signals are blocked by :func:`serve` until the loop's handlers are in
+    place, so a signal that arrives during start-up is handled, not fatal.
     """
 
     async def main() -> int:
-        worker = Worker(config, options)
+        worker = Worker(config, options, source)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in _STOP_SIGNALS:
             loop.add_signal_handler(signum, stop.set)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
-        await worker.start(sockets)
+        if source is not None:
+            loop.add_signal_handler(signal.SIGHUP, lambda: _reload_soon(worker, source.load, "SIGHUP"))
+            loop.add_signal_handler(signal.SIGUSR2, lambda: _reload_soon(worker, source.load_posted, "POST /config"))
+        else:
+            for signum in _RELOAD_SIGNALS:
+                loop.add_signal_handler(signum, lambda: _log.warning("nothing to reload"))
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
+        await worker.start(sockets, admin)
         await stop.wait()
         _log.info("worker %d stopping: %d connections open", os.getpid(), worker.connection_count)
         await worker.stop()
@@ -81,9 +99,24 @@ def run_worker(config: LoadedConfig, options: ServeOptions, sockets: Sockets) ->
     return asyncio.run(main())
 
 
-def serve(config: LoadedConfig, options: ServeOptions, sockets: Sockets, summary: list[str]) -> int:
+def _reload_soon(worker: Worker, load: Callable[[], LoadedConfig], why: str) -> None:
+    async def reload() -> None:
+        try:
+            config = load()
+        except (ServeConfigError, ConfigError) as exc:
+            worker.metrics.observe_reload(False)
+            _log.error("%s: configuration refused, the old one stays: %s", why, exc)
+            return
+        await worker.reload(config)
+        _log.info("%s: configuration reloaded (worker %d)", why, os.getpid())
+
+    asyncio.get_running_loop().create_task(reload())
+
+
+def serve(config: LoadedConfig, options: ServeOptions, sockets: Sockets, summary: list[str],
+          source: ConfigSource | None = None, admin: socket.socket | None = None) -> int:
     """Run ``options.workers`` workers on the bound sockets; return the exit status."""
-    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
     # The summary goes to stdout when announced (the CLI), else to the log;
     # the log always gets its first line, so it records every start.
     for index, line in enumerate(summary):
@@ -92,7 +125,7 @@ def serve(config: LoadedConfig, options: ServeOptions, sockets: Sockets, summary
         if not options.announce or index == 0:
             _log.info("%s", line)
     if options.workers <= 1:
-        return run_worker(config, options, sockets)
+        return run_worker(config, options, sockets, source, admin)
     # Fork workers that inherit the listening sockets: the kernel hands each
     # new connection to one worker blocked in accept().
     children: list[int] = []
@@ -102,7 +135,7 @@ def serve(config: LoadedConfig, options: ServeOptions, sockets: Sockets, summary
             status = 1
             try:
                 _stop_with_parent()
-                status = run_worker(config, options, sockets)
+                status = run_worker(config, options, sockets, source, admin)
             except BaseException:
                 _log.exception("worker %d failed", os.getpid())
             finally:
@@ -110,17 +143,31 @@ def serve(config: LoadedConfig, options: ServeOptions, sockets: Sockets, summary
         children.append(pid)
     for _, sock in sockets:
         sock.close()
+    if admin is not None:
+        admin.close()
 
-    def forward(signum: int, _frame: object) -> None:
+    def forward(signum: int, _frame: object = None) -> None:
         for pid in children:
             try:
-                os.kill(pid, signal.SIGTERM)
+                os.kill(pid, signum)
             except ProcessLookupError:
                 pass
 
+    def hangup(signum: int, _frame: object) -> None:
+        # Validate once here, so an invalid file is reported once, not per worker.
+        if source is not None:
+            try:
+                source.load()
+            except (ServeConfigError, ConfigError) as exc:
+                _log.error("SIGHUP: configuration refused, the old one stays: %s", exc)
+                return
+        forward(signal.SIGHUP)
+
     for signum in _STOP_SIGNALS:
-        signal.signal(signum, forward)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+        signal.signal(signum, lambda signum, frame: forward(signal.SIGTERM))
+    signal.signal(signal.SIGHUP, hangup)
+    signal.signal(signal.SIGUSR2, forward)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
     status = 0
     for pid in children:
         _, code = os.waitpid(pid, 0)  # PEP 475: retried after the handler runs
@@ -174,3 +221,9 @@ def stderr_logging(level: int = logging.INFO) -> None:
     root = logging.getLogger("purekong")
     root.addHandler(handler)
     root.setLevel(level)
+    # Access lines bare, as nginx's access log: they already carry the time.
+    access = logging.StreamHandler(sys.stderr)
+    access.setFormatter(logging.Formatter("%(message)s"))
+    access_logger = logging.getLogger("purekong.access")
+    access_logger.addHandler(access)
+    access_logger.propagate = False

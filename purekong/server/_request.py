@@ -21,12 +21,9 @@ large, 502 upstream failure, 504 upstream timeout.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
-import os
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, AsyncIterable, Callable, TypeVar, Union
 
 from purekong._hostport import split_host_port, strip_brackets
@@ -47,12 +44,13 @@ from purekong.pdk import (
 from purekong.runner import Outcome, Runner
 
 from . import _asgi, _proxy
+from ._access_log import RequestLog
 from ._config import LoadedConfig
 from ._plugin_threads import PluginThreads, PluginTimeout
 from ._http import BodyTooLarge, ConnectionState, HTTPRequest, Reply, Sent
 from ._settings import Listener
 
-__all__ = ["AccessLog", "Client", "Exchange", "RequestHandler", "VIA"]
+__all__ = ["Client", "Exchange", "RequestHandler", "VIA"]
 
 _log = logging.getLogger("purekong.serve")
 
@@ -75,37 +73,11 @@ class Client:
     state: ConnectionState = field(default_factory=ConnectionState)
 
 
-class AccessLog:
-    """One ``kong.log.serialize()`` JSON object per line, appended to a file."""
-
-    def __init__(self, path: Path) -> None:
-        self._fd: int | None = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-
-    def write(self, outcome: Outcome) -> None:
-        if self._fd is None:
-            return
-        try:
-            entry = outcome.context.serialize()
-        except Exception:
-            _log.exception("cannot serialize the request for the access log")
-            return
-        line = (json.dumps(entry, separators=(",", ":"), ensure_ascii=False, default=str) + "\n").encode()
-        try:
-            os.write(self._fd, line)  # one write: lines from workers never interleave
-        except OSError as exc:
-            _log.error("access log write failed: %s", exc)
-
-    def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-
-
 class RequestHandler:
     """What the requests of one worker share: the configuration, the upstream
-    pool and the access log. Makes one :class:`Exchange` per request."""
+    pool and the request log (access lines and metrics). Makes one :class:`Exchange` per request."""
 
-    def __init__(self, config: LoadedConfig, pool: _proxy.UpstreamPool, access_log: AccessLog | None,
+    def __init__(self, config: LoadedConfig, pool: _proxy.UpstreamPool, access_log: RequestLog | None,
                  plugin_threads: PluginThreads | None = None) -> None:
         self.config, self.pool, self.access_log = config, pool, access_log
         #: Where Kong Python plugins' phases run (None: inline, on the event loop).
@@ -153,7 +125,7 @@ class Exchange:
         try:
             outcome = self.outcome = await self._phases(lambda: runner.run_request(client.info, request, prepare=self._prepare))
             if not outcome.proxy:
-                return self._buffered_reply(await self._phases(lambda: runner.run_response(outcome)))
+                return self._buffered_reply(await self._phases(lambda: runner.run_response(outcome, log=False)))
         except PluginTimeout:
             return self._timed_out()
         assert match is not None
@@ -188,7 +160,7 @@ class Exchange:
             head = [(k, v) for k, v in head if k.lower() != "content-length"]
             try:
                 return self._buffered_reply(
-                    await self._phases(lambda: runner.run_response(outcome, Response(upstream.status, head, body))))
+                    await self._phases(lambda: runner.run_response(outcome, Response(upstream.status, head, body), log=False)))
             except PluginTimeout:
                 return self._timed_out()
 
@@ -332,7 +304,7 @@ class Exchange:
             self.outcome.context.pending_status = status
         outcome, runner = self.outcome, self._runner
         try:
-            response = await self._phases(lambda: runner.run_response(outcome, None))
+            response = await self._phases(lambda: runner.run_response(outcome, None, log=False))
         except PluginTimeout:
             return self._timed_out()
         if message is not None and response.status == status:
@@ -348,7 +320,8 @@ class Exchange:
 
     # -- 3. finish ---------------------------------------------------------------------
     async def finish(self, sent: Sent) -> None:
-        """The request's last step: a streamed response's log phase, then the access log."""
+        """The request's last step, once the reply went out (or failed to): the
+        log phase (a streamed response's response phases too), then the access log."""
         if self._counted:
             WORKER_STATISTICS.connections_writing -= 1
             self._counted = False
@@ -365,8 +338,14 @@ class Exchange:
                 await self._phases(lambda: runner.run_response(outcome, Response(status, headers, StreamedBody(sent.body_bytes))))
             except PluginTimeout:
                 return  # logged by the plugin threads; the response already went out
+        elif outcome.finished and not outcome.logged and self._runner is not None:
+            runner = self._runner
+            try:
+                await self._phases(lambda: runner.run_log(outcome))
+            except PluginTimeout:
+                return
         if self.handler.access_log is not None:
-            self.handler.access_log.write(outcome)
+            self.handler.access_log.write(self, sent)
 
 
 def _entity_dict(entity: Any) -> dict[str, Any]:

@@ -39,10 +39,10 @@ class Listener:
         """kong.conf's ``proxy_listen`` entry: ``HOST:PORT`` or ``HOST:PORT ssl``."""
         parts = text.split()
         if not parts or any(p not in ("ssl",) for p in parts[1:]):
-            raise ServeConfigError(f"listen {text!r}: expected 'HOST:PORT' or 'HOST:PORT ssl'")
+            raise ServeConfigError(f"--listen {text!r}: expected 'HOST:PORT' or 'HOST:PORT ssl'")
         host, port = split_host_port(parts[0])
         if port is None or not port.isdigit() or not 0 <= int(port) <= 65535:
-            raise ServeConfigError(f"listen {text!r}: port must be a number from 0 to 65535")
+            raise ServeConfigError(f"--listen {text!r}: port must be a number from 0 to 65535")
         return cls(strip_brackets(host) or "0.0.0.0", int(port), "ssl" in parts[1:])
 
     def __str__(self) -> str:
@@ -82,6 +82,13 @@ class ServeOptions:
     declarative: Path | None = None
     plugins_dir: Path | None = None
     access_log: Path | None = None
+    #: The ``--access-log`` file's lines: "json" (``kong.log.serialize()``) or
+    #: "combined" (nginx's, as on stderr).
+    access_log_format: str = "json"
+    #: The status/admin listener (``--admin-listen``), plain HTTP; None: off.
+    admin_listen: "Listener | None" = None
+    #: ``--inspect DIR``: one handshake recording per TLS connection.
+    inspect_dir: Path | None = None
     workers: int = 1
     verify_depth: int | None = None
     state_dir: Path | None = None
@@ -109,3 +116,5 @@ class TLSServerOptions:
     keylog: TextIO | None = None
     #: Where log lines go; by default, stderr.
     log: Callable[[str], None] | None = field(default=None, repr=False)
+    #: ``--inspect DIR``: one handshake recording per connection (``_inspect``).
+    inspect_dir: Path | None = None

@@ -43,6 +43,7 @@ from purekong.engine import (
     ServerConnection,
 )
 
+from ._inspect import InspectDir, RecordedServerConnection
 from ._settings import TLSServerOptions
 
 #: Seconds a finished connection waits for the peer to close before closing itself.
@@ -99,7 +100,8 @@ class _TLSProtocol(asyncio.Protocol):
         self._options = server.options
         self._loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
-        self._conn = ServerConnection(server.options.config, trace=server.tracer)
+        self._conn = ServerConnection(server.options.config, trace=server.tracer) if server.inspect is None else \
+            server.inspect.connection(server.options.config, ("", 0), ("", 0), also_trace=server.tracer)
         self._peer = "?"
         self._handshake: HandshakeComplete | None = None
         self._head = bytearray()
@@ -118,6 +120,12 @@ class _TLSProtocol(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple) and len(peer) >= 2:
             self._peer = format_host_port(peer[0], peer[1])
+        if isinstance(self._conn, RecordedServerConnection):
+            local = transport.get_extra_info("sockname")
+            capture = self._conn.capture
+            capture.title = f"connection from {self._peer}"
+            capture.client_address = (peer[0], peer[1]) if isinstance(peer, tuple) else ("", 0)
+            capture.server_address = (local[0], local[1]) if isinstance(local, tuple) else ("", 0)
         self._server._connections.add(self)
         self._arm(self._options.timeouts.handshake, self._on_handshake_timeout)
 
@@ -142,6 +150,10 @@ class _TLSProtocol(asyncio.Protocol):
         if self._outcome is None:
             self._outcome = "connection lost" + (f" ({exc})" if exc else "")
         self._log()
+        if self._server.inspect is not None and isinstance(self._conn, RecordedServerConnection):
+            task = self._loop.create_task(self._server.inspect.save(self._conn))
+            self._server.saving.add(task)
+            task.add_done_callback(self._server.saving.discard)
 
     def pause_writing(self) -> None:
         # The peer does not read what we send (echo): stop reading from it.
@@ -323,6 +335,8 @@ class TLSServer:
         self.options = options
         self.log = options.log or _stderr_log
         self.tracer = KeyLogWriter(options.keylog) if options.keylog is not None else None
+        self.inspect = InspectDir(options.inspect_dir) if options.inspect_dir is not None else None
+        self.saving: set[asyncio.Task[None]] = set()  # --inspect recordings being written
         self._server: asyncio.base_events.Server | None = None
         self._connections: set[_TLSProtocol] = set()
 
@@ -355,6 +369,8 @@ class TLSServer:
             if not self._connections:
                 break
             await asyncio.sleep(0.01)
+        if self.saving:
+            await asyncio.wait(self.saving, timeout=10.0)
 
 
 def run_server(options: TLSServerOptions, host: str, port: int, *, announce: Callable[[str], None] | None = None) -> int:

@@ -17,6 +17,7 @@ import asyncio
 import functools
 import logging
 import socket
+import time
 
 from cryptography.hazmat.primitives import serialization
 
@@ -28,7 +29,11 @@ from . import _asgi, _proxy
 from ._config import LoadedConfig
 from ._http import HTTPRequest, serve_connection
 from ._plugin_threads import PluginThreads
-from ._request import AccessLog, Client, Exchange, RequestHandler
+from ._access_log import RequestLog
+from ._inspect import InspectDir, RecordedServerConnection
+from ._metrics import Metrics
+from ._reload import ConfigSource
+from ._request import Client, Exchange, RequestHandler
 from ._settings import Listener, ServeOptions
 from ._streams import PlainStream, TLSStream
 
@@ -38,35 +43,60 @@ _log = logging.getLogger("purekong.serve")
 
 
 class Worker:
-    def __init__(self, config: LoadedConfig, options: ServeOptions) -> None:
+    def __init__(self, config: LoadedConfig, options: ServeOptions, source: ConfigSource | None = None) -> None:
         self.config, self.options, self.limits = config, options, options.limits
+        self.source = source  # where a reload reads from (SIGHUP, POST /config)
+        self.started = time.time()
         self.pool = _proxy.UpstreamPool()
         self.plugin_threads = PluginThreads(options.plugin_threads, options.plugin_timeout)
         self._servers: list[asyncio.Server] = []
         self._tasks: dict[asyncio.Task[None], Client | None] = {}  # None: still handshaking
-        self._access_log: AccessLog | None = None
+        self.metrics = Metrics()
+        self._access_log: RequestLog | None = None
         self._handler: RequestHandler | None = None
-        self._lifespans: list[_asgi.Lifespan] = []
-        self._tls_config: ServerConfig | None = None
-        if config.certificates:
-            self._tls_config = ServerConfig(certificates=tuple(config.certificates), alpn_protocols=("http/1.1",))
+        self._lifespans: dict[int, _asgi.Lifespan] = {}  # by id() of the app
+        self._tls_config = self._tls_config_for(config)
+        self._inspect = InspectDir(options.inspect_dir) if options.inspect_dir is not None else None
+
+    @staticmethod
+    def _tls_config_for(config: LoadedConfig) -> ServerConfig | None:
+        if not config.certificates:
+            return None
+        return ServerConfig(certificates=tuple(config.certificates), alpn_protocols=("http/1.1",))
 
     @property
     def connection_count(self) -> int:
         return len(self._tasks)
 
     # -- lifecycle ---------------------------------------------------------------------
-    async def start(self, sockets: list[tuple[Listener, socket.socket]]) -> None:
-        if self.options.access_log is not None:
-            self._access_log = AccessLog(self.options.access_log)
+    async def start(self, sockets: list[tuple[Listener, socket.socket]], admin: socket.socket | None = None) -> None:
+        self._access_log = RequestLog(self.options.access_log, self.options.access_log_format, self.metrics)
+        await self._start_lifespans(self.config)
         self._handler = RequestHandler(self.config, self.pool, self._access_log, self.plugin_threads)
-        for app in self.config.asgi_apps.values():
-            lifespan = _asgi.Lifespan(app)
-            await lifespan.startup()
-            self._lifespans.append(lifespan)
         for listener, sock in sockets:
             server = await asyncio.start_server(functools.partial(self._accept, listener), sock=sock)
             self._servers.append(server)
+        if admin is not None:
+            from ._admin import AdminServer
+
+            self._servers.append(await asyncio.start_server(AdminServer(self).accept, sock=admin))
+
+    async def _start_lifespans(self, config: LoadedConfig) -> None:
+        for app in config.asgi_apps.values():
+            if id(app) not in self._lifespans:
+                lifespan = _asgi.Lifespan(app)
+                await lifespan.startup()
+                self._lifespans[id(app)] = lifespan
+
+    async def reload(self, config: LoadedConfig) -> None:
+        """Switch to a new configuration: new connections and new requests on
+        open ones use it; requests in flight finish on the old one; nothing
+        is closed. (ASGI apps new to it get their lifespan startup first.)"""
+        await self._start_lifespans(config)
+        self.config = config
+        self._tls_config = self._tls_config_for(config) or self._tls_config
+        self._handler = RequestHandler(config, self.pool, self._access_log, self.plugin_threads)
+        self.metrics.observe_reload(True)
 
     async def stop(self) -> None:
         """Stop accepting; close idle connections; give the rest ``grace`` seconds."""
@@ -85,7 +115,7 @@ class Worker:
                 task.cancel()
             if pending:
                 await asyncio.wait(pending, timeout=2.0)
-        for lifespan in self._lifespans:
+        for lifespan in self._lifespans.values():
             await lifespan.shutdown()
         self.pool.close()
         self.plugin_threads.close()
@@ -99,13 +129,14 @@ class Worker:
         assert task is not None
         stats = WORKER_STATISTICS  # nginx's stub_status counters, for kong.nginx.get_statistics
         stats.connections_accepted += 1
+        self.metrics.connections_accepted += 1
         if len(self._tasks) >= self.limits.max_connections:
             _log.warning("connection refused: %d connections open (--max-connections)", len(self._tasks))
             writer.transport.abort()
             return
         stats.connections_handled += 1
         self._tasks[task] = None
-        stats.connections_active = len(self._tasks)
+        stats.connections_active = self.metrics.connections_open = len(self._tasks)
         try:
             await self._serve(listener, reader, writer, task)
         except asyncio.CancelledError:
@@ -114,7 +145,7 @@ class Worker:
             _log.exception("connection failed")
         finally:
             self._tasks.pop(task, None)
-            stats.connections_active = len(self._tasks)
+            stats.connections_active = self.metrics.connections_open = len(self._tasks)
             writer.transport.abort()  # idempotent; whatever happened, the fd goes
 
     async def _serve(self, listener: Listener, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, task: asyncio.Task[None]) -> None:
@@ -123,39 +154,51 @@ class Worker:
         client_ip, client_port, server_port = peer[0], peer[1], sockname[1]
         info = ConnectionInfo(client_ip=client_ip, client_port=client_port, server_port=server_port)
         stream: PlainStream | TLSStream
+        config = self.config  # this connection's handshake uses the configuration of now
         if listener.ssl:
             assert self._tls_config is not None
             phases = ConnectionPhases(
-                self.config.plugins.connection_runner,
-                verify_depth=self.config.verify_depth,
-                certificate_handlers=self.config.certificate_handlers,
-                certificate_selector=self.config.certificates_for,
+                config.plugins.connection_runner,
+                verify_depth=config.verify_depth,
+                certificate_handlers=config.certificate_handlers,
+                certificate_selector=config.certificates_for,
             )
 
             def on_hello(conn: ServerConnection, event: ClientHelloReceived) -> None:
                 phases.on_client_hello(conn, event, client_ip=client_ip, client_port=client_port, server_port=server_port)
 
-            stream = TLSStream(reader, writer, ServerConnection(self._tls_config), self.limits, on_hello)
+            conn = ServerConnection(self._tls_config) if self._inspect is None else \
+                self._inspect.connection(self._tls_config, (client_ip, client_port), (sockname[0], server_port))
+            stream = TLSStream(reader, writer, conn, self.limits, on_hello)
             try:
                 handshake = await stream.do_handshake()
             except Exception as exc:
+                self.metrics.observe_handshake(None, False)
                 _log.info("TLS handshake with %s:%s failed: %s", client_ip, client_port, exc)
+                await self._recorded(conn)
                 return
             chosen = phases.certificates or self._tls_config.certificates
             cert_pem = chosen[0].chain[0].public_bytes(serialization.Encoding.PEM).decode()
             info = ConnectionInfo(tls=phases.tls_info(handshake), client_ip=client_ip, client_port=client_port, server_port=server_port)
+            self.metrics.observe_handshake(info.tls.version, True, info.tls.client_verify)
             client = Client(listener, info, cert_pem, handshake)
         else:
             stream = PlainStream(reader, writer, self.limits)
             client = Client(listener, info)
         self._tasks[task] = client
-        assert self._handler is not None
-        handler = self._handler
 
         def exchange(req: HTTPRequest) -> Exchange:
-            return handler.exchange(client, req)
+            assert self._handler is not None
+            return self._handler.exchange(client, req)  # the configuration of now (SIGHUP)
 
         try:
             await serve_connection(stream, exchange, self.limits, client.state)
         finally:
             await stream.close()  # close_notify and FIN; _accept aborts if that hangs
+            if listener.ssl:
+                await self._recorded(conn)
+
+    async def _recorded(self, conn: ServerConnection) -> None:
+        """--inspect: the connection's recording, written once it ended."""
+        if self._inspect is not None and isinstance(conn, RecordedServerConnection):
+            await self._inspect.save(conn)

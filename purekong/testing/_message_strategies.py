@@ -8,7 +8,6 @@ place in the handshake and its fields, whatever bytes they hold.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Sequence
 
 from hypothesis import strategies as st
@@ -16,6 +15,7 @@ from hypothesis import strategies as st
 from purekong.engine import AlertDescription as A
 
 from ._labelled import Labelled, tell
+from ._pair import Delivery
 from ._wire import (
     CONTENT_TYPES,
     EXTENSIONS,
@@ -290,26 +290,6 @@ def change_cipher_specs() -> st.SearchStrategy[Labelled]:
 
 
 # -- deliveries -----------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Delivery:
-    """How a byte stream is cut into ``receive_data()`` calls: at these offsets (mod the length)."""
-
-    cuts: tuple[int, ...] = ()
-    byte_by_byte: bool = False
-
-    def split(self, data: bytes) -> list[bytes]:
-        if self.byte_by_byte:
-            return [data[i : i + 1] for i in range(len(data))]
-        points = sorted({c % (len(data) + 1) for c in self.cuts} | {0, len(data)})
-        return [data[a:b] for a, b in zip(points, points[1:]) if b > a]
-
-    @property
-    def label(self) -> str:
-        if self.byte_by_byte:
-            return "one byte per receive_data call"
-        return "all at once" if not self.cuts else f"cut at offsets {', '.join(map(str, self.cuts))}"
-
 
 def deliveries(*, max_chunks: int = 8, byte_by_byte: bool = True) -> st.SearchStrategy[Delivery]:
     """Ways to cut a stream into chunks; shrinks towards one chunk::

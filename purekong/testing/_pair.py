@@ -14,6 +14,7 @@ import os
 import ssl
 import tempfile
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from cryptography.hazmat.primitives import serialization
@@ -37,7 +38,6 @@ from purekong.engine import (
     State,
 )
 
-from ._message_strategies import Delivery
 from ._pki import HOST, kit_pki
 
 Trace = Callable[[Any], None]
@@ -261,6 +261,26 @@ class StdlibEndpoint(PairEndpoint):
     @property
     def version(self) -> str | None:
         return self.object.version() if self._handshake_done else None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """How a byte stream is cut into ``receive_data()`` calls: at these offsets (mod the length)."""
+
+    cuts: tuple[int, ...] = ()
+    byte_by_byte: bool = False
+
+    def split(self, data: bytes) -> list[bytes]:
+        if self.byte_by_byte:
+            return [data[i : i + 1] for i in range(len(data))]
+        points = sorted({c % (len(data) + 1) for c in self.cuts} | {0, len(data)})
+        return [data[a:b] for a, b in zip(points, points[1:]) if b > a]
+
+    @property
+    def label(self) -> str:
+        if self.byte_by_byte:
+            return "one byte per receive_data call"
+        return "all at once" if not self.cuts else f"cut at offsets {', '.join(map(str, self.cuts))}"
 
 
 def _tracer(secrets: dict[str, bytes], also: Trace | None) -> Trace:

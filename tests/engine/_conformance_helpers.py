@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from purekong.engine import RemoteProtocolError, ServerConfig, ServerConnection
+from purekong.engine import RemoteProtocolError, ServerConfig, ServerConnection, State
 
 from _engine_helpers import PK
 
@@ -55,10 +55,12 @@ def serve_one(config: ServerConfig, *, reply: bytes = b"hello from purekong\n", 
                 conn.sendall(srv.out())
                 if srv.error is not None or not data:
                     return
-            # the reply, then close_notify: the client (with -ign_eof) reads until then
-            srv.send(reply)
-            srv.close()
-            conn.sendall(srv.out())
+            # the reply, then close_notify: the client (with -ign_eof) reads
+            # until then; a client that already closed gets neither
+            if srv.conn.state is State.ESTABLISHED:
+                srv.send(reply)
+                srv.close()
+                conn.sendall(srv.out())
         except OSError as exc:
             served.error = exc
         finally:

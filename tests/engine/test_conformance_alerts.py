@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from purekong.engine import PAUSED, RemoteProtocolError, ServerConfig, ServerConnection
+from purekong.engine import PAUSED, AlertReceived, RemoteProtocolError, ServerConfig, ServerConnection
 
-from _engine_helpers import Hello, pk_client, pk_client_config, pump, server, std_client, u16_list
+from _engine_helpers import Hello, pk_client, pk_client_config, pump, records, server, std_client, u16_list
 
 MANUAL = Path(__file__).resolve().parents[2] / "docs" / "manual.md"
 TESTS = Path(__file__).resolve().parent
@@ -126,13 +126,14 @@ CRAFTED = {
     "the first handshake message is not a ClientHello": not_a_client_hello,
     "a record over 2^14 bytes of plaintext": oversize_record,
     "a handshake message over `max_handshake_message_size`": huge_hello,
+    # the later records are driven in test_engine_fuzz.py::test_unknown_record_type_in_plaintext_handshake
+    "a record of unknown type (the first one too, unless it can be an SSLv2 ClientHello), or a heartbeat record":
+        lambda pki: bytes([99, 3, 3, 0, 1, 0]),
 }
 
 PINNED_ELSEWHERE = {
     "no signature scheme in common with `ServerConfig.signature_schemes`":
         "test_conformance_signatures.py::test_no_scheme_in_common_with_the_configured_list_is_handshake_failure",
-    "a record of unknown type (after the first record), or a heartbeat record":
-        "test_engine_fuzz.py::test_unknown_record_type_in_plaintext_handshake",
     "a TLS 1.3 ChangeCipherSpec other than `01`, a second one, one after the handshake, or a protected one":
         "test_conformance_ccs.py::test_second_ccs_before_finished_is_unexpected_message",
     "an unprotected alert after the TLS 1.3 handshake": "test_engine_fuzz.py::test_tls13_unprotected_alert_after_handshake_is_rejected",
@@ -146,10 +147,8 @@ PINNED_ELSEWHERE = {
     "a malformed message": "test_engine_fuzz.py::test_mutated_client_hello",
     "the client rejects the server's chain (`verify_server`)": "test_engine_interop.py::test_client_rejects_untrusted_server",
     "a bug in tlslite-ng": "test_engine_fuzz.py::test_internal_error_alert_has_a_record_version",
+    "a TLS 1.2 renegotiation attempt": "test_conformance_alerts.py::test_tls12_renegotiation_gets_a_no_renegotiation_warning",
 }
-
-#: Rows no test drives yet (said so in the closing note).
-NOT_DRIVEN = {"a TLS 1.2 renegotiation attempt"}
 
 
 def test_every_row_cites_a_clause_and_is_driven():
@@ -158,7 +157,7 @@ def test_every_row_cites_a_clause_and_is_driven():
     for situation, (alert, clause) in table.items():
         assert re.search(r"RFC \d+ (§|Appendix)", clause) or "OpenSSL" in clause, situation
         assert re.match(r"`[a-z_]+`", alert), situation
-    assert set(table) == set(CRAFTED) | set(PINNED_ELSEWHERE) | NOT_DRIVEN
+    assert set(table) == set(CRAFTED) | set(PINNED_ELSEWHERE)
 
 
 @pytest.mark.parametrize("situation", sorted(PINNED_ELSEWHERE))
@@ -184,3 +183,22 @@ def test_heartbeat_record_after_the_handshake_is_unexpected_message(pki):
     with pytest.raises(RemoteProtocolError) as info:
         srv.step()
     assert info.value.alert.name == "unexpected_message"
+
+
+def test_tls12_renegotiation_gets_a_no_renegotiation_warning(pki):
+    """A ClientHello under the session keys: a warning no_renegotiation, and the connection goes on."""
+    srv = server(ServerConfig(certificates=(pki.server_key("ec"),)))
+    cli = pk_client(pk_client_config(pki, "1.2"))
+    pump(cli, srv)
+    out: list[bytes] = []
+    assert cli.conn._driver.records.seal(base(pki, "1.2").message(), out, 22)
+    srv.feed(b"".join(out))
+    srv.step()
+    reply = srv.out()
+    assert [ctype for ctype, _ in records(reply)] == [21]  # one (encrypted) alert record
+    cli.feed(reply)
+    cli.step()
+    assert [(a.level.name, a.description.name) for a in cli.of(AlertReceived)] == [("warning", "no_renegotiation")]
+    cli.send(b"still open")
+    pump(cli, srv)
+    assert bytes(srv.received) == b"still open"

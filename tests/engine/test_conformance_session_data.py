@@ -84,3 +84,14 @@ def test_a_tampered_ticket_is_not_resumed(pki):
     srv.step()
     assert not srv.hellos[0].resumes_session
     assert records(srv.out())[0][0] == 22
+
+
+def test_tickets_issued_on_a_resumed_tls13_connection_carry_the_data_on(pki):
+    """A TLS 1.3 server sends new tickets after a resumption too: they keep the
+    original data (the chain is no longer known there)."""
+    config = ServerConfig(certificates=(pki.server_key("ec"),))
+    ctx = std_client_context(pki, "1.3", client_cert=True)
+    cli, _ = connect(pki, config, ctx)
+    for _ in range(2):
+        cli, srv = connect(pki, config, ctx, session=cli.obj.session)
+        assert srv.handshake.resumed and srv.handshake.session_data == SECRET

@@ -9,7 +9,7 @@ import subprocess
 import threading
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import event, given, settings, strategies as st
 from tlslite.handshakesettings import HandshakeSettings
 from tlslite.tlsconnection import TLSConnection
 from tlslite.utils.keyfactory import parsePEMKey
@@ -127,16 +127,30 @@ def configs(pki):
     return {kind: ServerConfig(certificates=(pki.server_key(kind),), session_resumption=False) for kind in ("rsa", "ec")}
 
 
-@settings(max_examples=60, deadline=None)
+SUITES = [0xC02B, 0xC02C, 0xC02F, 0xC030, 0xCCA8, 0xCCA9, 0x009E, 0x002F, 0xC013, 0x00FF]
+GROUPS = [0x001D, 0x0017, 0x0018, 0x0019, 0x0100]
+
+
+@settings(deadline=None)  # max_examples from the profile (tests/conftest.py)
 @given(kind=st.sampled_from(["rsa", "ec"]),
-       sigalgs=st.none() | st.lists(st.sampled_from(SCHEMES), max_size=8, unique=True),
+       sigalgs=st.one_of(st.none(), *[st.lists(st.sampled_from(SCHEMES), min_size=1, max_size=8, unique=True)] * 3),
+       suites=st.lists(st.sampled_from(SUITES), min_size=1, max_size=6, unique=True),
+       groups=st.sampled_from([None, None, None]) | st.lists(st.sampled_from(GROUPS), min_size=1, max_size=4, unique=True),
+       usable_suite=st.booleans(),
        request_cert=st.booleans())
-def test_property_no_sha1_or_md5_signature_in_tls12(hello12, configs, kind, sigalgs, request_cert):
-    hello = Hello(hello12.version, hello12.random, hello12.session_id, list(hello12.suites), hello12.compression,
+def test_property_no_sha1_or_md5_signature_in_tls12(hello12, configs, kind, sigalgs, suites, groups, usable_suite, request_cert):
+    """Any TLS 1.2 ClientHello (signature_algorithms, suites and groups varied):
+    whatever the server accepts, it signs with an offered scheme that is
+    neither SHA-1 nor MD5, and asks for neither in its CertificateRequest."""
+    if usable_suite:  # often offer one suite the certificate can use, so that many hellos get signed
+        suites = [*suites, 0xC02B if kind == "ec" else 0xC02F]
+    hello = Hello(hello12.version, hello12.random, hello12.session_id, list(suites), hello12.compression,
                   [list(e) for e in hello12.exts])
     hello.set_ext(13, None if sigalgs is None else u16_list(sigalgs))
+    hello.set_ext(10, None if groups is None else u16_list(groups))
     _, output, error = run_server(configs[kind], hello.record(), request_client_certificate=request_cert)
     scheme = server_key_exchange_scheme(output)
+    event("signed" if scheme is not None else "refused")
     if scheme is None:
         assert error is not None  # refused: the alert is all there is
         assert alert_records(output)
@@ -351,3 +365,58 @@ def test_rsa_1024_with_openssl_s_client(pki, rsa1024, tmp_path):
     assert "Server public key is 1024 bit" in text
     assert "Peer signature type: RSA-PSS" in text and "Peer signing digest: SHA256" in text
     assert "hello from purekong" in text
+
+
+# -- the rest of the SHA-1 audit: the client side -----------------------------
+
+def test_client_hello_offers_no_sha1_or_md5(pki):
+    from purekong.engine import ClientConnection
+
+    for version in ("1.2", "1.3", None):
+        hello = Hello.parse(ClientConnection(pk_client_config(pki, version), HOST).data_to_send())
+        offered = set(u16s(hello.ext(13)))
+        assert offered and not offered & SHA1_OR_MD5 and not {s >> 8 for s in offered} & {1, 2}
+
+
+def u16s(data: bytes) -> list[int]:
+    n = int.from_bytes(data[:2], "big")
+    return [int.from_bytes(data[2 + i : 4 + i], "big") for i in range(0, n, 2)]
+
+
+@pytest.fixture(scope="module")
+def sha1_chain(tmp_path_factory):
+    """A CA and two leaves for "localhost" by the openssl CLI, one signed with
+    sha1WithRSAEncryption and one with SHA-256 (cryptography refuses to sign with SHA-1)."""
+    d = tmp_path_factory.mktemp("sha1")
+
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-subj", "/CN=sha1 test CA",
+        "-days", "5", "-sha256", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=localhost")
+    (d / "ext.cnf").write_text("subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\nauthorityKeyIdentifier=keyid\n"
+                               "keyUsage=critical,digitalSignature\n")
+    for digest in ("sha1", "sha256"):
+        run("x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", f"{digest}.pem",
+            "-days", "5", f"-{digest}", "-extfile", "ext.cnf")
+    from purekong.engine import load_pem_certificates
+
+    ca = load_pem_certificates((d / "ca.pem").read_bytes())[0]
+    return ca, {digest: CertifiedKey.load(d / f"{digest}.pem", d / "leaf.key") for digest in ("sha1", "sha256")}
+
+
+@pytest.mark.parametrize("version", ["1.3", "1.2"])
+def test_client_refuses_a_sha1_signed_server_certificate(pki, sha1_chain, version):
+    from purekong.engine import ClientConfig
+
+    ca, leaves = sha1_chain
+    outcomes = {}
+    for digest, key in leaves.items():
+        cli = pk_client(ClientConfig(trusted_certificates=(ca,), versions=(f"TLSv{version}",)))
+        try:
+            pump(cli, PK(ServerConnection(ServerConfig(certificates=(key,)))))
+            outcomes[digest] = "ok"
+        except RemoteProtocolError as exc:
+            outcomes[digest] = exc.alert.name
+    assert outcomes == {"sha256": "ok", "sha1": "bad_certificate"}

@@ -204,3 +204,34 @@ def test_bad_plugin_flags_name_the_flag(tmp_path):
                               "--state-dir", str(tmp_path / "st"), *flags],
                              capture_output=True, text=True, timeout=TIMEOUT, env={**os.environ, "PYTHONPATH": str(REPO)})
         assert out.returncode != 0 and message in out.stderr and "Traceback" not in out.stderr, out.stderr
+
+
+def test_the_log_phase_runs_after_the_response_went_out(tmp_path):
+    """A log plugin that waits for the test: the client has its whole answer
+    while the plugin is still waiting, and the log phase then sees the status."""
+    asgi_app(tmp_path)
+    gate, done = tmp_path / "gate", tmp_path / "done"
+    directory = setup(tmp_path, f"""\
+services:
+- name: pong
+  asgi: pong_app:app
+  routes:
+  - name: logged
+    paths: [/logged]
+    plugins:
+    - name: log-waits
+      config: {{gate: "{gate}", done: "{done}"}}
+""", "log-waits")
+    g = serve(tmp_path, directory, "--plugin-timeout", "30")
+    try:
+        with https() as c:
+            r = c.get(g.url("/logged"))
+            assert r.status_code == 200 and not done.exists()  # answered; the log phase still waits
+            gate.write_text("go")
+            for _ in range(3000):
+                if done.exists() and done.read_text():
+                    break
+                threading.Event().wait(0.01)
+    finally:
+        assert g.stop() == 0
+    assert done.read_text() == "200"

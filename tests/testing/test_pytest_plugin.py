@@ -59,3 +59,13 @@ def test_profile():
     for profile, expected in (("ci", "EXAMPLES 50 25"), ("deep", "EXAMPLES 2000 100")):
         result = pytester.runpytest_subprocess("-s", "-p", "no:cacheprovider", f"--hypothesis-profile={profile}")
         assert expected in result.stdout.str()
+
+
+def test_kong_harness_and_tls_pair_need_no_hypothesis():
+    """``import purekong.testing`` (KongHarness, the pairs) must not import hypothesis: that is the testing extra."""
+    import subprocess
+    import sys
+
+    code = "import sys, purekong.testing; print('hypothesis' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "False", out.stderr

@@ -1,0 +1,126 @@
+"""``purekong probe HOST:PORT``: the testing kit's server properties against any TLS server.
+
+See docs/testing.md. Bounded: ``--examples`` connections per property (a few
+more while shrinking a failure), ``--timeout`` seconds per read,
+``--max-time`` for the whole probe, 256 KiB read per connection; only the
+given address is contacted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+
+def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    parser = subparsers.add_parser(
+        "probe",
+        help="run purekong.testing's server properties against a TLS server",
+        description="Send generated ClientHellos, malformed records, early CCS and more to HOST:PORT and report "
+                    "each property passed or failed, with the shrunk counterexample as bytes and in words.",
+    )
+    parser.add_argument("target", metavar="HOST:PORT", help="the server to probe (nothing else is contacted)")
+    parser.add_argument("--sni", metavar="NAME", help="server_name to send (default: HOST unless it is an IP address)")
+    versions = parser.add_mutually_exclusive_group()
+    versions.add_argument("--tls12", action="store_true", help="offer TLS 1.2 only in valid hellos")
+    versions.add_argument("--tls13", action="store_true", help="offer TLS 1.3 only in valid hellos")
+    parser.add_argument("--examples", type=_positive_int, default=20, metavar="N", help="connections per property (default 20)")
+    parser.add_argument("--seed", type=int, help="hypothesis seed (default: derandomized, the same run every time)")
+    parser.add_argument("--timeout", type=_positive_float, default=3.0, metavar="SECONDS", help="per read (default 3)")
+    parser.add_argument("--max-time", type=_positive_float, default=300.0, metavar="SECONDS", help="the whole probe (default 300)")
+    parser.add_argument("--report", metavar="FILE.json", help="also write the report as JSON")
+    parser.set_defaults(func=run)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be more than 0")
+    return value
+
+
+def _parse_target(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"target must be HOST:PORT, not {text!r}")
+    return host.strip("[]"), int(port)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        from purekong.testing._probe import Answer, Target, exchange, properties, run_property
+        from purekong.testing._wire import records
+        from purekong.testing.strategies import client_hellos
+    except ImportError as exc:  # pragma: no cover - hypothesis missing
+        print(f"purekong probe: needs hypothesis ({exc.name}): pip install 'purekong[testing]'", file=sys.stderr)
+        return 2
+    try:
+        host, port = _parse_target(args.target)
+    except ValueError as exc:
+        print(f"purekong probe: {exc}", file=sys.stderr)
+        return 2
+    sni = args.sni if args.sni is not None else (None if host.replace(".", "").isdigit() or ":" in host else host)
+    versions = ("TLSv1.2",) if args.tls12 else ("TLSv1.3",) if args.tls13 else ("TLSv1.3", "TLSv1.2")
+    target = Target(host, port, sni, versions, args.timeout)
+    started = time.monotonic()
+
+    # One valid hello first: a target that is not a TLS server gets one clear line.
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        hello = client_hellos(versions=versions, server_name=sni, grease=False).example()
+    first: Answer = exchange(target, records(22, hello.encode(), 0x0301))
+    problem = {
+        "unreachable": f"cannot connect to {host}:{port}: {first.detail}",
+        "closed": f"{host}:{port} closed the connection without answering a ClientHello: not a TLS server?",
+        "silent": f"{host}:{port} did not answer a ClientHello within {args.timeout:g} s: not a TLS server, or stalled",
+        "garbage": f"{host}:{port} answered a ClientHello with bytes that are not TLS records ({first.detail}): not a TLS server",
+    }.get(first.kind)
+    if problem:
+        print(f"purekong probe: {problem}", file=sys.stderr)
+        _write_report(args.report, {"target": args.target, "error": problem, "properties": []})
+        return 2
+
+    deadline = started + args.max_time
+    results = []
+    print(f"purekong probe {host}:{port} (sni {sni or '-'}, {args.examples} connections per property)")
+    for prop in properties(target):
+        if time.monotonic() > deadline:
+            print(f"  stopped: --max-time {args.max_time:g} s reached")
+            break
+        result = run_property(target, prop, args.examples, args.seed, deadline)
+        results.append(result)
+        print(f"  {'PASS' if result.passed else 'FAIL'}  {prop.name}: {prop.description} ({result.connections} connections)")
+        if not result.passed:
+            print(f"        counterexample: {result.counterexample}")
+            print(f"        bytes: {result.counterexample_bytes[:160]}{'...' if len(result.counterexample_bytes) > 160 else ''}")
+        for divergence in result.divergences:
+            print(f"        divergence (named, not a finding): {divergence}")
+    findings = [r for r in results if not r.passed]
+    print(f"{len(findings)} finding(s) in {time.monotonic() - started:.1f} s")
+    _write_report(args.report, {"target": args.target, "server_name": sni, "findings": len(findings),
+                                "properties": [r.as_dict() for r in results]})
+    return 1 if findings else 0
+
+
+def _write_report(path: str | None, report: dict) -> None:
+    if path:
+        with open(path, "w") as out:
+            json.dump(report, out, indent=2)
+            out.write("\n")

@@ -1,0 +1,63 @@
+"""purekong probe: no findings against a correct purekong server, the planted flaws found, bad targets reported in one line.
+
+The servers are thread-served purekong connections (conftest's
+``probe_server``); the planted-flaw ones are marked test doubles. Runs
+against openssl s_server and gnutls-serv are in docs/testing.md (by hand:
+they need free ports and the binaries).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from purekong.cli import main
+
+
+def probe(port, tmp_path, *extra):
+    report = tmp_path / "report.json"
+    status = main(["probe", f"127.0.0.1:{port}", "--sni", "localhost", "--examples", "4", "--timeout", "0.5",
+                   "--report", str(report), *extra])
+    return status, json.loads(report.read_text())
+
+
+def test_a_correct_server_has_no_findings(probe_server, tmp_path, capsys):
+    status, report = probe(probe_server(), tmp_path)
+    assert status == 0, capsys.readouterr().out
+    assert report["findings"] == 0 and {p["name"] for p in report["properties"]} >= {"negotiation", "defective_hellos", "early_ccs"}
+
+
+@pytest.mark.parametrize("flaw, property_name, words", [
+    ("accepts_early_ccs", "early_ccs", "TLS 1.2 ClientHello followed at once by ChangeCipherSpec: expected unexpected_message, got silent"),
+    ("ignores_heartbeat", "heartbeat", "heartbeat request before the ClientHello: expected unexpected_message, got "),
+])
+def test_planted_flaws_are_found(probe_server, tmp_path, capsys, flaw, property_name, words):
+    status, report = probe(probe_server(flaw), tmp_path)
+    failed = {p["name"]: p for p in report["properties"] if not p["passed"]}
+    assert status == 1 and set(failed) == {property_name}, capsys.readouterr().out
+    assert failed[property_name]["counterexample"].startswith(words)
+    assert bytes.fromhex(failed[property_name]["counterexample_bytes"])[:1] in (b"\x16", b"\x18")
+    assert words in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("behaviour, words", [
+    ("closes", "closed the connection without answering a ClientHello: not a TLS server?"),
+    ("garbage", "answered a ClientHello with bytes that are not TLS records"),
+    ("stalls", "did not answer a ClientHello within 0.5 s"),
+])
+def test_a_target_that_is_not_tls_gets_one_line(probe_server, tmp_path, capsys, behaviour, words):
+    status, report = probe(probe_server(behaviour=behaviour), tmp_path)
+    err = capsys.readouterr().err
+    assert status == 2 and words in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert words in report["error"]
+
+
+def test_an_unreachable_target_and_bad_flags(tmp_path, capsys):
+    status, _ = probe(1, tmp_path)
+    assert status == 2 and "cannot connect to 127.0.0.1:1" in capsys.readouterr().err
+    assert main(["probe", "nonsense"]) == 2
+    assert "target must be HOST:PORT, not 'nonsense'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["probe", "127.0.0.1:1", "--examples", "0"])
+    assert "--examples: must be at least 1" in capsys.readouterr().err
