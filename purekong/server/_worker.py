@@ -17,7 +17,6 @@ import asyncio
 import functools
 import logging
 import socket
-import time
 
 from cryptography.hazmat.primitives import serialization
 
@@ -32,7 +31,7 @@ from ._http2 import serve_http2
 from ._plugin_threads import PluginThreads
 from ._access_log import RequestLog
 from ._inspect import InspectDir, RecordedServerConnection
-from ._metrics import Metrics
+from ._metrics import Metrics, SharedMetrics
 from ._reload import ConfigSource
 from ._request import Client, Exchange, RequestHandler
 from ._settings import Listener, ServeOptions
@@ -48,15 +47,17 @@ _log = logging.getLogger("purekong.serve")
 
 
 class Worker:
-    def __init__(self, config: LoadedConfig, options: ServeOptions, source: ConfigSource | None = None) -> None:
+    def __init__(self, config: LoadedConfig, options: ServeOptions, source: ConfigSource | None = None,
+                 shared: SharedMetrics | None = None) -> None:
         self.config, self.options, self.limits = config, options, options.limits
         self.source = source  # where a reload reads from (SIGHUP, POST /config)
-        self.started = time.time()
         self.pool = _proxy.UpstreamPool()
         self.plugin_threads = PluginThreads(options.plugin_threads, options.plugin_timeout)
         self._servers: list[asyncio.Server] = []
         self._tasks: dict[asyncio.Task[None], Client | None] = {}  # None: still handshaking
         self.metrics = Metrics()
+        self.shared_metrics = shared  # with several workers: where each publishes its counters
+        self._publisher: asyncio.Task[None] | None = None
         self._access_log: RequestLog | None = None
         self._handler: RequestHandler | None = None
         self._lifespans: dict[int, _asgi.Lifespan] = {}  # by id() of the app
@@ -85,6 +86,20 @@ class Worker:
             from ._admin import AdminServer
 
             self._servers.append(await asyncio.start_server(AdminServer(self).accept, sock=admin))
+        if self.shared_metrics is not None:
+            self._publisher = asyncio.get_running_loop().create_task(self._publish_metrics())
+
+    async def _publish_metrics(self) -> None:
+        assert self.shared_metrics is not None
+        while True:
+            self.shared_metrics.publish(self.metrics)
+            await asyncio.sleep(1.0)
+
+    def metrics_view(self) -> Metrics:
+        """What /metrics shows: this worker's counters, plus the others' latest."""
+        if self.shared_metrics is None:
+            return self.metrics
+        return self.metrics.merged(self.shared_metrics.others())
 
     async def _start_lifespans(self, config: LoadedConfig) -> None:
         for app in config.asgi_apps.values():
@@ -105,6 +120,8 @@ class Worker:
 
     async def stop(self) -> None:
         """Stop accepting; close idle connections; give the rest ``grace`` seconds."""
+        if self._publisher is not None:
+            self._publisher.cancel()
         for server in self._servers:
             server.close()
         for task, client in list(self._tasks.items()):
