@@ -317,6 +317,7 @@ def test_config_mode_without_default_certificate_makes_only_a_self_signed_one(tm
     state = tmp_path / "state"
     gw = start_gateway(tmp_path, ["-c", str(config), "--listen", "127.0.0.1:0 ssl", "--state-dir", str(state)])
     try:
+        assert f"  default certificate (clients whose SNI matches none): self-signed, {state / 'kong-default.crt'}" in gw.summary
         cert = _peer_cert(gw.https)  # no SNI: not the declarative one (its SNIs are localhost, api.test)
         assert cert.issuer == cert.subject and cert.subject.rfc4514_string() == "CN=localhost,O=purekong development"
         assert sorted(p.name for p in state.iterdir()) == ["kong-default.crt", "kong-default.key"]  # no CA key
@@ -333,6 +334,7 @@ def test_ssl_cert_is_the_default_certificate_for_clients_without_a_matching_sni(
     gw = start_gateway(tmp_path, ["-c", str(config), "--listen", "127.0.0.1:0 ssl", "--state-dir", str(state),
                                   "--ssl-cert", files.path("server.pem"), "--ssl-cert-key", files.path("server-key.pem")])
     try:
+        assert f"  default certificate (clients whose SNI matches none): --ssl-cert {files.path('server.pem')}" in gw.summary
         assert _peer_cert(gw.https, files.path("ca.pem")).subject == files.server.cert.subject
         assert not state.exists() or not any(state.iterdir())  # nothing generated
         result = subprocess.run(["curl", "-sS", "--cacert", files.path("ca.pem"), gw.url("/one")], capture_output=True, text=True, timeout=TIMEOUT)
