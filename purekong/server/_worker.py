@@ -27,6 +27,7 @@ from purekong.runner import ConnectionPhases
 from . import _asgi, _proxy
 from ._config import LoadedConfig
 from ._http import HTTPRequest, serve_connection
+from ._http2 import serve_http2
 from ._plugin_threads import PluginThreads
 from ._access_log import RequestLog
 from ._inspect import InspectDir, RecordedServerConnection
@@ -36,7 +37,11 @@ from ._request import Client, Exchange, RequestHandler
 from ._settings import Listener, ServeOptions
 from ._streams import PlainStream, TLSStream
 
-__all__ = ["Worker"]
+__all__ = ["ALPN_PROTOCOLS", "Worker"]
+
+#: What the listeners offer over ALPN, in order of preference: nginx's list
+#: (ngx_http_ssl_alpn_select: h2 when enabled, then HTTP/1.x down to 0.9).
+ALPN_PROTOCOLS = ("h2", "http/1.1", "http/1.0", "http/0.9")
 
 _log = logging.getLogger("purekong.serve")
 
@@ -63,7 +68,7 @@ class Worker:
     def _tls_config_for(config: LoadedConfig) -> ServerConfig | None:
         if not config.certificates:
             return None
-        return ServerConfig(certificates=tuple(config.certificates), alpn_protocols=("http/1.1",))
+        return ServerConfig(certificates=tuple(config.certificates), alpn_protocols=ALPN_PROTOCOLS)
 
     @property
     def connection_count(self) -> int:
@@ -209,7 +214,10 @@ class Worker:
             return self._handler.exchange(client, req)  # the configuration of now (SIGHUP)
 
         try:
-            await serve_connection(stream, exchange, self.limits, client.state)
+            if client.handshake is not None and client.handshake.alpn_protocol == "h2":
+                await serve_http2(stream, exchange, self.limits, client.state)
+            else:
+                await serve_connection(stream, exchange, self.limits, client.state)
         finally:
             await stream.close()  # close_notify and FIN; _accept aborts if that hangs
             if listener.ssl:
