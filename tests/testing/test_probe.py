@@ -15,15 +15,16 @@ import pytest
 from purekong.cli import main
 
 
-def probe(port, tmp_path, *extra):
+def probe(port, tmp_path, *extra, timeout="0.5"):
+    # A short read timeout keeps the silent cases (planted flaws, stalls) quick.
     report = tmp_path / "report.json"
-    status = main(["probe", f"127.0.0.1:{port}", "--sni", "localhost", "--examples", "4", "--timeout", "0.5",
+    status = main(["probe", f"127.0.0.1:{port}", "--sni", "localhost", "--examples", "4", "--timeout", timeout,
                    "--report", str(report), *extra])
     return status, json.loads(report.read_text())
 
 
 def test_a_correct_server_has_no_findings(probe_server, tmp_path, capsys):
-    status, report = probe(probe_server(), tmp_path)
+    status, report = probe(probe_server(), tmp_path, timeout="5")  # a loaded CI machine is slow to answer
     assert status == 0, capsys.readouterr().out
     assert report["findings"] == 0 and {p["name"] for p in report["properties"]} >= {"negotiation", "defective_hellos", "early_ccs", "sni_binding"}
     sni = next(p for p in report["properties"] if p["name"] == "sni_binding")
