@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from purekong.engine import ServerConfig, ServerConnection
+from purekong.engine import RecordTrace, ServerConfig, ServerConnection
 
 __all__ = ["DEFAULT_MAX_RECORDINGS", "MAX_CAPTURE_BYTES", "InspectDir", "RecordedServerConnection"]
 
@@ -51,6 +51,8 @@ class RecordedServerConnection(ServerConnection):
         super().__init__(config, trace=self._on_trace)
 
     def _on_trace(self, event: Any) -> None:
+        if self._room <= 0 and isinstance(event, RecordTrace):
+            return  # the engine reports every record: past the kept bytes, keep none (bounded like the wire copy)
         side = "server"
         self.capture.traces[side].append(event)
         if self._also_trace is not None:
