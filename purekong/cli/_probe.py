@@ -63,7 +63,7 @@ def _parse_target(text: str) -> tuple[str, int]:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        from purekong.testing._probe import Answer, Target, exchange, properties, run_property
+        from purekong.testing._probe import Answer, Target, exchange, properties, run_property, run_sni_binding
         from purekong.testing._wire import records
         from purekong.testing.strategies import client_hellos
     except ImportError as exc:  # pragma: no cover - hypothesis missing
@@ -112,6 +112,12 @@ def run(args: argparse.Namespace) -> int:
             print(f"        bytes: {result.counterexample_bytes[:160]}{'...' if len(result.counterexample_bytes) > 160 else ''}")
         for divergence in result.divergences:
             print(f"        divergence (named, not a finding): {divergence}")
+    if time.monotonic() < deadline:
+        result = run_sni_binding(target)
+        results.append(result)
+        print(f"  {'PASS' if result.passed else 'FAIL'}  {result.name}: {result.description} ({result.answer})")
+        if not result.passed:
+            print(f"        counterexample: {result.counterexample}")
     findings = [r for r in results if not r.passed]
     print(f"{len(findings)} finding(s) in {time.monotonic() - started:.1f} s")
     _write_report(args.report, {"target": args.target, "server_name": sni, "findings": len(findings),

@@ -6,7 +6,8 @@ name}``, ``/services/{x}/routes``, ...) from a :class:`Declarative`, as
 ``(status, body)``. Lists have Kong's pagination shape ``{"data": [...],
 "next": null}`` (``?size=`` 1 to 1000, default 100; ``?offset=`` the
 token a previous page's ``offset`` gave); an unknown entity gets Kong's
-``{"message": "Not found"}``. :func:`config_error_body` is the body of
+``{"message": "Not found"}``; a write (:func:`admin_write`) gets its 405
+``operation unsupported``. :func:`config_error_body` is the body of
 Kong's ``400`` for an invalid ``POST /config``: ``code`` 14, ``name``,
 ``message``, ``fields`` (the problems nested by entity and field) and, as
 Kong gives with ``?flatten_errors=1``, ``flattened_errors`` (one entry per
@@ -29,7 +30,7 @@ from cryptography.hazmat.primitives import serialization
 
 from ._model import Certificate, Declarative
 
-__all__ = ["ENTITY_KINDS", "MAX_PAGE_SIZE", "admin_get", "config_error_body", "entity_list"]
+__all__ = ["ENTITY_KINDS", "MAX_PAGE_SIZE", "admin_get", "admin_write", "config_error_body", "entity_list"]
 
 ENTITY_KINDS = ("services", "routes", "plugins", "consumers", "certificates", "ca_certificates", "snis")
 DEFAULT_PAGE_SIZE = 100
@@ -160,6 +161,21 @@ def admin_get(d: Declarative, path: str, query: dict[str, str] | None = None) ->
     if belongs is None:
         return 404, NOT_FOUND
     return _page([e for e in entity_list(d, child) if belongs(entity, e)], path, query)
+
+
+_OPERATIONS = {"POST": "create", "PUT": "create or update", "PATCH": "update", "DELETE": "delete"}
+
+
+def admin_write(method: str, path: str) -> tuple[int, Body]:
+    """Kong DB-less's answer to writing an entity: 405, "operation unsupported" (code 12)."""
+    parts = [p for p in path.split("/") if p]
+    if not parts or parts[0] not in ENTITY_KINDS or len(parts) > 3:
+        return 404, NOT_FOUND
+    kind = parts[2] if len(parts) == 3 else parts[0]
+    operation = _OPERATIONS.get(method)
+    if operation is None:
+        return 405, {"message": "Method not allowed"}
+    return 405, {"code": 12, "name": "operation unsupported", "message": f"cannot {operation} '{kind}' entities when not using a database"}
 
 
 # -- POST /config's error body -------------------------------------------------------------

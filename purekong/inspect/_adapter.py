@@ -3,8 +3,7 @@ shared ``Recording``.
 
 The Recording model is the inspect-core side's; this is the one place the
 views' own capture is mapped onto it. Decisions keep their structured
-details as ``key: value`` lines after the reason's first line, since the
-model's Decision has no free-form field.
+details in ``Decision.details`` (JSON values).
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from cryptography import x509
 from purekong import __version__
 
 from ._capture import Capture
-from ._recording import CertificatePhase, Decision, Endpoint, Finding, Recording, Secret
+from ._recording import CertificatePhase, Decision, Peer, Finding, Recording, Secret
 
 
 def recording_from_capture(capture: Capture) -> Recording:
@@ -34,8 +33,8 @@ def recording_from_capture(capture: Capture) -> Recording:
         certificate_phase=_certificate_phase(capture.certificate_phase),
         scenario=meta.get("scenario"),
         seed=meta.get("seed_number"),
-        client=Endpoint("client", _address(capture.client_address), implementation.get("client")),
-        server=Endpoint("server", _address(capture.server_address), implementation.get("server")),
+        client=Peer("client", _address(capture.client_address), implementation.get("client")),
+        server=Peer("server", _address(capture.server_address), implementation.get("server")),
     )
     findings = [Finding("capture", message) for message in capture.findings]
     findings += _compare_plaintext(capture, recording)
@@ -64,16 +63,21 @@ def _address(address: tuple[str, int]) -> str:
 
 
 def _decision(decision: Any) -> Decision:
-    reason = decision.why + "".join(f"\n{k}: {_text(v)}" for k, v in decision.details.items())
     rfc = ""
     if "(RFC " in decision.why:
         rfc = decision.why[decision.why.index("(RFC ") + 1:].split(")")[0]
-    return Decision(decision.topic, decision.what, reason, rfc, decision.who)
+    details = {str(k): _json(v) for k, v in decision.details.items()}
+    return Decision(decision.topic, decision.what, decision.why, rfc, decision.who, details)
 
 
-def _text(value: Any) -> str:
+def _json(value: Any) -> Any:
+    """A detail as a JSON value (lists stay lists; anything else not JSON becomes its text)."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
     if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_text(v) for v in value) + "]"
+        return [_json(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _json(v) for k, v in value.items()}
     return str(value)
 
 

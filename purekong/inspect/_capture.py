@@ -27,7 +27,7 @@ class Chunk:
 
 
 @dataclass(frozen=True)
-class Decision:
+class CapturedDecision:
     """Something an endpoint decided, with why, as far as the caller knows it.
 
     ``topic`` is a short key (``"certificate_phase"``, ``"version"``,
@@ -55,7 +55,7 @@ class Capture:
     #: What each side's ``trace=`` callback received, in order (the engine's
     #: HandshakeMessageTrace and SecretTrace objects, untouched).
     traces: dict[Side, list[Any]] = field(default_factory=lambda: {"client": [], "server": []})
-    decisions: list[Decision] = field(default_factory=list)
+    decisions: list[CapturedDecision] = field(default_factory=list)
     #: Application data as each side's engine handed it over (not decrypted
     #: by the inspector: the engine's own view, for cross-checking).
     plaintext: list[tuple[Direction, bytes]] = field(default_factory=list)

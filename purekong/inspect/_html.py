@@ -20,7 +20,7 @@ from ._fields import message_fields, record_fields
 from ._html_page import PAGE
 from ._recording import CLIENT_TO_SERVER, EPOCH_UNKNOWN, Record, Recording
 from ._registry import alert_name, cipher_suite_name, content_type_name, version_name
-from ._summary import application_preview, byte_count, describe_ca_names, message_title, unique_secrets
+from ._summary import application_preview, byte_count, describe_ca_names, detail_text, message_title, unique_secrets
 
 MAX_DATA_ROWS = 500
 MAX_MESSAGE_BYTES = 16_384  # hex kept per handshake message (and per other record)
@@ -76,7 +76,7 @@ def page_data(recording: Recording, *, title: str | None = None) -> dict[str, An
         "secrets": [{"label": label, "value": value.hex(), "sources": sources}
                     for (label, value), sources in unique_secrets(recording).items()],
         "data": _data_rows(recording),
-        "decisions": [{"side": d.side, "what": d.what, "value": d.value, "reason": d.reason, "rfc": d.rfc}
+        "decisions": [{"side": d.side, "what": d.what, "value": d.value, "reason": "\n".join([d.reason] + [f"{k}: {detail_text(v)}" for k, v in d.details.items()]), "rfc": d.rfc}
                       for d in recording.decisions],
         "phase": _phase(recording),
         "alerts": [{"dir": _dir(a.direction), "name": a.name, "fatal": a.level == 2, "record": a.record,

@@ -28,7 +28,7 @@ from purekong.engine import (
     ProtocolError,
 )
 
-from ._capture import Capture, Decision
+from ._capture import Capture, CapturedDecision
 
 MAX_LIVE_BYTES = 16 * 1024 * 1024
 
@@ -69,7 +69,7 @@ def connect(options: LiveOptions) -> Capture:
         capture.client_address, capture.server_address = (local[0], local[1]), (peer[0], peer[1])
         _Session(capture, client, sock, options).run()
     if not options.trusted:
-        capture.decisions.append(Decision("client", "verification", "the server's certificate was not verified",
+        capture.decisions.append(CapturedDecision("client", "verification", "the server's certificate was not verified",
                                           "no --ca given: the inspector shows any server's handshake"))
     return capture
 
@@ -114,7 +114,7 @@ class _Session:
                 event = self.client.next_event()
             except ProtocolError as exc:
                 alert = exc.alert.name if exc.alert is not None else "none"
-                self.capture.decisions.append(Decision("client", "alert", f"sent a fatal {alert} alert", str(exc)))
+                self.capture.decisions.append(CapturedDecision("client", "alert", f"sent a fatal {alert} alert", str(exc)))
                 self.send()
                 self.closed = True
                 return
@@ -130,7 +130,7 @@ class _Session:
                 self.capture.plaintext.append(("server_to_client", event.data))
             elif isinstance(event, AlertReceived):
                 name = getattr(event.description, "name", event.description)
-                self.capture.decisions.append(Decision("server", "alert", f"sent a {event.level.name} {name} alert"))
+                self.capture.decisions.append(CapturedDecision("server", "alert", f"sent a {event.level.name} {name} alert"))
             elif isinstance(event, ConnectionClosed):
                 self.closed = True
                 return

@@ -12,7 +12,7 @@ It round-trips through JSON (``to_json()`` / ``Recording.from_json()``) with
 the versioned schema of ``docs/inspect-schema.md``: bytes are lowercase hex,
 tuples are lists, absent optional values are ``null``.
 
->>> rec = Recording(client=Endpoint("client"), server=Endpoint("server"))
+>>> rec = Recording(client=Peer("client"), server=Peer("server"))
 >>> Recording.from_json(rec.to_json()) == rec
 True
 
@@ -31,8 +31,12 @@ from typing import Any, Iterable, Mapping
 
 from ._registry import alert_name, handshake_type_name
 
-SCHEMA_VERSION = 1
-"""Bumped on any change a reader of older recordings would misread."""
+SCHEMA_VERSION = 2
+"""Bumped on any change a reader of older recordings would misread.
+
+2 added ``Decision.details``; a version-1 recording is read as one whose
+decisions have none (and is written back as version 2)."""
+READABLE_SCHEMA_VERSIONS = (1, 2)
 
 CLIENT_TO_SERVER = "client_to_server"
 SERVER_TO_CLIENT = "server_to_client"
@@ -56,8 +60,8 @@ def application_epoch(generation: int) -> str:
 
 
 @dataclass(frozen=True)
-class Endpoint:
-    """One end of the connection: ``role`` is "client" or "server"."""
+class Peer:
+    """One end of the connection: ``role`` is "client" or "server" (JSON: ``endpoint``)."""
 
     role: str
     address: str | None = None  # "host:port" when known
@@ -215,6 +219,9 @@ class Decision:
     reason: str
     rfc: str = ""
     side: str = "server"
+    #: Structured values behind the reason (JSON scalars, lists and objects):
+    #: the lists the client offered, the CA DNs requested, the engine's error.
+    details: dict[str, Any] = dataclasses.field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
@@ -272,8 +279,8 @@ class Finding:
 class Recording:
     """Everything one TLS connection showed. See the module docstring."""
 
-    client: Endpoint
-    server: Endpoint
+    client: Peer
+    server: Peer
     scenario: str | None = None
     seed: int | None = None
     purekong_version: str = ""
@@ -332,9 +339,12 @@ class Recording:
         if not isinstance(data, Mapping):
             raise RecordingFormatError("a recording is a JSON object")
         version = data.get("schema_version")
-        if version != SCHEMA_VERSION:
-            raise RecordingFormatError(f"schema_version {version!r} is not supported (this purekong reads {SCHEMA_VERSION})")
-        result = _decode(cls, data, "recording")
+        if type(version) is not int or version not in READABLE_SCHEMA_VERSIONS:
+            readable = ", ".join(map(str, READABLE_SCHEMA_VERSIONS))
+            raise RecordingFormatError(f"schema_version {version!r} is not supported (this purekong reads {readable})")
+        if version == 1 and any(isinstance(d, Mapping) and "details" in d for d in data.get("decisions") or ()):
+            raise RecordingFormatError("recording.decisions: 'details' is a schema_version 2 field, in a version 1 recording")
+        result = _decode(cls, {**data, "schema_version": SCHEMA_VERSION}, "recording")
         assert isinstance(result, Recording)
         return result
 
@@ -345,7 +355,7 @@ class Recording:
         >>> Recording.from_json('{"schema_version": 99}')
         Traceback (most recent call last):
         ...
-        purekong.inspect._recording.RecordingFormatError: schema_version 99 is not supported (this purekong reads 1)
+        purekong.inspect._recording.RecordingFormatError: schema_version 99 is not supported (this purekong reads 1, 2)
         """
         try:
             data = json.loads(text)
@@ -366,8 +376,8 @@ class Recording:
         certificate_phase: CertificatePhase | None = None,
         scenario: str | None = None,
         seed: int | None = None,
-        client: Endpoint | None = None,
-        server: Endpoint | None = None,
+        client: Peer | None = None,
+        server: Peer | None = None,
         previous: Recording | None = None,
     ) -> Recording:
         """Build a recording from the bytes each side sent, and a key log.
@@ -411,8 +421,8 @@ class Recording:
             certificate_phase=certificate_phase,
             scenario=scenario,
             seed=seed,
-            client=client or Endpoint("client"),
-            server=server or Endpoint("server"),
+            client=client or Peer("client"),
+            server=server or Peer("server"),
             previous=previous,
         )
 
@@ -427,8 +437,10 @@ class RecordingFormatError(ValueError):
 def _encode(value: object) -> object:
     if isinstance(value, bytes):
         return value.hex()
-    if isinstance(value, tuple):
+    if isinstance(value, (tuple, list)):
         return [_encode(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _encode(v) for k, v in value.items()}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
     return value
@@ -454,6 +466,10 @@ def _decode(hint: Any, value: object, where: str) -> object:
             return bytes.fromhex(value)
         except ValueError:
             raise RecordingFormatError(f"{where}: not hex") from None
+    if typing.get_origin(hint) is dict:  # Decision.details: any JSON object
+        if not isinstance(value, Mapping):
+            raise RecordingFormatError(f"{where}: expected an object")
+        return {str(k): _json_value(v, f"{where}.{k}") for k, v in value.items()}
     if hint is bool or hint is int or hint is str:
         # bool is an int in Python; keep them apart so a schema slip shows.
         if type(value) is not hint:
@@ -475,6 +491,17 @@ def _decode(hint: Any, value: object, where: str) -> object:
                 raise RecordingFormatError(f"{where}: missing field {name!r}")
         return hint(**kwargs)
     raise TypeError(f"no JSON codec for {hint!r}")  # a programming error, not bad input
+
+
+def _json_value(value: object, where: str) -> object:
+    """A JSON value as json.loads gives it (a dict written by hand is checked the same way)."""
+    if value is None or type(value) in (bool, int, float, str):
+        return value
+    if isinstance(value, list):
+        return [_json_value(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, Mapping):
+        return {str(k): _json_value(v, f"{where}.{k}") for k, v in value.items()}
+    raise RecordingFormatError(f"{where}: not a JSON value")
 
 
 _HINTS: dict[type, dict[str, Any]] = {}

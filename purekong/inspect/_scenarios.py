@@ -34,7 +34,7 @@ from purekong.engine import (
     ServerConnection,
 )
 
-from ._capture import Capture, Decision, Side
+from ._capture import Capture, CapturedDecision, Side
 from ._dissect import dissect_handshake
 from ._registry import cipher_suite_name, group_name, signature_scheme_name
 from ._seeded import ScenarioPKI, derive_bytes, frozen_clock, p256_key, random_stream, scenario_pki
@@ -107,7 +107,7 @@ class _Pair:
                 self.failed = exc
                 self.closed.add(side)
                 alert = exc.alert.name if exc.alert is not None else "none"
-                self.capture.decisions.append(Decision(side, "alert", f"sent a fatal {alert} alert", str(exc)))
+                self.capture.decisions.append(CapturedDecision(side, "alert", f"sent a fatal {alert} alert", str(exc)))
                 return True
             if event is NEED_DATA or event is PAUSED:
                 return progressed
@@ -133,11 +133,11 @@ class _Pair:
             self.received[side] += event.data
             self.capture.plaintext.append(("client_to_server" if side == "server" else "server_to_client", event.data))
         elif isinstance(event, KeyUpdated):
-            note(Decision(side, "key_update", "updated its receiving keys",
+            note(CapturedDecision(side, "key_update", "updated its receiving keys",
                           "the peer sent KeyUpdate" + (" and asked for one back (update_requested)" if event.update_requested else "")
                           + " (RFC 8446 §4.6.3)"))
         elif isinstance(event, AlertReceived):
-            note(Decision(side, "alert", f"received a {event.level.name} {getattr(event.description, 'name', event.description)} alert"))
+            note(CapturedDecision(side, "alert", f"received a {event.level.name} {getattr(event.description, 'name', event.description)} alert"))
         elif isinstance(event, ConnectionClosed):
             self.closed.add(side)
 
@@ -162,9 +162,9 @@ class _Pair:
         self.pump()
 
 
-def _offers(event: ClientHelloReceived) -> Decision:
+def _offers(event: ClientHelloReceived) -> CapturedDecision:
     groups = [group_name(g) for g in event.groups]
-    return Decision(
+    return CapturedDecision(
         "client", "offers", f"offered {', '.join(event.versions)}",
         "the ClientHello lists what the client can do; the server picks (RFC 8446 §4.1.1)",
         {"server_name": event.server_name, "versions": list(event.versions),
@@ -175,24 +175,24 @@ def _offers(event: ClientHelloReceived) -> Decision:
 
 
 def _server_choices(config: ServerConfig, hello: ClientHelloReceived | None, done: HandshakeComplete,
-                    server_trace: list[Any]) -> list[Decision]:
+                    server_trace: list[Any]) -> list[CapturedDecision]:
     """Why the server chose what it chose, from its configuration and what the client offered."""
     sent = {item.msg_type: item.raw for item in server_trace if getattr(item, "direction", "") == "sent"}
     tls13 = done.version == "TLSv1.3"
     offered = list(hello.versions) if hello else []
-    out = [Decision("server", "version", done.version,
+    out = [CapturedDecision("server", "version", done.version,
                     f"the highest version both sides speak: the client offered {', '.join(offered)}, the server allows "
                     f"{', '.join(config.versions)} (RFC 8446 §4.2.1)")]
     if done.resumed:
-        out.append(Decision("server", "cipher_suite", done.cipher_suite,
+        out.append(CapturedDecision("server", "cipher_suite", done.cipher_suite,
                             "the resumed session's suite (a resumption keeps the hash of the original handshake; RFC 8446 §4.2.11)"))
     else:
-        out.append(Decision("server", "cipher_suite", done.cipher_suite,
+        out.append(CapturedDecision("server", "cipher_suite", done.cipher_suite,
                             f"the server's order wins: the first of {', '.join(config.ciphers)} that the client offered for "
                             f"{done.version} (RFC 8446 §4.1.1; nginx's ssl_prefer_server_ciphers on)"))
     if not done.resumed:
         chain = config.certificates[0].chain
-        out.append(Decision("server", "certificate", chain[0].subject.rfc4514_string(),
+        out.append(CapturedDecision("server", "certificate", chain[0].subject.rfc4514_string(),
                             f"the first configured chain the client can use (its key type and curve against the client's "
                             f"signature_algorithms; SNI {done.server_name!r}); {len(chain)} certificate(s) sent, leaf first "
                             "(RFC 8446 §4.4.2.2)"))
@@ -201,14 +201,14 @@ def _server_choices(config: ServerConfig, hello: ClientHelloReceived | None, don
     group = fields.get("group") or fields.get("named_curve")
     groups = ", ".join(config.groups)
     if group and not tls13:
-        out.append(Decision("server", "group", group,
+        out.append(CapturedDecision("server", "group", group,
                             f"the first of the server's groups ({groups}) in the client's supported_groups (RFC 8422 §5.1.1)"))
     elif group and sum(1 for item in server_trace if getattr(item, "msg_type", 0) == 2) > 1:
-        out.append(Decision("server", "group", group,
+        out.append(CapturedDecision("server", "group", group,
                             f"the client's first key share was for none of the server's groups ({groups}): the server sent a "
                             "HelloRetryRequest naming this one, and the second ClientHello carries a share for it (RFC 8446 §4.1.4)"))
     elif group:
-        out.append(Decision("server", "group", group,
+        out.append(CapturedDecision("server", "group", group,
                             f"the first of the server's groups ({groups}) the client sent a key share for; with none, the "
                             "server would have sent a HelloRetryRequest (RFC 8446 §4.2.8)"))
     scheme = fields.get("algorithm") or fields.get("signature_algorithm")
@@ -217,13 +217,13 @@ def _server_choices(config: ServerConfig, hello: ClientHelloReceived | None, don
                if tls13 else
                "TLS 1.2 does not tie an ECDSA hash to the curve: the first ECDSA scheme of the client's signature_algorithms "
                "(RFC 5246 §7.4.1.4.1)")
-        out.append(Decision("server", "signature_scheme", scheme, why))
+        out.append(CapturedDecision("server", "signature_scheme", scheme, why))
     return out
 
 
-def _certificate_phase(event: ClientHelloReceived, kwargs: dict[str, Any]) -> Decision:
+def _certificate_phase(event: ClientHelloReceived, kwargs: dict[str, Any]) -> CapturedDecision:
     if event.resumes_session:
-        return Decision("server", "certificate_phase", "skipped: the ClientHello resumes a session",
+        return CapturedDecision("server", "certificate_phase", "skipped: the ClientHello resumes a session",
                         "as in nginx and Kong, only ALPN can be chosen on resumption")
     details: dict[str, Any] = {}
     if kwargs.get("request_client_certificate"):
@@ -239,7 +239,7 @@ def _certificate_phase(event: ClientHelloReceived, kwargs: dict[str, Any]) -> De
     if details.get("session_reuse") is False:
         calls.append("kong.client.tls.disable_session_reuse()")
     what = "proceed(" + ", ".join(f"{k}=..." for k in kwargs) + ")" if kwargs else "proceed() with the config's defaults"
-    return Decision("server", "certificate_phase", what,
+    return CapturedDecision("server", "certificate_phase", what,
                     ("Kong's certificate phase: " + "; ".join(calls)) if calls else "Kong's certificate phase: no plugin changed anything",
                     details)
 
@@ -329,7 +329,7 @@ def _resumption(name: str, versions: tuple[str, ...], *, session_tickets: bool =
         resumed = second.done["server"].resumed
         if resumed is not reuse:
             raise ScenarioError(f"expected resumed={reuse}, got {resumed}")
-        capture.decisions.insert(0, Decision(
+        capture.decisions.insert(0, CapturedDecision(
             "server", "first_connection",
             "an earlier full handshake " + ("issued a session" if reuse else "ran with session_reuse=False"),
             _FIRST_CONNECTION_WHY[name], {"first_connection_bytes": sum(len(c.data) for c in first_capture.chunks)}))
@@ -386,7 +386,7 @@ def _bad_certificate_verify(seed: bytes) -> Capture:
         pair.pump()
     if pair.failed is None or "server" in pair.done:
         raise ScenarioError("the server accepted a CertificateVerify made with the wrong key")
-    capture.decisions.append(Decision(
+    capture.decisions.append(CapturedDecision(
         "server", "failed_check", "CertificateVerify signature does not verify with the client certificate's public key",
         "RFC 8446 §4.4.3: the recipient MUST verify the signature; if it fails, abort with a decrypt_error alert",
         {"engine_error": str(pair.failed)}))

@@ -79,3 +79,10 @@ def unique_secrets(recording: Recording) -> dict[tuple[str, bytes], list[str]]:
         if secret.source not in sources:
             sources.append(secret.source)
     return out
+
+
+def detail_text(value: object) -> str:
+    """A ``Decision.details`` value in words: lists as ``[a, b]``."""
+    if isinstance(value, list):
+        return "[" + ", ".join(detail_text(v) for v in value) + "]"
+    return str(value)

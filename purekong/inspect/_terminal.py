@@ -17,7 +17,7 @@ from rich.text import Text
 
 from ._recording import CLIENT_TO_SERVER, EPOCH_PLAINTEXT, EPOCH_UNKNOWN, HandshakeMessage, Record, Recording
 from ._registry import alert_name, cipher_suite_name, version_name
-from ._summary import application_preview, byte_count, describe_ca_names, message_title, unique_secrets
+from ._summary import application_preview, byte_count, describe_ca_names, detail_text, message_title, unique_secrets
 
 LANE = 46  # characters between the client and the server column
 HEX_LIMIT = 4096  # bytes of one message shown by --bytes before it is cut
@@ -223,10 +223,10 @@ def why_lines(recording: Recording) -> Iterator[Text]:
         line.append(f"{decision.what}: ", style="bold")
         line.append(decision.value)
         yield line
-        why, *details = decision.reason.split("\n")
+        why, *more = decision.reason.split("\n")
         if why:
             yield Text(f"           why: {why}", style="dim")
-        for detail in details:
+        for detail in more + [f"{key}: {detail_text(value)}" for key, value in decision.details.items()]:
             yield Text(f"           {detail}", style="dim")
     phase = recording.certificate_phase
     if phase is not None:

@@ -32,7 +32,7 @@ from ._recording import (
     Alert,
     CertificatePhase,
     Decision,
-    Endpoint,
+    Peer,
     Finding,
     HandshakeMessage,
     Record,
@@ -56,8 +56,8 @@ def build_recording(
     certificate_phase: CertificatePhase | None,
     scenario: str | None,
     seed: int | None,
-    client: Endpoint,
-    server: Endpoint,
+    client: Peer,
+    server: Peer,
     previous: Recording | None = None,
 ) -> Recording:
     """See :meth:`Recording.from_transcript`."""

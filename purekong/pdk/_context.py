@@ -69,6 +69,13 @@ class KongContext:
         self.nginx_ctx: dict[str, Any] = {}
         # kong.log.set_serialize_value edits, applied in order on serialize
         self.serialize_values: list[tuple[list[str], Any, str]] = []
+        # Set by the server: called with the response headers after the
+        # header_filter phase (where Kong's runloop adds Via, Server and the
+        # latency headers); and what kong.log.serialize reports that only the
+        # server knows: $request_length, Kong's latencies but "request" (ms).
+        self.after_header_filter: Callable[[list[tuple[str, str]]], list[tuple[str, str]]] | None = None
+        self.request_size: int | None = None
+        self.latencies: dict[str, int] | None = None
         # kong.client.authenticate
         self.consumer: dict | None = None
         self.credential: dict | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import time
 
 from ._errors import LuaError
 from ._phases import Phase
@@ -87,7 +88,8 @@ def build_serialized(ctx) -> dict:
         "querystring": _lua_table(parse_query(split_target(path_query)[1])),
         "method": req.method if req else "GET",
         "headers": _lua_table(headers),
-        "size": len(req.body) if req else 0,
+        # $request_length (line, headers, body) when the server measured it.
+        "size": ctx.request_size if ctx.request_size is not None else (len(req.body) if req else 0),
     }
     tls = build_tls_info(ctx)
     if tls is not None:
@@ -104,6 +106,8 @@ def build_serialized(ctx) -> dict:
             "headers": _lua_table(resp_headers),
             "size": response.size if response else 0,
         },
+        "latencies": {**(ctx.latencies or {"kong": 0, "proxy": -1, "receive": 0}),
+                      "request": round((time.time() - ctx.started_at) * 1000)},
         "route": copy.deepcopy(req.route) if req and req.route else None,
         "service": copy.deepcopy(req.service) if req and req.service else None,
         "consumer": copy.deepcopy(ctx.consumer),

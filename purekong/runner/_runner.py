@@ -223,8 +223,10 @@ class Runner:
                 ctx.upstream_response = upstream
                 ctx.begin_response(upstream)
                 self._run_request_phase(ctx, Phase.response)
-        for phase in (Phase.header_filter, Phase.body_filter):
-            self._run_request_phase(ctx, phase)
+        self._run_request_phase(ctx, Phase.header_filter)
+        if ctx.after_header_filter is not None and ctx.response is not None:
+            ctx.response.headers = ctx.after_header_filter(ctx.response.headers)  # Kong's runloop headers
+        self._run_request_phase(ctx, Phase.body_filter)
         if log:
             self.run_log(outcome)
         assert ctx.response is not None  # begun above, or by kong.response.exit / an error

@@ -15,7 +15,8 @@ proxy (:func:`~._http.serve_connection`):
   configuration kept. With ``--workers N`` the other workers load it too
   (:mod:`._reload`).
 
-Anything else is 404 (Kong's body), or 405 for another method on a known path.
+Writing an entity (``POST /services``, ``PATCH /routes/x``...) gets Kong
+DB-less's 405 ``operation unsupported``; anything else is 404 (Kong's body).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from purekong import __version__, gateway
-from purekong.gateway._admin_api import ENTITY_KINDS, admin_get, config_error_body, entity_list
+from purekong.gateway._admin_api import ENTITY_KINDS, admin_get, admin_write, config_error_body, entity_list
 from purekong.pdk import WORKER_STATISTICS
 
 from ._http import HTTPRequest, Reply, Sent, serve_connection
@@ -83,14 +84,15 @@ class AdminServer:
                 return _json_reply(405, {"message": "Method not allowed"})
             return await self._post_config(req, query)
         if req.method not in ("GET", "HEAD"):
-            known = path in ("/", "/status", "/metrics") or path.strip("/").split("/")[0] in ENTITY_KINDS
-            return _json_reply(405 if known else 404, {"message": "Method not allowed" if known else "Not found"})
+            if path.rstrip("/") in ("", "/status", "/metrics"):
+                return _json_reply(405, {"message": "Method not allowed"})
+            return _json_reply(*admin_write(req.method, path))
         if path == "/":
             return _json_reply(200, self._node_info())
         if path.rstrip("/") == "/status":
             return _json_reply(200, self._status())
         if path.rstrip("/") == "/metrics":
-            return Reply(200, [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")], self.worker.metrics.render().encode())
+            return Reply(200, [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")], self.worker.metrics_view().render().encode())
         status, body = admin_get(self.worker.config.declarative, path, query)
         return _json_reply(status, body)
 
@@ -147,7 +149,11 @@ class AdminServer:
         await self.worker.reload(config)
         _log.info("POST /config: configuration loaded (worker %d)", os.getpid())
         if self.worker.options.workers > 1 and source.posted_path is not None:
-            source.write_posted(data)
+            try:
+                source.write_posted(data)
+            except OSError as exc:
+                _log.error("POST /config: cannot pass the configuration to the other workers (%s): %s", source.posted_path, exc)
+                return _json_reply(500, {"message": "An unexpected error occurred"})
             os.kill(os.getppid(), signal.SIGUSR2)  # the parent passes it to every worker
         return _json_reply(201, {kind: entity_list(config.declarative, kind) for kind in ENTITY_KINDS})
 

@@ -29,6 +29,7 @@ from cryptography import x509
 
 from purekong.engine import HandshakeComplete
 
+from ._http import BodyTooLarge
 from ._proxy import UpstreamInvalidResponse, UpstreamTimeout
 
 _log = logging.getLogger("purekong.serve")
@@ -100,12 +101,15 @@ def build_scope(
     client: tuple[str, int],
     server: tuple[str, int],
     extensions: dict,
+    state: dict[str, Any] | None = None,
 ) -> dict:
+    """The ASGI HTTP scope, with every field uvicorn fills (``state``: a
+    shallow copy of the app's lifespan state, per request, as uvicorn gives)."""
     path, _, query = target.partition("?")
     return {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": http_version if http_version in ("1.0", "1.1") else "1.1",
+        "http_version": {"1.0": "1.0", "2.0": "2", "2": "2"}.get(http_version, "1.1"),
         "method": method,
         "scheme": scheme,
         "path": unquote(path),
@@ -115,6 +119,7 @@ def build_scope(
         "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers],
         "client": client,
         "server": server,
+        "state": dict(state or {}),
         "extensions": extensions,
     }
 
@@ -125,6 +130,7 @@ class ASGIResponse:
     def __init__(self, status: int, headers: list[tuple[str, str]], queue: asyncio.Queue, task: asyncio.Task, disconnected: asyncio.Event, timeout: float) -> None:
         self.status, self.headers = status, headers
         self.http_version = "1.1"
+        self.reason: str | None = None  # ASGI has none: the server's phrase
         self.body_bytes = 0
         self._queue, self._task, self._disconnected, self._timeout = queue, task, disconnected, timeout
 
@@ -172,9 +178,10 @@ async def call_app(app: ASGIApp, scope: dict[str, Any], body: bytes | AsyncItera
     chunks = None if isinstance(body, (bytes, bytearray)) else body.__aiter__()
     request_sent = False
     finished = False
+    too_large: BodyTooLarge | None = None  # the client's body went over max_body_size
 
     async def receive() -> dict[str, Any]:
-        nonlocal request_sent
+        nonlocal request_sent, too_large
         if not request_sent:
             if chunks is None:
                 request_sent = True
@@ -184,7 +191,10 @@ async def call_app(app: ASGIApp, scope: dict[str, Any], body: bytes | AsyncItera
             except StopAsyncIteration:
                 request_sent = True
                 return {"type": "http.request", "body": b"", "more_body": False}
-            except Exception:  # the client went away mid-body, or sent too much
+            except BodyTooLarge as exc:  # the app sees a disconnect; the client gets 413
+                request_sent, too_large = True, exc
+                disconnected.set()
+            except Exception:  # the client went away mid-body
                 request_sent = True
                 disconnected.set()
         await disconnected.wait()
@@ -196,6 +206,9 @@ async def call_app(app: ASGIApp, scope: dict[str, Any], body: bytes | AsyncItera
         if kind == "http.response.start":
             if started.done():
                 raise RuntimeError("http.response.start sent twice")
+            if too_large is not None:
+                started.set_exception(too_large)  # whatever it answers, the client gets Kong's 413
+                return
             status = int(message["status"])
             headers = [(bytes(k).decode("latin-1"), bytes(v).decode("latin-1")) for k, v in message.get("headers", [])]
             started.set_result((status, headers))
@@ -216,6 +229,11 @@ async def call_app(app: ASGIApp, scope: dict[str, Any], body: bytes | AsyncItera
         except asyncio.CancelledError:
             raise
         except BaseException as exc:  # noqa: BLE001 - the app's failure is the request's 502
+            if too_large is not None:  # it failed on the disconnect: not its fault, no traceback
+                _log.info("ASGI application ended on a request body over the limit: %r", exc)
+                if not started.done():
+                    started.set_exception(too_large)
+                return
             _log.exception("ASGI application failed for %s %s", scope["method"], scope["path"])
             if not started.done():
                 started.set_exception(UpstreamInvalidResponse(f"the application failed: {exc!r}"))
@@ -223,7 +241,7 @@ async def call_app(app: ASGIApp, scope: dict[str, Any], body: bytes | AsyncItera
                 await queue.put(exc)
             return
         if not started.done():
-            started.set_exception(UpstreamInvalidResponse("the application returned without a response"))
+            started.set_exception(too_large or UpstreamInvalidResponse("the application returned without a response"))
         elif not finished:
             await queue.put((b"", False))
 
@@ -242,10 +260,21 @@ async def call_app(app: ASGIApp, scope: dict[str, Any], body: bytes | AsyncItera
 
 
 class Lifespan:
-    """The ASGI lifespan protocol, best effort: apps that don't speak it are fine."""
+    """The ASGI lifespan protocol, best effort: apps that don't speak it are fine.
+
+    The lifespan scope's ``state`` (what an app's startup stores there) is
+    kept per app, and each request scope gets a shallow copy of it.
+    """
+
+    _states: dict[int, dict[str, Any]] = {}  # id(app) -> its lifespan state
+
+    @classmethod
+    def state_of(cls, app: ASGIApp) -> dict[str, Any]:
+        return cls._states.get(id(app), {})
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self.state: dict[str, Any] = {}
         self._inbox: asyncio.Queue = asyncio.Queue()
         self._outbox: asyncio.Queue = asyncio.Queue()
         self._task: asyncio.Task | None = None
@@ -260,11 +289,12 @@ class Lifespan:
 
         async def run() -> None:
             try:
-                await self.app({"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": {}}, receive, send)
+                await self.app({"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": self.state}, receive, send)
             except BaseException:  # noqa: BLE001 - "unsupported" per the spec
                 self.supported = False
             await self._outbox.put(None)
 
+        Lifespan._states[id(self.app)] = self.state
         self._task = asyncio.create_task(run())
         await self._inbox.put({"type": "lifespan.startup"})
         async with asyncio.timeout(timeout):

@@ -1,11 +1,11 @@
-"""One client connection's HTTP/1.1, with h11, over a byte stream (:mod:`._streams`).
+"""HTTP/1.x over a stream (:mod:`._streams`) with h11.
 
-:func:`serve_connection` speaks HTTP/1.1 over a stream (plain or TLS) with h11
-(the model h11 documents: one ``h11.Connection`` per socket, read events,
-answer, ``start_next_cycle`` for keep-alive). It knows nothing about Kong:
-each request becomes a :class:`RequestCycle` (from the ``handler``), whose
+:func:`serve_connection` speaks HTTP/1.1 (and 1.0) with h11 (the model h11
+documents: one ``h11.Connection`` per socket, read events, answer,
+``start_next_cycle`` for keep-alive). It knows nothing about Kong: each
+request becomes a :class:`RequestCycle` (from the ``handler``), whose
 ``respond()`` gives the :class:`Reply` and whose ``finish()`` runs once the
-reply went out (or failed to).
+reply went out. HTTP/2 (:mod:`._http2`) drives the same cycle per stream.
 
 Every wait has a deadline (:class:`~._settings.Limits`), and every path out of
 :func:`serve_connection` closes the socket, so a client that stalls, resets
@@ -17,17 +17,62 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
+from email.utils import formatdate
+from http import HTTPStatus
 from typing import AsyncIterator, Awaitable, Callable, Protocol
 
 import h11
 
+from purekong import __version__
 from purekong.pdk import JSON_CONTENT_TYPE, cjson_encode, default_message
 
 from ._settings import Limits
 from ._streams import ClientGone, Stream
 
+__all__ = ["BodyStream", "BodyTooLarge", "ConnectionState", "HTTPRequest", "Reply", "RequestCycle",
+           "SERVER_TOKEN", "Sent", "common_headers", "error_reply", "finish_cycle", "http_date", "message_body", "reason_phrase", "serve_connection"]
+
 _log = logging.getLogger("purekong.serve")
+
+# -- status lines and the headers on every response ---------------------------------
+
+#: Kong's ``Server`` token (``kong/<version>``, its SERVER_HEADER), ours.
+SERVER_TOKEN = f"purekong/{__version__}"
+
+# nginx's status lines (ngx_http_status_lines) where they differ from the
+# IANA registry Python carries; 494 is nginx's own code (its page title).
+_NGINX_REASONS = {302: "Moved Temporarily", 413: "Request Entity Too Large", 414: "Request-URI Too Large",
+                  416: "Requested Range Not Satisfiable", 494: "Request Header Or Cookie Too Large"}
+_REASONS = {int(s): s.phrase for s in HTTPStatus} | _NGINX_REASONS
+
+
+def reason_phrase(status: int) -> str:
+    """The reason phrase of purekong's own status lines (nginx's; the registry's
+    for codes nginx has no line for, so that parsers needing one, like h2load's,
+    count the response; "Unknown" past both)."""
+    return _REASONS.get(status, "Unknown")
+
+
+_date_cache: tuple[int, str] = (0, "")
+
+
+def http_date() -> str:
+    """The ``Date`` header's value now (IMF-fixdate), computed once a second."""
+    global _date_cache
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache = (now, formatdate(now, usegmt=True))
+    return _date_cache[1]
+
+
+def common_headers(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """What nginx adds to every response: ``Date`` and ``Server``, unless the
+    response (a proxied one: Kong passes the upstream's) already has them."""
+    names = {k.lower() for k, _ in headers}
+    extra = [(k, v) for k, v in (("Date", http_date()), ("Server", SERVER_TOKEN)) if k.lower() not in names]
+    return extra + headers
 
 
 @dataclass
@@ -39,6 +84,13 @@ class HTTPRequest:
     http_version: str
     #: Without request buffering: the body, chunk by chunk (``body`` is b"").
     body_stream: "BodyStream | None" = None
+    #: Bytes of the request line and headers as received (for ``$request_length``).
+    head_size: int = 0
+
+    @property
+    def size(self) -> int:
+        """nginx's ``$request_length``: request line, headers and body (as received so far)."""
+        return self.head_size + (self.body_stream.received if self.body_stream is not None else len(self.body))
 
     def header(self, name: str) -> str | None:
         name = name.lower()
@@ -57,6 +109,12 @@ class Reply:
     headers: list[tuple[str, str]]
     body: bytes | AsyncIterator[bytes] = b""
     close: bool = False  # close the connection after this response
+    #: The status line's reason phrase; None: :func:`reason_phrase` (a proxied
+    #: response keeps the upstream's, as nginx does while the status is its).
+    reason: str | None = None
+    #: A 101's: takes the connection over once the 101 is sent (``tunnel(stream,
+    #: leftover)``, the bytes it sent to the client back); see :mod:`._websocket`.
+    tunnel: Callable[[Stream, bytes], Awaitable[int]] | None = None
 
 
 @dataclass
@@ -171,13 +229,28 @@ def error_reply(status: int, message: str | None = None, *, close: bool = False)
 _NO_BODY_STATUSES = frozenset({204, 304})
 
 
-@dataclass
 class ConnectionState:
     """What the gateway can see of a connection (for shutdown)."""
 
-    idle: bool = True  # between requests: safe to close at shutdown
-    draining: bool = False  # the server is stopping: close after this response
-    requests: int = 0
+    def __init__(self) -> None:
+        self.idle = True  # between requests: safe to close at shutdown
+        self.requests = 0
+        self._drain = asyncio.Event()
+
+    @property
+    def draining(self) -> bool:
+        """The server is stopping: close after this response (HTTP/2: GOAWAY now)."""
+        return self._drain.is_set()
+
+    @draining.setter
+    def draining(self, value: bool) -> None:
+        if value:
+            self._drain.set()
+        else:
+            self._drain.clear()
+
+    async def wait_draining(self) -> None:
+        await self._drain.wait()
 
 
 async def serve_connection(stream: Stream, handler: Handler, limits: Limits, state: ConnectionState | None = None) -> None:
@@ -229,12 +302,14 @@ async def serve_connection(stream: Stream, handler: Handler, limits: Limits, sta
             # h11 only limits a head that is still incomplete; a whole one that
             # arrived in one go is measured here (what was fed, minus what h11
             # has not parsed yet).
-            if fed - len(conn.trailing_data[0]) > limits.max_request_head:
+            head_size = fed - len(conn.trailing_data[0])
+            if head_size > limits.max_request_head:
                 raise _BadRequest(494, "request head too large")
             if limits.request_buffering or _has_no_body(event):
                 request = await _read_request(conn, event, next_event, send, limits)
             else:
                 request = _streamed_request(conn, event, next_event, send, limits)
+            request.head_size = head_size
         except h11.RemoteProtocolError as exc:
             # h11 hints 431 for an oversized head; Kong (nginx) answers 494 there.
             status = 494 if exc.error_status_hint == 431 else 400
@@ -257,6 +332,9 @@ async def serve_connection(stream: Stream, handler: Handler, limits: Limits, sta
                 _log.exception("handler failed for %s %s", request.method, request.target)
                 cycle, reply = None, error_reply(500)
         assert reply is not None
+        if reply.tunnel is not None and conn.their_state is h11.MIGHT_SWITCH_PROTOCOL:
+            await _switch_protocols(conn, stream, reply, cycle)
+            return  # the connection was the tunnel's
         if state.draining:
             reply.close = True
         if request is not None and request.body_stream is not None and not request.body_stream.complete:
@@ -268,7 +346,7 @@ async def serve_connection(stream: Stream, handler: Handler, limits: Limits, sta
             # The request's last step, however the reply ended (even when the
             # task is cancelled at shutdown).
             if cycle is not None:
-                await _finish(cycle, sent)
+                await finish_cycle(cycle, sent)
         if not sent.complete or reply.close or conn.our_state is h11.MUST_CLOSE or conn.their_state is not h11.DONE:
             return
         try:
@@ -325,15 +403,20 @@ async def _send_reply(conn: h11.Connection, send_bytes: Callable[[bytes], Awaita
     """Send ``reply``, recording in ``sent`` how far it got (not complete: the connection must end)."""
     body = reply.body
     try:
-        headers = [(k, v) for k, v in reply.headers if k.lower() not in ("connection", "keep-alive")]
+        # Connection is ours to set, but its upgrade token stays (Kong's 426 has
+        # "Connection: Upgrade"); keep-alive is h11's default.
+        upgrade = any(k.lower() == "connection" and "upgrade" in v.lower() for k, v in reply.headers)
+        headers = common_headers([(k, v) for k, v in reply.headers if k.lower() not in ("connection", "keep-alive")])
         no_body = reply.status in _NO_BODY_STATUSES or (request is not None and request.method == "HEAD")
         if isinstance(body, (bytes, bytearray)) and not any(k.lower() in ("content-length", "transfer-encoding") for k, _ in headers) and not (reply.status in _NO_BODY_STATUSES):
             headers.append(("Content-Length", str(len(body))))
-        if reply.close:
-            headers.append(("Connection", "close"))
+        if reply.close or upgrade:
+            headers.append(("Connection", ", ".join(["upgrade"] * upgrade + ["close"] * reply.close)))
         if conn.our_state not in (h11.SEND_RESPONSE, h11.IDLE):
             return  # e.g. a protocol error before h11 saw a request line
-        head = h11.Response(status_code=reply.status, headers=[(k.encode("latin-1"), str(v).encode("latin-1")) for k, v in headers])
+        reason = reply.reason if reply.reason is not None else reason_phrase(reply.status)
+        head = h11.Response(status_code=reply.status, headers=[(k.encode("latin-1"), str(v).encode("latin-1")) for k, v in headers],
+                            reason=reason.encode("latin-1"))
         if isinstance(body, (bytes, bytearray)):
             # One write (one TLS record) for the whole response.
             data = conn.send(head) or b""
@@ -356,6 +439,8 @@ async def _send_reply(conn: h11.Connection, send_bytes: Callable[[bytes], Awaita
         sent.complete = True
     except (ClientGone, h11.LocalProtocolError) as exc:
         _log.debug("response not completed: %s", exc)
+    except Exception as exc:  # noqa: BLE001 - the service failed mid-body: this connection ends
+        _log.error("response to %s %s failed mid-body: %s", request.method if request else "?", request.target if request else "?", exc)
     finally:
         aclose = getattr(body, "aclose", None)
         if aclose is not None:
@@ -365,7 +450,27 @@ async def _send_reply(conn: h11.Connection, send_bytes: Callable[[bytes], Awaita
                 pass
 
 
-async def _finish(cycle: RequestCycle, sent: Sent) -> None:
+async def _switch_protocols(conn: h11.Connection, stream: Stream, reply: Reply, cycle: RequestCycle | None) -> None:
+    """Send the 101, hand the connection to ``reply.tunnel``, finish the request when it ends."""
+    assert reply.tunnel is not None
+    sent = Sent()
+    skip = ("connection", "keep-alive", "content-length", "transfer-encoding")
+    headers = common_headers([(k, v) for k, v in reply.headers if k.lower() not in skip]) + [("Connection", "Upgrade")]
+    try:
+        await stream.send(conn.send(h11.InformationalResponse(
+            status_code=101, reason=(reply.reason or reason_phrase(101)).encode("latin-1"),
+            headers=[(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers])) or b"")
+        sent.body_bytes = await reply.tunnel(stream, conn.trailing_data[0])
+        sent.complete = True
+    except ClientGone as exc:
+        _log.debug("upgraded connection ended: %s", exc)
+    finally:
+        if cycle is not None:
+            await finish_cycle(cycle, sent)
+
+
+async def finish_cycle(cycle: RequestCycle, sent: Sent) -> None:
+    """``cycle.finish(sent)``, its failure logged, never raised."""
     try:
         await cycle.finish(sent)
     except Exception:

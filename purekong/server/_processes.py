@@ -24,6 +24,7 @@ from typing import Callable
 from purekong.gateway import ConfigError
 
 from ._config import LoadedConfig
+from ._metrics import SharedMetrics
 from ._reload import ConfigSource
 from ._settings import Listener, ServeConfigError, ServeOptions
 from ._worker import Worker
@@ -69,8 +70,8 @@ _RELOAD_SIGNALS = {signal.SIGHUP, signal.SIGUSR2}
 _SIGNALS = _STOP_SIGNALS | _RELOAD_SIGNALS
 
 
-def run_worker(config: LoadedConfig, options: ServeOptions, sockets: Sockets,
-               source: ConfigSource | None = None, admin: socket.socket | None = None) -> int:
+def run_worker(config: LoadedConfig, options: ServeOptions, sockets: Sockets, source: ConfigSource | None = None,
+               admin: socket.socket | None = None, shared: SharedMetrics | None = None) -> int:
     """One worker: serve until SIGTERM/SIGINT, then drain and return 0.
 
     Signals are blocked by :func:`serve` until the loop's handlers are in
@@ -78,7 +79,7 @@ def run_worker(config: LoadedConfig, options: ServeOptions, sockets: Sockets,
     """
 
     async def main() -> int:
-        worker = Worker(config, options, source)
+        worker = Worker(config, options, source, shared)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in _STOP_SIGNALS:
@@ -129,13 +130,17 @@ def serve(config: LoadedConfig, options: ServeOptions, sockets: Sockets, summary
     # Fork workers that inherit the listening sockets: the kernel hands each
     # new connection to one worker blocked in accept().
     children: list[int] = []
-    for _ in range(options.workers):
+    # /metrics sums every worker's counters (each publishes into its slot).
+    shared = SharedMetrics(options.workers) if admin is not None else None
+    for index in range(options.workers):
         pid = os.fork()
         if pid == 0:
             status = 1
             try:
                 _stop_with_parent()
-                status = run_worker(config, options, sockets, source, admin)
+                if shared is not None:
+                    shared.index = index
+                status = run_worker(config, options, sockets, source, admin, shared)
             except BaseException:
                 _log.exception("worker %d failed", os.getpid())
             finally:

@@ -64,7 +64,7 @@ class UpstreamTimeouts:
 _client_ssl_contexts: dict[bool, ssl.SSLContext] = {}
 
 
-def _ssl_context(verify: bool) -> ssl.SSLContext:
+def ssl_context(verify: bool) -> ssl.SSLContext:
     """Kong's default is tls_verify off for upstreams; ``kong.service.set_tls_verify(true)``
     turns it on for a request: the system trust store and the host name checked."""
     ctx = _client_ssl_contexts.get(verify)
@@ -105,6 +105,7 @@ class UpstreamResponse:
         self.status = head.status_code
         self.headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in head.headers.raw_items()]
         self.http_version = head.http_version.decode("ascii")
+        self.reason = head.reason.decode("latin-1")  # nginx passes it on while the status is the upstream's
         self.body_bytes = 0
         self._done = False
 
@@ -211,7 +212,7 @@ class UpstreamPool:
         body_length: int | None = None,
     ) -> UpstreamResponse:
         h = conn.h11
-        headers = [(k, v) for k, v in strip_hop_by_hop(headers) if k.lower() != "content-length"]
+        headers = [(k, v) for k, v in strip_hop_by_hop(headers) if k.lower() not in _CLEARED_UPSTREAM]
         fixed = body if isinstance(body, (bytes, bytearray)) else None
         if fixed is None:
             # h11 frames the body: exactly this many bytes, or chunked.
@@ -259,7 +260,7 @@ class UpstreamPool:
         try:
             async with asyncio.timeout(timeouts.connect):
                 reader, writer = await asyncio.open_connection(
-                    host, port, ssl=_ssl_context(verify) if tls else None, server_hostname=(sni or host) if tls else None
+                    host, port, ssl=ssl_context(verify) if tls else None, server_hostname=(sni or host) if tls else None
                 )
         except TimeoutError:
             raise UpstreamTimeout(f"connecting to {host}:{port} timed out after {timeouts.connect:g} s") from None
@@ -313,6 +314,12 @@ class UpstreamPool:
 _HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"}
 )
+
+
+# Request headers nginx's proxy module never forwards besides those (it sets
+# Expect, like TE and Keep-Alive, to ""; it answers 100-continue itself and
+# frames the body again).
+_CLEARED_UPSTREAM = frozenset({"content-length", "expect"})
 
 
 def strip_hop_by_hop(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:

@@ -43,23 +43,25 @@ from purekong.pdk import (
 )
 from purekong.runner import Outcome, Runner
 
-from . import _asgi, _proxy
+from . import _asgi, _proxy, _websocket
 from ._access_log import RequestLog
 from ._config import LoadedConfig
+from ._http import SERVER_TOKEN, BodyTooLarge, ConnectionState, HTTPRequest, Reply, Sent
 from ._plugin_threads import PluginThreads, PluginTimeout
-from ._http import BodyTooLarge, ConnectionState, HTTPRequest, Reply, Sent
 from ._settings import Listener
 
 __all__ = ["Client", "Exchange", "RequestHandler", "VIA"]
 
 _log = logging.getLogger("purekong.serve")
 
-VIA = "1.1 purekong"
+#: Kong's outbound Via (``proxy_http_version .. " " .. SERVER_HEADER``).
+VIA = f"1.1 {SERVER_TOKEN}"
 
 T = TypeVar("T")
 
-# What the service answered: an upstream's response or an ASGI app's, same shape.
-_ServiceResponse = Union[_proxy.UpstreamResponse, _asgi.ASGIResponse]
+# What the service answered: an upstream's response or an ASGI app's, same
+# shape; or, to a WebSocket upgrade, either one's 101 and tunnel.
+_ServiceResponse = Union[_proxy.UpstreamResponse, _asgi.ASGIResponse, _websocket.WebSocketResponse]
 
 
 @dataclass
@@ -97,6 +99,12 @@ class Exchange:
         self._runner: Runner | None = None
         self._streamed: tuple[int, list[tuple[str, str]]] | None = None  # status and headers
         self._counted = False  # in WORKER_STATISTICS.connections_writing
+        # Kong's ctx.KONG_* timestamps (seconds): access ended (the request goes
+        # to the service), the service's head arrived, its body did.
+        self._proxied_at: float | None = None
+        self._head_at: float | None = None
+        self._body_at: float | None = None
+        self._upstream_via: str | None = None
         self._ctx: KongContext | None = None
         self._plugin_started: Callable[[str, str], None] | None = None  # the current plugin-thread job's
 
@@ -137,7 +145,7 @@ class Exchange:
     async def _forward(self, match: RouteMatch, service: Service, runner: Runner, outcome: Outcome) -> Reply:
         req = self.req
         assert outcome.upstream is not None
-        proxy_started = time.time()
+        self._proxied_at = time.time()
         try:
             upstream = await self._call_service(match, service, outcome.upstream)
         except BodyTooLarge:
@@ -145,9 +153,13 @@ class Exchange:
         except _proxy.UpstreamError as exc:
             _log.error("upstream failure for %s %s (service %s): %s", req.method, req.target, service.name or service.id, exc)
             return await self._error_reply(exc.status, default_message(504) if exc.status == 504 else None)
-        latency = int((time.time() - proxy_started) * 1000)
+        self._head_at = time.time()
+        if isinstance(upstream, _websocket.WebSocketResponse):
+            return self._upgraded(upstream)
         head = _proxy.strip_hop_by_hop(upstream.headers)
-        head += [("Via", VIA), ("X-Kong-Upstream-Latency", str(latency)), ("X-Kong-Proxy-Latency", str(int((proxy_started - self.started) * 1000)))]
+        vias = [v for k, v in head if k.lower() == "via"]
+        self._upstream_via = ", ".join(vias) if vias else None
+        reason = upstream.reason
 
         if any(runner.needs_phase(p) for p in ("response", "header_filter", "body_filter")):
             # A plugin may read or rewrite the response: buffer it (Kong does
@@ -157,18 +169,23 @@ class Exchange:
             except _proxy.UpstreamError as exc:
                 _log.error("upstream failed mid-body for %s %s: %s", req.method, req.target, exc)
                 return await self._error_reply(exc.status, None)
+            self._body_at = time.time()
             head = [(k, v) for k, v in head if k.lower() != "content-length"]
             try:
-                return self._buffered_reply(
+                reply = self._buffered_reply(
                     await self._phases(lambda: runner.run_response(outcome, Response(upstream.status, head, body), log=False)))
             except PluginTimeout:
                 return self._timed_out()
+            if reply.status == upstream.status:
+                reply.reason = reason
+            return reply
 
         # Streaming: headers now (with the edits plugins queued in access), the
         # body as it arrives, the log phase in finish() once it is all out.
         first = outcome.context.begin_response(Response(upstream.status, head, b""))
+        first.headers = self._kong_headers(first.headers)
         self._streamed = (first.status, list(first.headers))
-        return Reply(first.status, list(first.headers), upstream.iter_body())
+        return Reply(first.status, list(first.headers), upstream.iter_body(), reason=reason if first.status == upstream.status else None)
 
     async def _call_service(self, match: RouteMatch, service: Service, up: UpstreamRequest) -> _ServiceResponse:
         req = self.req
@@ -197,13 +214,17 @@ class Exchange:
         host = up.target_host or service.host
         port = up.target_port or service.port or (443 if scheme == "https" else 80)
         assert host is not None
+        if _websocket.is_upgrade(req.method, req.headers):
+            return await _websocket.open_upstream(scheme, host, port, target, _websocket.upgrade_headers(headers, req.headers),
+                                                  timeouts, verify=bool(up.tls_verify))
         return await self.handler.pool.request(scheme, host, port, up.method, target, headers, body, timeouts,
                                                body_length=length, verify=bool(up.tls_verify))
 
     async def _call_app(
         self, service: Service, method: str, target: str, headers: list[tuple[str, str]], timeouts: _proxy.UpstreamTimeouts, body: bytes | AsyncIterable[bytes]
-    ) -> _asgi.ASGIResponse:
+    ) -> _asgi.ASGIResponse | _websocket.WebSocketResponse:
         client = self.client
+        app = self.handler.config.asgi_apps[service.id]
         extensions: dict[str, Any] = {}
         tls = client.info.tls
         if tls.is_tls and client.handshake is not None:
@@ -225,8 +246,11 @@ class Exchange:
             client=(client.info.client_ip, client.info.client_port),
             server=(client.listener.host, client.info.server_port),
             extensions=extensions,
+            state=_asgi.Lifespan.state_of(app),
         )
-        return await _asgi.call_app(self.handler.config.asgi_apps[service.id], scope, body, timeout=timeouts.read)
+        if _websocket.is_upgrade(self.req.method, self.req.headers):
+            return await _websocket.call_app(app, _websocket.websocket_scope(scope, headers), headers, timeout=timeouts.read)
+        return await _asgi.call_app(app, scope, body, timeout=timeouts.read)
 
     def _forwarded_headers(self, headers: list[tuple[str, str]], match: RouteMatch, service: Service) -> list[tuple[str, str]]:
         """Kong's upstream headers: Host, X-Forwarded-*, X-Real-IP (no trusted_ips)."""
@@ -266,6 +290,7 @@ class Exchange:
         self._ctx = ctx
         ctx.find_consumer = self.handler.config.find_consumer
         ctx.on_plugin_call = self._on_plugin_call
+        ctx.after_header_filter = self._kong_headers
 
     def _on_plugin_call(self, plugin: str, phase: str) -> None:
         if self._plugin_started is not None:
@@ -311,12 +336,76 @@ class Exchange:
             response.body = cjson_encode({"message": message})
         return self._buffered_reply(response)
 
+    def _upgraded(self, answer: _websocket.WebSocketResponse) -> Reply:
+        """The service's answer to a WebSocket upgrade: its head now; the
+        response phases when the tunnel ends (in :meth:`finish`, as a streamed
+        response's), with the bytes sent to the client as the body."""
+        assert self.outcome is not None
+        head = [(k, v) for k, v in answer.headers if k.lower() not in ("connection", "keep-alive", "transfer-encoding")]
+        first = self.outcome.context.begin_response(Response(answer.status, head, b""))
+        first.headers = self._kong_headers(first.headers)
+        self._streamed = (first.status, list(first.headers))
+        same = first.status == answer.status
+        return Reply(first.status, list(first.headers), answer.body, reason=answer.reason if same else None,
+                     tunnel=answer.tunnel if same else None)
+
     def _buffered_reply(self, response: Response) -> Reply:
         assert self.outcome is not None and not isinstance(response.body, StreamedBody)
         headers = [(k, v) for k, v in response.headers if k.lower() not in ("content-length", "transfer-encoding")]
-        if not any(k.lower() == "via" for k, _ in headers) and self.outcome.proxy and self.outcome.context.upstream_response is not None:
-            headers.append(("Via", VIA))
         return Reply(response.status, headers, bytes(response.body))
+
+    @property
+    def _proxied(self) -> bool:
+        """Kong's ctx.KONG_PROXIED: the request went on to the service."""
+        return self._proxied_at is not None
+
+    def _kong_headers(self, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """Kong's own response headers (``kong/runloop/handler.lua``, header_filter
+        ``after``, with Kong's default ``headers = server_tokens, latency_tokens``);
+        the runner calls it after the header_filter phase (so the log phase
+        sees them), which is also when the log's size and latencies are noted.
+
+        Proxied: X-Kong-Upstream-Latency, X-Kong-Proxy-Latency, ``Via`` (the
+        upstream's, then ours) and ``Server`` unless the upstream sent one.
+        Kong's own answers: X-Kong-Response-Latency, and ``Server`` replaced by
+        ours (unless a plugin's ``Via`` is Kong's token).
+        """
+        self._note_log_fields()
+        ms = self._latencies()
+        own = {"x-kong-upstream-latency", "x-kong-proxy-latency", "x-kong-response-latency"}
+        if self._proxied:
+            out = [(k, v) for k, v in headers if k.lower() not in own | {"via"}]
+            out += [("X-Kong-Upstream-Latency", str(ms["proxy"])), ("X-Kong-Proxy-Latency", str(ms["kong"])),
+                    ("Via", f"{self._upstream_via}, {VIA}" if self._upstream_via else VIA)]
+            if not any(k.lower() == "server" for k, _ in out):
+                out.append(("Server", SERVER_TOKEN))
+            return out
+        out = [(k, v) for k, v in headers if k.lower() not in own]
+        out.append(("X-Kong-Response-Latency", str(ms["kong"])))
+        if not any(k.lower() == "via" and v == SERVER_TOKEN for k, v in out):
+            out = [(k, v) for k, v in out if k.lower() != "server"] + [("Server", SERVER_TOKEN)]
+        return out
+
+    def _latencies(self) -> dict[str, int]:
+        """Kong's serialized ``latencies`` but ``request`` (ms): kong (KONG_PROXY_LATENCY,
+        or KONG_RESPONSE_LATENCY for Kong's own answers), proxy (KONG_WAITING_TIME,
+        -1 when not proxied), receive (KONG_RECEIVE_TIME)."""
+        def ms(a: float, b: float) -> int:
+            return max(0, round((b - a) * 1000))
+
+        now = time.time()
+        if self._proxied_at is None:
+            return {"kong": ms(self.started, now), "proxy": -1, "receive": 0}
+        head_at = self._head_at or now
+        return {"kong": ms(self.started, self._proxied_at), "proxy": ms(self._proxied_at, head_at),
+                "receive": ms(head_at, self._body_at) if self._body_at is not None else 0}
+
+    def _note_log_fields(self) -> None:
+        """What kong.log.serialize reports that only the server knows."""
+        assert self.outcome is not None
+        ctx = self.outcome.context
+        ctx.request_size = self.req.size
+        ctx.latencies = self._latencies()
 
     # -- 3. finish ---------------------------------------------------------------------
     async def finish(self, sent: Sent) -> None:
@@ -333,6 +422,7 @@ class Exchange:
                 _log.info("response to %s %s not completed (%d body bytes sent)", self.req.method, self.req.target, sent.body_bytes)
             assert self._runner is not None
             status, headers = self._streamed
+            self._body_at = time.time()
             runner = self._runner
             try:
                 await self._phases(lambda: runner.run_response(outcome, Response(status, headers, StreamedBody(sent.body_bytes))))

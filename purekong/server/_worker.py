@@ -17,7 +17,6 @@ import asyncio
 import functools
 import logging
 import socket
-import time
 
 from cryptography.hazmat.primitives import serialization
 
@@ -28,30 +27,37 @@ from purekong.runner import ConnectionPhases
 from . import _asgi, _proxy
 from ._config import LoadedConfig
 from ._http import HTTPRequest, serve_connection
+from ._http2 import serve_http2
 from ._plugin_threads import PluginThreads
 from ._access_log import RequestLog
 from ._inspect import InspectDir, RecordedServerConnection
-from ._metrics import Metrics
+from ._metrics import Metrics, SharedMetrics
 from ._reload import ConfigSource
 from ._request import Client, Exchange, RequestHandler
 from ._settings import Listener, ServeOptions
 from ._streams import PlainStream, TLSStream
 
-__all__ = ["Worker"]
+__all__ = ["ALPN_PROTOCOLS", "Worker"]
+
+#: What the listeners offer over ALPN, in order of preference: nginx's list
+#: (ngx_http_ssl_alpn_select: h2 when enabled, then HTTP/1.x down to 0.9).
+ALPN_PROTOCOLS = ("h2", "http/1.1", "http/1.0", "http/0.9")
 
 _log = logging.getLogger("purekong.serve")
 
 
 class Worker:
-    def __init__(self, config: LoadedConfig, options: ServeOptions, source: ConfigSource | None = None) -> None:
+    def __init__(self, config: LoadedConfig, options: ServeOptions, source: ConfigSource | None = None,
+                 shared: SharedMetrics | None = None) -> None:
         self.config, self.options, self.limits = config, options, options.limits
         self.source = source  # where a reload reads from (SIGHUP, POST /config)
-        self.started = time.time()
         self.pool = _proxy.UpstreamPool()
         self.plugin_threads = PluginThreads(options.plugin_threads, options.plugin_timeout)
         self._servers: list[asyncio.Server] = []
         self._tasks: dict[asyncio.Task[None], Client | None] = {}  # None: still handshaking
         self.metrics = Metrics()
+        self.shared_metrics = shared  # with several workers: where each publishes its counters
+        self._publisher: asyncio.Task[None] | None = None
         self._access_log: RequestLog | None = None
         self._handler: RequestHandler | None = None
         self._lifespans: dict[int, _asgi.Lifespan] = {}  # by id() of the app
@@ -62,7 +68,7 @@ class Worker:
     def _tls_config_for(config: LoadedConfig) -> ServerConfig | None:
         if not config.certificates:
             return None
-        return ServerConfig(certificates=tuple(config.certificates), alpn_protocols=("http/1.1",))
+        return ServerConfig(certificates=tuple(config.certificates), alpn_protocols=ALPN_PROTOCOLS)
 
     @property
     def connection_count(self) -> int:
@@ -80,6 +86,20 @@ class Worker:
             from ._admin import AdminServer
 
             self._servers.append(await asyncio.start_server(AdminServer(self).accept, sock=admin))
+        if self.shared_metrics is not None:
+            self._publisher = asyncio.get_running_loop().create_task(self._publish_metrics())
+
+    async def _publish_metrics(self) -> None:
+        assert self.shared_metrics is not None
+        while True:
+            self.shared_metrics.publish(self.metrics)
+            await asyncio.sleep(1.0)
+
+    def metrics_view(self) -> Metrics:
+        """What /metrics shows: this worker's counters, plus the others' latest."""
+        if self.shared_metrics is None:
+            return self.metrics
+        return self.metrics.merged(self.shared_metrics.others())
 
     async def _start_lifespans(self, config: LoadedConfig) -> None:
         for app in config.asgi_apps.values():
@@ -100,6 +120,8 @@ class Worker:
 
     async def stop(self) -> None:
         """Stop accepting; close idle connections; give the rest ``grace`` seconds."""
+        if self._publisher is not None:
+            self._publisher.cancel()
         for server in self._servers:
             server.close()
         for task, client in list(self._tasks.items()):
@@ -192,7 +214,10 @@ class Worker:
             return self._handler.exchange(client, req)  # the configuration of now (SIGHUP)
 
         try:
-            await serve_connection(stream, exchange, self.limits, client.state)
+            if client.handshake is not None and client.handshake.alpn_protocol == "h2":
+                await serve_http2(stream, exchange, self.limits, client.state)
+            else:
+                await serve_connection(stream, exchange, self.limits, client.state)
         finally:
             await stream.close()  # close_notify and FIN; _accept aborts if that hangs
             if listener.ssl:

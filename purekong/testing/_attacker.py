@@ -9,7 +9,8 @@ epoch the *receiver* is in, with the receiver's keys. With
 ``fix_finished=True`` it also rewrites every Finished to what the receiver
 expects, so an attack reaches the check it targets instead of failing at
 the transcript MAC (a real attacker has no keys; the point is to show that
-the state machine, not only the MAC, refuses it)::
+the state machine, not only the MAC, refuses it). ``padding`` pads every
+TLS 1.3 record it protects (RFC 8446 §5.4)::
 
     from purekong.testing import AttackerPeer, Edit
 
@@ -136,12 +137,15 @@ class AttackerPeer:
         *,
         edits: Sequence[Edit] = (),
         fix_finished: bool = True,
+        padding: int = 0,
         server_name: str | None = HOST,
         session: ClientSession | None = None,
         proceed: dict[str, Any] | None = None,
     ) -> None:
         self.edits = tuple(edits)
         self.fix_finished = fix_finished
+        #: Zero bytes added to every TLS 1.3 protected record it sends (RFC 8446 §5.4).
+        self.padding = padding
         self.transcripts: dict[str, list[bytes]] = {"client": [], "server": []}
         self.server = PurekongEndpoint.server(server_config or kit_server_config(), trace=self._tracer("server"), proceed=proceed)
         self.client = PurekongEndpoint.client(client_config or kit_client_config(), server_name, session=session, trace=self._tracer("client"))
@@ -306,7 +310,8 @@ class AttackerPeer:
         wire = b""
         for start in range(0, max(len(item.data), 1), MAX_RECORD):
             chunk = item.data[start : start + MAX_RECORD]
-            wire += protection.seal(item.content_type, chunk) if protection else record(item.content_type, chunk)
+            padding = self.padding if self.tls13 else 0
+            wire += protection.seal(item.content_type, chunk, padding) if protection else record(item.content_type, chunk)
         self.log.append(f"{direction.sender} -> {direction.receiver}: {item.name}{' (protected)' if protection else ''}")
         direction.delivered_items.append(item)
         receiver.receive(wire)

@@ -29,7 +29,7 @@ from purekong.engine import AlertDescription, ClientConfig, ServerConfig
 
 from ._hello_strategies import config_pairs
 from ._message_strategies import deliveries
-from ._pair import ConnectionPair, Delivery, PairEndpoint, PurekongEndpoint, StdlibEndpoint, release
+from ._pair import ConnectionPair, Delivery, PairEndpoint, PurekongEndpoint, StdlibEndpoint, release, remove_file
 
 SIDES = st.sampled_from(["client", "server"])
 DIRECTIONS = st.sampled_from(["to_server", "to_client"])
@@ -210,6 +210,9 @@ class ConnectionPairMachine(RuleBasedStateMachine):
     def teardown(self) -> None:
         if self.pair is not None:
             self._retire(self.pair)
+        context = self.__dict__.get("_client_context")
+        if context is not None and context.keylog_filename:
+            remove_file(context.keylog_filename)
 
     def _retire(self, pair: ConnectionPair) -> None:
         release(pair.client)

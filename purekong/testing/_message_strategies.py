@@ -21,7 +21,6 @@ from ._wire import (
     EXTENSIONS,
     GROUP_CODES,
     HANDSHAKE_CODES,
-    HANDSHAKE_TYPES,
     HRR_RANDOM,
     MAX_RECORD,
     SIGNATURE_SCHEMES,
@@ -247,6 +246,18 @@ def defective_records(payload: bytes = b"\x01\x00\x00\x00", *, defects: Sequence
     if len(payload) > MAX_RECORD:
         raise ValueError(f"payload of {len(payload)} bytes does not fit one record ({MAX_RECORD})")
     return _bad_record(bytes(payload), names)
+
+
+def record_paddings(*, max_size: int = 2**14 + 256) -> st.SearchStrategy[int]:
+    """TLS 1.3 record padding lengths (zero bytes after the inner content type, RFC 8446 §5.4), for
+    ``AttackerPeer(padding=...)``; shrinks towards no padding::
+
+        >>> 0 <= pks.record_paddings(max_size=10).example() <= 10
+        True
+    """
+    if max_size < 0:
+        raise ValueError("max_size must be at least 0")
+    return st.integers(0, max_size)
 
 
 # -- alerts ---------------------------------------------------------------------

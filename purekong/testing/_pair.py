@@ -26,6 +26,7 @@ from purekong.engine import (
     AlertReceived,
     ClientConfig,
     ClientConnection,
+    ClientHelloReceived,
     ClientSession,
     ConnectionClosed,
     DataReceived,
@@ -100,6 +101,8 @@ class PurekongEndpoint(PairEndpoint):
         self.secrets = secrets  # filled by the connection's tracer
         self.proceed = proceed or {}
         self.handshake: HandshakeComplete | None = None
+        #: A server's ClientHelloReceived events (``resumes_session``: no certificate phase).
+        self.hellos: list[ClientHelloReceived] = []
 
     @classmethod
     def server(cls, config: ServerConfig, *, trace: Trace | None = None, proceed: dict[str, Any] | None = None,
@@ -136,6 +139,8 @@ class PurekongEndpoint(PairEndpoint):
             if event is PAUSED:
                 assert isinstance(conn, ServerConnection)
                 conn.proceed(**self.proceed)
+            elif isinstance(event, ClientHelloReceived):
+                self.hellos.append(event)
             elif isinstance(event, DataReceived):
                 self.received += event.data
             elif isinstance(event, HandshakeComplete):
@@ -420,8 +425,11 @@ def purekong_pair(server_config: ServerConfig | None = None, client_config: Clie
 def release(endpoint: PairEndpoint) -> None:
     """Remove a stdlib server endpoint's key-log file (client contexts may serve a resumption)."""
     if isinstance(endpoint, StdlibEndpoint) and endpoint.keylog and endpoint.role == "server":
-        try:
-            os.unlink(endpoint.keylog)
-        except OSError:
-            pass
+        remove_file(endpoint.keylog)
 
+
+def remove_file(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass

@@ -282,3 +282,96 @@ def run_property(target: Target, prop: Property, examples: int, seed: int | None
         result.answer = str(answer)
     result.divergences = sorted(seen)
     return result
+
+
+def tcp_handshake(target: Target, versions: tuple[str, ...], server_name: str | None, session: object = None) -> tuple[object, str]:
+    """A full purekong client handshake over TCP (server not verified); (the client or None, what happened)."""
+    from purekong.engine import NEED_DATA, ClientConfig, ClientConnection, ProtocolError
+
+    client = ClientConnection(ClientConfig(verify_server=False, versions=versions), server_name, session=session)  # type: ignore[arg-type]
+    try:
+        sock = socket.create_connection((target.host, target.port), timeout=target.timeout)
+    except OSError as exc:
+        return None, f"cannot connect: {exc}"
+    try:
+        sock.sendall(client.data_to_send())
+        deadline = time.monotonic() + target.timeout
+        while time.monotonic() < deadline:
+            data = sock.recv(65536)
+            client.receive_data(data)
+            while client.next_event() is not NEED_DATA:
+                pass
+            sock.sendall(client.data_to_send())
+            if client.handshake is not None or not data:
+                break
+        if client.handshake is not None and "TLSv1.3" in versions:
+            sock.settimeout(0.3)  # the tickets follow the handshake
+            try:
+                client.receive_data(sock.recv(65536))
+                while client.next_event() is not NEED_DATA:
+                    pass
+            except (socket.timeout, OSError):
+                pass
+    except (ProtocolError, OSError) as exc:
+        return None, f"handshake failed: {exc}"
+    finally:
+        sock.close()
+    return (client, "ok") if client.handshake is not None else (None, "no handshake")
+
+
+OTHER_NAME = "otherhost"  # as long as "localhost", so a byte-level test double can swap them
+
+
+def run_sni_binding(target: Target) -> PropertyResult:
+    """A TLS 1.2 session made under the target's SNI, offered by session ID under another name, must not resume."""
+    result = PropertyResult("sni_binding", "a TLS 1.2 session (ticket or ID) made for one SNI is not resumed for another", True)
+    if not target.server_name or "TLSv1.2" not in target.versions:
+        result.answer = "skipped: needs --sni and TLS 1.2"
+        return result
+    first, what = tcp_handshake(target, ("TLSv1.2",), target.server_name)
+    result.connections = 1
+    session = getattr(first, "session", None)
+    if session is None:
+        result.answer = f"skipped: no TLS 1.2 session to reuse ({what})"
+        return result
+    from purekong.engine import ClientConfig, ClientConnection
+
+    def resumed(name: str, offered: object) -> tuple[bool, bytes, bytes]:
+        hello = ClientConnection(ClientConfig(verify_server=False, versions=("TLSv1.2",)), name, session=offered).data_to_send()  # type: ignore[arg-type]
+        raw = _raw_answer(target, hello)
+        result.connections += 1
+        offered_id = hello[44 : 44 + hello[43]]  # record 5 + header 4 + version 2 + random 32, then the id's length
+        server_hello = next((p for t, _, p in split_records(raw) if t == 22 and p[:1] == b"\x02"), None)
+        return bool(server_hello and offered_id and parse_server_hello(server_hello)["session_id"] == offered_id), hello, raw
+
+    # The control: the same name must resume, or the property says nothing.
+    control, _, _ = resumed(target.server_name, session)
+    if not control:
+        result.answer = "skipped: the server resumed no session, even for the same name"
+        return result
+    again, hello, raw = resumed(OTHER_NAME, session.offered_to(OTHER_NAME))
+    result.answer = str(_read_answer(raw) or Answer("silent"))
+    if again:
+        result.passed = False
+        result.counterexample = f"a ClientHello for {OTHER_NAME} offering the session made for {target.server_name}: the server resumed it"
+        result.counterexample_bytes = hello.hex()
+    return result
+
+
+def _raw_answer(target: Target, data: bytes) -> bytes:
+    try:
+        with socket.create_connection((target.host, target.port), timeout=target.timeout) as sock:
+            sock.sendall(data)
+            received = b""
+            deadline = time.monotonic() + target.timeout
+            while time.monotonic() < deadline and len(received) < MAX_ANSWER:
+                try:
+                    chunk = sock.recv(65536)
+                except socket.timeout:
+                    break
+                if not chunk or _hello_seen(chunk) or _hello_seen(received + chunk):
+                    return received + chunk
+                received += chunk
+            return received
+    except OSError:
+        return b""

@@ -37,7 +37,7 @@ class AttackResult:
     #: One sentence: who refused with what, or what went wrong.
     summary: str
     log: tuple[str, ...] = ()
-    #: "refused", "wrong alert", "accepted" or "no answer".
+    #: "refused", "held" (a property without an alert held), "wrong alert", "accepted" or "no answer".
     verdict: str = ""
 
     def __post_init__(self) -> None:
@@ -162,7 +162,7 @@ def _ticket_for_another_name(version: str) -> Callable[[], AttackResult]:
             return AttackResult(name, False, f"the server sent no ServerHello ({peer.server.failure})", tuple(peer.log))
         if not any(m.startswith("Certificate") for m in server_sent):
             return AttackResult(name, False, "the server resumed a localhost session for b.example", tuple(peer.log))
-        return AttackResult(name, True, "the server ignored the session and ran a full handshake", tuple(peer.log))
+        return AttackResult(name, True, "the server ignored the session and ran a full handshake", tuple(peer.log), "held")
 
     return build
 
@@ -181,7 +181,10 @@ def _resumed_exposes_no_chain(version: str) -> Callable[[], AttackResult]:
             return AttackResult(name, False, "the second connection did not resume")
         if handshake.peer_certificates is not None:
             return AttackResult(name, False, "the resumed connection exposes the client chain")
-        return AttackResult(name, True, "resumed: no chain on the server, certificate phase skipped")
+        hellos = second.server.hellos  # type: ignore[attr-defined]
+        if not hellos or not all(hello.resumes_session for hello in hellos):
+            return AttackResult(name, False, "the certificate phase ran on a resumed connection")
+        return AttackResult(name, True, "resumed: no chain on the server, certificate phase skipped", verdict="held")
 
     return build
 

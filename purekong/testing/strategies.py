@@ -43,6 +43,7 @@ from ._message_strategies import (
     extension_lists,
     handshake_messages,
     record_layouts,
+    record_paddings,
 )
 from ._wire import ClientHelloFields
 
@@ -67,5 +68,6 @@ __all__ = [
     "handshake_messages",
     "raw_client_hellos",
     "record_layouts",
+    "record_paddings",
     "server_configs",
 ]

@@ -20,8 +20,10 @@ from purekong.inspect import (
     EPOCH_UNKNOWN,
     SERVER_TO_CLIENT,
     Decision,
+    Peer,
     Recording,
     RecordingFormatError,
+    SCHEMA_VERSION,
 )
 
 @pytest.mark.parametrize("version", ["TLSv1.3", "TLSv1.2"])
@@ -96,7 +98,7 @@ def test_json_round_trip_of_a_full_recording(handshake):
     )
     text = rec.to_json()
     assert Recording.from_json(text) == rec
-    assert json.loads(text)["schema_version"] == 1
+    assert json.loads(text)["schema_version"] == SCHEMA_VERSION == 2
 
 
 @pytest.mark.parametrize(
@@ -155,3 +157,48 @@ def test_the_certificate_phase_comes_from_the_servers_trace(handshake, dev_pki):
     (request,) = [m for m in rec.handshake_messages if m.name == "certificate_request"]
     assert cp.client_ca_names[0] in request.raw
     assert Recording.from_json(rec.to_json()) == rec
+
+
+def test_decision_details_round_trip_as_json_objects():
+    details = {"groups": ["x25519", "secp256r1"], "resumes_session": False, "count": 2, "nested": {"a": None}}
+    rec = Recording(client=Peer("client"), server=Peer("server"), decisions=(Decision("offers", "TLSv1.3", "why", details=details),))
+    data = json.loads(rec.to_json())
+    assert data["decisions"][0]["details"] == details
+    assert Recording.from_json(rec.to_json()) == rec
+
+
+def test_a_version_1_recording_is_read_as_one_without_details():
+    rec = Recording(client=Peer("client"), server=Peer("server"), decisions=(Decision("version", "TLS 1.3", "both offered it"),))
+    data = rec.to_dict()
+    data["schema_version"] = 1
+    del data["decisions"][0]["details"]
+    loaded = Recording.from_dict(data)
+    assert loaded.schema_version == SCHEMA_VERSION and loaded.decisions[0].details == {}
+    data["decisions"][0]["details"] = {"a": 1}
+    with pytest.raises(RecordingFormatError, match="schema_version 2 field"):
+        Recording.from_dict(data)
+
+
+@pytest.mark.parametrize("details, message", [("x", "expected an object"), ({"a": {"b": b"x"}}, r"details.a.b: not a JSON value")])
+def test_bad_details_are_named(details, message):
+    data = Recording(client=Peer("client"), server=Peer("server"), decisions=(Decision("v", "x", "y"),)).to_dict()
+    data["decisions"][0]["details"] = details
+    with pytest.raises(RecordingFormatError, match=message):
+        Recording.from_dict(data)
+
+
+def test_the_public_api_is_what_all_says_and_importing_it_runs_no_engine():
+    import subprocess
+    import sys
+
+    code = ("import sys, purekong.inspect as i; assert 'tlslite' not in sys.modules and 'rich' not in sys.modules; "
+            "assert sorted(set(i.__all__)) == sorted(i.__all__); [getattr(i, n) for n in i.__all__]; print('ok')")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "ok\n"
+    import purekong.inspect as inspect
+    import purekong.testing as testing
+
+    assert not hasattr(inspect, "Endpoint") and inspect.Peer is not getattr(testing, "Endpoint", None)
+    capture = inspect.run_scenario("tls13")
+    recording = inspect.recording_from_capture(capture)
+    assert recording.findings == () and "<html" in inspect.render_html(recording)
+    assert inspect.diff(recording, recording) == []

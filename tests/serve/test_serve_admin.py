@@ -125,7 +125,11 @@ def test_kongs_404_and_405(gw):
         r = get(gw, path)
         assert r.status_code == 404 and r.json() == {"message": "Not found"}, path
     r = httpx.delete(gw.admin + "/services/app", timeout=TIMEOUT)
-    assert r.status_code == 405
+    assert r.status_code == 405 and r.json() == {
+        "code": 12, "name": "operation unsupported", "message": "cannot delete 'services' entities when not using a database"}
+    r = httpx.post(gw.admin + "/services/app/routes", json={"paths": ["/x"]}, timeout=TIMEOUT)
+    assert r.status_code == 405 and r.json()["message"] == "cannot create 'routes' entities when not using a database"
+    assert httpx.post(gw.admin + "/status", timeout=TIMEOUT).status_code == 405
     assert get(gw, "/routes?size=0").status_code == 400
 
 
@@ -240,3 +244,30 @@ def test_config_error_body_for_top_level_problems():
     body = config_error_body(["_format_version: missing"], {})
     assert body["code"] == 14 and body["flattened_errors"][0]["errors"][0]["message"] == "missing"
     assert json.dumps(body)  # JSON all the way down
+
+
+def test_metrics_sum_every_worker(tmp_path, files):
+    g = start_gateway(tmp_path, ["-c", admin_config(tmp_path, files), "--listen", "127.0.0.1:0", "--workers", "2",
+                                 "--admin-listen", "127.0.0.1:0", "--state-dir", str(tmp_path / "s")])
+    admin = f"http://127.0.0.1:{_admin_port(g.summary)}"
+    try:
+        pids = set()
+        for _ in range(20):  # new connections: both workers get some (the access lines say which)
+            assert httpx.get(g.url("/first", tls=False), headers={"Connection": "close"}).status_code == 200
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:
+            families = {f.name: f for f in prometheus_parser.text_string_to_metric_families(httpx.get(admin + "/metrics").text)}
+            pids = {s.labels["pid"] for s in families["purekong_worker_info"].samples}
+            counted = sum(s.value for s in families["purekong_http_requests"].samples if s.labels["route"] == "first")
+            if len(pids) == 2 and counted == 20:
+                break
+            time.sleep(0.1)
+        assert len(pids) == 2 and counted == 20, (pids, counted)
+        latency = [s for s in families["purekong_request_latency_seconds"].samples if s.name.endswith("_count") and s.labels["route"] == "first"]
+        assert latency[0].value == 20
+        # Whichever worker answers the scrape (new connections), the total is the same.
+        for _ in range(6):
+            text = httpx.get(admin + "/metrics", headers={"Connection": "close"}).text
+            assert re.search(r'^purekong_http_requests_total\{route="first",code="200"\} 20$', text, re.M), text
+    finally:
+        assert g.stop() == 0, g.stderr()

@@ -70,7 +70,7 @@ def test_proxy_over_tls_and_plain_http(gw, files, upstream):
     assert headers["x-forwarded-host"] == "localhost" and headers["x-forwarded-port"] == str(gw.https)
     assert headers["x-forwarded-path"] == "/echo/a/b" and headers["x-forwarded-prefix"] == "/echo"
     assert headers["x-real-ip"] == "127.0.0.1" and headers["x-tagged"] == "yes"
-    assert r.headers["x-gateway"] == "purekong" and r.headers["via"] == "1.1 purekong" and r.headers["x-upstream"] == "yes"
+    assert r.headers["x-gateway"] == "purekong" and r.headers["via"] == "1.1 purekong/0.1.0" and r.headers["x-upstream"] == "yes"
     with httpx.Client(timeout=TIMEOUT) as c:
         r = c.get(gw.url("/echo", tls=False), headers={"X-Forwarded-For": "10.0.0.1"})
     headers = {k.lower(): v for k, v in r.json()["headers"]}

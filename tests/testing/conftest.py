@@ -19,17 +19,19 @@ from purekong.testing import kit_server_config
 
 pytest_plugins = ["pytester"]
 
-#: Planted flaws: each drops some records before the engine sees them.
+#: Planted flaws: each changes whole records (b"" drops one) before the engine sees them.
 FLAWS = {
-    None: lambda content_type: False,
-    "accepts_early_ccs": lambda content_type: content_type == 20,  # TEST DOUBLE: CCS silently dropped
-    "ignores_heartbeat": lambda content_type: content_type == 24,  # TEST DOUBLE: heartbeats silently dropped
+    None: lambda record: record,
+    "accepts_early_ccs": lambda record: b"" if record[0] == 20 else record,  # TEST DOUBLE: CCS silently dropped
+    "ignores_heartbeat": lambda record: b"" if record[0] == 24 else record,  # TEST DOUBLE: heartbeats silently dropped
+    # TEST DOUBLE: every name is "localhost", so sessions resume across SNI.
+    "resumes_across_sni": lambda record: record.replace(b"otherhost", b"localhost"),
 }
 
 
-def _serve_one(conn: socket.socket, flaw: str | None) -> None:
-    server = ServerConnection(kit_server_config())
-    drop = FLAWS[flaw]
+def _serve_one(conn: socket.socket, flaw: str | None, config) -> None:
+    server = ServerConnection(config)
+    change = FLAWS[flaw]
     buffer = b""
     conn.settimeout(5)
     try:
@@ -37,14 +39,13 @@ def _serve_one(conn: socket.socket, flaw: str | None) -> None:
             data = conn.recv(65536)
             if flaw is None or not data:
                 incoming = data
-            else:  # the planted flaw: whole records, some dropped
+            else:  # the planted flaw: whole records, changed
                 buffer += data
                 incoming = b""
                 while len(buffer) >= 5 and len(buffer) >= 5 + int.from_bytes(buffer[3:5], "big"):
                     size = 5 + int.from_bytes(buffer[3:5], "big")
                     record, buffer = buffer[:size], buffer[size:]
-                    if not drop(record[0]):
-                        incoming += record
+                    incoming += change(record)
             server.receive_data(incoming)
             while (event := server.next_event()) is not NEED_DATA and not isinstance(event, ConnectionClosed):
                 if event is PAUSED:
@@ -67,6 +68,7 @@ def probe_server():
     sockets = []
 
     def start(flaw: str | None = None, behaviour: str = "tls") -> int:
+        config = kit_server_config()  # one session store for all connections, as a real server has
         listener = socket.socket()
         listener.bind(("127.0.0.1", 0))
         listener.listen(16)
@@ -86,7 +88,7 @@ def probe_server():
                 elif behaviour == "stalls":
                     sockets.append(conn)
                 else:
-                    threading.Thread(target=_serve_one, args=(conn, flaw), daemon=True).start()
+                    threading.Thread(target=_serve_one, args=(conn, flaw, config), daemon=True).start()
 
         threading.Thread(target=loop, daemon=True).start()
         return listener.getsockname()[1]

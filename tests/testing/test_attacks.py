@@ -8,11 +8,12 @@ failures (to be un-marked) the day the fix lands.
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from purekong.engine import AlertDescription
 from purekong.testing import AttackerPeer, Edit, edits, kit_client_config, kit_pki, kit_server_config
+from purekong.testing import strategies as pks
 from purekong.testing.attacks import ATTACK_LIST, ATTACKS as ATTACKS_BY_NAME, KNOWN_DEFECTS
 
 
@@ -97,3 +98,42 @@ def test_tls12_client_falls_back_to_a_full_handshake_when_its_ticket_is_declined
     result = ATTACKS_BY_NAME["ticket_for_another_sni_tls12"].build()
     assert result.refused  # the server declined ...
     assert "client -> server: Finished" in "\n".join(result.log), "... and the client gave up instead of completing"
+
+
+@settings(max_examples=20)
+@given(pks.record_paddings(max_size=2**14 + 300))
+@example(0)
+@example(2**14 + 300)
+def test_tls13_padding_is_accepted_up_to_the_record_limit(padding):
+    """RFC 8446 §5.4: padding is allowed, §5.2: an inner plaintext over 2^14 + 1 bytes is record_overflow."""
+    configs = kit_server_config(versions=("TLSv1.3",)), kit_client_config(versions=("TLSv1.3",))
+    peer = AttackerPeer(*configs, padding=padding).run()
+    largest = max(len(m) for m in peer.transcripts["client"]) + 1  # the biggest inner plaintext, content type included
+    if largest + padding <= 2**14 + 1:
+        assert peer.client.established and peer.server.established, peer.log
+        peer.client.send(b"padded")
+        peer.run()
+        assert bytes(peer.server.received) == b"padded"
+    else:
+        alerts = {peer.client.alert, peer.server.alert}
+        assert alerts & {AlertDescription.record_overflow}, (padding, alerts)
+
+
+SENT_13 = {"server": ["EncryptedExtensions", "Certificate", "CertificateVerify", "Finished"],
+           "client": ["Certificate", "CertificateVerify", "Finished"]}
+
+
+@settings(max_examples=40)
+@given(st.sampled_from(["server", "client"]).flatmap(
+    lambda sender: st.tuples(st.just(sender), pks.handshake_messages(version="TLSv1.3", types=SENT_13[sender], defective=True))))
+def test_a_malformed_tls13_message_gets_the_rfc_alert(case):
+    """Each side's parser: a message one byte short or long, or mis-framed, in place of the real one."""
+    sender, bad = case
+    name = bad.label.split()[0]
+    pki = kit_pki()
+    server = kit_server_config(versions=("TLSv1.3",), request_client_certificate=True, client_ca_certificates=(pki.ca,))
+    client = kit_client_config(versions=("TLSv1.3",), certificate=pki.client)
+    # A Finished fix-up would undo the edit: the attacker leaves Finished alone here.
+    peer = AttackerPeer(server, client, edits=[Edit("replace", sender, name, data=bad.data)], fix_finished=name != "Finished").run()
+    receiver = peer.server if sender == "client" else peer.client
+    assert receiver.alert in bad.alerts, f"{bad.describe()}: the {receiver.role} answered {receiver.alert} ({receiver.failure})"

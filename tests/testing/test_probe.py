@@ -25,19 +25,22 @@ def probe(port, tmp_path, *extra):
 def test_a_correct_server_has_no_findings(probe_server, tmp_path, capsys):
     status, report = probe(probe_server(), tmp_path)
     assert status == 0, capsys.readouterr().out
-    assert report["findings"] == 0 and {p["name"] for p in report["properties"]} >= {"negotiation", "defective_hellos", "early_ccs"}
+    assert report["findings"] == 0 and {p["name"] for p in report["properties"]} >= {"negotiation", "defective_hellos", "early_ccs", "sni_binding"}
+    sni = next(p for p in report["properties"] if p["name"] == "sni_binding")
+    assert sni["connections"] == 3 and not sni["answer"].startswith("skipped"), sni  # full, control resumption, other name
 
 
 @pytest.mark.parametrize("flaw, property_name, words", [
     ("accepts_early_ccs", "early_ccs", "TLS 1.2 ClientHello followed at once by ChangeCipherSpec: expected unexpected_message, got silent"),
     ("ignores_heartbeat", "heartbeat", "heartbeat request before the ClientHello: expected unexpected_message, got "),
+    ("resumes_across_sni", "sni_binding", "a ClientHello for otherhost offering the session made for localhost: the server resumed it"),
 ])
 def test_planted_flaws_are_found(probe_server, tmp_path, capsys, flaw, property_name, words):
     status, report = probe(probe_server(flaw), tmp_path)
     failed = {p["name"]: p for p in report["properties"] if not p["passed"]}
     assert status == 1 and set(failed) == {property_name}, capsys.readouterr().out
     assert failed[property_name]["counterexample"].startswith(words)
-    assert bytes.fromhex(failed[property_name]["counterexample_bytes"])[:1] in (b"\x16", b"\x18")
+    assert bytes.fromhex(failed[property_name]["counterexample_bytes"])[:1] in (b"\x16", b"\x18")  # a record, as sent
     assert words in capsys.readouterr().out
 
 
