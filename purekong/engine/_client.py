@@ -58,7 +58,7 @@ class ClientConnection(Connection):
         resumed = session._tlslite_session if session is not None and session.server_name == server_name else None
         if resumed is not None and not config.session_tickets:
             resumed = Driver.without_tls12_ticket(resumed)
-        check = self._check_server_chain if config.verify_server else None
+        check = self._verify_server if config.verify_server else None
         with self._randomness():
             self._driver.start_client(plan, _sni(server_name), resumed, check)
             self._driver.run()  # writes the ClientHello
@@ -71,17 +71,10 @@ class ClientConnection(Connection):
             return None
         return ClientSession(self.server_name, tlslite_session)
 
-    def _check_server_chain(self, chain: tuple[bytes, ...]) -> tuple[AlertDescription, str] | None:
-        """Called by the driver when the server's chain arrives (TLS 1.3: with its
-        CertificateVerify; TLS 1.2: before the client's second flight). The
-        alert is the one OpenSSL's client sends for the same failure."""
-        error = self._verify_server(chain)
-        if error is None:
-            return None
-        alert, reason = error
-        return alert, f"server certificate rejected: {reason}"
-
     def _verify_server(self, chain: tuple[bytes, ...]) -> tuple[AlertDescription, str] | None:
+        """Called by the driver when the server's chain arrives (TLS 1.3: with its
+        CertificateVerify; TLS 1.2: before the client's second flight): None,
+        or the alert OpenSSL's client sends for the same failure, and why."""
         server_name = self.server_name
         assert server_name is not None  # a verifying client has one (see __init__)
         if not chain:

@@ -117,7 +117,7 @@ def _server_problem(tls: Any, chain: Any) -> tuple[AlertDescription, str] | None
     if hooks.check_server_chain is not None:
         problem: tuple[AlertDescription, str] | None = hooks.check_server_chain(tuple(bytes(c.bytes) for c in chain.x509List))
         if problem is not None:
-            return problem
+            return problem[0], f"server certificate rejected: {problem[1]}"
     scheme = tuple(tls.serverSigAlg) if tls.version > (3, 3) and tls.serverSigAlg else None
     if scheme is None:
         return None

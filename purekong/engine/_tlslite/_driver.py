@@ -206,7 +206,7 @@ class Driver:
                 # layer down (states and version cleared): without this the
                 # alert record would carry version 0x0000, which peers reject.
                 self.tls.version = (3, 3)
-            alert = protocol_alert(exc)  # after the handshake (a bad KeyUpdate): the peer's fault too
+            alert = protocol_alert(exc)  # raised outside the handshake (in readAsync): still the peer's fault
             if alert is not None:
                 raise self.fail(alert, str(exc) or alert.name) from None
             raise self.fail(AlertDescription.internal_error, f"internal error: {exc!r}") from exc
