@@ -202,7 +202,7 @@ def h2load(port: int, path: str, requests: int, *, close: bool, body_file: str |
             "failed": int(counts.group(3)) + int(counts.group(4))}
 
 
-def measure(kind: str, directory: str, app: str, *, close: bool, requests: int, plugins: bool = False,
+def measure(kind: str, directory: str, app: str, *, close: bool, requests: int, plugins: str = "kong.yml",
             streams: int | None = None) -> dict:
     path = "/upload" if app == "upload" else "/"
     body_file = os.path.join(directory, "body.bin") if app == "upload" else None
