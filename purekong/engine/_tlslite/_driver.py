@@ -13,7 +13,7 @@ import copy
 
 import time
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from tlslite.constants import (
     AlertDescription as TlsliteAlert,
@@ -34,10 +34,13 @@ from tlslite.messages import Alert
 
 from .._alerts import AlertDescription, RemoteProtocolError
 from .._config import SessionStore
+from .._trace import RecordTrace
 from .._suites import BY_CODE, SIGNATURE_SCHEMES, SUITES, VERSION_NAMES, VERSIONS
 from . import _records, _speedups
+from ._client_checks import ChainCheck, protocol_alert
 from ._hello import FirstHello, hello_server_name
 from ._hooked import RUNNING, Hooks, HookedTLSConnection, restore_session_data, session_data_for
+from ._record_trace import RecordTracer
 from ._settings import Plan, handshake_settings, tlslite_chain, tlslite_key
 from ._transport import MemoryTransport
 
@@ -80,6 +83,12 @@ class Driver:
         self._generator: Iterator[Any] | None = None
         self._is_handshake = False
         self._established = False
+
+    def trace_records(self, emit: Callable[[RecordTrace], None]) -> None:
+        """Report every record in and out to ``emit`` (a traced connection only)."""
+        tracer = RecordTracer(emit)
+        tracer.attach(self.tls)
+        self.records.on_record = tracer.report
 
     # -- bytes in and out --------------------------------------------------
     def feed(self, data: bytes) -> None:
@@ -140,8 +149,10 @@ class Driver:
         )
         self._is_handshake = True
 
-    def start_client(self, plan: Plan, server_name: str | None, session: Any = None) -> None:
+    def start_client(self, plan: Plan, server_name: str | None, session: Any = None, check_server_chain: ChainCheck | None = None) -> None:
         self.hooks.offered_cipher_suites = offered_cipher_suites(plan)
+        self.hooks.tls12_tickets = plan.session_tickets
+        self.hooks.check_server_chain = check_server_chain
         settings = handshake_settings(plan)
         certified = plan.certificates[0] if plan.certificates else None
         self._generator = self.tls.handshakeClientCert(
@@ -203,6 +214,9 @@ class Driver:
                 # layer down (states and version cleared): without this the
                 # alert record would carry version 0x0000, which peers reject.
                 self.tls.version = (3, 3)
+            alert = protocol_alert(exc)  # raised outside the handshake (in readAsync): still the peer's fault
+            if alert is not None:
+                raise self.fail(alert, str(exc) or alert.name) from None
             raise self.fail(AlertDescription.internal_error, f"internal error: {exc!r}") from exc
         finally:
             RUNNING.reset(running)
