@@ -12,9 +12,8 @@ from cryptography.x509.verification import PolicyBuilder, Store, VerificationErr
 from ._alerts import AlertDescription
 from ._config import ClientConfig
 from ._connection import Connection
-from ._events import HandshakeComplete
 from ._state import State
-from ._tlslite import Driver, HandshakeFacts, Plan
+from ._tlslite import Driver, Plan
 from ._trace import Tracer
 
 
@@ -29,12 +28,6 @@ class ClientSession:
         """This session, offered to another server name. A correct client never
         does this; it is for testing that a server binds sessions to their SNI."""
         return ClientSession(server_name, Driver.session_renamed(self._tlslite_session, server_name))
-
-    def without_ticket(self) -> "ClientSession":
-        """This session without its TLS 1.2 ticket, so that resuming it must use
-        the session ID (what a client that keeps no tickets does). TLS 1.3
-        tickets are unaffected."""
-        return ClientSession(self.server_name, Driver.without_tls12_ticket(self._tlslite_session))
 
 
 class ClientConnection(Connection):
@@ -60,10 +53,14 @@ class ClientConnection(Connection):
             groups=config.groups,
             certificates=(config.certificate,) if config.certificate else (),
             alpn_protocols=config.alpn_protocols,
+            session_tickets=config.session_tickets,
         )
         resumed = session._tlslite_session if session is not None and session.server_name == server_name else None
+        if resumed is not None and not config.session_tickets:
+            resumed = Driver.without_tls12_ticket(resumed)
+        check = self._verify_server if config.verify_server else None
         with self._randomness():
-            self._driver.start_client(plan, _sni(server_name), resumed)
+            self._driver.start_client(plan, _sni(server_name), resumed, check)
             self._driver.run()  # writes the ClientHello
 
     @property
@@ -74,22 +71,21 @@ class ClientConnection(Connection):
             return None
         return ClientSession(self.server_name, tlslite_session)
 
-    def _handshake_done(self, facts: HandshakeFacts) -> HandshakeComplete:
-        event = super()._handshake_done(facts)
-        if self.config.verify_server and not facts.resumed:
-            error = self._verify_server(facts.peer_certificates or ())
-            if error:
-                raise self._driver.fail(AlertDescription.bad_certificate, f"server certificate rejected: {error}")
-        return event
-
-    def _verify_server(self, chain: tuple[bytes, ...]) -> str | None:
+    def _verify_server(self, chain: tuple[bytes, ...]) -> tuple[AlertDescription, str] | None:
+        """Called by the driver when the server's chain arrives (TLS 1.3: with its
+        CertificateVerify; TLS 1.2: before the client's second flight): None,
+        or the alert OpenSSL's client sends for the same failure, and why."""
         server_name = self.server_name
         assert server_name is not None  # a verifying client has one (see __init__)
         if not chain:
-            return "no certificate"
+            return AlertDescription.bad_certificate, "no certificate"
         if not self.config.trusted_certificates:
-            return "no trusted certificates configured"
-        certificates = [x509.load_der_x509_certificate(der) for der in chain]
+            return AlertDescription.unknown_ca, "no trusted certificates configured"
+        try:
+            certificates = [x509.load_der_x509_certificate(der) for der in chain]
+        except ValueError as exc:
+            return AlertDescription.bad_certificate, str(exc)
+        now = datetime.datetime.now(datetime.timezone.utc)
         try:
             name: x509.GeneralName
             try:
@@ -99,13 +95,27 @@ class ClientConnection(Connection):
             verifier = (
                 PolicyBuilder()
                 .store(Store(list(self.config.trusted_certificates)))
-                .time(datetime.datetime.now(datetime.timezone.utc))
+                .time(now)
                 .build_server_verifier(name)
             )
             verifier.verify(certificates[0], certificates[1:])
         except (VerificationError, ValueError) as exc:
-            return str(exc)
+            return _failure_alert(certificates, self.config.trusted_certificates, now), str(exc)
         return None
+
+
+def _failure_alert(chain: list[x509.Certificate], trusted: tuple[x509.Certificate, ...], now: datetime.datetime) -> AlertDescription:
+    """The alert for a chain that failed to verify, in OpenSSL's order of
+    checks (ssl_verify_alarm_type): no path to a trusted certificate is
+    unknown_ca (RFC 8446 §6.2), an expired certificate certificate_expired,
+    anything else (a name mismatch, not yet valid, a bad extension)
+    bad_certificate."""
+    trusted_subjects = {cert.subject for cert in trusted}
+    if not any(cert in trusted or cert.issuer in trusted_subjects for cert in chain):
+        return AlertDescription.unknown_ca
+    if any(cert.not_valid_after_utc < now for cert in chain):
+        return AlertDescription.certificate_expired
+    return AlertDescription.bad_certificate
 
 
 def _sni(server_name: str | None) -> str | None:

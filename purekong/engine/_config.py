@@ -171,8 +171,10 @@ class ClientConfig:
     """What a client offers and whom it trusts.
 
     With ``verify_server`` (the default) the server's chain must verify
-    against ``trusted_certificates`` and match ``server_name``; otherwise the
-    handshake fails with a ``bad_certificate`` alert.
+    against ``trusted_certificates`` and match ``server_name`` when it
+    arrives; otherwise the client sends no Finished, only OpenSSL's alert
+    for the failure (``unknown_ca``, ``certificate_expired`` or
+    ``bad_certificate``).
     """
 
     trusted_certificates: tuple[x509.Certificate, ...] = ()
@@ -183,6 +185,9 @@ class ClientConfig:
     alpn_protocols: tuple[str, ...] = ()
     #: Sent when the server asks for a client certificate.
     certificate: CertifiedKey | None = None
+    #: Offer and keep TLS 1.2 session tickets (RFC 5077). Off, a TLS 1.2
+    #: session comes back by session ID only; TLS 1.3 tickets are unaffected.
+    session_tickets: bool = True
 
     def __post_init__(self) -> None:
         _check_common(self.versions, self.ciphers, self.groups)

@@ -261,7 +261,7 @@ def _mtls(name: str, versions: tuple[str, ...]) -> Callable[[bytes], Capture]:
     return run
 
 
-def _resumption(name: str, versions: tuple[str, ...], *, forget_tickets: bool = False,
+def _resumption(name: str, versions: tuple[str, ...], *, session_tickets: bool = True,
                 reuse: bool = True) -> Callable[[bytes], Capture]:
     """A full handshake, then the recorded one: a second connection offering the session."""
 
@@ -269,7 +269,7 @@ def _resumption(name: str, versions: tuple[str, ...], *, forget_tickets: bool = 
         capture, pki = _capture(name, seed)
         first_capture = Capture("first connection")
         server_config = _server_config(pki, seed, versions=versions)
-        client_config = _client_config(pki, versions=versions)
+        client_config = _client_config(pki, versions=versions, session_tickets=session_tickets)
         with frozen_clock():
             first = _Pair(first_capture, seed, server_config, client_config, tag="first",
                           proceed={} if reuse else {"session_reuse": False})
@@ -277,8 +277,6 @@ def _resumption(name: str, versions: tuple[str, ...], *, forget_tickets: bool = 
             first.exchange()
             first.close()
             session = first.client.session
-            if session is not None and forget_tickets:
-                session = session.without_ticket()
             second = _Pair(capture, seed, server_config, client_config, session=session)
             second.handshake()
             second.exchange()
@@ -365,7 +363,7 @@ _add("tls12", "A full TLS 1.2 ECDHE handshake", "two round trips, ServerKeyExcha
 _add("mtls12", "Mutual TLS over TLS 1.2", "the same certificate phase; CertificateRequest's DN list is a TLS 1.2 field, not an extension",
      _mtls("mtls12", ("TLSv1.2",)))
 _add("tls12-session-id", "TLS 1.2 resumption by session ID", "an abbreviated handshake: no certificate, no key exchange",
-     _resumption("tls12-session-id", ("TLSv1.2",), forget_tickets=True))
+     _resumption("tls12-session-id", ("TLSv1.2",), session_tickets=False))
 _add("tls12-ticket", "TLS 1.2 resumption by session ticket", "RFC 5077: the server's state travels in the ticket",
      _resumption("tls12-ticket", ("TLSv1.2",)))
 _add("tls13-psk", "TLS 1.3 resumption with a PSK", "the ticket as pre_shared_key, its binder, psk_dhe_ke: a fresh ECDHE too",

@@ -30,7 +30,7 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from purekong.engine import RecordTrace, ServerConfig, ServerConnection
 
@@ -83,9 +83,10 @@ class RecordedServerConnection(ServerConnection):
 class InspectDir:
     """Where the recordings go, and how many stay."""
 
-    def __init__(self, directory: Path, max_recordings: int = DEFAULT_MAX_RECORDINGS) -> None:
+    def __init__(self, directory: Path, max_recordings: int = DEFAULT_MAX_RECORDINGS, log: Callable[[str], None] | None = None) -> None:
         self.directory, self.max_recordings = directory, max_recordings
         self.written = 0
+        self._log_line = log  # where "recorded in FILE" goes (default: the purekong.serve logger)
 
     def connection(self, config: ServerConfig, client: tuple[str, int], server: tuple[str, int], *, also_trace: Any = None) -> RecordedServerConnection:
         from purekong import __version__
@@ -105,7 +106,11 @@ class InspectDir:
         except Exception:
             _log.exception("--inspect: cannot write the recording of %s", conn.capture.title)
             return
-        _log.info("--inspect: %s recorded in %s (read it with: purekong inspect %s)", conn.capture.title, path, path)
+        line = f"--inspect: {conn.capture.title} recorded in {path} (read it with: purekong inspect {path})"
+        if self._log_line is not None:
+            self._log_line(line)
+        else:
+            _log.info("%s", line)
 
     def _write(self, capture: Any) -> Path:
         from purekong.inspect._adapter import recording_from_capture

@@ -259,10 +259,7 @@ ATTACK_LIST = (
 ATTACKS = {attack.name: attack for attack in ATTACK_LIST}
 
 #: Attacks purekong does not refuse yet, and the known defect that makes it so.
-KNOWN_DEFECTS: dict[str, str] = {
-    "server_verify_with_unoffered_scheme": "the purekong client sends internal_error for tlslite's TLSIllegalParameterException (engine/_tlslite/_driver.py maps it to internal_error)",
-    "server_verify_bad_signature": "the purekong client sends internal_error for tlslite's TLSDecryptionFailed (engine/_tlslite/_driver.py maps it to internal_error)",
-}
+KNOWN_DEFECTS: dict[str, str] = {}
 
 __all__ = ["ATTACKS", "ATTACK_LIST", "Attack", "AttackResult", "KNOWN_DEFECTS", "judge"]
 

@@ -145,7 +145,9 @@ PINNED_ELSEWHERE = {
     "a bad Finished or CertificateVerify signature": "test_engine_interop.py::test_client_certificate_verify_with_the_wrong_key_is_rejected",
     "a record that fails authentication": "test_engine_records.py::test_tampered_record_gets_bad_record_mac",
     "a malformed message": "test_engine_fuzz.py::test_mutated_client_hello",
-    "the client rejects the server's chain (`verify_server`)": "test_engine_interop.py::test_client_rejects_untrusted_server",
+    "the client rejects the server's chain (`verify_server`)": "test_client_chain.py::test_a_rejected_chain_gets_no_client_finished",
+    "a server CertificateVerify with a scheme the client did not offer, or one its key cannot make":
+        "test_client_alerts.py::test_a_server_signature_with_a_scheme_the_client_did_not_offer_is_illegal_parameter",
     "a bug in tlslite-ng": "test_engine_fuzz.py::test_internal_error_alert_has_a_record_version",
     "a TLS 1.2 renegotiation attempt": "test_conformance_alerts.py::test_tls12_renegotiation_gets_a_no_renegotiation_warning",
 }

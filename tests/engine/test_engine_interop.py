@@ -185,7 +185,7 @@ def test_purekong_both_ends(pki, version, kind, client_cert):
 
 
 def test_client_rejects_untrusted_server(pki):
-    """The purekong client verifies the chain: a server the client does not trust fails with bad_certificate."""
+    """The purekong client verifies the chain: a server the client does not trust fails with unknown_ca (as OpenSSL's client)."""
     from purekong.engine import RemoteProtocolError
 
     from _pki import make_ca
@@ -195,7 +195,7 @@ def test_client_rejects_untrusted_server(pki):
     srv = Std(std_server_context(pki, "ec", "1.3"), server_side=True)
     with pytest.raises(RemoteProtocolError) as info:
         pump(cli, srv)
-    assert info.value.alert.name == "bad_certificate"
+    assert info.value.alert.name == "unknown_ca"
     assert not any(isinstance(e, HandshakeComplete) for e in cli.events)
 
 

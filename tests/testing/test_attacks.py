@@ -94,8 +94,6 @@ def test_edit_labels_say_what_happens():
     assert Edit("duplicate", "client", "Finished", occurrence=2).label == "send the client's Finished #2 twice"
 
 
-@pytest.mark.xfail(strict=True, reason="found by the kit: purekong's TLS 1.2 client (tlslite) fails with unexpected_message "
-                   "'Expecting new_session_ticket, got certificate' when a server declines its ticket and runs a full handshake")
 def test_tls12_client_falls_back_to_a_full_handshake_when_its_ticket_is_declined():
     result = ATTACKS_BY_NAME["ticket_for_another_sni_tls12"].build()
     assert result.refused  # the server declined ...

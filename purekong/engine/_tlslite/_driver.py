@@ -37,6 +37,7 @@ from .._config import SessionStore
 from .._trace import RecordTrace
 from .._suites import BY_CODE, SIGNATURE_SCHEMES, SUITES, VERSION_NAMES, VERSIONS
 from . import _records, _speedups
+from ._client_checks import ChainCheck, protocol_alert
 from ._hello import FirstHello, hello_server_name
 from ._hooked import RUNNING, Hooks, HookedTLSConnection, restore_session_data, session_data_for
 from ._record_trace import RecordTracer
@@ -153,8 +154,10 @@ class Driver:
         )
         self._is_handshake = True
 
-    def start_client(self, plan: Plan, server_name: str | None, session: Any = None) -> None:
+    def start_client(self, plan: Plan, server_name: str | None, session: Any = None, check_server_chain: ChainCheck | None = None) -> None:
         self.hooks.offered_cipher_suites = offered_cipher_suites(plan)
+        self.hooks.tls12_tickets = plan.session_tickets
+        self.hooks.check_server_chain = check_server_chain
         settings = handshake_settings(plan)
         certified = plan.certificates[0] if plan.certificates else None
         self._generator = self.tls.handshakeClientCert(
@@ -216,6 +219,9 @@ class Driver:
                 # layer down (states and version cleared): without this the
                 # alert record would carry version 0x0000, which peers reject.
                 self.tls.version = (3, 3)
+            alert = protocol_alert(exc)  # raised outside the handshake (in readAsync): still the peer's fault
+            if alert is not None:
+                raise self.fail(alert, str(exc) or alert.name) from None
             raise self.fail(AlertDescription.internal_error, f"internal error: {exc!r}") from exc
         finally:
             RUNNING.reset(running)

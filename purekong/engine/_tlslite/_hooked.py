@@ -34,7 +34,7 @@ from tlslite.tlsconnection import TLSConnection
 from tlslite.utils.codec import BadCertificateError, Parser
 
 from .._suites import DEFAULT_SIGNATURE_SCHEMES, SIGNATURE_SCHEMES
-from . import _policy
+from . import _client_checks, _policy
 from ._hello import set_aside_unusable_server_name
 
 # RFC 8446 §4.2.4; tlslite 0.8 has no ExtensionType for it.
@@ -76,6 +76,13 @@ class Hooks:
     first_hello: Any = None
     #: Client: the cipher suites to offer, exactly and in this order.
     offered_cipher_suites: tuple[int, ...] = ()
+    #: Client: offer TLS 1.2 session tickets (the session_ticket extension).
+    tls12_tickets: bool = True
+    #: Client: judges the server's chain when it arrives (_client_checks.ChainCheck).
+    check_server_chain: Callable[[tuple[bytes, ...]], Any] | None = None
+    #: Client: what its ClientHello offered (filled by OfferedClientHello).
+    offered_session_id: bytes = b""
+    offered_signature_schemes: tuple[tuple[int, int], ...] = ()
     #: TLS 1.3 tickets issued on this connection (the next ticket_nonce).
     tickets_issued: int = 0
     #: proceed(session_data=...): called once with the peer's chain (DER
@@ -180,13 +187,20 @@ class OfferedClientHello(ClientHello):
     tlslite offers every suite its settings allow in its own order, TLS 1.2
     suites and the renegotiation SCSV even from a TLS 1.3-only client; the
     configured order and versions decide here (``Driver.start_client``).
+    A ticket goes with a fresh session ID, and only when the client keeps
+    tickets (``_client_checks.offer``).
     """
 
     def create(self, version: Any, random: Any, session_id: Any, cipher_suites: Any, *args: Any, **kwargs: Any) -> Any:
         hooks = RUNNING.get()
-        if hooks is not None and hooks.offered_cipher_suites:
+        if hooks is None:
+            return super().create(version, random, session_id, cipher_suites, *args, **kwargs)
+        if hooks.offered_cipher_suites:
             cipher_suites = list(hooks.offered_cipher_suites)
-        return super().create(version, random, session_id, cipher_suites, *args, **kwargs)
+        session_id, kwargs["extensions"] = _client_checks.offer(hooks, session_id, kwargs.get("extensions"))
+        hello = super().create(version, random, session_id, cipher_suites, *args, **kwargs)
+        _client_checks.offered(hooks, hello)
+        return hello
 
 
 class TicketPayload(SessionTicketPayload):
@@ -378,6 +392,19 @@ class HookedTLSConnection(TLSConnection):
         if self.pk.on_signature is not None:
             self.pk.on_signature(_policy.scheme_code(chosen[0], chosen[2]), _policy.offered_schemes(clientHello))
         return chosen
+
+    def _handshakeWrapperAsync(self, handshaker: Iterator[Any], checker: Any) -> Iterator[Any]:
+        """tlslite's bare protocol errors (a bad server CertificateVerify,
+        Finished or key share) sent as their alerts, not internal_error."""
+        yield from super()._handshakeWrapperAsync(_client_checks.with_alerts(self, handshaker), checker)
+
+    def _clientGetKeyFromChain(self, certificate: Any, settings: Any, tack_ext: Any = None) -> Iterator[Any]:
+        """The server's chain judged as it arrives, before the client sends anything more."""
+        return _client_checks.checked_chain(self, super()._clientGetKeyFromChain(certificate, settings, tack_ext))
+
+    def _clientResume(self, session: Any, serverHello: Any, clientRandom: Any, nextProto: Any, settings: Any) -> Iterator[Any]:
+        """A declined TLS 1.2 ticket means a full handshake (RFC 5077 §3.4)."""
+        yield from super()._clientResume(_client_checks.resumable(self.pk, session, serverHello), serverHello, clientRandom, nextProto, settings)
 
     def _log_secret(self, label: str, secret: bytearray) -> None:
         if self.pk.on_secret is not None:

@@ -179,6 +179,15 @@ PATCHES: tuple[Patch, ...] = (
     Patch("tlslite.tlsconnection:TLSConnection._pickServerKeyExchangeSig", _S, _CONN._pickServerKeyExchangeSig,
           "no SHA-1 default without signature_algorithms (RFC 9155 §4: handshake_failure); only schemes the key can "
           "make (RSA-1024 and rsa_pss_rsae_sha512); ServerConfig.signature_schemes order (_policy)"),
+    Patch("tlslite.tlsconnection:TLSConnection._handshakeWrapperAsync", _S, _CONN._handshakeWrapperAsync,
+          "a protocol error tlslite raises without an alert (a bad server CertificateVerify or Finished) gets its alert "
+          "(illegal_parameter, decrypt_error, ...: RFC 8446 §6.2), not internal_error"),
+    Patch("tlslite.tlsconnection:TLSConnection._clientGetKeyFromChain", _S, _CONN._clientGetKeyFromChain,
+          "the client judges the server's chain (and a TLS 1.3 CertificateVerify's scheme, RFC 8446 §4.4.3) when it "
+          "arrives, so a rejected server never sees the client's Finished"),
+    Patch("tlslite.tlsconnection:TLSConnection._clientResume", _S, _CONN._clientResume,
+          "a TLS 1.2 ticket counts as accepted only when the server echoes the session ID (RFC 5077 §3.4); "
+          "tlslite failed a declined ticket's full handshake with unexpected_message"),
     Patch("tlslite.tlsrecordlayer:TLSRecordLayer._calcPendingStates", _S, _CONN._calcPendingStates,
           "the TLS 1.2 CLIENT_RANDOM key-log line"),
     Patch("tlslite.tlsrecordlayer:TLSRecordLayer._handle_keyupdate_request", _S, _CONN._handle_keyupdate_request,

@@ -46,6 +46,8 @@ class Plan:
     ticket_lifetime: int = 0
     session_store: SessionStore | None = None
     cache_session: bool = False
+    # Client only.
+    session_tickets: bool = True
 
 
 class _Validated(HandshakeSettings):

@@ -1,0 +1,62 @@
+"""The alerts a purekong client sends for a server's bad handshake messages.
+
+tlslite raises a bare exception (TLSIllegalParameterException,
+TLSDecryptionFailed, ...) for some checks of the server's messages, which the
+engine used to answer with internal_error. Each must get the alert the RFC
+names (RFC 8446 §4.4.3, §4.4.4, §6.2; RFC 5246 §7.2.2), and the server must
+be able to read it.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from purekong.engine import AlertDescription
+from purekong.testing import AttackerPeer, Edit, kit_client_config, kit_pki, kit_server_config
+
+
+def _certificate_verify(scheme: int, signature: bytes) -> bytes:
+    body = scheme.to_bytes(2, "big") + len(signature).to_bytes(2, "big") + signature
+    return b"\x0f" + len(body).to_bytes(3, "big") + body
+
+
+def _run(server_key: str, edit: Edit, **peer: object) -> AttackerPeer:
+    server = kit_server_config(versions=("TLSv1.3",), certificates=(kit_pki().servers[server_key],), ciphers=("AES_128_GCM",))
+    return AttackerPeer(server, kit_client_config(versions=("TLSv1.3",)), edits=[edit], **peer).run()
+
+
+def _assert_client_refused(peer: AttackerPeer, alert: AlertDescription) -> None:
+    assert peer.client.alert == alert, (peer.client.failure, "\n".join(peer.log))
+    assert not peer.client.established
+    assert alert in peer.server.peer_alerts, "the server did not receive the client's alert"
+    assert "client -> server: Finished" not in "\n".join(peer.log)
+
+
+@pytest.mark.parametrize("server_key, scheme, size", [("ec", 0x0403, 72), ("rsa", 0x0804, 256)])
+def test_a_bad_server_signature_is_decrypt_error(server_key, scheme, size):
+    """RFC 8446 §4.4.3: a CertificateVerify that does not verify -> decrypt_error (was internal_error)."""
+    peer = _run(server_key, Edit("replace", "server", "CertificateVerify", data=_certificate_verify(scheme, bytes(size))))
+    _assert_client_refused(peer, AlertDescription.decrypt_error)
+
+
+@pytest.mark.parametrize("server_key, scheme, size", [
+    ("ec", 0x0203, 64),  # ecdsa_sha1: not offered
+    ("rsa", 0x0201, 256),  # rsa_pkcs1_sha1: not offered
+    ("rsa", 0x0401, 256),  # rsa_pkcs1_sha256: offered (for certificates), never a TLS 1.3 CertificateVerify
+    ("rsa", 0x0807, 64),  # ed25519: offered, not what an RSA key makes
+    ("ec", 0x0804, 256),  # rsa_pss_rsae_sha256 with an ECDSA key
+])
+def test_a_server_signature_with_a_scheme_the_client_did_not_offer_is_illegal_parameter(server_key, scheme, size):
+    """RFC 8446 §4.4.3: the server's scheme MUST be one the client offered, and one
+    its key makes (OpenSSL: WRONG_SIGNATURE_TYPE, illegal_parameter). tlslite
+    checked an RSA signature with rsa_pkcs1_sha1 all the same (a bad one was
+    decrypt_error, a good one accepted) and crashed on ed25519 with an RSA key."""
+    peer = _run(server_key, Edit("replace", "server", "CertificateVerify", data=_certificate_verify(scheme, bytes(size))))
+    _assert_client_refused(peer, AlertDescription.illegal_parameter)
+
+
+def test_a_bad_server_finished_is_decrypt_error():
+    """RFC 8446 §4.4.4: a Finished that does not verify -> decrypt_error (was internal_error)."""
+    finished = b"\x14\x00\x00\x20" + bytes(32)
+    peer = _run("ec", Edit("replace", "server", "Finished", data=finished), fix_finished=False)
+    _assert_client_refused(peer, AlertDescription.decrypt_error)
