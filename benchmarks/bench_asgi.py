@@ -18,7 +18,9 @@ server's CPU (the server process and its children, from /proc):
 * ``new connection``: the same with ``Connection: close``, so every request
   pays a full TLS handshake;
 * for purekong, the same two rows with one Kong Python plugin and
-  ``tls-metadata-headers`` on the route (reported, no peer: what plugins cost).
+  ``tls-metadata-headers`` on the route (reported, no peer: what plugins cost);
+* ``HTTP/2``: ``h2load`` over ALPN h2, ``-m 10`` streams per connection,
+  against hypercorn (uvicorn has no HTTP/2).
 
 Each figure is the median of three runs; every run's failed-request count is
 kept, and a row with failures says so.
@@ -129,7 +131,10 @@ def start(kind: str, directory: str, app: str, plugins: bool = False) -> tuple[s
     port = free_port()
     env = child_env()
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [directory, env.get("PYTHONPATH")]))
-    if kind == "uvicorn":
+    if kind == "hypercorn":
+        cmd = [sys.executable, "-m", "hypercorn", f"asgi_apps:{app}", "--bind", f"127.0.0.1:{port}",
+               "--certfile", "cert.pem", "--keyfile", "key.pem", "--log-level", "warning"]
+    elif kind == "uvicorn":
         cmd = [sys.executable, "-m", "uvicorn", f"asgi_apps:{app}", "--http", "h11", "--host", "127.0.0.1",
                "--port", str(port), "--ssl-certfile", "cert.pem", "--ssl-keyfile", "key.pem",
                "--log-level", "warning", "--no-access-log"]
@@ -175,8 +180,10 @@ def tree_cpu(pid: int) -> float:
     return sum(stats[p][1] for p in family if p in stats) / ticks
 
 
-def h2load(port: int, path: str, requests: int, *, close: bool, body_file: str | None) -> dict:
-    cmd = ["h2load", "--h1", "-c", str(CLIENTS), "-n", str(requests), "-t", "1"]
+def h2load(port: int, path: str, requests: int, *, close: bool, body_file: str | None, streams: int | None = None) -> dict:
+    """HTTP/1.1 (``--h1``), or HTTP/2 with ``streams`` concurrent streams per connection."""
+    cmd = ["h2load", "-c", str(CLIENTS), "-n", str(requests), "-t", "1"]
+    cmd += ["-m", str(streams)] if streams else ["--h1"]
     if close:
         cmd += ["-H", "Connection: close"]
     if body_file:
@@ -192,7 +199,8 @@ def h2load(port: int, path: str, requests: int, *, close: bool, body_file: str |
             "failed": int(counts.group(3)) + int(counts.group(4))}
 
 
-def measure(kind: str, directory: str, app: str, *, close: bool, requests: int, plugins: bool = False) -> dict:
+def measure(kind: str, directory: str, app: str, *, close: bool, requests: int, plugins: bool = False,
+            streams: int | None = None) -> dict:
     path = "/upload" if app == "upload" else "/"
     body_file = os.path.join(directory, "body.bin") if app == "upload" else None
     if body_file and not os.path.exists(body_file):
@@ -200,11 +208,11 @@ def measure(kind: str, directory: str, app: str, *, close: bool, requests: int, 
             f.write(os.urandom(64 * 1024))
     proc, port = start(kind, directory, app, plugins)
     try:
-        h2load(port, path, max(CLIENTS * 4, requests // 10), close=close, body_file=body_file)  # warm-up
+        h2load(port, path, max(CLIENTS * 4, requests // 10), close=close, body_file=body_file, streams=streams)  # warm-up
         runs = []
         for _ in range(3):
             cpu0 = tree_cpu(proc.pid)
-            result = h2load(port, path, requests, close=close, body_file=body_file)
+            result = h2load(port, path, requests, close=close, body_file=body_file, streams=streams)
             cpu = tree_cpu(proc.pid) - cpu0
             if "error" in result:
                 return result
@@ -219,6 +227,20 @@ def measure(kind: str, directory: str, app: str, *, close: bool, requests: int, 
         "failed": sum(r["failed"] for r in runs),
         "runs": runs,
     }
+
+
+def compared(row: str, pk: dict, peer_name: str, peer: dict) -> dict:
+    """Print one row (purekong, the peer, the ratios) and return its JSON entry."""
+    entry = {"row": row, "purekong": pk, peer_name: peer}
+    if "error" in pk or "error" in peer:
+        print(f"{row:44} error: {pk.get('error') or peer.get('error')}")
+        return entry
+    entry["ratio"] = pk["rps"] / peer["rps"]
+    entry["ratio_per_cpu"] = pk["per_cpu_second"] / peer["per_cpu_second"]
+    failed = f"  ({pk['failed']} / {peer['failed']} failed)" if pk["failed"] or peer["failed"] else ""
+    print(f"{row:44} {pk['rps']:10.0f} {peer['rps']:10.0f} {entry['ratio']:5.2f}x   "
+          f"{pk['per_cpu_second']:9.0f} {entry['ratio_per_cpu']:5.2f}x{failed}")
+    return entry
 
 
 def main() -> int:
@@ -247,16 +269,7 @@ def main() -> int:
         for row, app, close, requests in cases:
             pk = measure("purekong", directory, app, close=close, requests=requests)
             uv = measure("uvicorn", directory, app, close=close, requests=requests)
-            entry = {"row": row, "purekong": pk, "uvicorn": uv}
-            if "error" in pk or "error" in uv:
-                print(f"{row:44} error: {pk.get('error') or uv.get('error')}")
-            else:
-                entry["ratio"] = pk["rps"] / uv["rps"]
-                entry["ratio_per_cpu"] = pk["per_cpu_second"] / uv["per_cpu_second"]
-                failed = f"  ({pk['failed']} / {uv['failed']} failed)" if pk["failed"] or uv["failed"] else ""
-                print(f"{row:44} {pk['rps']:10.0f} {uv['rps']:10.0f} {entry['ratio']:5.2f}x   "
-                      f"{pk['per_cpu_second']:9.0f} {entry['ratio_per_cpu']:5.2f}x{failed}")
-            results["rows"].append(entry)
+            results["rows"].append(compared(row, pk, "uvicorn", uv))
         for row, app, close, requests in cases[:2]:
             pk = measure("purekong", directory, app, close=close, requests=requests, plugins=True)
             label = f"{row}, Python plugin + tls-metadata-headers"
@@ -265,6 +278,15 @@ def main() -> int:
             else:
                 print(f"{label:44} {pk['rps']:10.0f} {'':>10} {'':>6}   {pk['per_cpu_second']:9.0f}")
             results["rows"].append({"row": label, "purekong": pk})
+        try:
+            import hypercorn  # noqa: F401
+        except ImportError:
+            print("HTTP/2 row skipped: hypercorn not installed (pip install '.[bench]')")
+        else:
+            row = "hello, HTTP/2 (-m 10), vs hypercorn"
+            pk = measure("purekong", directory, "hello", close=False, requests=2000 * scale, streams=10)
+            hc = measure("hypercorn", directory, "hello", close=False, requests=2000 * scale, streams=10)
+            results["rows"].append(compared(row, pk, "hypercorn", hc))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Callable, TypeVar
 from purekong.server._settings import ClientTimeouts, Limits, Listener, ServeOptions
 
 if TYPE_CHECKING:
+    from purekong.engine import CertifiedKey
     from purekong.gateway import Declarative
     from purekong.runner import PluginSpec
 
@@ -197,9 +198,39 @@ def _state_dir_call(state_dir: Path, make: Callable[[Path], T]) -> T:
         raise ServeConfigError(f"--state-dir {state_dir}: {exc.strerror or exc}") from None
 
 
+def _default_certificate(args: argparse.Namespace, embedded: bool, listeners: list[Listener], state_dir: Path
+                         ) -> tuple[CertifiedKey | None, dict[str, Path], bool, str]:
+    """The certificate for clients whose SNI matches none: --ssl-cert; else the
+    embedded default's dev PKI; else (-c, a TLS listener) a self-signed one, as
+    Kong's. Returns it, the dev PKI's paths, whether they were just made, and
+    what the summary says about it."""
+    from purekong.engine import CertifiedKey
+    from purekong.server import _default
+    from purekong.server._settings import ServeConfigError
+
+    paths: dict[str, Path] = {}
+    created = False
+    if args.ssl_cert:
+        try:
+            cert = CertifiedKey.load(args.ssl_cert, args.ssl_cert_key)
+        except (OSError, ValueError) as exc:
+            raise ServeConfigError(f"--ssl-cert {args.ssl_cert} / --ssl-cert-key {args.ssl_cert_key}: {getattr(exc, 'strerror', None) or exc}") from None
+        label = f"--ssl-cert {args.ssl_cert}"
+    if embedded:
+        paths, created = _state_dir_call(state_dir, _default.ensure_dev_pki)
+        if not args.ssl_cert:
+            cert, label = CertifiedKey.load(paths["server.pem"], paths["server-key.pem"]), "the dev PKI's"
+        return cert, paths, created, label
+    if args.ssl_cert:
+        return cert, paths, created, label
+    if not any(listener.ssl for listener in listeners):
+        return None, paths, created, ""
+    cert_path, key_path = _state_dir_call(state_dir, _default.ensure_fallback_cert)
+    return CertifiedKey.load(cert_path, key_path), paths, created, f"self-signed, {cert_path}"
+
+
 def _prepare(args: argparse.Namespace) -> tuple:
     """Every flag checked, the configuration loaded, the sockets bound: serve()'s arguments."""
-    from purekong.engine import CertifiedKey
     from purekong.server import _default, _processes
     from purekong.server._reload import ConfigSource
     from purekong.server._settings import Listener, ServeConfigError, ServeOptions
@@ -247,23 +278,7 @@ def _prepare(args: argparse.Namespace) -> tuple:
         except OSError as exc:
             raise ServeConfigError(f"--access-log {options.access_log}: {exc.strerror}") from None
 
-    # The default certificate (for clients whose SNI matches none): --ssl-cert;
-    # else the embedded default's dev PKI; else (-c) a self-signed one, as Kong's.
-    paths: dict[str, Path] = {}
-    created = False
-    default_cert = None
-    if args.ssl_cert:
-        try:
-            default_cert = CertifiedKey.load(args.ssl_cert, args.ssl_cert_key)
-        except (OSError, ValueError) as exc:
-            raise ServeConfigError(f"--ssl-cert {args.ssl_cert} / --ssl-cert-key {args.ssl_cert_key}: {getattr(exc, 'strerror', None) or exc}") from None
-    if embedded:
-        paths, created = _state_dir_call(state_dir, _default.ensure_dev_pki)
-        if default_cert is None:
-            default_cert = CertifiedKey.load(paths["server.pem"], paths["server-key.pem"])
-    elif default_cert is None and any(l.ssl for l in listeners):
-        cert_path, key_path = _state_dir_call(state_dir, _default.ensure_fallback_cert)
-        default_cert = CertifiedKey.load(cert_path, key_path)
+    default_cert, paths, created, cert_label = _default_certificate(args, embedded, listeners, state_dir)
 
     if embedded:
         declarative, extra = _embedded(paths)
@@ -285,6 +300,8 @@ def _prepare(args: argparse.Namespace) -> tuple:
         options.admin_listen = admin
 
     summary = _processes.summary_lines(config, options, sockets)
+    if cert_label:
+        summary.append(f"  default certificate (clients whose SNI matches none): {cert_label}")
     if admin is not None:
         summary.append(f"  admin API on {admin} (GET /, /status, /metrics, /services, ...; POST /config)")
     if options.inspect_dir is not None:

@@ -23,7 +23,7 @@ from ._events import (
 from ._random import LabelledRandom
 from ._server import ServerConnection
 from ._state import State
-from ._trace import CertificatePhaseTrace, HandshakeMessageTrace, KeyLogWriter, SecretTrace
+from ._trace import CertificatePhaseTrace, DecisionTrace, HandshakeMessageTrace, KeyLogWriter, RecordTrace, SecretTrace, Trace, Tracer
 from ._tlslite import _patches
 
 # Process-wide: from here on every tlslite-ng user in this process runs on
@@ -46,6 +46,7 @@ __all__ = [
     "DataReceived",
     "Event",
     "HandshakeComplete",
+    "DecisionTrace",
     "HandshakeMessageTrace",
     "KeyLogWriter",
     "KeyUpdated",
@@ -53,7 +54,10 @@ __all__ = [
     "LocalProtocolError",
     "ProtocolError",
     "RemoteProtocolError",
+    "RecordTrace",
     "SecretTrace",
+    "Trace",
+    "Tracer",
     "ServerConfig",
     "ServerConnection",
     "SessionStore",

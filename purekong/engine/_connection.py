@@ -21,6 +21,7 @@ from ._events import (
 from ._state import Input, State, StateMachine
 from ._tlslite import Driver, HandshakeFacts, Hooks, PeerAlert, PeerEOF
 from ._tlslite import _backend
+from ._reasons import failure_decision, signature_decision
 from ._trace import HandshakeMessageTrace, SecretTrace, Trace, Tracer
 
 
@@ -49,9 +50,12 @@ class Connection:
             Hooks(
                 on_message=self._on_message if trace else None,
                 on_secret=self._on_secret if trace else None,
+                on_signature=self._on_signature if trace else None,
                 max_message_size=max_handshake_message_size,
             )
         )
+        if trace is not None:
+            self._driver.trace_records(self._call_tracer)
 
     # -- public API ----------------------------------------------------------
     @property
@@ -134,10 +138,12 @@ class Connection:
             return False
         try:
             return self._step()
-        except RemoteProtocolError:
+        except RemoteProtocolError as error:
             # The fatal alert is queued (rule 3): by tlslite, the size check
             # below or a client's certificate check in _handshake_done.
             self._machine.move(Input.FATAL_ALERT_SENT)
+            if self._trace is not None:
+                self._call_tracer(failure_decision(error))
             raise
 
     def _step(self) -> bool:
@@ -210,6 +216,14 @@ class Connection:
 
     def _on_secret(self, label: str, client_random: bytes, secret: bytes) -> None:
         self._call_tracer(SecretTrace(label, client_random, secret))
+
+    def _on_signature(self, scheme: int | None, offered: tuple[int, ...]) -> None:
+        # tlslite asks once per candidate use (TLS 1.2: twice), and also on
+        # a resumption, where nothing is signed: report the first, on full handshakes.
+        hooks = self._driver.hooks
+        if not hooks.resuming and not hooks.signature_reported:
+            hooks.signature_reported = True
+            self._call_tracer(signature_decision(scheme, offered, hooks.signature_schemes))
 
     def _call_tracer(self, item: Trace) -> None:
         # Observing a connection must not break it: a failing tracer is

@@ -14,6 +14,7 @@ from ._events import PAUSED, ClientHelloReceived, Event, HandshakeComplete
 from ._state import Input, State
 from ._suites import VERSION_NAMES
 from ._tlslite import FirstHello, HandshakeFacts, Plan, TooLarge, adopt_server_name, client_hello_problem, describe_hello, hello_server_name, read_client_hello, select_alpn
+from ._reasons import certificate_decision, cipher_decision, failure_decision, hello_decisions, retry_group_decision, version_decision
 from ._trace import CertificatePhaseTrace, Tracer
 
 _CONTENT_TYPES = (20, 21, 22, 23, 24)  # RFC 8446 §5 (and heartbeat, RFC 6520)
@@ -47,6 +48,7 @@ class ServerConnection(Connection):
         self._resumes = False
         self._early_eof = False
         self._pending_error: RemoteProtocolError | None = None
+        self._retry_group: str | None = None  # traced only: the group a HelloRetryRequest asked for
 
     # -- the certificate phase ---------------------------------------------
     def proceed(
@@ -208,6 +210,8 @@ class ServerConnection(Connection):
             raise self._fail_before_tlslite(AlertDescription.decode_error, f"malformed ClientHello ({exc!r})")
         self._hello = hello
         self._cipher, self._resumes = cipher, resumes
+        if self._trace is not None:
+            self._trace_hello(hello, resumes)
         self._machine.move(Input.CLIENT_HELLO)
         self._events.append(event)
         return True
@@ -262,6 +266,8 @@ class ServerConnection(Connection):
             self._driver.start_server(plan, hello, resume)
 
     def _handshake_done(self, facts: HandshakeFacts) -> HandshakeComplete:
+        if self._trace is not None:
+            self._trace_outcome(facts)
         event = super()._handshake_done(facts)
         self._hello = None
         self._driver.release_handshake_state()
@@ -286,7 +292,33 @@ class ServerConnection(Connection):
         """Send the fatal alert now and enter ERROR; the caller raises the error."""
         self._send_fatal_alert(description)
         self._machine.move(Input.FATAL_ALERT_SENT)
-        return RemoteProtocolError(message, description)
+        error = RemoteProtocolError(message, description)
+        if self._trace is not None:
+            self._call_tracer(failure_decision(error))
+        return error
+
+    # -- decisions, for a traced connection (see _reasons) --------------------
+    def _trace_hello(self, hello: FirstHello, resumes: bool) -> None:
+        facts = describe_hello(hello)
+        tls13 = (3, 4) in facts.versions and "TLSv1.3" in self.config.versions
+        ticket = hello.message.getExtension(35)  # session_ticket (RFC 5077)
+        offered_ticket = bool(ticket is not None and ticket.ticket)
+        for decision in hello_decisions(self.config, facts.groups, facts.key_share_groups, resumes, tls13, offered_ticket):
+            if decision.topic == "hello_retry_request":
+                self._retry_group = decision.what
+            self._call_tracer(decision)
+
+    def _trace_outcome(self, facts: HandshakeFacts) -> None:
+        hello = describe_hello(self._hello) if self._hello is not None else None
+        self._call_tracer(version_decision(facts.version, hello.versions if hello else (), self.config.versions))
+        self._call_tracer(cipher_decision(self.config, facts.cipher_suite, hello.cipher_suites if hello else (), facts.resumed,
+                                          facts.version == "TLSv1.3"))
+        if self._retry_group is not None:
+            self._call_tracer(retry_group_decision(self._retry_group))
+        chain = getattr(self._driver.session(), "serverCertChain", None)
+        if not facts.resumed and chain is not None and chain.x509List:
+            leaf = x509.load_der_x509_certificate(bytes(chain.x509List[0].bytes))
+            self._call_tracer(certificate_decision(leaf.subject.rfc4514_string(), len(self.config.certificates), facts.server_name))
 
 
 def _client_hello_event(hello: FirstHello, resumes_session: bool) -> ClientHelloReceived:

@@ -1,9 +1,14 @@
-"""What a connection reports to an observer: handshake messages and secrets.
+"""What a connection reports to an observer: messages, secrets, records, decisions.
 
 For people inspecting handshakes: pass ``trace=`` to a connection and every
-handshake message (as it appears on the wire, before encryption) and every
+handshake message (as it appears on the wire, before encryption), every
 secret (with its NSS key-log label, or a lowercase name for the (EC)DHE
-shared secret no key log carries) is handed to the callable, in order.
+shared secret no key log carries), every record in and out (raw, with its
+epoch, sequence number, nonce, additional data, tag and plaintext) and every
+decision with its reason (version, suite, group, signature scheme,
+certificate, HelloRetryRequest, resumption, the check a peer message failed)
+is handed to the callable, in order. Untraced, none of it is built: each
+hook is one ``if`` on the tracer.
 """
 
 from __future__ import annotations
@@ -86,7 +91,52 @@ class CertificatePhaseTrace:
     resumed: bool = False
 
 
-Trace = HandshakeMessageTrace | SecretTrace | CertificatePhaseTrace
+@dataclass(frozen=True)
+class RecordTrace:
+    """One record as this side sent or received it (RFC 8446 §5, RFC 5246 §6.2).
+
+    ``raw`` is the whole record, header included, as on the wire;
+    ``outer_type`` its header's type, ``inner_type`` the real one (TLS 1.3
+    hides it inside, RFC 8446 §5.2), ``plaintext`` the content without the
+    type byte and ``padding`` zeros. ``epoch`` is ``"plaintext"``,
+    ``"handshake"``, ``"application"``, then ``"application_1"``... after
+    each KeyUpdate. For a protected record ``seq``, ``nonce``,
+    ``additional_data`` and ``tag`` are the AEAD's inputs and tag; for an
+    unprotected one they are None.
+    """
+
+    direction: str  # "sent" or "received"
+    epoch: str
+    raw: bytes = field(repr=False)
+    outer_type: int
+    inner_type: int
+    plaintext: bytes = field(repr=False)
+    padding: int = 0
+    seq: int | None = None
+    nonce: bytes | None = field(default=None, repr=False)
+    additional_data: bytes | None = field(default=None, repr=False)
+    tag: bytes | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class DecisionTrace:
+    """Something this side decided, and why.
+
+    ``topic`` is ``"version"``, ``"cipher_suite"``, ``"group"``,
+    ``"signature_scheme"``, ``"certificate"``, ``"hello_retry_request"``,
+    ``"resumption"`` or ``"failed_check"``; ``what`` the choice, ``why`` the
+    reason with its rule, ``rfc`` the section, ``details`` the inputs
+    (the client's lists, the server's preferences, the error).
+    """
+
+    topic: str
+    what: str
+    why: str
+    rfc: str = ""
+    details: dict[str, object] = field(default_factory=dict, hash=False)
+
+
+Trace = HandshakeMessageTrace | SecretTrace | CertificatePhaseTrace | RecordTrace | DecisionTrace
 Tracer = Callable[[Trace], None]
 
 

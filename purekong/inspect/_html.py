@@ -76,7 +76,8 @@ def page_data(recording: Recording, *, title: str | None = None) -> dict[str, An
         "secrets": [{"label": label, "value": value.hex(), "sources": sources}
                     for (label, value), sources in unique_secrets(recording).items()],
         "data": _data_rows(recording),
-        "decisions": [{"side": d.side, "what": d.what, "value": d.value, "reason": "\n".join([d.reason] + [f"{k}: {detail_text(v)}" for k, v in d.details.items()]), "rfc": d.rfc}
+        "decisions": [{"side": d.side, "what": d.what, "value": d.value, "reason": "\n".join([_with_rfc(d.reason, d.rfc)] + [f"{k}: {detail_text(v)}" for k, v in d.details.items()]),
+                       "rfc": d.rfc}
                       for d in recording.decisions],
         "phase": _phase(recording),
         "alerts": [{"dir": _dir(a.direction), "name": a.name, "fatal": a.level == 2, "record": a.record,
@@ -84,6 +85,10 @@ def page_data(recording: Recording, *, title: str | None = None) -> dict[str, An
         "findings": [{"kind": f.kind, "message": f.message, "subject": f.subject, "severity": f.severity}
                      for f in recording.findings],
     }
+
+
+def _with_rfc(reason: str, rfc: str) -> str:
+    return f"{reason} ({rfc})" if rfc and rfc not in reason else reason
 
 
 def _keys(recording: Recording) -> list[dict[str, Any]]:

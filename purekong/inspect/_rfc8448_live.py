@@ -37,7 +37,9 @@ from purekong.engine import (
     PAUSED,
     CertifiedKey,
     ClientHelloReceived,
+    HandshakeMessageTrace,
     LabelledRandom,
+    SecretTrace,
     ServerConfig,
     ServerConnection,
 )
@@ -162,9 +164,10 @@ _TRANSCRIPT = ("the transcript hash covers EncryptedExtensions, which differs (a
 def _checks(steps: tuple[Step, ...], capture: Capture, hello_record: bytes, server_random: bytes,
             server_private: bytes, salt: bytes, public: rsa.RSAPublicKey) -> list[LiveCheck]:
     trace = capture.traces["server"]
-    sent = {t.msg_type: t.raw for t in trace if getattr(t, "direction", "") == "sent"}
-    secrets = {t.label: t.secret for t in trace if hasattr(t, "secret")}
-    received = [t.raw for t in trace if getattr(t, "direction", "") == "received"]
+    messages = [t for t in trace if isinstance(t, HandshakeMessageTrace)]
+    sent = {t.msg_type: t.raw for t in messages if t.direction == "sent"}
+    secrets = {t.label: t.secret for t in trace if isinstance(t, SecretTrace)}
+    received = [t.raw for t in messages if t.direction == "received"]
     rfc_records = [s.value("complete record") for s in steps if s.side == "server" and s.title.startswith("send")]
     stream = capture.stream("server_to_client")
     ours = []

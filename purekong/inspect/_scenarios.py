@@ -28,6 +28,7 @@ from purekong.engine import (
     ConnectionClosed,
     DataReceived,
     HandshakeComplete,
+    HandshakeMessageTrace,
     KeyUpdated,
     RemoteProtocolError,
     ServerConfig,
@@ -145,7 +146,8 @@ class _Pair:
         self.pump()
         if len(self.done) != 2:
             raise ScenarioError(f"the handshake did not complete ({self.failed or 'no error reported'})")
-        self.capture.decisions.extend(_server_choices(self.server.config, self.hello, self.done["server"], self.capture.traces["server"]))
+        # The server's choices and their reasons come from the engine itself
+        # (its DecisionTrace events, checked against the wire by the recording).
 
     def exchange(self, request: bytes = REQUEST, response: bytes = RESPONSE) -> None:
         self.client.send_data(request)
@@ -172,53 +174,6 @@ def _offers(event: ClientHelloReceived) -> CapturedDecision:
          "signature_algorithms": [signature_scheme_name(s) for s in event.signature_algorithms],
          "alpn": list(event.alpn_protocols), "resumes_session": event.resumes_session},
     )
-
-
-def _server_choices(config: ServerConfig, hello: ClientHelloReceived | None, done: HandshakeComplete,
-                    server_trace: list[Any]) -> list[CapturedDecision]:
-    """Why the server chose what it chose, from its configuration and what the client offered."""
-    sent = {item.msg_type: item.raw for item in server_trace if getattr(item, "direction", "") == "sent"}
-    tls13 = done.version == "TLSv1.3"
-    offered = list(hello.versions) if hello else []
-    out = [CapturedDecision("server", "version", done.version,
-                    f"the highest version both sides speak: the client offered {', '.join(offered)}, the server allows "
-                    f"{', '.join(config.versions)} (RFC 8446 §4.2.1)")]
-    if done.resumed:
-        out.append(CapturedDecision("server", "cipher_suite", done.cipher_suite,
-                            "the resumed session's suite (a resumption keeps the hash of the original handshake; RFC 8446 §4.2.11)"))
-    else:
-        out.append(CapturedDecision("server", "cipher_suite", done.cipher_suite,
-                            f"the server's order wins: the first of {', '.join(config.ciphers)} that the client offered for "
-                            f"{done.version} (RFC 8446 §4.1.1; nginx's ssl_prefer_server_ciphers on)"))
-    if not done.resumed:
-        chain = config.certificates[0].chain
-        out.append(CapturedDecision("server", "certificate", chain[0].subject.rfc4514_string(),
-                            f"the first configured chain the client can use (its key type and curve against the client's "
-                            f"signature_algorithms; SNI {done.server_name!r}); {len(chain)} certificate(s) sent, leaf first "
-                            "(RFC 8446 §4.4.2.2)"))
-    fields = {f.name: f.meaning for m in (sent.get(2, b""), sent.get(12, b""), sent.get(15, b"")) if m
-              for f in dissect_handshake(m, tls13=tls13).walk() if f.meaning}
-    group = fields.get("group") or fields.get("named_curve")
-    groups = ", ".join(config.groups)
-    if group and not tls13:
-        out.append(CapturedDecision("server", "group", group,
-                            f"the first of the server's groups ({groups}) in the client's supported_groups (RFC 8422 §5.1.1)"))
-    elif group and sum(1 for item in server_trace if getattr(item, "msg_type", 0) == 2) > 1:
-        out.append(CapturedDecision("server", "group", group,
-                            f"the client's first key share was for none of the server's groups ({groups}): the server sent a "
-                            "HelloRetryRequest naming this one, and the second ClientHello carries a share for it (RFC 8446 §4.1.4)"))
-    elif group:
-        out.append(CapturedDecision("server", "group", group,
-                            f"the first of the server's groups ({groups}) the client sent a key share for; with none, the "
-                            "server would have sent a HelloRetryRequest (RFC 8446 §4.2.8)"))
-    scheme = fields.get("algorithm") or fields.get("signature_algorithm")
-    if scheme:
-        why = ("its certificate's key fixes the scheme: ECDSA P-256 signs with ecdsa_secp256r1_sha256 in TLS 1.3 (RFC 8446 §4.2.3)"
-               if tls13 else
-               "TLS 1.2 does not tie an ECDSA hash to the curve: the first ECDSA scheme of the client's signature_algorithms "
-               "(RFC 5246 §7.4.1.4.1)")
-        out.append(CapturedDecision("server", "signature_scheme", scheme, why))
-    return out
 
 
 def _certificate_phase(event: ClientHelloReceived, kwargs: dict[str, Any]) -> CapturedDecision:
@@ -367,7 +322,7 @@ def _key_update(seed: bytes) -> Capture:
         pair.pump()
         pair.exchange(b"after the server's KeyUpdate\n", b"both sides on generation 2\n")
         pair.close()
-    updates = [m for side in ("client", "server") for m in capture.traces[side] if getattr(m, "msg_type", None) == 24 and m.direction == "sent"]
+    updates = [m for side in ("client", "server") for m in capture.traces[side] if isinstance(m, HandshakeMessageTrace) and m.msg_type == 24 and m.direction == "sent"]
     if len(updates) < 4:
         raise ScenarioError(f"expected four KeyUpdate messages, saw {len(updates)}")
     return capture
@@ -386,10 +341,7 @@ def _bad_certificate_verify(seed: bytes) -> Capture:
         pair.pump()
     if pair.failed is None or "server" in pair.done:
         raise ScenarioError("the server accepted a CertificateVerify made with the wrong key")
-    capture.decisions.append(CapturedDecision(
-        "server", "failed_check", "CertificateVerify signature does not verify with the client certificate's public key",
-        "RFC 8446 §4.4.3: the recipient MUST verify the signature; if it fails, abort with a decrypt_error alert",
-        {"engine_error": str(pair.failed)}))
+    # Which check failed, and the rule, the server's engine reports itself (failed_check).
     return capture
 
 

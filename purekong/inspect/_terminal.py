@@ -224,6 +224,8 @@ def why_lines(recording: Recording) -> Iterator[Text]:
         line.append(decision.value)
         yield line
         why, *more = decision.reason.split("\n")
+        if decision.rfc and decision.rfc not in why:
+            why = f"{why} ({decision.rfc})" if why else decision.rfc
         if why:
             yield Text(f"           why: {why}", style="dim")
         for detail in more + [f"{key}: {detail_text(value)}" for key, value in decision.details.items()]:

@@ -17,6 +17,7 @@ from typing import Iterable
 
 from . import _keyschedule
 from ._decisions import wire_decisions
+from ._engine_report import check_decisions, check_records, engine_decisions
 from ._dissect import Field, dissect_handshake
 from ._kdf import next_traffic_secret, traffic_keys
 from ._protection import SUITES, SuiteParameters, TrafficKey, open_record, tls12_key_block
@@ -91,6 +92,9 @@ def build_recording(
     findings += passing
     all_secrets += [Secret(label, value, hellos.client_random, "inspector") for label, value in derived.items()]
     _compare_with_engine(messages, client_trace, server_trace, opened, findings)
+    findings += check_records(opened, client_trace, server_trace)
+    reported = engine_decisions(client_trace, server_trace)
+    findings += check_decisions(reported, wire_decisions(messages))
     if certificate_phase is None:
         certificate_phase = _traced_certificate_phase(server_trace)
     recording = Recording(
@@ -104,12 +108,18 @@ def build_recording(
         records=tuple(opened),
         handshake_messages=tuple(messages),
         secrets=tuple(all_secrets),
-        decisions=_with_wire_decisions(tuple(decisions), messages),
+        decisions=_with_wire_decisions(_with_engine_decisions(tuple(decisions), reported), messages),
         certificate_phase=certificate_phase,
         alerts=tuple(alerts),
         findings=tuple(findings),
     )
     return _keyschedule.recompute(recording)
+
+
+def _with_engine_decisions(given: tuple[Decision, ...], reported: list[Decision]) -> tuple[Decision, ...]:
+    """The caller's decisions, then the engine's own (with their reasons) for anything they did not cover."""
+    covered = {(d.what, d.side) for d in given}
+    return given + tuple(d for d in reported if (d.what, d.side) not in covered)
 
 
 def _with_wire_decisions(given: tuple[Decision, ...], messages: list[HandshakeMessage]) -> tuple[Decision, ...]:
@@ -428,7 +438,8 @@ def _compare_with_engine(
         for direction in DIRECTIONS:
             sent = (direction == CLIENT_TO_SERVER) == (role == "client")
             wanted = "sent" if sent else "received"
-            reported = [getattr(e, "raw") for e in trace if getattr(e, "direction", None) == wanted and isinstance(getattr(e, "raw", None), bytes)]
+            reported = [getattr(e, "raw") for e in trace if getattr(e, "direction", None) == wanted and hasattr(e, "msg_type")
+                        and isinstance(getattr(e, "raw", None), bytes)]
             on_wire = [m.raw for m in messages if m.direction == direction]
             complete = not any(r.epoch == EPOCH_UNKNOWN for r in records if r.direction == direction)
             for i, raw in enumerate(reported):

@@ -60,11 +60,16 @@ class RequestRecord:
 def record_of(exchange: "Exchange", sent: "Sent") -> RequestRecord | None:
     """The record of a finished exchange (None if nothing was answered)."""
     outcome = exchange.outcome
-    if outcome is None:
+    if outcome is not None:
+        ctx = outcome.context
+        status = ctx.response.status if ctx.response is not None else 0
+        route = (ctx.request.route if ctx.request is not None else None) or {}
+    elif exchange.timed_out:  # a plugin never returned: Kong's 500 went out
+        status = 500
+        matched = exchange.match.route if exchange.match is not None else None
+        route = {"name": matched.name, "id": matched.id} if matched is not None else {}
+    else:
         return None
-    ctx = outcome.context
-    status = ctx.response.status if ctx.response is not None else 0
-    route = (ctx.request.route if ctx.request is not None else None) or {}
     req, tls = exchange.req, exchange.client.info.tls
     return RequestRecord(
         client_ip=exchange.client.info.client_ip,
@@ -119,8 +124,7 @@ class RequestLog:
             return
         if self.file_format == "combined":
             self._append(line + "\n")
-        else:
-            assert exchange.outcome is not None
+        elif exchange.outcome is not None:  # a timed-out request has no serializable context
             self._append_serialized(exchange.outcome)
 
     def _append_serialized(self, outcome: "Outcome") -> None:

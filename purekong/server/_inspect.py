@@ -30,9 +30,9 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from purekong.engine import ServerConfig, ServerConnection
+from purekong.engine import RecordTrace, ServerConfig, ServerConnection
 
 __all__ = ["DEFAULT_MAX_RECORDINGS", "MAX_CAPTURE_BYTES", "InspectDir", "RecordedServerConnection"]
 
@@ -51,6 +51,8 @@ class RecordedServerConnection(ServerConnection):
         super().__init__(config, trace=self._on_trace)
 
     def _on_trace(self, event: Any) -> None:
+        if self._room <= 0 and isinstance(event, RecordTrace):
+            return  # the engine reports every record: past the kept bytes, keep none (bounded like the wire copy)
         side = "server"
         self.capture.traces[side].append(event)
         if self._also_trace is not None:
@@ -81,9 +83,10 @@ class RecordedServerConnection(ServerConnection):
 class InspectDir:
     """Where the recordings go, and how many stay."""
 
-    def __init__(self, directory: Path, max_recordings: int = DEFAULT_MAX_RECORDINGS) -> None:
+    def __init__(self, directory: Path, max_recordings: int = DEFAULT_MAX_RECORDINGS, log: Callable[[str], None] | None = None) -> None:
         self.directory, self.max_recordings = directory, max_recordings
         self.written = 0
+        self._log_line = log  # where "recorded in FILE" goes (default: the purekong.serve logger)
 
     def connection(self, config: ServerConfig, client: tuple[str, int], server: tuple[str, int], *, also_trace: Any = None) -> RecordedServerConnection:
         from purekong import __version__
@@ -103,7 +106,11 @@ class InspectDir:
         except Exception:
             _log.exception("--inspect: cannot write the recording of %s", conn.capture.title)
             return
-        _log.info("--inspect: %s recorded in %s (read it with: purekong inspect %s)", conn.capture.title, path, path)
+        line = f"--inspect: {conn.capture.title} recorded in {path} (read it with: purekong inspect {path})"
+        if self._log_line is not None:
+            self._log_line(line)
+        else:
+            _log.info("%s", line)
 
     def _write(self, capture: Any) -> Path:
         from purekong.inspect._adapter import recording_from_capture

@@ -96,6 +96,9 @@ class Exchange:
         self.handler, self.client, self.req = handler, client, req
         self.started = time.time()
         self.outcome: Outcome | None = None
+        #: A plugin call timed out: the client got a 500 and no phase runs any more.
+        self.timed_out = False
+        self.match: RouteMatch | None = None
         self._runner: Runner | None = None
         self._streamed: tuple[int, list[tuple[str, str]]] | None = None  # status and headers
         self._counted = False  # in WORKER_STATISTICS.connections_writing
@@ -115,7 +118,7 @@ class Exchange:
         WORKER_STATISTICS.connections_writing += 1  # until finish(): nginx's "writing"
         self._counted = True
         protocol = "https" if client.listener.ssl else "http"
-        match = config.router.match(
+        match = self.match = config.router.match(
             protocol=protocol, method=req.method, host=req.header("host"), path=req.target, sni=client.info.tls.server_name
         )
         runner = self._runner = config.plugins.runner_for(match, protocol)
@@ -313,8 +316,9 @@ class Exchange:
         """A plugin never returned: this request gets Kong's 500; its other phases do not run."""
         if self._ctx is not None:
             self._ctx.abandoned = True
-        self.outcome = None  # nothing more runs for it, the access log included
+        self.outcome = None  # no phase runs for it any more; the access line still says 500
         self._streamed = None
+        self.timed_out = True
         return Reply(500, [("Content-Type", JSON_CONTENT_TYPE)], cjson_encode({"message": default_message(500)}))
 
     async def _error_reply(self, status: int, message: str | None) -> Reply:
@@ -416,6 +420,8 @@ class Exchange:
             self._counted = False
         outcome = self.outcome
         if outcome is None:
+            if self.timed_out and self.handler.access_log is not None:
+                self.handler.access_log.write(self, sent)
             return
         if self._streamed is not None:
             if not sent.complete:

@@ -335,7 +335,7 @@ class TLSServer:
         self.options = options
         self.log = options.log or _stderr_log
         self.tracer = KeyLogWriter(options.keylog) if options.keylog is not None else None
-        self.inspect = InspectDir(options.inspect_dir) if options.inspect_dir is not None else None
+        self.inspect = InspectDir(options.inspect_dir, log=self.log) if options.inspect_dir is not None else None
         self.saving: set[asyncio.Task[None]] = set()  # --inspect recordings being written
         self._server: asyncio.base_events.Server | None = None
         self._connections: set[_TLSProtocol] = set()

@@ -28,15 +28,13 @@ from typing import Any, Callable, Iterable
 from purekong._devpki import make_dev_pki
 from purekong import plugins as builtins
 from purekong.engine import (
-    CertificatePhaseTrace,
     CertifiedKey,
     ClientConfig,
     ClientConnection,
     HandshakeComplete,
-    HandshakeMessageTrace,
-    SecretTrace,
     ServerConfig,
     ServerConnection,
+    Tracer,
 )
 from purekong.pdk import PLAIN_HTTP, ConnectionInfo, Request, Response, TLSInfo, UpstreamRequest
 from purekong.gateway import Declarative
@@ -87,7 +85,7 @@ class KongHarness:
         lua_style: bool = True,
         verify_depth: int | None = None,
         server_certificate: CertifiedKey | None = None,
-        trace: Callable[[HandshakeMessageTrace | SecretTrace | CertificatePhaseTrace], None] | None = None,
+        trace: Tracer | None = None,
         declarative: Declarative | None = None,
         certificate_handlers: Iterable[Callable] | None = None,
     ) -> None:

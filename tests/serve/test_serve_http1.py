@@ -235,12 +235,13 @@ def test_httpx_http11(gw, files):
     assert r.http_version == "HTTP/1.1" and r.status_code == 200 and r.reason_phrase == "OK"
 
 
-def test_a_client_offering_http10_alpn_is_accepted(gw, files):
+@pytest.mark.parametrize("protocol", ["http/1.0", "http/0.9"])  # nginx's ALPN list holds both
+def test_a_client_offering_only_an_older_http_over_alpn_is_accepted(gw, files, protocol):
     ctx = ssl.create_default_context(cafile=files.path("ca.pem"))
-    ctx.set_alpn_protocols(["http/1.0"])
+    ctx.set_alpn_protocols([protocol])
     with socket.create_connection(("127.0.0.1", gw.https), timeout=TIMEOUT) as sock:
         with ctx.wrap_socket(sock, server_hostname="localhost") as tls:
-            assert tls.selected_alpn_protocol() == "http/1.0"
+            assert tls.selected_alpn_protocol() == protocol
             tls.sendall(b"GET /echo HTTP/1.0\r\nHost: localhost\r\n\r\n")
             data = b""
             while chunk := tls.recv(65536):

@@ -22,8 +22,11 @@ from pathlib import Path
 import httpx
 import pytest
 from cryptography import x509
+from hypothesis import given, strategies as st
 
 from _serve_helpers import REPO, TIMEOUT, certificates_yml, start_gateway
+from purekong.server._access_log import RequestRecord, combined_line
+from purekong.server._metrics import Metrics
 
 OPS_APP = '''
 import asyncio, pathlib
@@ -314,6 +317,7 @@ def test_config_mode_without_default_certificate_makes_only_a_self_signed_one(tm
     state = tmp_path / "state"
     gw = start_gateway(tmp_path, ["-c", str(config), "--listen", "127.0.0.1:0 ssl", "--state-dir", str(state)])
     try:
+        assert f"  default certificate (clients whose SNI matches none): self-signed, {state / 'kong-default.crt'}" in gw.summary
         cert = _peer_cert(gw.https)  # no SNI: not the declarative one (its SNIs are localhost, api.test)
         assert cert.issuer == cert.subject and cert.subject.rfc4514_string() == "CN=localhost,O=purekong development"
         assert sorted(p.name for p in state.iterdir()) == ["kong-default.crt", "kong-default.key"]  # no CA key
@@ -330,9 +334,33 @@ def test_ssl_cert_is_the_default_certificate_for_clients_without_a_matching_sni(
     gw = start_gateway(tmp_path, ["-c", str(config), "--listen", "127.0.0.1:0 ssl", "--state-dir", str(state),
                                   "--ssl-cert", files.path("server.pem"), "--ssl-cert-key", files.path("server-key.pem")])
     try:
+        assert f"  default certificate (clients whose SNI matches none): --ssl-cert {files.path('server.pem')}" in gw.summary
         assert _peer_cert(gw.https, files.path("ca.pem")).subject == files.server.cert.subject
         assert not state.exists() or not any(state.iterdir())  # nothing generated
         result = subprocess.run(["curl", "-sS", "--cacert", files.path("ca.pem"), gw.url("/one")], capture_output=True, text=True, timeout=TIMEOUT)
         assert result.stdout == "/one", result.stderr
     finally:
         assert gw.stop() == 0, gw.stderr()
+
+
+# -- the access line and the metrics text, for any input --------------------------------
+
+@given(target=st.text(), agent=st.text(), referer=st.text())
+def test_combined_line_is_one_line_whatever_the_client_sends(target, agent, referer):
+    record = RequestRecord("127.0.0.1", 0.0, "GET", target, "1.1", 200, 5, referer, agent, None, "NONE", "r", 0.001)
+    line = combined_line(record)
+    assert "\n" not in line and "\r" not in line
+    # The three quoted fields stay three: no unescaped quote inside them.
+    assert len(re.findall(r'(?<!\\)"', line)) == 6
+
+
+@given(routes=st.lists(st.text(), min_size=1, max_size=5), statuses=st.lists(st.integers(100, 599), min_size=1, max_size=5))
+def test_metrics_text_parses_back_for_any_route_name(routes, statuses):
+    prometheus_parser = pytest.importorskip("prometheus_client.parser")
+    metrics = Metrics()
+    for route, status in zip(routes, statuses):
+        record = RequestRecord("127.0.0.1", 0.0, "GET", "/", "1.1", status, 0, "-", "-", None, "NONE", route, 0.01)
+        metrics.observe_request(record)
+    families = {f.name: f for f in prometheus_parser.text_string_to_metric_families(metrics.render())}
+    parsed = {(s.labels["route"], s.labels["code"]): s.value for s in families["purekong_http_requests"].samples}
+    assert parsed == {(r, c): n for (r, c), n in metrics.requests.items()}

@@ -90,6 +90,8 @@ def test_tls_server_inspect_flag(tmp_path, files):
             while tls.recv(4096):
                 pass
         [path] = _recordings(rec, 1)
+        proc.terminate()
+        assert f"recorded in {path}" in proc.communicate(timeout=TIMEOUT)[1]  # its stderr says where
         recording = Recording.from_json(path.read_bytes())
         hello = recording.handshake_messages[0]
         assert recording.tls_version == 0x0304 and hello.msg_type == 1 and b"localhost" in hello.raw  # the client's SNI

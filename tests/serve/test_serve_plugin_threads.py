@@ -145,6 +145,8 @@ services:
     err = g.stderr()
     line = next(line for line in err.splitlines() if "timed out" in line)
     assert "'stuck'" in line and "access phase" in line and "GET /stuck/here" in line
+    # the access line says what the client got
+    assert any('"GET /stuck/here HTTP/1.1" 500' in line for line in err.splitlines())
 
 
 HELLO_ROUTES = """\

@@ -13,7 +13,7 @@ import copy
 
 import time
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from tlslite.constants import (
     AlertDescription as TlsliteAlert,
@@ -34,11 +34,13 @@ from tlslite.messages import Alert
 
 from .._alerts import AlertDescription, RemoteProtocolError
 from .._config import SessionStore
+from .._trace import RecordTrace
 from .._suites import BY_CODE, SIGNATURE_SCHEMES, SUITES, VERSION_NAMES, VERSIONS
 from . import _records, _speedups
 from ._client_checks import ChainCheck, protocol_alert
 from ._hello import FirstHello, hello_server_name
 from ._hooked import RUNNING, Hooks, HookedTLSConnection, restore_session_data, session_data_for
+from ._record_trace import RecordTracer
 from ._settings import Plan, handshake_settings, tlslite_chain, tlslite_key
 from ._transport import MemoryTransport
 
@@ -81,6 +83,12 @@ class Driver:
         self._generator: Iterator[Any] | None = None
         self._is_handshake = False
         self._established = False
+
+    def trace_records(self, emit: Callable[[RecordTrace], None]) -> None:
+        """Report every record in and out to ``emit`` (a traced connection only)."""
+        tracer = RecordTracer(emit)
+        tracer.attach(self.tls)
+        self.records.on_record = tracer.report
 
     # -- bytes in and out --------------------------------------------------
     def feed(self, data: bytes) -> None:

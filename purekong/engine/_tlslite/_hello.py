@@ -170,6 +170,8 @@ class HelloFacts:
     groups: tuple[int, ...]
     signature_algorithms: tuple[int, ...]
     alpn_protocols: tuple[str, ...]
+    #: Groups of the key_share extension (TLS 1.3), in order.
+    key_share_groups: tuple[int, ...] = ()
 
 
 def describe_hello(hello: FirstHello) -> HelloFacts:
@@ -178,6 +180,7 @@ def describe_hello(hello: FirstHello) -> HelloFacts:
     groups = ch.getExtension(ExtensionType.supported_groups)
     sigalgs = ch.getExtension(ExtensionType.signature_algorithms)
     alpn = ch.getExtension(ExtensionType.alpn)
+    shares = ch.getExtension(ExtensionType.key_share)
     return HelloFacts(
         server_name=hello_server_name(hello),
         versions=tuple([tuple(v) for v in versions.versions]) if versions else (tuple(ch.client_version),),
@@ -185,6 +188,7 @@ def describe_hello(hello: FirstHello) -> HelloFacts:
         groups=tuple(groups.groups) if groups and groups.groups else (),
         signature_algorithms=tuple([(a << 8) | b for a, b in sigalgs.sigalgs]) if sigalgs and sigalgs.sigalgs else (),
         alpn_protocols=tuple([bytes(p).decode("ascii", "replace") for p in alpn.protocol_names]) if alpn and alpn.protocol_names else (),
+        key_share_groups=tuple(share.group for share in shares.client_shares) if shares and shares.client_shares else (),
     )
 
 

@@ -64,6 +64,9 @@ class Hooks:
     client_random: bytes = b""
     on_message: Callable[[str, int, bytes], None] | None = None
     on_secret: Callable[[str, bytes, bytes], None] | None = None
+    #: Traced servers: the scheme signed with (code or None) and the client's offer.
+    on_signature: Callable[[int | None, tuple[int, ...]], None] | None = None
+    signature_reported: bool = False
     #: Filled by the overrides, drained by the driver.
     warning_alerts: list[tuple[int, int]] = field(default_factory=list)
     key_updates: list[bool] = field(default_factory=list)
@@ -385,7 +388,10 @@ class HookedTLSConnection(TLSConnection):
     def _pickServerKeyExchangeSig(self, settings: Any, clientHello: Any, certList: Any = None, private_key: Any = None,
                                   version: tuple[int, int] = (3, 3), check_alt: bool = True) -> tuple[str | None, Any, Any]:
         """No SHA-1 fallback, only schemes the key can make, the configured order (see _policy)."""
-        return _policy.pick_server_signature(settings, clientHello, certList, private_key, version, check_alt, self.pk.signature_schemes)
+        chosen = _policy.pick_server_signature(settings, clientHello, certList, private_key, version, check_alt, self.pk.signature_schemes)
+        if self.pk.on_signature is not None:
+            self.pk.on_signature(_policy.scheme_code(chosen[0], chosen[2]), _policy.offered_schemes(clientHello))
+        return chosen
 
     def _handshakeWrapperAsync(self, handshaker: Iterator[Any], checker: Any) -> Iterator[Any]:
         """tlslite's bare protocol errors (a bad server CertificateVerify,

@@ -74,6 +74,22 @@ def pick_server_signature(
     raise TLSHandshakeFailure("No common signature algorithms")
 
 
+def scheme_code(name: str | None, key: Any) -> int | None:
+    """The code point of what pick_server_signature chose (TLS 1.2 RSA/ECDSA come back as a hash name)."""
+    if name is None:
+        return None
+    if name in SIGNATURE_SCHEMES:
+        return SIGNATURE_SCHEMES[name]
+    signature = SignatureAlgorithm.ecdsa if getattr(key, "key_type", "") == "ecdsa" else SignatureAlgorithm.rsa
+    code: int = (getattr(HashAlgorithm, name) << 8) | signature
+    return code
+
+
+def offered_schemes(client_hello: Any) -> tuple[int, ...]:
+    extension = client_hello.getExtension(ExtensionType.signature_algorithms)
+    return tuple(_code(s) for s in extension.sigalgs) if extension is not None and extension.sigalgs else ()
+
+
 def certificate_request_extension() -> Any:
     """``signature_algorithms_cert`` for a TLS 1.3 CertificateRequest."""
     schemes = [(code >> 8, code & 0xFF) for code in CERTIFICATE_SIGNATURE_SCHEMES]

@@ -19,7 +19,7 @@ alerts and errors stay exactly tlslite's. RFC 8446 §5.2-5.4, RFC 5246
 from __future__ import annotations
 
 import struct
-from typing import Any
+from typing import Any, Callable
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM, AESGCM, ChaCha20Poly1305
@@ -71,12 +71,14 @@ def _keys_for(state: Any, record_layer: Any, size_limit: int) -> _Keys | None:
 class RecordFastPath:
     """Seals and opens one connection's application-data records."""
 
-    __slots__ = ("tls", "_write", "_read")
+    __slots__ = ("tls", "_write", "_read", "on_record")
 
     def __init__(self, tls: Any) -> None:
         self.tls = tls
         self._write: _Keys | None = None
         self._read: _Keys | None = None
+        #: A traced connection's RecordTracer.report (see _record_trace); None untraced.
+        self.on_record: Callable[[str, bytes, bytes, int, int, Any, int, bool], None] | None = None
 
     def seal(self, data: bytes, out: list[bytes], content_type: int = APPLICATION_DATA) -> bool:
         """Append ``data`` to ``out`` as protected records of ``content_type``
@@ -93,6 +95,7 @@ class RecordFastPath:
             return False
         aead, fixed, size = keys.aead, keys.fixed, keys.size_limit
         seq = state.seqnum
+        on_record = self.on_record
         for start in range(0, len(data), size):
             chunk = data[start : start + size]
             if keys.tls13:  # RFC 8446 §5.2: the real type goes inside, the outer one is application data
@@ -106,6 +109,8 @@ class RecordFastPath:
             else:
                 out.append(_HEADER(content_type, 0x0303, len(chunk) + _TAG))
                 out.append(aead.encrypt((fixed ^ seq).to_bytes(12, "big"), chunk, _TLS12_AAD(seq, content_type, 0x0303, len(chunk))))
+            if on_record is not None:
+                on_record("sent", out[-2] + out[-1], chunk, content_type, 0, state, seq, keys.tls13)
             seq += 1
             state.seqnum = seq
         return True
@@ -130,6 +135,7 @@ class RecordFastPath:
             if partial:  # a handshake message or an alert is half-read: tlslite's
                 return None
         plaintexts: list[bytes] = []
+        on_record = self.on_record
         offset = 0
         available = len(incoming)
         with memoryview(incoming) as view:  # no copy of the ciphertext; released before resizing
@@ -146,12 +152,20 @@ class RecordFastPath:
                 if plaintext is None:
                     break
                 state.seqnum = seq + 1
+                if on_record is not None:
+                    on_record("received", bytes(incoming[offset:end]), plaintext, APPLICATION_DATA, _padding(keys, body_len, plaintext),
+                                   state, seq, keys.tls13)
                 offset = end
                 plaintexts.append(plaintext)
         if not offset:
             return None
         del incoming[:offset]
         return plaintexts[0] if len(plaintexts) == 1 else b"".join(plaintexts)
+
+
+def _padding(keys: _Keys, body_len: int, plaintext: bytes) -> int:
+    """TLS 1.3 zero padding of an opened record (traced connections only)."""
+    return body_len - _TAG - 1 - len(plaintext) if keys.tls13 else 0
 
 
 def _open_one(keys: _Keys, seq: int, body: memoryview) -> bytes | None:
