@@ -77,6 +77,7 @@ PINNED = [
     "tlslite.tlsrecordlayer:TLSRecordLayer._sendMsg",
     "tlslite.tlsconnection:TLSConnection._pickServerKeyExchangeSig",
     "tlslite.tlsconnection:TLSConnection._handshakeWrapperAsync",
+    "tlslite.tlsconnection:TLSConnection._clientGetServerHello",
     "tlslite.tlsconnection:TLSConnection._clientGetKeyFromChain",
     "tlslite.tlsconnection:TLSConnection._clientResume",
     "tlslite.tlsrecordlayer:TLSRecordLayer._calcPendingStates",

@@ -184,6 +184,9 @@ PATCHES: tuple[Patch, ...] = (
     Patch("tlslite.tlsconnection:TLSConnection._handshakeWrapperAsync", _S, _CONN._handshakeWrapperAsync,
           "a protocol error tlslite raises without an alert (a bad server CertificateVerify or Finished) gets its alert "
           "(illegal_parameter, decrypt_error, ...: RFC 8446 §6.2), not internal_error"),
+    Patch("tlslite.tlsconnection:TLSConnection._clientGetServerHello", _S, _CONN._clientGetServerHello,
+          "a ServerHello extension the client did not offer is unsupported_extension (RFC 8446 §4.2, RFC 5246 §7.4.1.4), a "
+          "pre_shared_key selecting an identity the client did not offer illegal_parameter (§4.2.11): tlslite crashed on both"),
     Patch("tlslite.tlsconnection:TLSConnection._clientGetKeyFromChain", _S, _CONN._clientGetKeyFromChain,
           "the client judges the server's chain (and a TLS 1.3 CertificateVerify's scheme, RFC 8446 §4.4.3) when it "
           "arrives, so a rejected server never sees the client's Finished"),
