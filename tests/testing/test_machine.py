@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import pytest
 from hypothesis import Phase, settings
-from hypothesis.stateful import rule, run_state_machine_as_test
+from hypothesis import strategies as st
+from hypothesis.stateful import initialize, rule, run_state_machine_as_test
 
 from purekong.testing import ConnectionPairMachine
 from purekong.testing._pair import purekong_pair
+from purekong.testing.strategies import config_pairs
 
 STEPS = settings(stateful_step_count=25)
 
@@ -55,7 +57,20 @@ def test_a_subclass_adds_rules():
 
 
 class DuplicatingMachine(ConnectionPairMachine):
-    """A planted fault: the server hands the application every chunk twice."""
+    """A planted fault: the server hands the application every chunk twice.
+
+    Its ``start`` finishes the handshake and sends one chunk, so the fault is
+    reached in every example (a generated run need not send data at all):
+    the kit's invariant must then catch it, every time, within the ci budget.
+    """
+
+    @initialize(configs=config_pairs(), handshake=st.none())
+    def start(self, configs, handshake):
+        super().start(configs, handshake)
+        self.pair.pump()
+        if self.pair.client.can_send():
+            self.send_from("client", b"data that must arrive once")
+            self.pair.pump()
 
     def make_pair(self, server_config, client_config, session=None):
         pair = super().make_pair(server_config, client_config, session)
