@@ -23,7 +23,7 @@ from purekong.engine import ClientConfig, ClientConnection, ServerConfig, Server
 from purekong.engine._tlslite import _flight_codec
 from purekong.engine._tlslite._flight_codec import FAST_WRITE, TLSLITE_WRITE, WRITERS
 from purekong.testing import OpenSSLClient, handshake_in_memory
-from tlslite.constants import CipherSuite
+from tlslite.constants import CipherSuite, ExtensionType, HandshakeType
 from tlslite.extensions import (
     ALPNExtension,
     KeyShareEntry,
@@ -34,6 +34,7 @@ from tlslite.extensions import (
 )
 from tlslite.messages import (
     Certificate,
+    CertificateEntry,
     CertificateRequest,
     CertificateVerify,
     EncryptedExtensions,
@@ -314,5 +315,6 @@ def test_a_duplicated_extension_type_is_written_as_tlslite_writes_it():
 
 
 def test_extension_framing_comes_from_tlslites_classes():
+    assert HandshakeType.server_hello == 2 and ExtensionType.key_share == 51
     for cls in (SrvSupportedVersionsExtension, ServerKeyShareExtension, ALPNExtension, TLSExtension):
         assert cls.write is TLSExtension.write

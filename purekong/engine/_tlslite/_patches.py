@@ -24,10 +24,8 @@ The rules, which the code below carries out and
    tlslite, so an upgrade that moves one fails loudly.
 
 The replacements live with their kind of work: ``_backend`` (primitives on
-``cryptography``, randomness), ``_speedups`` (the same behaviour, faster),
-``_flight_codec``/``_flight_reader`` (tlslite's bytes and objects for the
-handshake flights, faster) and ``_hooked`` (behaviour purekong changes on
-purpose).
+``cryptography``, randomness), ``_speedups`` (the same behaviour, faster)
+and ``_hooked`` (behaviour purekong changes on purpose).
 """
 
 from __future__ import annotations
