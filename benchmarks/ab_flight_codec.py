@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""What the flight codecs buy: the engine with them and without them, side by side.
+"""What the server-flight writer buys: the engine with it and without it, side by side.
 
     python3 benchmarks/ab_flight_codec.py [--runs N] [--handshakes N]
     python3 benchmarks/ab_flight_codec.py --worker on|off VERSION KIND N   (one run)
@@ -7,9 +7,8 @@
 Each run is a fresh process doing N in-memory full handshakes (a stdlib
 ``ssl`` client, purekong's ``ServerConnection``, tickets off) and reporting
 the server's CPU time (``time.thread_time`` around the server's calls only).
-``off`` puts tlslite's own ``write`` and ``parse`` back on the classes the
-codecs replace (``_flight_codec.TLSLITE_WRITE``, ``_flight_reader.TLSLITE_PARSE``),
-so the two differ by that change alone.
+``off`` puts tlslite's own ``write`` back on the classes the writer replaces
+(``_flight_codec.TLSLITE_WRITE``), so the two differ by that change alone.
 Runs alternate on/off, so load on this shared machine hits both alike; the
 figure is the median per case. Run on demand; never part of the test suite.
 """
@@ -51,13 +50,11 @@ def _certified(kind: str):  # type: ignore[no-untyped-def]
 def worker(mode: str, version: str, kind: str, count: int) -> float:
     """Server CPU seconds per handshake, in this process."""
     from purekong.engine import NEED_DATA, PAUSED, ServerConfig, ServerConnection
-    from purekong.engine._tlslite import _flight_codec, _flight_reader
+    from purekong.engine._tlslite import _flight_codec
 
     if mode == "off":
         for cls, write in _flight_codec.TLSLITE_WRITE.items():
             setattr(cls, "write", write)
-        for cls, parse in _flight_reader.TLSLITE_PARSE.items():
-            setattr(cls, "parse", parse)
     config = ServerConfig(certificates=(_certified(kind),), versions=(version,), session_resumption=False, ticket_keys=())
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
