@@ -84,6 +84,17 @@ class RequestHandler:
         self.config, self.pool, self.access_log = config, pool, access_log
         #: Where Kong Python plugins' phases run (None: inline, on the event loop).
         self.plugin_threads = plugin_threads
+        # id(route or service) -> (it, its dict): built once per entity of this
+        # configuration (a reload makes a new handler), copied per request.
+        self._entity_dicts: dict[int, tuple[Any, dict[str, Any]]] = {}
+
+    def entity_dict(self, entity: Any) -> dict[str, Any]:
+        """A route or service as the PDK shows it (``kong.router.get_route()``):
+        a fresh copy each time, since a plugin may change what it is given."""
+        cached = self._entity_dicts.get(id(entity))
+        if cached is None or cached[0] is not entity:
+            cached = self._entity_dicts[id(entity)] = (entity, _entity_dict(entity))
+        return {k: _copied(v) if type(v) is list else v for k, v in cached[1].items()}
 
     def exchange(self, client: Client, req: HTTPRequest) -> "Exchange":
         return Exchange(self, client, req)
@@ -128,8 +139,8 @@ class Exchange:
             headers=req.headers,
             body=req.body,
             http_version=req.http_version,
-            route=_entity_dict(match.route) if match else None,
-            service=_entity_dict(match.service) if match and match.service else None,
+            route=self.handler.entity_dict(match.route) if match else None,
+            service=self.handler.entity_dict(match.service) if match and match.service else None,
             start_time=self.started,
             forwarded_prefix=match.stripped_prefix if match and match.stripped_prefix != "/" else None,
         )
@@ -442,6 +453,10 @@ class Exchange:
                 return
         if self.handler.access_log is not None:
             self.handler.access_log.write(self, sent)
+
+
+def _copied(value: list[Any]) -> list[Any]:
+    return [_copied(v) if type(v) is list else v for v in value]
 
 
 def _entity_dict(entity: Any) -> dict[str, Any]:
