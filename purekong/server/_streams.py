@@ -186,6 +186,11 @@ class TLSStream:
 
 async def _drain(writer: asyncio.StreamWriter, timeout: float) -> None:
     try:
+        if writer.transport.get_write_buffer_size() == 0:
+            # The socket took it all: drain() cannot wait (the transport pauses
+            # its protocol only over the high-water mark), so no deadline to arm.
+            await writer.drain()
+            return
         async with asyncio.timeout(timeout):
             await writer.drain()
     except TimeoutError:
