@@ -19,7 +19,7 @@ def probe(port, tmp_path, *extra, timeout="0.5"):
     # A short read timeout keeps the silent cases (planted flaws, stalls) quick.
     report = tmp_path / "report.json"
     status = main(["probe", f"127.0.0.1:{port}", "--sni", "localhost", "--examples", "4", "--timeout", timeout,
-                   "--report", str(report), *extra])
+                   "--report", str(report), *extra])  # a later --examples wins
     return status, json.loads(report.read_text())
 
 
@@ -44,6 +44,33 @@ def test_planted_flaws_are_found(probe_server, tmp_path, capsys, flaw, property_
     assert failed[property_name]["counterexample"].startswith(words)
     assert bytes.fromhex(failed[property_name]["counterexample_bytes"])[:1] in (b"\x16", b"\x18")  # a record, as sent
     assert words in capsys.readouterr().out
+
+
+def test_a_certificate_without_certificate_verify_is_found(probe_server, tmp_path, capsys, client_pem):
+    # CVE-2022-25640 on a Kong-style mTLS server: found in the second flight's first plan, with its recording.
+    status, report = probe(probe_server("accepts_certificate_without_verify"), tmp_path, "--client-cert", client_pem[0],
+                           "--key", client_pem[1], "--recordings", str(tmp_path / "rec"), timeout="5")
+    out = capsys.readouterr().out
+    failed = {p["name"]: p for p in report["properties"] if not p["passed"]}
+    assert status == 1 and set(failed) == {"second_flight"}, out
+    finding = failed["second_flight"]
+    assert finding["counterexample"].startswith("client Certificate without its CertificateVerify (TLSv1.3; RFC 8446 §4.4.3; "
+                                                "CVE-2022-25640): expected unexpected_message, but the server went on"), finding
+    assert "edit: skip the client's CertificateVerify" in finding["answer"] and finding["connections"] == 1
+    from purekong.inspect import CLIENT_TO_SERVER, Recording
+
+    recording = Recording.from_json((tmp_path / "rec" / "second_flight.json").read_text())
+    sent = [m.msg_type for m in recording.handshake_messages if m.direction == CLIENT_TO_SERVER]
+    assert 11 in sent and 15 not in sent and 20 in sent, sent  # decrypted with the client's keys: Certificate, no CertificateVerify, Finished
+    assert f"purekong inspect {tmp_path / 'rec' / 'second_flight.json'}" in out
+
+
+def test_a_correct_mtls_server_passes_every_second_flight_plan(probe_server, tmp_path, capsys, client_pem):
+    status, report = probe(probe_server(mtls=True), tmp_path, "--client-cert", client_pem[0], "--key", client_pem[1],
+                           "--examples", "19", timeout="5")
+    flight = next(p for p in report["properties"] if p["name"] == "second_flight")
+    assert status == 0 and flight["passed"] and flight["connections"] == 19, capsys.readouterr().out
+    assert not flight["divergences"], flight  # every plan applied: the server asked for the certificate
 
 
 @pytest.mark.parametrize("behaviour, words", [
