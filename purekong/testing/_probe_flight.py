@@ -118,6 +118,8 @@ class TcpAttacker(AttackerPeer):
                     continue
                 if self.client.peer_alerts or (self.client.failed and self.answer):
                     break
+                if self.edits and not self.applied and self.client.established and not pending_after:
+                    break  # the flight is sent and no edit applied (no CertificateRequest): nothing to wait for
                 ready, _, _ = select.select([self.sock], [], [], min(0.2, max(0.0, deadline - time.monotonic())))
                 if not ready:
                     if direction.held:  # nothing followed a held message: it goes out as it was
