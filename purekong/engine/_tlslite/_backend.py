@@ -39,6 +39,8 @@ from tlslite.errors import TLSIllegalParameterException
 from tlslite.utils import keyfactory
 from tlslite.utils import x25519 as tl_x25519
 
+from purekong._deterministic import seeded_random_source
+
 from ._hooked import report_shared_secret
 from ._keys import (
     CURVES,
@@ -96,23 +98,6 @@ def random_source(fn: Callable[[int], bytes]) -> Iterator[None]:
         yield
     finally:
         RANDOM_SOURCE.reset(token)
-
-
-def seeded_random_source(seed: bytes) -> Callable[[int], bytes]:
-    """A deterministic byte stream (SHA-256 in counter mode) for tests and
-    reproducible transcripts. Never use it for real connections."""
-    counter = 0
-    buffer = b""
-
-    def take(n: int) -> bytes:
-        nonlocal counter, buffer
-        while len(buffer) < n:
-            buffer += hashlib.sha256(seed + counter.to_bytes(8, "big")).digest()
-            counter += 1
-        out, buffer = buffer[:n], buffer[n:]
-        return out
-
-    return take
 
 
 def _tlslite_random_bytes(how_many: int) -> bytearray:
