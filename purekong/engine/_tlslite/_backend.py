@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
-import hashlib
 import hmac
 import os
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Protocol
