@@ -43,7 +43,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from _common import child_env, machine_info, raise_nofile  # noqa: E402
+from _common import child_env, machine_info, raise_nofile, stop_server  # noqa: E402
 
 CLIENTS = 16
 
@@ -94,9 +94,13 @@ def write_fixtures(directory: str) -> None:
     def indent(text: str) -> str:
         return "".join("    " + line + "\n" for line in text.splitlines())
 
-    for plugins in (False, True):
-        route_plugins = ("    plugins:\n    - name: bench-header\n    - name: tls-metadata-headers\n"
-                         "      config: {inject_client_cert_details: true}\n") if plugins else ""
+    variants = {  # config file -> the plugins on every route
+        "kong.yml": "",
+        "kong-python-plugin.yml": "    plugins:\n    - name: bench-header\n",
+        "kong-plugins.yml": ("    plugins:\n    - name: bench-header\n    - name: tls-metadata-headers\n"
+                             "      config: {inject_client_cert_details: true}\n"),
+    }
+    for config_name, route_plugins in variants.items():
         services = []
         for app, path in (("hello", "/"), ("upload", "/upload")):
             services.append(f"- name: {app}\n  asgi: asgi_apps:{app}\n  routes:\n  - name: {app}\n"
@@ -104,7 +108,7 @@ def write_fixtures(directory: str) -> None:
         yml = ('_format_version: "3.0"\nservices:\n' + "".join(services)
                + "certificates:\n- cert: |\n" + indent(cert_pem) + "  key: |\n" + indent(key_pem)
                + "  snis:\n  - name: localhost\n")
-        with open(os.path.join(directory, "kong-plugins.yml" if plugins else "kong.yml"), "w") as f:
+        with open(os.path.join(directory, config_name), "w") as f:
             f.write(yml)
 
 
@@ -127,7 +131,7 @@ def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 30.0) -> 
     raise RuntimeError("server did not start listening")
 
 
-def start(kind: str, directory: str, app: str, plugins: bool = False) -> tuple[subprocess.Popen, int]:
+def start(kind: str, directory: str, app: str, plugins: str = "kong.yml") -> tuple[subprocess.Popen, int]:
     port = free_port()
     env = child_env()
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [directory, env.get("PYTHONPATH")]))
@@ -139,23 +143,13 @@ def start(kind: str, directory: str, app: str, plugins: bool = False) -> tuple[s
                "--port", str(port), "--ssl-certfile", "cert.pem", "--ssl-keyfile", "key.pem",
                "--log-level", "warning", "--no-access-log"]
     else:
-        config = "kong-plugins.yml" if plugins else "kong.yml"
-        cmd = [sys.executable, "-m", "purekong.cli", "serve", "-c", config, "--listen", f"127.0.0.1:{port} ssl",
+        cmd = [sys.executable, "-m", "purekong.cli", "serve", "-c", plugins, "--listen", f"127.0.0.1:{port} ssl",
                "--state-dir", os.path.join(directory, "state"), "--log-level", "warning",
                "--plugins-dir", "plugins", "--max-body-size", str(1 << 20)]
     proc = subprocess.Popen(cmd, cwd=directory, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             preexec_fn=raise_nofile)
     wait_listening(port, proc)
     return proc, port
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def tree_cpu(pid: int) -> float:
@@ -199,7 +193,7 @@ def h2load(port: int, path: str, requests: int, *, close: bool, body_file: str |
             "failed": int(counts.group(3)) + int(counts.group(4))}
 
 
-def measure(kind: str, directory: str, app: str, *, close: bool, requests: int, plugins: bool = False,
+def measure(kind: str, directory: str, app: str, *, close: bool, requests: int, plugins: str = "kong.yml",
             streams: int | None = None) -> dict:
     path = "/upload" if app == "upload" else "/"
     body_file = os.path.join(directory, "body.bin") if app == "upload" else None
@@ -220,7 +214,7 @@ def measure(kind: str, directory: str, app: str, *, close: bool, requests: int, 
             result["per_cpu_second"] = result["succeeded"] / cpu if cpu else float("nan")
             runs.append(result)
     finally:
-        stop(proc)
+        stop_server(proc)
     return {
         "rps": statistics.median(r["rps"] for r in runs),
         "per_cpu_second": statistics.median(r["per_cpu_second"] for r in runs),
@@ -270,9 +264,13 @@ def main() -> int:
             pk = measure("purekong", directory, app, close=close, requests=requests)
             uv = measure("uvicorn", directory, app, close=close, requests=requests)
             results["rows"].append(compared(row, pk, "uvicorn", uv))
-        for row, app, close, requests in cases[:2]:
-            pk = measure("purekong", directory, app, close=close, requests=requests, plugins=True)
-            label = f"{row}, Python plugin + tls-metadata-headers"
+        for (row, app, close, requests), (config_name, what) in [
+            (cases[0], ("kong-python-plugin.yml", "one Python plugin (the thread hand-off)")),
+            (cases[0], ("kong-plugins.yml", "Python plugin + tls-metadata-headers")),
+            (cases[1], ("kong-plugins.yml", "Python plugin + tls-metadata-headers")),
+        ]:
+            pk = measure("purekong", directory, app, close=close, requests=requests, plugins=config_name)
+            label = f"{row}, {what}"
             if "error" in pk:
                 print(f"{label:44} error: {pk['error']}")
             else:

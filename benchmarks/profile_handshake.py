@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Where a purekong server handshake spends its time (docs/performance.md).
 
-    python3 benchmarks/profile_handshake.py [--handshakes N] [--top N] [--without-flight-codecs]
+    python3 benchmarks/profile_handshake.py [--handshakes N] [--top N]
 
 Runs N in-memory TLS 1.3 ECDSA P-256 full handshakes (a stdlib ``ssl`` client,
 purekong's ServerConnection), profiles only the server's calls with cProfile,
@@ -28,7 +28,6 @@ from purekong.engine import NEED_DATA, PAUSED, CertifiedKey, ServerConfig, Serve
 BUCKETS = [
     ("crypto in OpenSSL (cryptography, hashlib)", lambda fn, name: fn == "~" and any(k in name for k in ("cryptography", "_hashlib", "x25519", "openssl"))),
     ("purekong adapter: ClientHello codec", lambda fn, name: "purekong" in fn and "_hello_codec" in fn),
-    ("purekong adapter: flight codecs", lambda fn, name: "purekong" in fn and "_flight_" in fn),
     ("purekong adapter: primitives and speed-up glue", lambda fn, name: "purekong" in fn and any(k in fn for k in ("_backend", "_keys", "_speedups", "_records"))),
     ("purekong engine: state machine, pause, hooks", lambda fn, name: "purekong" in fn),
     ("tlslite: message codec", lambda fn, name: "tlslite" in fn and any(k in fn for k in ("messages.py", "extensions.py", "codec.py"))),
@@ -54,16 +53,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--handshakes", type=int, default=400)
     parser.add_argument("--top", type=int, default=25)
-    parser.add_argument("--without-flight-codecs", action="store_true",
-                        help="tlslite's own write/parse for the flights (the code before the flight codecs)")
     args = parser.parse_args()
-    if args.without_flight_codecs:
-        from purekong.engine._tlslite import _flight_codec, _flight_reader
-
-        for cls, write in _flight_codec.TLSLITE_WRITE.items():
-            setattr(cls, "write", write)
-        for cls, parse in _flight_reader.TLSLITE_PARSE.items():
-            setattr(cls, "parse", parse)
     config = ServerConfig(certificates=(certified(),), versions=("TLSv1.3",), session_resumption=False, ticket_keys=())
     client_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     client_ctx.check_hostname, client_ctx.verify_mode = False, ssl.CERT_NONE

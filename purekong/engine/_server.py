@@ -301,9 +301,7 @@ class ServerConnection(Connection):
     def _trace_hello(self, hello: FirstHello, resumes: bool) -> None:
         facts = describe_hello(hello)
         tls13 = (3, 4) in facts.versions and "TLSv1.3" in self.config.versions
-        ticket = hello.message.getExtension(35)  # session_ticket (RFC 5077)
-        offered_ticket = bool(ticket is not None and ticket.ticket)
-        for decision in hello_decisions(self.config, facts.groups, facts.key_share_groups, resumes, tls13, offered_ticket):
+        for decision in hello_decisions(self.config, facts.groups, facts.key_share_groups, resumes, tls13, facts.offers_ticket):
             if decision.topic == "hello_retry_request":
                 self._retry_group = decision.what
             self._call_tracer(decision)
@@ -315,10 +313,10 @@ class ServerConnection(Connection):
                                           facts.version == "TLSv1.3"))
         if self._retry_group is not None:
             self._call_tracer(retry_group_decision(self._retry_group))
-        chain = getattr(self._driver.session(), "serverCertChain", None)
-        if not facts.resumed and chain is not None and chain.x509List:
-            leaf = x509.load_der_x509_certificate(bytes(chain.x509List[0].bytes))
-            self._call_tracer(certificate_decision(leaf.subject.rfc4514_string(), len(self.config.certificates), facts.server_name))
+        leaf = self._driver.server_leaf_certificate()
+        if not facts.resumed and leaf is not None:
+            subject = x509.load_der_x509_certificate(leaf).subject.rfc4514_string()
+            self._call_tracer(certificate_decision(subject, len(self.config.certificates), facts.server_name))
 
 
 def _client_hello_event(hello: FirstHello, resumes_session: bool) -> ClientHelloReceived:

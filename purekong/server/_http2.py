@@ -41,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import h2.config
 import h2.connection
@@ -98,6 +99,7 @@ class _Connection:
         self.incoming: dict[int, _Incoming] = {}
         self.tasks: dict[int, asyncio.Task[None]] = {}
         self.window_opened = asyncio.Event()  # a WINDOW_UPDATE or SETTINGS arrived
+        self.stream_done = asyncio.Event()  # a stream's task ended: the read timeout changes
         self.write_lock = asyncio.Lock()
         self.closed = False
         self.goaway_sent = False
@@ -150,31 +152,49 @@ class _Connection:
             self.closed = True
 
     async def _read_loop(self) -> None:
-        while True:
-            self.state.idle = not self.tasks and not self.incoming
-            # Idle: keepalive_timeout; a request still arriving: client_timeout;
-            # responses in flight: their own deadlines.
-            timeout = self.limits.timeouts.idle if self.state.idle else (self.limits.timeouts.client if not self.tasks else None)
-            try:
-                async with asyncio.timeout(timeout):
-                    data = await self.stream.receive()
-            except TimeoutError:
-                return  # GOAWAY(NO_ERROR) on the way out
-            if not data:
-                self.closed = True
-                return
-            try:
-                events = self.conn.receive_data(data)
-            except h2.exceptions.ProtocolError as exc:
-                _log.info("HTTP/2 protocol error from the client: %s", exc)
-                await self.flush()  # h2 queued its GOAWAY
-                self.goaway_sent = True
-                return
-            for event in events:
-                self._on_event(event)
-            await self.flush()
-            if any(isinstance(e, h2.events.ConnectionTerminated) for e in events):
-                return
+        receiving: asyncio.Future[Any] | None = None
+        try:
+            while True:
+                if receiving is None:
+                    receiving = asyncio.ensure_future(self.stream.receive())
+                self.state.idle = not self.tasks and not self.incoming
+                # Idle: keepalive_timeout; a request still arriving: client_timeout;
+                # responses in flight: their own deadlines. A stream ending
+                # (stream_done) starts the count again.
+                timeout = self.limits.timeouts.idle if self.state.idle else (self.limits.timeouts.client if not self.tasks else None)
+                self.stream_done.clear()
+                done_waiter: asyncio.Future[Any] = asyncio.ensure_future(self.stream_done.wait())
+                try:
+                    await asyncio.wait([receiving, done_waiter], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    done_waiter.cancel()
+                if not receiving.done():
+                    if self.stream_done.is_set():
+                        continue
+                    return  # the timeout: GOAWAY(NO_ERROR) on the way out
+                data, receiving = receiving.result(), None
+                if not await self._received(data):
+                    return
+        finally:
+            if receiving is not None:
+                receiving.cancel()
+
+    async def _received(self, data: bytes) -> bool:
+        """Feed h2; False once the connection is over."""
+        if not data:
+            self.closed = True
+            return False
+        try:
+            events = self.conn.receive_data(data)
+        except h2.exceptions.ProtocolError as exc:
+            _log.info("HTTP/2 protocol error from the client: %s", exc)
+            await self.flush()  # h2 queued its GOAWAY
+            self.goaway_sent = True
+            return False
+        for event in events:
+            self._on_event(event)
+        await self.flush()
+        return not any(isinstance(e, h2.events.ConnectionTerminated) for e in events)
 
     def _on_event(self, event: h2.events.Event) -> None:
         if isinstance(event, h2.events.RequestReceived):
@@ -260,6 +280,7 @@ class _Connection:
             _log.debug("HTTP/2 stream %d not completed: %s", stream_id, exc)
         finally:
             self.tasks.pop(stream_id, None)
+            self.stream_done.set()
             if cycle is not None:
                 await finish_cycle(cycle, sent)
             if reply is not None:

@@ -87,33 +87,36 @@ def test_session_tickets_off_keeps_no_ticket_of_an_earlier_session(pki):
     assert hello.ext(SESSION_TICKET) is None
 
 
-# -- against openssl s_server over real sockets ---------------------------------------------
-needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+# -- against openssl s_server and gnutls-serv over real sockets -----------------------------
 
 
-class _SServer:
-    """``openssl s_server`` on a free local port, one TLS 1.2 handshake at a time."""
+class _RealServer:
+    """``openssl s_server`` or ``gnutls-serv`` (TLS 1.2 only) on a free local port."""
 
-    def __init__(self, pki, tmp_path, *extra: str) -> None:
+    def __init__(self, kind: str, pki, tmp_path, *, tickets: bool) -> None:
+        chain = tmp_path / "server_chain.pem"
         intermediate = tmp_path / "server_inter.pem"
+        chain.write_text(pki.rsa_leaf.pem + pki.server_inter.pem)
         intermediate.write_text(pki.server_inter.pem)
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
-        self.proc = subprocess.Popen(
-            ["openssl", "s_server", "-accept", str(self.port), "-tls1_2", "-cert", pki.files["ec_chain"],
-             "-key", pki.files["ec_key"], "-cert_chain", str(intermediate), "-naccept", "2", *extra],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        )
+        if kind == "openssl":
+            command = ["openssl", "s_server", "-accept", str(self.port), "-tls1_2", "-cert", pki.files["rsa_chain"],
+                       "-key", pki.files["rsa_key"], "-cert_chain", str(intermediate)] + ([] if tickets else ["-no_ticket"])
+        else:
+            command = ["gnutls-serv", "-p", str(self.port), "--x509certfile", str(chain), "--x509keyfile", pki.files["rsa_key"],
+                       "--priority", "NORMAL:-VERS-ALL:+VERS-TLS1.2"] + ([] if tickets else ["--noticket"])
+        self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()  # uses up one accept
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
                 return
             except OSError:
                 time.sleep(0.05)
         self.close()
-        raise AssertionError("openssl s_server did not start")
+        raise AssertionError(f"{kind} did not start")
 
     def close(self) -> str:
         self.proc.kill()
@@ -143,19 +146,22 @@ def _handshake_over_tcp(client: PK, port: int) -> bytes:
     return hello
 
 
-@needs_openssl
-def test_openssl_s_server_without_tickets_after_a_ticket_issuing_one(pki, tmp_path):
+@pytest.mark.parametrize("kind", ["openssl", "gnutls"])
+def test_a_real_server_without_tickets_after_a_ticket_issuing_one(pki, tmp_path, kind):
+    """openssl s_server -no_ticket / gnutls-serv --noticket, offered the ticket of a ticket-issuing server."""
+    if shutil.which("openssl" if kind == "openssl" else "gnutls-serv") is None:
+        pytest.skip(f"{kind} is not installed")
     config = pk_client_config(pki, "1.2")
-    issuing = _SServer(pki, tmp_path)
+    issuing = _RealServer(kind, pki, tmp_path, tickets=True)
     try:
         first = pk_client(config)
         _handshake_over_tcp(first, issuing.port)
         assert first.handshake is not None and not first.handshake.resumed, (first.error, first.events)
     finally:
-        issuing_output = issuing.close()
+        issuing.close()
     session = first.conn.session
     assert session is not None
-    declining = _SServer(pki, tmp_path, "-no_ticket")
+    declining = _RealServer(kind, pki, tmp_path, tickets=False)
     try:
         second = pk_client(config, session=session)
         offered = Hello.parse(_handshake_over_tcp(second, declining.port))
@@ -163,4 +169,4 @@ def test_openssl_s_server_without_tickets_after_a_ticket_issuing_one(pki, tmp_pa
         declining.close()
     assert offered.ext(SESSION_TICKET), "the client offered no ticket: nothing is tested"
     assert second.error is None, second.error
-    assert isinstance(second.handshake, HandshakeComplete) and not second.handshake.resumed, issuing_output
+    assert isinstance(second.handshake, HandshakeComplete) and not second.handshake.resumed

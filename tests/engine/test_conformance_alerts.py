@@ -146,6 +146,10 @@ PINNED_ELSEWHERE = {
     "a record that fails authentication": "test_engine_records.py::test_tampered_record_gets_bad_record_mac",
     "a malformed message": "test_engine_fuzz.py::test_mutated_client_hello",
     "the client rejects the server's chain (`verify_server`)": "test_client_chain.py::test_a_rejected_chain_gets_no_client_finished",
+    "a ServerHello extension the client did not offer":
+        "test_client_alerts.py::test_a_server_hello_extension_the_client_did_not_offer_is_unsupported_extension",
+    "a ServerHello pre_shared_key selecting an identity the client did not offer":
+        "test_client_alerts.py::test_a_psk_identity_the_client_did_not_offer_is_illegal_parameter",
     "a server CertificateVerify with a scheme the client did not offer, or one its key cannot make":
         "test_client_alerts.py::test_a_server_signature_with_a_scheme_the_client_did_not_offer_is_illegal_parameter",
     "a bug in tlslite-ng": "test_engine_fuzz.py::test_internal_error_alert_has_a_record_version",

@@ -10,6 +10,10 @@
   client's second flight in TLS 1.2, so that a rejected server never sees
   the client's Finished; a TLS 1.3 CertificateVerify must use a scheme the
   client offered (RFC 8446 §4.4.3);
+* a ServerHello extension the ClientHello did not carry is
+  unsupported_extension (RFC 8446 §4.2, RFC 5246 §7.4.1.4), and a TLS 1.3
+  pre_shared_key must select an identity the client offered (§4.2.11):
+  tlslite crashed on both (internal_error);
 * a TLS 1.2 ticket counts as accepted only when the server echoes the
   ClientHello's session ID (RFC 5077 §3.4); otherwise the client runs the
   full handshake the server started. The ClientHello carries a fresh
@@ -33,6 +37,7 @@ from tlslite.errors import (
     TLSUnexpectedMessage,
     TLSUnknownPSKIdentity,
 )
+from tlslite.messages import ServerHello
 from tlslite.utils import cryptomath
 
 from .._alerts import AlertDescription
@@ -98,6 +103,31 @@ def resumable(hooks: Any, session: Any, server_hello: Any) -> Any:
         return session
     if hooks.offered_session_id and bytes(server_hello.session_id) == hooks.offered_session_id:
         return session
+    return None
+
+
+def checked_server_hello(tls: Any, client_hello: Any, get_server_hello: Iterator[Any]) -> Iterator[Any]:
+    """tlslite's ``_clientGetServerHello``, then the ServerHello's extensions checked against the ClientHello."""
+    for result in get_server_hello:
+        if isinstance(result, ServerHello):
+            problem = _server_hello_problem(client_hello, result)
+            if problem is not None:
+                alert, message = problem
+                yield from tls._sendError(int(alert), message)
+        yield result
+
+
+def _server_hello_problem(client_hello: Any, server_hello: Any) -> tuple[AlertDescription, str] | None:
+    offered = {e.extType for e in client_hello.extensions or ()} | {ExtensionType.renegotiation_info}  # the SCSV asks for it
+    unasked = [e.extType for e in server_hello.extensions or () if e.extType not in offered]
+    if unasked:
+        names = ", ".join(ExtensionType.toStr(t) for t in unasked)
+        return AlertDescription.unsupported_extension, f"the ServerHello carries extensions the client did not offer: {names}"
+    psk = server_hello.getExtension(ExtensionType.pre_shared_key)
+    if psk is not None:
+        identities = client_hello.getExtension(ExtensionType.pre_shared_key).identities
+        if not 0 <= psk.selected < len(identities):
+            return AlertDescription.illegal_parameter, f"the server selected PSK identity {psk.selected} of {len(identities)}"
     return None
 
 

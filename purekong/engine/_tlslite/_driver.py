@@ -84,6 +84,11 @@ class Driver:
         self._is_handshake = False
         self._established = False
 
+    def server_leaf_certificate(self) -> bytes | None:
+        """DER of the certificate this server sent (None before it did, or on resumption)."""
+        chain = getattr(self.tls.session, "serverCertChain", None) if self.tls.session else None
+        return bytes(chain.x509List[0].bytes) if chain is not None and chain.x509List else None
+
     def trace_records(self, emit: Callable[[RecordTrace], None]) -> None:
         """Report every record in and out to ``emit`` (a traced connection only)."""
         tracer = RecordTracer(emit)

@@ -172,6 +172,8 @@ class HelloFacts:
     alpn_protocols: tuple[str, ...]
     #: Groups of the key_share extension (TLS 1.3), in order.
     key_share_groups: tuple[int, ...] = ()
+    #: A TLS 1.2 session ticket is offered (non-empty session_ticket, RFC 5077).
+    offers_ticket: bool = False
 
 
 def describe_hello(hello: FirstHello) -> HelloFacts:
@@ -181,6 +183,7 @@ def describe_hello(hello: FirstHello) -> HelloFacts:
     sigalgs = ch.getExtension(ExtensionType.signature_algorithms)
     alpn = ch.getExtension(ExtensionType.alpn)
     shares = ch.getExtension(ExtensionType.key_share)
+    ticket = ch.getExtension(ExtensionType.session_ticket)
     return HelloFacts(
         server_name=hello_server_name(hello),
         versions=tuple([tuple(v) for v in versions.versions]) if versions else (tuple(ch.client_version),),
@@ -189,6 +192,7 @@ def describe_hello(hello: FirstHello) -> HelloFacts:
         signature_algorithms=tuple([(a << 8) | b for a, b in sigalgs.sigalgs]) if sigalgs and sigalgs.sigalgs else (),
         alpn_protocols=tuple([bytes(p).decode("ascii", "replace") for p in alpn.protocol_names]) if alpn and alpn.protocol_names else (),
         key_share_groups=tuple(share.group for share in shares.client_shares) if shares and shares.client_shares else (),
+        offers_ticket=bool(ticket is not None and ticket.ticket),
     )
 
 

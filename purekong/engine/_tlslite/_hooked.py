@@ -398,6 +398,10 @@ class HookedTLSConnection(TLSConnection):
         Finished or key share) sent as their alerts, not internal_error."""
         yield from super()._handshakeWrapperAsync(_client_checks.with_alerts(self, handshaker), checker)
 
+    def _clientGetServerHello(self, settings: Any, session: Any, clientHello: Any) -> Iterator[Any]:
+        """ServerHello extensions the client did not offer, and a PSK identity out of range, refused with their alerts."""
+        return _client_checks.checked_server_hello(self, clientHello, super()._clientGetServerHello(settings, session, clientHello))
+
     def _clientGetKeyFromChain(self, certificate: Any, settings: Any, tack_ext: Any = None) -> Iterator[Any]:
         """The server's chain judged as it arrives, before the client sends anything more."""
         return _client_checks.checked_chain(self, super()._clientGetKeyFromChain(certificate, settings, tack_ext))

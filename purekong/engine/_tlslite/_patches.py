@@ -40,19 +40,8 @@ import tlslite.handshakehelpers  # noqa: F401
 import tlslite.mathtls  # noqa: F401
 import tlslite.recordlayer  # noqa: F401
 import tlslite.tlsconnection  # noqa: F401
-from tlslite.messages import (
-    Certificate,
-    CertificateRequest,
-    CertificateVerify,
-    ClientKeyExchange,
-    EncryptedExtensions,
-    Finished,
-    ServerHello,
-    ServerHelloDone,
-    ServerKeyExchange,
-)
 
-from . import _backend, _flight_codec, _flight_reader, _hooked, _speedups
+from . import _backend, _hooked, _speedups
 
 #: The tlslite-ng release every patch below was written against.
 TLSLITE_VERSION = "0.8.2"
@@ -87,13 +76,10 @@ class Patch:
 
 _M, _C, _S, _R = Kind.MODULE, Kind.CLASS, Kind.SUBCLASS, Kind.RECORD_LAYER
 _B, _P, _H = _backend, _speedups, _hooked
-_W, _RD = _flight_codec.FAST_WRITE, _flight_reader.FAST_PARSE
 _CONN = _hooked.HookedTLSConnection
 
 _CRYPTO = "the primitive on cryptography (OpenSSL) instead of pure Python or python-ecdsa; same results"
 _FAST = "same behaviour, faster (docs/performance.md)"
-_READ = _FAST + ": the client's second flight sliced out of the buffer, tlslite's objects; tlslite's parse for anything else"
-_WRITE = _FAST + ": the server's flight serialised in one buffer, tlslite's bytes; tlslite's write for anything else"
 
 PATCHES: tuple[Patch, ...] = (
     # -- _backend: tlslite's primitives on cryptography ----------------------
@@ -131,18 +117,6 @@ PATCHES: tuple[Patch, ...] = (
     Patch("tlslite.constants:TLSEnum.toRepr", _C, classmethod(_P._cached_to_repr), _FAST + ": known names remembered (bounded)"),
     Patch("tlslite.tlsrecordlayer:HandshakeHashes", _M, _P.TranscriptBuffer, _FAST + ": the transcript hashed on demand, by one hash"),
     Patch("tlslite.tlsconnection:HandshakeHashes", _M, _P.TranscriptBuffer, "tlsconnection's own name for it (HelloRetryRequest)"),
-    # -- _flight_codec, _flight_reader: the flights coded faster, same result
-    Patch("tlslite.messages:ServerHello.write", _C, _W[ServerHello], _WRITE),
-    Patch("tlslite.messages:EncryptedExtensions.write", _C, _W[EncryptedExtensions], _WRITE),
-    Patch("tlslite.messages:Certificate.write", _C, _W[Certificate], _WRITE),
-    Patch("tlslite.messages:CertificateRequest.write", _C, _W[CertificateRequest], _WRITE),
-    Patch("tlslite.messages:CertificateVerify.write", _C, _W[CertificateVerify], _WRITE),
-    Patch("tlslite.messages:Finished.write", _C, _W[Finished], _WRITE),
-    Patch("tlslite.messages:ServerKeyExchange.write", _C, _W[ServerKeyExchange], _WRITE),
-    Patch("tlslite.messages:ServerHelloDone.write", _C, _W[ServerHelloDone], _WRITE),
-    Patch("tlslite.messages:Finished.parse", _C, _RD[Finished], _READ),
-    Patch("tlslite.messages:CertificateVerify.parse", _C, _RD[CertificateVerify], _READ),
-    Patch("tlslite.messages:ClientKeyExchange.parse", _C, _RD[ClientKeyExchange], _READ),
     # -- _hooked: module-wide behaviour changes ------------------------------
     Patch("tlslite.tlsrecordlayer:ClientHello", _M, _hooked._ReusedClientHello,
           "the ClientHello the engine already parsed is not parsed again (same message object); a server_name that is "
@@ -182,6 +156,9 @@ PATCHES: tuple[Patch, ...] = (
     Patch("tlslite.tlsconnection:TLSConnection._handshakeWrapperAsync", _S, _CONN._handshakeWrapperAsync,
           "a protocol error tlslite raises without an alert (a bad server CertificateVerify or Finished) gets its alert "
           "(illegal_parameter, decrypt_error, ...: RFC 8446 §6.2), not internal_error"),
+    Patch("tlslite.tlsconnection:TLSConnection._clientGetServerHello", _S, _CONN._clientGetServerHello,
+          "a ServerHello extension the client did not offer is unsupported_extension (RFC 8446 §4.2, RFC 5246 §7.4.1.4), a "
+          "pre_shared_key selecting an identity the client did not offer illegal_parameter (§4.2.11): tlslite crashed on both"),
     Patch("tlslite.tlsconnection:TLSConnection._clientGetKeyFromChain", _S, _CONN._clientGetKeyFromChain,
           "the client judges the server's chain (and a TLS 1.3 CertificateVerify's scheme, RFC 8446 §4.4.3) when it "
           "arrives, so a rejected server never sees the client's Finished"),

@@ -43,10 +43,10 @@ class RecordTracer:
 
     def _epoch(self, direction: str, state: Any, tls13: bool) -> str:
         """TLS 1.3: handshake, application, application_1...; TLS 1.2: application."""
-        seen = self._states[direction]
-        if not any(s is state for s in seen):
+        seen = self._states[direction]  # tlslite replaces the state object at each change of keys
+        index = next((i for i, s in enumerate(seen) if s is state), len(seen))
+        if index == len(seen):
             seen.append(state)
-        index = next(i for i, s in enumerate(seen) if s is state)
         if not tls13:
             return "application" if index == 0 else f"application_{index}"
         return "handshake" if index == 0 else "application" if index == 1 else f"application_{index - 1}"

@@ -19,12 +19,13 @@ alerts and errors stay exactly tlslite's. RFC 8446 §5.2-5.4, RFC 5246
 from __future__ import annotations
 
 import struct
-from typing import Any, Callable
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM, AESGCM, ChaCha20Poly1305
 
 from ._backend import AEAD_CLASS
+from ._record_trace import RecordReport
 
 ALERT = 21
 APPLICATION_DATA = 23
@@ -78,7 +79,7 @@ class RecordFastPath:
         self._write: _Keys | None = None
         self._read: _Keys | None = None
         #: A traced connection's RecordTracer.report (see _record_trace); None untraced.
-        self.on_record: Callable[[str, bytes, bytes, int, int, Any, int, bool], None] | None = None
+        self.on_record: RecordReport | None = None
 
     def seal(self, data: bytes, out: list[bytes], content_type: int = APPLICATION_DATA) -> bool:
         """Append ``data`` to ``out`` as protected records of ``content_type``

@@ -1,0 +1,121 @@
+"""The HTTP/2 layer (purekong.server._http2) on a real socket pair, without the gateway.
+
+An h2 client on one end, ``serve_http2`` on the other with a handler that
+records each request cycle. Hypothesis sends well-formed requests followed
+by arbitrary bytes: whatever arrives, the connection ends (a GOAWAY or the
+socket closed, never a hang), nothing escapes the layer, and every request
+that was started is finished exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import h2.config
+import h2.connection
+import h2.events
+import h2.exceptions
+from hypothesis import given
+from hypothesis import strategies as st
+
+from purekong.server import ClientTimeouts, Limits
+from purekong.server._http import ConnectionState, HTTPRequest, Reply, Sent
+from purekong.server._http2 import serve_http2
+from purekong.server._streams import PlainStream
+
+LIMITS = Limits(timeouts=ClientTimeouts(idle=0.2, client=0.5), max_body_size=4096)  # short: each example ends by them
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.responded: list[str] = []
+        self.finished: list[tuple[str, bool]] = []
+
+    def __call__(self, request: HTTPRequest) -> "Recorder.Cycle":
+        return Recorder.Cycle(self, request)
+
+    class Cycle:
+        def __init__(self, recorder: "Recorder", request: HTTPRequest) -> None:
+            self.recorder, self.request = recorder, request
+
+        async def respond(self) -> Reply:
+            self.recorder.responded.append(self.request.target)
+            return Reply(200, [("Content-Type", "text/plain")], b"x" * 100)
+
+        async def finish(self, sent: Sent) -> None:
+            self.recorder.finished.append((self.request.target, sent.complete))
+
+
+async def _exchange(client: h2.connection.H2Connection, client_bytes: bytes) -> tuple[Recorder, list[h2.events.Event], BaseException | None]:
+    server_sock, client_sock = socket.socketpair()
+    reader, writer = await asyncio.open_connection(sock=server_sock)
+    stream = PlainStream(reader, writer, LIMITS)
+    recorder = Recorder()
+
+    async def serve() -> None:
+        try:
+            await serve_http2(stream, recorder, LIMITS, ConnectionState())
+        finally:
+            await stream.close()  # as the worker does
+
+    task = asyncio.create_task(serve())
+    c_reader, c_writer = await asyncio.open_connection(sock=client_sock)
+    c_writer.write(client_bytes)
+    await c_writer.drain()
+    events: list[h2.events.Event] = []
+    try:
+        data = await asyncio.wait_for(c_reader.read(), 10)  # until the server closes
+        try:
+            events = client.receive_data(data)
+        except h2.exceptions.ProtocolError:
+            pass  # the server's frames after an error of ours need not make sense to h2's client
+    finally:
+        c_writer.transport.abort()
+    error = None
+    try:
+        await asyncio.wait_for(task, 10)
+    except BaseException as exc:  # noqa: BLE001 - what the test is about
+        error = exc
+    finally:
+        writer.transport.abort()
+    return recorder, events, error
+
+
+def _requests(count: int, body: bytes) -> tuple[h2.connection.H2Connection, bytes]:
+    """The client (to read the answers with) and the bytes it sends."""
+    client = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    client.initiate_connection()
+    for i in range(count):
+        sid = client.get_next_available_stream_id()
+        client.send_headers(sid, [(":method", "POST" if body else "GET"), (":path", f"/r{i}"), (":scheme", "https"),
+                                  (":authority", "localhost")], end_stream=not body)
+        if body:
+            client.send_data(sid, body[: client.local_flow_control_window(sid)], end_stream=True)
+    return client, client.data_to_send()
+
+
+@given(count=st.integers(0, 3), body=st.binary(max_size=5000), garbage=st.binary(max_size=200))
+def test_any_bytes_after_valid_requests_end_the_connection_cleanly(count, body, garbage):
+    client, data = _requests(count, body)
+    recorder, events, error = asyncio.run(_exchange(client, data + garbage))
+    assert error is None, repr(error)
+    # Every request that got a cycle was finished once, whatever came after it.
+    assert sorted(t for t, _ in recorder.finished) == sorted(recorder.responded)
+    assert len(set(recorder.responded)) == len(recorder.responded)
+
+
+def test_valid_requests_are_answered_and_the_idle_connection_gets_goaway():
+    recorder, events, error = asyncio.run(_exchange(*_requests(3, b"")))
+    assert error is None
+    assert sorted(recorder.responded) == ["/r0", "/r1", "/r2"] and all(done for _, done in recorder.finished)
+    statuses = [dict(e.headers)[b":status"] for e in events if isinstance(e, h2.events.ResponseReceived)]
+    assert statuses == [b"200"] * 3
+    assert isinstance(events[-1], h2.events.ConnectionTerminated) and events[-1].error_code == 0  # idle timeout
+
+
+def test_a_body_over_the_limit_gets_413_without_a_cycle():
+    recorder, events, error = asyncio.run(_exchange(*_requests(1, b"z" * 5000)))  # 4096 allowed
+    assert error is None and recorder.responded == []
+    statuses = [dict(e.headers)[b":status"] for e in events if isinstance(e, h2.events.ResponseReceived)]
+    assert statuses == [b"413"]
