@@ -25,7 +25,7 @@ from purekong.engine import AlertDescription as A
 from purekong.engine import ClientConfig
 
 from ._attacker import AttackError, AttackerPeer, Edit, Item
-from ._labelled import Labelled
+from ._protect import suite_params
 from ._wire import handshake, parse_server_hello, record, split_handshake, split_records
 
 MAX_ANSWER = 256 * 1024
@@ -161,8 +161,6 @@ class TcpAttacker(AttackerPeer):
             if messages and messages[0][0] == 2:
                 fields = parse_server_hello(messages[0])
                 if not fields["hello_retry_request"]:
-                    from ._protect import suite_params
-
                     self.version, self.params = fields["version"], suite_params(fields["cipher_suite"])
                     self._server_hello_sent = self.tls13
 
