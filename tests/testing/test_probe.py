@@ -38,11 +38,16 @@ def test_a_correct_server_has_no_findings(probe_server, tmp_path, capsys):
 ])
 def test_planted_flaws_are_found(probe_server, tmp_path, capsys, flaw, property_name, words):
     # Only the early-CCS double answers with silence: it alone needs the short timeout.
-    status, report = probe(probe_server(flaw), tmp_path, timeout="1.5" if flaw == "accepts_early_ccs" else "5")
+    status, report = probe(probe_server(flaw), tmp_path, "--recordings", str(tmp_path / "rec"),
+                           timeout="1.5" if flaw == "accepts_early_ccs" else "5")
     failed = {p["name"]: p for p in report["properties"] if not p["passed"]}
     assert status == 1 and set(failed) == {property_name}, capsys.readouterr().out
     assert failed[property_name]["counterexample"].startswith(words)
     assert bytes.fromhex(failed[property_name]["counterexample_bytes"])[:1] in (b"\x16", b"\x18")  # a record, as sent
+    from purekong.inspect import Recording
+
+    recording = Recording.from_json((tmp_path / "rec" / f"{property_name}.json").read_text())  # the bytes sent, for inspect
+    assert recording.records and recording.records[0].raw == bytes.fromhex(failed[property_name]["counterexample_bytes"])[:len(recording.records[0].raw)]
     assert words in capsys.readouterr().out
 
 
