@@ -98,3 +98,14 @@ def test_an_unreachable_target_and_bad_flags(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["probe", "127.0.0.1:1", "--examples", "0"])
     assert "--examples: must be at least 1" in capsys.readouterr().err
+
+
+def test_bad_client_certificate_flags_get_one_line(tmp_path, capsys, client_pem):
+    assert main(["probe", "127.0.0.1:1", "--client-cert", client_pem[0]]) == 2
+    assert "--client-cert and --key go together" in capsys.readouterr().err
+    assert main(["probe", "127.0.0.1:1", "--client-cert", str(tmp_path / "none.pem"), "--key", client_pem[1]]) == 2
+    err = capsys.readouterr().err
+    assert "--client-cert/--key: cannot read" in err and "none.pem" in err and "Traceback" not in err
+    assert main(["probe", "127.0.0.1:1", "--client-cert", client_pem[1], "--key", client_pem[1]]) == 2  # a key is no certificate
+    err = capsys.readouterr().err
+    assert err.startswith("purekong probe: --client-cert/--key: ") and len(err.strip().splitlines()) == 1
