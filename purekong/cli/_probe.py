@@ -14,6 +14,8 @@ import sys
 import time
 from typing import Any
 
+from ._args import host_and_port, positive_float, positive_int
+
 
 def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     parser = subparsers.add_parser(
@@ -29,41 +31,14 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     versions.add_argument("--tls13", action="store_true", help="offer TLS 1.3 only in valid hellos")
     parser.add_argument("--client-cert", metavar="PEM", help="client certificate chain to present when asked (mTLS servers)")
     parser.add_argument("--key", metavar="PEM", help="the private key of --client-cert")
-    parser.add_argument("--examples", type=_positive_int, default=20, metavar="N", help="connections per property (default 20)")
+    parser.add_argument("--examples", type=positive_int, default=20, metavar="N", help="connections per property (default 20)")
     parser.add_argument("--seed", type=int, help="hypothesis seed (default: derandomized, the same run every time)")
-    parser.add_argument("--timeout", type=_positive_float, default=3.0, metavar="SECONDS", help="per read (default 3)")
-    parser.add_argument("--max-time", type=_positive_float, default=300.0, metavar="SECONDS", help="the whole probe (default 300)")
+    parser.add_argument("--timeout", type=positive_float, default=3.0, metavar="SECONDS", help="per read (default 3)")
+    parser.add_argument("--max-time", type=positive_float, default=300.0, metavar="SECONDS", help="the whole probe (default 300)")
     parser.add_argument("--report", metavar="FILE.json", help="also write the report as JSON")
     parser.add_argument("--recordings", metavar="DIR",
                         help="write each failing property's counterexample as a recording for 'purekong inspect DIR/NAME.json'")
     parser.set_defaults(func=run)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be more than 0")
-    return value
-
-
-def _parse_target(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"target must be HOST:PORT, not {text!r}")
-    return host.strip("[]"), int(port)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -76,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"purekong probe: needs hypothesis ({exc.name}): pip install 'purekong[testing]'", file=sys.stderr)
         return 2
     try:
-        host, port = _parse_target(args.target)
+        host, port = host_and_port(args.target)
     except ValueError as exc:
         print(f"purekong probe: {exc}", file=sys.stderr)
         return 2
