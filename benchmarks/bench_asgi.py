@@ -43,7 +43,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from _common import child_env, machine_info, raise_nofile  # noqa: E402
+from _common import child_env, machine_info, raise_nofile, stop_server  # noqa: E402
 
 CLIENTS = 16
 
@@ -152,15 +152,6 @@ def start(kind: str, directory: str, app: str, plugins: str = "kong.yml") -> tup
     return proc, port
 
 
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 def tree_cpu(pid: int) -> float:
     """CPU seconds of ``pid`` and its descendants (utime + stime, reaped children too)."""
     ticks = os.sysconf("SC_CLK_TCK")
@@ -223,7 +214,7 @@ def measure(kind: str, directory: str, app: str, *, close: bool, requests: int, 
             result["per_cpu_second"] = result["succeeded"] / cpu if cpu else float("nan")
             runs.append(result)
     finally:
-        stop(proc)
+        stop_server(proc)
     return {
         "rps": statistics.median(r["rps"] for r in runs),
         "per_cpu_second": statistics.median(r["per_cpu_second"] for r in runs),

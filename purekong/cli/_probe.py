@@ -12,6 +12,9 @@ import argparse
 import json
 import sys
 import time
+from typing import Any
+
+from ._args import host_and_port, positive_float, positive_int
 
 
 def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -26,51 +29,34 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     versions = parser.add_mutually_exclusive_group()
     versions.add_argument("--tls12", action="store_true", help="offer TLS 1.2 only in valid hellos")
     versions.add_argument("--tls13", action="store_true", help="offer TLS 1.3 only in valid hellos")
-    parser.add_argument("--examples", type=_positive_int, default=20, metavar="N", help="connections per property (default 20)")
+    parser.add_argument("--client-cert", metavar="PEM", help="client certificate chain to present when asked (mTLS servers)")
+    parser.add_argument("--key", metavar="PEM", help="the private key of --client-cert")
+    parser.add_argument("--examples", type=positive_int, default=20, metavar="N", help="connections per property (default 20)")
     parser.add_argument("--seed", type=int, help="hypothesis seed (default: derandomized, the same run every time)")
-    parser.add_argument("--timeout", type=_positive_float, default=3.0, metavar="SECONDS", help="per read (default 3)")
-    parser.add_argument("--max-time", type=_positive_float, default=300.0, metavar="SECONDS", help="the whole probe (default 300)")
+    parser.add_argument("--timeout", type=positive_float, default=3.0, metavar="SECONDS", help="per read (default 3)")
+    parser.add_argument("--max-time", type=positive_float, default=300.0, metavar="SECONDS", help="the whole probe (default 300)")
     parser.add_argument("--report", metavar="FILE.json", help="also write the report as JSON")
+    parser.add_argument("--recordings", metavar="DIR",
+                        help="write each failing property's counterexample as a recording for 'purekong inspect DIR/NAME.json'")
     parser.set_defaults(func=run)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be more than 0")
-    return value
-
-
-def _parse_target(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"target must be HOST:PORT, not {text!r}")
-    return host.strip("[]"), int(port)
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         from purekong.testing._probe import Answer, Target, exchange, properties, run_property, run_sni_binding
+        from purekong.testing._probe_flight import run_flight_property
         from purekong.testing._wire import records
         from purekong.testing.strategies import client_hellos
     except ImportError as exc:  # pragma: no cover - hypothesis missing
         print(f"purekong probe: needs hypothesis ({exc.name}): pip install 'purekong[testing]'", file=sys.stderr)
         return 2
     try:
-        host, port = _parse_target(args.target)
+        host, port = host_and_port(args.target)
+    except ValueError as exc:
+        print(f"purekong probe: {exc}", file=sys.stderr)
+        return 2
+    try:
+        client_config = _client_config(args)
     except ValueError as exc:
         print(f"purekong probe: {exc}", file=sys.stderr)
         return 2
@@ -106,12 +92,11 @@ def run(args: argparse.Namespace) -> int:
             break
         result = run_property(target, prop, args.examples, args.seed, deadline)
         results.append(result)
-        print(f"  {'PASS' if result.passed else 'FAIL'}  {prop.name}: {prop.description} ({result.connections} connections)")
-        if not result.passed:
-            print(f"        counterexample: {result.counterexample}")
-            print(f"        bytes: {result.counterexample_bytes[:160]}{'...' if len(result.counterexample_bytes) > 160 else ''}")
-        for divergence in result.divergences:
-            print(f"        divergence (named, not a finding): {divergence}")
+        _print_result(result)
+    if time.monotonic() < deadline:
+        result = run_flight_property(target, client_config, args.examples, deadline)
+        results.append(result)
+        _print_result(result)
     if time.monotonic() < deadline:
         result = run_sni_binding(target)
         results.append(result)
@@ -119,10 +104,56 @@ def run(args: argparse.Namespace) -> int:
         if not result.passed:
             print(f"        counterexample: {result.counterexample}")
     findings = [r for r in results if not r.passed]
+    if args.recordings:
+        _write_recordings(args.recordings, findings)
     print(f"{len(findings)} finding(s) in {time.monotonic() - started:.1f} s")
     _write_report(args.report, {"target": args.target, "server_name": sni, "findings": len(findings),
                                 "properties": [r.as_dict() for r in results]})
     return 1 if findings else 0
+
+
+def _print_result(result: Any) -> None:
+    print(f"  {'PASS' if result.passed else 'FAIL'}  {result.name}: {result.description} ({result.connections} connections)")
+    if not result.passed:
+        print(f"        counterexample: {result.counterexample}")
+        print(f"        bytes: {result.counterexample_bytes[:160]}{'...' if len(result.counterexample_bytes) > 160 else ''}")
+    for divergence in result.divergences:
+        kind = "" if divergence.startswith("not applicable") else "divergence (named, not a finding): "
+        print(f"        {kind}{divergence}")
+
+
+def _client_config(args: argparse.Namespace) -> Any:
+    """The probe's client: the server is not verified; ``--client-cert``/``--key`` when given (both or neither)."""
+    from purekong.engine import CertifiedKey, ClientConfig
+
+    if bool(args.client_cert) != bool(args.key):
+        raise ValueError("--client-cert and --key go together")
+    if not args.client_cert:
+        return ClientConfig(verify_server=False)
+    try:
+        certificate = CertifiedKey.load(args.client_cert, args.key)
+    except OSError as exc:
+        raise ValueError(f"--client-cert/--key: cannot read {exc.filename}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise ValueError(f"--client-cert/--key: {exc}") from None
+    return ClientConfig(verify_server=False, certificate=certificate)
+
+
+def _write_recordings(directory: str, findings: list) -> None:
+    import os
+
+    os.makedirs(directory, exist_ok=True)
+    for result in findings:
+        recording = result.recording
+        if recording is None and result.counterexample_bytes:
+            from purekong.inspect import CLIENT_TO_SERVER, Recording
+
+            recording = Recording.from_transcript([(CLIENT_TO_SERVER, bytes.fromhex(result.counterexample_bytes))])
+        if recording is not None:
+            path = os.path.join(directory, f"{result.name}.json")
+            with open(path, "w") as out:
+                out.write(recording.to_json())
+            print(f"        recording: purekong inspect {path}")
 
 
 def _write_report(path: str | None, report: dict) -> None:

@@ -16,6 +16,8 @@ from cryptography.hazmat.primitives import serialization
 from purekong.engine import CertifiedKey, ServerConfig, load_pem_certificates
 from purekong.server._settings import MAX_REQUEST_HEAD, ClientTimeouts
 
+from ._args import port, positive_float, positive_int
+
 _TIMEOUTS = ClientTimeouts()
 
 
@@ -35,7 +37,7 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         ),
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=_port, default=4433, help="TCP port; 0 picks a free one (default 4433)")
+    parser.add_argument("--port", type=port, default=4433, help="TCP port; 0 picks a free one (default 4433)")
     parser.add_argument("--cert", action="append", default=[], metavar="CERT.pem",
                         help="certificate chain, end-entity first (repeat, paired with --key, for RSA and ECDSA)")
     parser.add_argument("--key", action="append", default=[], metavar="KEY.pem",
@@ -54,11 +56,11 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     parser.add_argument("--alpn", action="append", default=[], metavar="PROTO",
                         help="ALPN protocol to accept, in preference order (repeatable; default: no ALPN)")
     parser.add_argument("--keylog", metavar="FILE", help="append NSS key-log lines (SSLKEYLOGFILE format) to FILE")
-    parser.add_argument("--handshake-timeout", type=_positive_float, default=_TIMEOUTS.handshake, metavar="SECONDS",
+    parser.add_argument("--handshake-timeout", type=positive_float, default=_TIMEOUTS.handshake, metavar="SECONDS",
                         help=f"drop a connection whose handshake has not finished after this long (default {_TIMEOUTS.handshake:g})")
-    parser.add_argument("--idle-timeout", type=_positive_float, default=_TIMEOUTS.idle, metavar="SECONDS",
+    parser.add_argument("--idle-timeout", type=positive_float, default=_TIMEOUTS.idle, metavar="SECONDS",
                         help=f"close an established connection silent for this long (default {_TIMEOUTS.idle:g})")
-    parser.add_argument("--max-request-head", type=_positive_int, default=MAX_REQUEST_HEAD, metavar="BYTES",
+    parser.add_argument("--max-request-head", type=positive_int, default=MAX_REQUEST_HEAD, metavar="BYTES",
                         help=f"close a connection whose request head is longer (default {MAX_REQUEST_HEAD})")
     parser.add_argument("--inspect", metavar="DIR",
                         help="write one handshake recording per connection to DIR (at most 100 kept, 1 MiB of "
@@ -177,33 +179,3 @@ def _open_keylog(path: str) -> TextIO:
         return open(path, "a", encoding="ascii", buffering=1)
     except OSError as exc:
         raise UsageError(f"--keylog {path}: cannot open: {exc.strerror or exc}") from None
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"port out of range: {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text}")
-    return value

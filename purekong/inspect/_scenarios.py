@@ -38,7 +38,9 @@ from purekong.engine import (
 from ._capture import Capture, CapturedDecision, Side
 from ._dissect import dissect_handshake
 from ._registry import cipher_suite_name, group_name, signature_scheme_name
-from ._seeded import ScenarioPKI, derive_bytes, frozen_clock, p256_key, random_stream, scenario_pki
+from purekong._deterministic import seeded_random_source
+
+from ._seeded import ScenarioPKI, derive_bytes, frozen_clock, p256_key, scenario_pki
 
 HOST = "localhost"
 REQUEST = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"
@@ -69,9 +71,9 @@ class _Pair:
         self.capture = capture
         self.proceed_kwargs = proceed or {}
         self.server = ServerConnection(server_config, trace=capture.traces["server"].append,
-                                       random=random_stream(seed + b"server" + tag.encode()))
+                                       random=seeded_random_source(seed + b"server" + tag.encode()))
         self.client = ClientConnection(client_config, HOST, session=session, trace=capture.traces["client"].append,
-                                       random=random_stream(seed + b"client" + tag.encode()))
+                                       random=seeded_random_source(seed + b"client" + tag.encode()))
         self.done: dict[Side, HandshakeComplete] = {}
         self.received: dict[Side, bytearray] = {"client": bytearray(), "server": bytearray()}
         self.failed: RemoteProtocolError | None = None

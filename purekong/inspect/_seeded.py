@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Iterator
 from unittest import mock
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from purekong._deterministic import seeded_random_source
 
 #: The instant every scenario happens at (tickets carry their creation time).
 SCENARIO_TIME = 1_767_225_600.0  # 2026-01-01T00:00:00Z
@@ -28,24 +29,8 @@ _NOT_AFTER = dt.datetime(2045, 1, 1, tzinfo=dt.timezone.utc)
 _P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 
 
-def random_stream(seed: bytes) -> Callable[[int], bytes]:
-    """A byte stream (SHA-256 in counter mode over ``seed``) for ``random=``."""
-    counter = 0
-    buffer = b""
-
-    def take(n: int) -> bytes:
-        nonlocal counter, buffer
-        while len(buffer) < n:
-            buffer += hashlib.sha256(seed + counter.to_bytes(8, "big")).digest()
-            counter += 1
-        out, buffer = buffer[:n], buffer[n:]
-        return out
-
-    return take
-
-
 def derive_bytes(seed: bytes, label: str, n: int = 32) -> bytes:
-    return random_stream(seed + b"/" + label.encode())(n)
+    return seeded_random_source(seed + b"/" + label.encode())(n)
 
 
 def p256_key(seed: bytes, label: str) -> ec.EllipticCurvePrivateKey:

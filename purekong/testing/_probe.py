@@ -13,7 +13,7 @@ from __future__ import annotations
 import socket
 import time
 from dataclasses import dataclass, field, replace
-from typing import Callable
+from typing import Any, Callable
 
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -232,9 +232,11 @@ class PropertyResult:
     counterexample_bytes: str = ""
     answer: str = ""
     divergences: list[str] = field(default_factory=list)
+    #: The failing connection as a ``purekong.inspect.Recording`` (None when passed).
+    recording: Any = None
 
     def as_dict(self) -> dict:
-        return dict(self.__dict__)
+        return {k: v for k, v in self.__dict__.items() if k != "recording"}
 
 
 def run_property(target: Target, prop: Property, examples: int, seed: int | None, deadline: float) -> PropertyResult:

@@ -1,4 +1,13 @@
-"""Differential testing: the same ClientHello to purekong and to OpenSSL (stdlib ``ssl`` over MemoryBIO).
+"""Differential testing: the same ClientHello, and the same edited flights after it, to purekong and to OpenSSL.
+
+OpenSSL is asked twice over: through the stdlib ``ssl`` module over
+MemoryBIO and through pyOpenSSL (``pyopenssl_verdict``; pyOpenSSL is in the
+``test`` extra and loads cryptography's OpenSSL, so two builds are compared).
+The flights after the ClientHello are compared by :func:`compare_flight`
+(``_differential_flights``): one ``FlightPlan`` (a skipped, duplicated,
+reordered or changed message of the client's second flight, or a CCS,
+ClientHello or oversized record after the handshake) sent to a purekong and
+to a pyOpenSSL server over loopback; both must refuse it, or both go on.
 
 Each side's answer is reduced to a :class:`Verdict` (it answered with a
 ServerHello of this version, or a HelloRetryRequest, or it refused with this
@@ -19,6 +28,7 @@ from __future__ import annotations
 
 import ssl
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from purekong.engine import AlertDescription, ServerConfig
 
@@ -26,6 +36,10 @@ from ._drive import server_answer
 from ._pair import kit_pki_files
 from ._pki import kit_server_config
 from ._wire import VERSION_NAMES, parse_server_hello, split_handshake, split_records
+
+if TYPE_CHECKING:
+    from ._differential_flights import FlightDifference
+    from ._probe_flight import FlightPlan
 
 
 @dataclass(frozen=True)
@@ -67,6 +81,28 @@ def purekong_verdict(data: bytes, config: ServerConfig | None = None) -> Verdict
     return verdict_of(server_answer(config or kit_server_config(), data).sent)
 
 
+def pyopenssl_verdict(data: bytes) -> Verdict:
+    """OpenSSL's answer through pyOpenSSL (a memory BIO, TLS 1.2-1.3, the kit's ECDSA certificate)."""
+    from OpenSSL import SSL
+
+    files = kit_pki_files()
+    context = SSL.Context(SSL.TLS_SERVER_METHOD)
+    context.set_min_proto_version(SSL.TLS1_2_VERSION)
+    context.use_certificate_chain_file(files["server_chain"])
+    context.use_privatekey_file(files["server_key"])
+    server = SSL.Connection(context, None)
+    server.set_accept_state()
+    server.bio_write(data)
+    try:
+        server.do_handshake()
+    except SSL.Error:
+        pass
+    try:
+        return verdict_of(server.bio_read(1 << 20))
+    except SSL.Error:
+        return Verdict("waiting")
+
+
 def openssl_verdict(data: bytes) -> Verdict:
     """OpenSSL's answer (stdlib ``ssl``, TLS 1.2-1.3, the kit's ECDSA certificate)."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -105,6 +141,10 @@ DIVERGENCES = (
     Divergence("empty_cipher_suites", "alert decode_error", "alert illegal_parameter",
                "an empty vector violates cipher_suites<2..2^16-2>, a message that cannot be decoded (decode_error); "
                "OpenSSL names it illegal_parameter", "RFC 8446 §4.1.2, §6"),
+    Divergence("valid", "server_hello TLSv1.3", "hello_retry TLSv1.3",
+               "a TLS 1.3 hello whose only key share is secp384r1 while it also offers x25519: purekong uses the share; "
+               "OpenSSL 3.5+ (pyOpenSSL's build) prefers x25519 by its key-share group tuples and asks for it with a "
+               "HelloRetryRequest; the RFC allows both", "RFC 8446 §4.2.8, §4.1.4"),
     Divergence("ssl3_legacy_version", "alert protocol_version", "alert handshake_failure",
                "a client offering only SSL 3.0 gets protocol_version, the alert for an unsupported version; "
                "OpenSSL answers handshake_failure", "RFC 8446 §D.2, RFC 5246 §E.1"),
@@ -117,9 +157,10 @@ class Difference:
     purekong: Verdict
     openssl: Verdict
     data: bytes
+    reference: str = "stdlib ssl"
 
     def describe(self) -> str:
-        return f"{self.label}: purekong answered {self.purekong}, OpenSSL {self.openssl}; input {self.data[:48].hex()}..."
+        return f"{self.label}: purekong answered {self.purekong}, OpenSSL ({self.reference}) {self.openssl}; input {self.data[:48].hex()}..."
 
 
 def known(label: str, purekong: Verdict, openssl: Verdict) -> Divergence | None:
@@ -133,7 +174,16 @@ def compare(data: bytes, *, label: str = "", config: ServerConfig | None = None)
     ServerHello or HelloRetryRequest (preferences may pick different
     suites), the same alert for a refusal.
     """
-    ours, theirs = purekong_verdict(data, config), openssl_verdict(data)
-    if ours == theirs or known(label, ours, theirs) is not None:
-        return None
-    return Difference(label or "input", ours, theirs, data)
+    ours = purekong_verdict(data, config)
+    for reference in (openssl_verdict, pyopenssl_verdict):
+        theirs = reference(data)
+        if ours != theirs and known(label, ours, theirs) is None:
+            return Difference(label or "input", ours, theirs, data, "stdlib ssl" if reference is openssl_verdict else "pyOpenSSL")
+    return None
+
+
+def compare_flight(plan: "FlightPlan", timeout: float = 2.0) -> "FlightDifference | None":
+    """The flights after the ClientHello: ``None`` when purekong and pyOpenSSL both refuse ``plan`` (or both go on)."""
+    from ._differential_flights import compare_flight as compare_one
+
+    return compare_one(plan, timeout)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
-import hashlib
 import hmac
 import os
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Protocol
@@ -38,6 +37,8 @@ from tlslite.constants import GroupName
 from tlslite.errors import TLSIllegalParameterException
 from tlslite.utils import keyfactory
 from tlslite.utils import x25519 as tl_x25519
+
+from purekong._deterministic import seeded_random_source
 
 from ._hooked import report_shared_secret
 from ._keys import (
@@ -96,23 +97,6 @@ def random_source(fn: Callable[[int], bytes]) -> Iterator[None]:
         yield
     finally:
         RANDOM_SOURCE.reset(token)
-
-
-def seeded_random_source(seed: bytes) -> Callable[[int], bytes]:
-    """A deterministic byte stream (SHA-256 in counter mode) for tests and
-    reproducible transcripts. Never use it for real connections."""
-    counter = 0
-    buffer = b""
-
-    def take(n: int) -> bytes:
-        nonlocal counter, buffer
-        while len(buffer) < n:
-            buffer += hashlib.sha256(seed + counter.to_bytes(8, "big")).digest()
-            counter += 1
-        out, buffer = buffer[:n], buffer[n:]
-        return out
-
-    return take
 
 
 def _tlslite_random_bytes(how_many: int) -> bytearray:
