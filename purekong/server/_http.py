@@ -260,17 +260,30 @@ async def serve_connection(stream: Stream, handler: Handler, limits: Limits, sta
 
     fed = 0  # bytes handed to h11 since this request began (for the head limit)
 
-    async def next_event(timeout: float) -> object:
+    async def next_event(timeout: float, head: tuple[asyncio.Timeout, float] | None = None) -> object:
+        """The next h11 event, each read within ``timeout`` (None once it passes).
+        For a request head, ``head`` is the head's deadline and when it must
+        end at the latest: it also serves as the per-read one (moved before
+        each read after the first, raising TimeoutError), so no second
+        deadline is armed inside it."""
         nonlocal fed
+        reads = 0
         while True:
             event = conn.next_event()
             if event is not h11.NEED_DATA:
                 return event
-            try:
-                async with asyncio.timeout(timeout):
-                    data = await stream.receive()
-            except TimeoutError:
-                return None
+            if head is None:
+                try:
+                    async with asyncio.timeout(timeout):
+                        data = await stream.receive()
+                except TimeoutError:
+                    return None
+            else:
+                deadline, ends = head
+                if reads:
+                    deadline.reschedule(min(asyncio.get_running_loop().time() + timeout, ends))
+                reads += 1
+                data = await stream.receive()
             fed += len(data)
             conn.receive_data(data)  # b"" = EOF; h11 turns it into ConnectionClosed or an error
 
@@ -289,10 +302,11 @@ async def serve_connection(stream: Stream, handler: Handler, limits: Limits, sta
             # The whole head within the deadline (nginx's client_header_timeout;
             # a byte now and then does not keep a connection alive), after up to
             # idle_timeout of keep-alive silence.
-            deadline = (limits.timeouts.idle if state.requests else 0) + limits.timeouts.client
+            per_read = limits.timeouts.idle if state.requests else limits.timeouts.client
+            ends = asyncio.get_running_loop().time() + (limits.timeouts.idle if state.requests else 0) + limits.timeouts.client
             try:
-                async with asyncio.timeout(deadline):
-                    event = await next_event(limits.timeouts.idle if state.requests else limits.timeouts.client)
+                async with asyncio.timeout(per_read) as head:  # the first read's; never past ``ends``
+                    event = await next_event(per_read, (head, ends))
             except TimeoutError:
                 return
             state.idle = False
