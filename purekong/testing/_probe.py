@@ -338,6 +338,18 @@ def run_sni_binding(target: Target) -> PropertyResult:
         return result
     from purekong.engine import ClientConfig, ClientConnection
 
+    # RFC 6066 §3's rule binds a server "that implements this extension"; one
+    # that used the name acknowledges it with an empty server_name in its
+    # ServerHello. A server that does not (openssl s_server without a
+    # servername callback) may resume under any name.
+    fresh = ClientConnection(ClientConfig(verify_server=False, versions=("TLSv1.2",)), target.server_name).data_to_send()
+    answer = _raw_answer(target, fresh)
+    result.connections += 1
+    first_hello = next((p for t, _, p in split_records(answer) if t == 22 and p[:1] == b"\x02"), None)
+    if first_hello is not None and 0 not in parse_server_hello(first_hello)["extensions"]:
+        result.answer = "not applicable: the server does not acknowledge server_name, so RFC 6066 §3's rule does not bind it"
+        return result
+
     def resumed(name: str, offered: object) -> tuple[bool, bytes, bytes]:
         hello = ClientConnection(ClientConfig(verify_server=False, versions=("TLSv1.2",)), name, session=offered).data_to_send()  # type: ignore[arg-type]
         raw = _raw_answer(target, hello)
