@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """purekong's performance suite: every figure of the performance issue, one command.
 
-    python3 benchmarks/run.py            # full: about 4-5 minutes on 2 cores
-    python3 benchmarks/run.py --quick    # smaller samples: under 2 minutes
+    python3 benchmarks/run.py            # full: about 10 minutes on 2 cores
+    python3 benchmarks/run.py --quick    # smaller samples: about 3 minutes
 
 Runs, one after another (never two measurements at once):
 
@@ -517,7 +517,7 @@ def asgi_panel(ax, rows, key, title, pk_colour, peer_colour):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="smaller samples (under 2 minutes)")
+    parser.add_argument("--quick", action="store_true", help="smaller samples (about 3 minutes)")
     parser.add_argument("--only", default=",".join(SECTIONS),
                         help="comma-separated sections to run (default: all): " + ", ".join(SECTIONS))
     parser.add_argument("--out", default=None,
