@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from purekong.server import ClientTimeouts, Limits
 from purekong.server._http import ConnectionState, HTTPRequest, Reply, Sent
 from purekong.server._http2 import serve_http2
-from purekong.server._streams import PlainStream
+from purekong.server._streams import open_stream
 
 LIMITS = Limits(timeouts=ClientTimeouts(idle=0.2, client=0.5), max_body_size=4096)  # short: each example ends by them
 
@@ -49,8 +49,7 @@ class Recorder:
 
 async def _exchange(client: h2.connection.H2Connection, client_bytes: bytes) -> tuple[Recorder, list[h2.events.Event], BaseException | None]:
     server_sock, client_sock = socket.socketpair()
-    reader, writer = await asyncio.open_connection(sock=server_sock)
-    stream = PlainStream(reader, writer, LIMITS)
+    stream = await open_stream(server_sock, LIMITS)
     recorder = Recorder()
 
     async def serve() -> None:
@@ -78,7 +77,7 @@ async def _exchange(client: h2.connection.H2Connection, client_bytes: bytes) -> 
     except BaseException as exc:  # noqa: BLE001 - what the test is about
         error = exc
     finally:
-        writer.transport.abort()
+        stream.abort()
     return recorder, events, error
 
 
