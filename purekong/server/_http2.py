@@ -49,6 +49,7 @@ import h2.events
 import h2.exceptions
 import h2.settings
 from h2.errors import ErrorCodes
+from hpack import NeverIndexedHeaderTuple  # h2's own HPACK layer
 from hyperframe.frame import GoAwayFrame  # h2's own frame layer
 
 from ._http import SERVER_TOKEN, ConnectionState, Handler, HTTPRequest, Reply, RequestCycle, Sent, error_reply, finish_cycle, http_date
@@ -60,8 +61,14 @@ __all__ = ["HTTP2Limits", "serve_http2"]
 _log = logging.getLogger("purekong.serve")
 
 # RFC 9113 §8.2.2: connection-specific fields are never sent over HTTP/2.
-_CONNECTION_SPECIFIC = frozenset({"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"})
+_CONNECTION_SPECIFIC = frozenset({b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"})
+# Kept out of HPACK's table (h2's rule, after Firefox and nghttp2), with cookies under 20 bytes.
+_NEVER_INDEXED = frozenset({b"authorization", b"proxy-authorization"})
 _SERVER = SERVER_TOKEN.encode()
+
+#: What comes in is h2's to check; what goes out, _response_head's (one pass instead of h2's nine).
+_H2_CONFIG = h2.config.H2Configuration(client_side=False, header_encoding=None,
+                                       normalize_outbound_headers=False, validate_outbound_headers=False)
 
 
 @dataclass(frozen=True)
@@ -97,8 +104,7 @@ class _Incoming:
 class _Connection:
     def __init__(self, stream: Stream, handler: Handler, limits: Limits, state: ConnectionState, h2_limits: HTTP2Limits) -> None:
         self.stream, self.handler, self.limits, self.state = stream, handler, limits, state
-        config = h2.config.H2Configuration(client_side=False, header_encoding=None)
-        self.conn = h2.connection.H2Connection(config=config)
+        self.conn = h2.connection.H2Connection(config=_H2_CONFIG)
         self.conn.local_settings = h2.settings.Settings(client=False, initial_values=h2_limits.settings(limits))
         self.loop = asyncio.get_running_loop()
         self.incoming: dict[int, _Incoming] = {}
@@ -414,21 +420,38 @@ class _Connection:
 def _response_head(reply: Reply, length: int | None) -> list[tuple[bytes, bytes]]:
     """The HEADERS of ``reply`` in one pass: ``:status``; nginx's ``Date`` and
     ``Server`` unless the reply has them (as :func:`~._http.common_headers`);
-    its fields, names lowercased, without the connection-specific ones;
-    ``content-length: length`` last unless it has one (``length`` None: none added)."""
+    its fields; ``content-length: length`` last unless it has one (``length``
+    None: none added).
+
+    h2's own outbound normalisation and validation are off (``_H2_CONFIG``):
+    this does what they would do to a response, in the same loop: names
+    lowercased, names and values stripped, the connection-specific fields
+    dropped (RFC 9113 §8.2.2), credentials and short cookies never indexed
+    by HPACK, a ``te`` other than ``trailers`` or a pseudo-header field
+    refused (h2's ProtocolError). ``test_serve_http2_layer`` holds it to h2's
+    bytes."""
     fields: list[tuple[bytes, bytes]] = []
     date = server = True
     for k, v in reply.headers:
         name = k.lower()
-        if name in _CONNECTION_SPECIFIC:
-            continue
         if name == "date":
             date = False
         elif name == "server":
             server = False
         elif name == "content-length":
             length = None
-        fields.append((name.encode("latin-1"), str(v).encode("latin-1")))
+        field = name.encode("latin-1").strip()
+        if field in _CONNECTION_SPECIFIC:
+            continue
+        value = str(v).encode("latin-1").strip()
+        if not field or field[0] == 58:  # b":"
+            raise h2.exceptions.ProtocolError(f"pseudo-header or empty field name in a response: {field!r}")
+        if field in _NEVER_INDEXED or (field == b"cookie" and len(value) < 20):
+            fields.append(NeverIndexedHeaderTuple(field, value))
+        elif field == b"te" and value.lower() != b"trailers":
+            raise h2.exceptions.ProtocolError(f"Invalid value for TE header: {value!r}")
+        else:
+            fields.append((field, value))
     head = [(b":status", b"%d" % reply.status)]
     if date:
         head.append((b"date", http_date().encode()))
