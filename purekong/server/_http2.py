@@ -148,8 +148,11 @@ class _Connection:
         return round_
 
     async def _write(self) -> None:
+        await self._written(self._write_soon())
+
+    async def _written(self, round_: asyncio.Future[Exception | None]) -> None:
         # shield: a stream cancelled while waiting (RST_STREAM) must not cancel the others' round
-        error = await asyncio.shield(self._write_soon())
+        error = round_.result() if round_.done() else await asyncio.shield(round_)
         if error is not None:
             raise ClientGone(str(error))
 
@@ -380,27 +383,34 @@ class _Connection:
             self.conn.send_headers(stream_id, _response_head(reply, None if no_body else len(data)), end_stream=not data)
             if data:
                 await self._send_data(stream_id, data, sent, end_stream=True)  # END_STREAM on the last DATA frame
-            else:
-                await self._write()
+            await self._write()
         else:
             self.conn.send_headers(stream_id, _response_head(reply, None), end_stream=no_body)
-            self._write_soon()  # the head goes now, with the first chunk if that is ready in this turn
+            # The head leaves now (the app may take its time), with the chunks
+            # ready in this turn. One round in flight per stream: a chunk waits
+            # for the round that carries the previous one to be written.
+            pending = self._write_soon()
             async for chunk in body:
                 if chunk and not no_body:
+                    if pending is not self.next_round:  # being written, not still collecting
+                        await self._written(pending)
                     await self._send_data(stream_id, chunk, sent)
+                    pending = self._write_soon()
             if not no_body:
                 self.conn.end_stream(stream_id)
-                await self._write()
+                pending = self._write_soon()
+            await self._written(pending)
         sent.complete = True
 
     async def _send_data(self, stream_id: int, data: bytes, sent: Sent, *, end_stream: bool = False) -> None:
-        """``data`` as DATA frames, each within the stream's and the connection's
-        window, written together once the windows took all of it (or ran out)."""
+        """Queue ``data`` as DATA frames, each within the stream's and the
+        connection's window; the caller writes them. Out of window, what is
+        queued is written, then the client has ``client_timeout`` to open it."""
         conn, offset, size = self.conn, 0, len(data)
         while offset < size:
             room = min(conn.local_flow_control_window(stream_id), conn.max_outbound_frame_size, size - offset)
             if room <= 0:
-                await self._write()  # what the windows took, out before waiting for more
+                await self._write()
                 if conn.local_flow_control_window(stream_id) > 0:
                     continue
                 self.window_opened.clear()
@@ -414,7 +424,6 @@ class _Connection:
             conn.send_data(stream_id, data[offset:end], end_stream=end_stream and end == size)
             sent.body_bytes += room
             offset = end
-        await self._write()
 
 
 def _response_head(reply: Reply, length: int | None) -> list[tuple[bytes, bytes]]:
@@ -428,7 +437,7 @@ def _response_head(reply: Reply, length: int | None) -> list[tuple[bytes, bytes]
     lowercased, names and values stripped, the connection-specific fields
     dropped (RFC 9113 §8.2.2), credentials and short cookies never indexed
     by HPACK, a ``te`` other than ``trailers`` or a pseudo-header field
-    refused (h2's ProtocolError). ``test_serve_http2_layer`` holds it to h2's
+    refused (h2's ProtocolError). ``test_serve_http2_head`` holds it to h2's
     bytes."""
     fields: list[tuple[bytes, bytes]] = []
     date = server = True
