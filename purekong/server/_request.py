@@ -80,6 +80,10 @@ _FORWARDED_NAMES = frozenset({"host", "x-forwarded-for", "x-forwarded-proto", "x
 _LATENCY_HEADERS = frozenset({"x-kong-upstream-latency", "x-kong-proxy-latency", "x-kong-response-latency"})
 _LATENCY_AND_VIA = _LATENCY_HEADERS | {"via"}
 _RESPONSE_PHASES = ("response", "header_filter", "body_filter")
+# What each _phases call may run (a thread hand-off only if a Kong Python plugin implements one).
+_REQUEST_PHASES = ("rewrite", "access", "balancer")
+_RESPONSE_AND_LOG = (*_RESPONSE_PHASES, "log")
+_LOG_PHASE = ("log",)
 
 
 @dataclass
@@ -181,9 +185,9 @@ class Exchange:
             up = self._upstream = UpstreamRequest(method=req.method, target=req.target, headers=req.headers, body=req.body)
             return await self._forward(match, match.service, runner, up)
         try:
-            outcome = self.outcome = await self._phases(lambda: self._run_request(runner, match))
+            outcome = self.outcome = await self._phases(lambda: self._run_request(runner, match), _REQUEST_PHASES)
             if not outcome.proxy:
-                return self._buffered_reply(await self._phases(lambda: runner.run_response(outcome, log=False)))
+                return self._buffered_reply(await self._phases(lambda: runner.run_response(outcome, log=False), _RESPONSE_PHASES))
         except PluginTimeout:
             return self._timed_out()
         assert match is not None
@@ -250,7 +254,8 @@ class Exchange:
             outcome = self._outcome()
             try:
                 reply = self._buffered_reply(
-                    await self._phases(lambda: runner.run_response(outcome, Response(upstream.status, head, body), log=False)))
+                    await self._phases(lambda: runner.run_response(outcome, Response(upstream.status, head, body), log=False),
+                                      _RESPONSE_PHASES))
             except PluginTimeout:
                 return self._timed_out()
             if reply.status == upstream.status:
@@ -389,11 +394,13 @@ class Exchange:
         if self._plugin_started is not None:
             self._plugin_started(plugin, phase)
 
-    async def _phases(self, run: Callable[[], T]) -> T:
-        """Run plugin phases: on a plugin thread when a Kong Python plugin may
-        block (``_plugin_threads``), else inline. Raises PluginTimeout."""
+    async def _phases(self, run: Callable[[], T], phases: tuple[str, ...]) -> T:
+        """Run plugin phases (``run`` runs at most ``phases``): on a plugin thread
+        when a Kong Python plugin that may block implements one of them
+        (``_plugin_threads``), else inline. Raises PluginTimeout."""
         threads, runner = self.handler.plugin_threads, self._runner
-        if threads is None or runner is None or not runner.runs_kong_plugins:
+        if threads is None or runner is None or not runner.runs_kong_plugins_in(phases):
+            self._plugin_started = None  # an earlier hand-off's: no thread to tell now
             return run()
 
         def job(started: Callable[[str, str], None]) -> T:
@@ -423,7 +430,7 @@ class Exchange:
         if status != 502:
             outcome.context.pending_status = status
         try:
-            response = await self._phases(lambda: runner.run_response(outcome, None, log=False))
+            response = await self._phases(lambda: runner.run_response(outcome, None, log=False), _RESPONSE_PHASES)
         except PluginTimeout:
             return self._timed_out()
         if message is not None and response.status == status:
@@ -528,13 +535,14 @@ class Exchange:
             self._body_at = time.time()
             runner = self._runner
             try:
-                await self._phases(lambda: runner.run_response(outcome, Response(status, headers, StreamedBody(sent.body_bytes))))
+                await self._phases(lambda: runner.run_response(outcome, Response(status, headers, StreamedBody(sent.body_bytes))),
+                                  _RESPONSE_AND_LOG)
             except PluginTimeout:
                 return  # logged by the plugin threads; the response already went out
         elif outcome.finished and not outcome.logged and self._runner is not None:
             runner = self._runner
             try:
-                await self._phases(lambda: runner.run_log(outcome))
+                await self._phases(lambda: runner.run_log(outcome), _LOG_PHASE)
             except PluginTimeout:
                 return
         if self.handler.access_log is not None:

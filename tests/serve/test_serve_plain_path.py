@@ -15,16 +15,18 @@ import asyncio
 import json
 import logging
 import re
+import threading
 from pathlib import Path
 
 import pytest
 
 from purekong.pdk import ConnectionInfo, TLSInfo
-from purekong.runner import _runner, plugin_from_class
+from purekong.runner import NativePlugin, _runner, plugin_from_class
 from purekong.server._access_log import RequestLog
 from purekong.server._config import load_config, load_declarative
 from purekong.server._http import HTTPRequest, Sent
 from purekong.server._metrics import Metrics
+from purekong.server._plugin_threads import PluginThreads
 from purekong.server._proxy import UpstreamPool
 from purekong.server._request import VIA, Client, RequestHandler
 from purekong.server._settings import Listener, ServeOptions
@@ -63,7 +65,31 @@ services:
     paths: [/noop]
     plugins:
     - name: noop
+  - name: mixed
+    paths: [/mixed]
+    plugins:
+    - name: access-only
+    - name: native-log
 '''
+
+THREADS: dict[str, str] = {}  # plugin phase -> the thread it ran on
+
+
+class AccessOnly:
+    """A Kong Python plugin with an access phase only."""
+
+    def __init__(self, config):
+        self.config = config
+
+    def access(self, kong):
+        THREADS["access"] = threading.current_thread().name
+
+
+class NativeLog(NativePlugin):
+    name = "native-log"
+
+    def log(self, kong):
+        THREADS["log"] = threading.current_thread().name
 
 
 class NoOp:
@@ -94,7 +120,9 @@ def handler(tmp_path: Path):
     (tmp_path / "kong.yml").write_text(CONFIG)
     decl = load_declarative(tmp_path / "kong.yml")
     config = load_config(decl, ServeOptions(declarative=tmp_path / "kong.yml"), default_cert=None,
-                         extra_plugins={"noop": plugin_from_class(NoOp, name="noop")})
+                         extra_plugins={"noop": plugin_from_class(NoOp, name="noop"),
+                                        "access-only": plugin_from_class(AccessOnly, name="access-only"),
+                                        "native-log": plugin_from_class(NativeLog)})
     metrics = Metrics()
     return RequestHandler(config, UpstreamPool(), RequestLog(None, metrics=metrics))
 
@@ -178,3 +206,18 @@ def test_a_serializing_access_log_keeps_the_general_path(tmp_path, handler):
     entry = json.loads(log.read_text())
     assert entry["route"]["name"] == "bare" and entry["response"]["status"] == reply.status == 200
     handler.access_log.close()
+
+
+def test_phases_no_kong_plugin_implements_stay_on_the_loop(handler):
+    """A Kong Python plugin's phases run on a plugin thread (they may block);
+    the phases only native plugins implement (here: log) need no hand-off."""
+    threads = PluginThreads(size=1)
+    handler = RequestHandler(handler.config, handler.pool, handler.access_log, threads)
+    THREADS.clear()
+    try:
+        exchange, reply, _ = run_one(handler, "GET", "/mixed/x", [("Host", "gw.example")], b"")
+    finally:
+        threads.close()
+    assert reply.status == 200 and exchange.outcome is not None and exchange.outcome.logged
+    assert THREADS["access"] != threading.main_thread().name
+    assert THREADS["log"] == threading.main_thread().name
