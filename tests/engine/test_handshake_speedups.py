@@ -2,7 +2,8 @@
 
 Each replaced computation is compared with the tlslite code it stands in
 for: RFC 8448's key-schedule values and hypothesis-built inputs for the
-constant TLS 1.3 secrets, the decorated methods for the
+constant TLS 1.3 secrets, tlslite's ``RecordSocket.recv`` over the same
+buffered bytes for the one-slice record read, the decorated methods for the
 ``deprecated_params`` fast path, dns_utils for the hostname cache.
 """
 
@@ -13,11 +14,16 @@ import warnings
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from tlslite.bufferedsocket import BufferedSocket
 from tlslite.defragmenter import Defragmenter
+from tlslite.errors import TLSAbruptCloseError, TLSRecordOverflow
+from tlslite.recordlayer import RecordSocket
 from tlslite.utils import cryptomath
 from tlslite.utils.dns_utils import is_valid_hostname as tlslite_is_valid_hostname
 
-from purekong.engine._tlslite import _patches, _speedups
+from purekong.engine import NEED_DATA, PAUSED, ClientConfig, ClientConnection, ServerConfig, ServerConnection
+from purekong.engine._tlslite import _backend, _hooked, _patches, _record_read, _speedups
+from purekong.engine._tlslite._transport import MemoryTransport
 
 
 def _hex(text: str) -> bytes:
@@ -97,3 +103,120 @@ def test_deprecated_params_fast_path_keeps_keyword_renaming():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         fast.add_data(msg_type=22, data=bytearray())  # current names: no warning
+
+
+# -- the one-slice record read ------------------------------------------------
+
+def _record_socket(chunks: list[bytes], tls13: bool) -> tuple[RecordSocket, MemoryTransport]:
+    transport = MemoryTransport()
+    records = RecordSocket(BufferedSocket(transport))
+    records.tls13record = tls13
+    for chunk in chunks:
+        transport.incoming += chunk
+    return records, transport
+
+
+def _outcome(result):
+    if isinstance(result, BaseException):
+        return type(result)
+    header, body = result
+    return (type(header), header.type, header.version, header.length, header.ssl2, type(body), bytes(body))
+
+
+def _read(records: RecordSocket, fast: bool):
+    """One record as tlslite's recv() would yield it (None: it needs input)."""
+    try:
+        if fast:
+            whole = _record_read.take_buffered_record(records)
+            if whole is not None:
+                return _outcome(whole)
+            if _record_read.would_block(records):
+                return None  # the hook yields 0 and consumes nothing, as recv() would
+        for result in records.recv():
+            if result in (0, 1):
+                return None
+            return _outcome(result)
+    except Exception as exc:  # noqa: BLE001 - the exception type is the outcome
+        return _outcome(exc)
+    return None
+
+
+def _left(records: RecordSocket, transport: MemoryTransport) -> bytes:
+    return bytes(records.sock._read_buffer) + bytes(transport.incoming)
+
+
+record_bytes = st.builds(
+    lambda kind, version, body, length: bytes((kind, *version)) + (len(body) if length is None else length).to_bytes(2, "big") + body,
+    kind=st.sampled_from([20, 21, 22, 23, 24, 0x80, 0x16, 0x01, 0x99]),
+    version=st.sampled_from([(3, 3), (3, 1), (3, 4), (0, 0)]),
+    body=st.binary(max_size=300),
+    length=st.none() | st.sampled_from([0, 1, 2**14 + 256, 2**14 + 257, 2**14 + 2049, 65535]),
+)
+
+
+@given(st.lists(record_bytes, min_size=1, max_size=4), st.data(), st.booleans())
+def test_record_read_matches_tlslites_recv(stream, data, tls13):
+    """Same records, same errors, same bytes left behind, fed whole or cut."""
+    wire = b"".join(stream)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(wire)), max_size=3)))
+    chunks = [wire[a:b] for a, b in zip([0, *cuts], [*cuts, len(wire)])]
+    fast, fast_transport = _record_socket([chunks[0]], tls13)
+    slow, slow_transport = _record_socket([chunks[0]], tls13)
+    pending = chunks[1:]
+    for _ in range(12):
+        got, expected = _read(fast, True), _read(slow, False)
+        assert got == expected
+        assert _left(fast, fast_transport) == _left(slow, slow_transport)
+        if isinstance(expected, type):  # an error ends tlslite's connection
+            return
+        if expected is None:
+            if not pending:
+                return
+            fast_transport.incoming += pending[0]
+            slow_transport.incoming += pending.pop(0)
+
+
+def test_record_read_leaves_eof_and_overflow_to_tlslite():
+    records, transport = _record_socket([], False)
+    assert _record_read.would_block(records)
+    transport.peer_eof = True
+    assert _record_read.take_buffered_record(records) is None
+    assert not _record_read.would_block(records)
+    with pytest.raises(TLSAbruptCloseError):
+        next(records.recv())
+    records, _ = _record_socket([b"\x16\x03\x03\xff\xff"], True)
+    assert _record_read.take_buffered_record(records) is None
+    with pytest.raises(TLSRecordOverflow):
+        next(records.recv())
+
+
+def _count_fast_reads(monkeypatch) -> list[bool]:
+    """Per record read by tlslite: whether the one-slice read took it."""
+    taken: list[bool] = []
+    original = _record_read.take_buffered_record
+
+    def counting(records):
+        whole = original(records)
+        taken.append(whole is not None)
+        return whole
+
+    monkeypatch.setattr(_hooked, "take_buffered_record", counting)
+    return taken
+
+
+@pytest.mark.parametrize("version", ["TLSv1.3", "TLSv1.2"])
+def test_engine_handshakes_read_their_records_in_one_slice(version, monkeypatch, pki):
+    taken = _count_fast_reads(monkeypatch)
+    server = ServerConnection(ServerConfig(certificates=(pki.server_key("ec"),), versions=(version,)))
+    client = ClientConnection(ClientConfig(trusted_certificates=(pki.root.cert,), versions=(version,)), "localhost")
+    for _ in range(6):
+        for sender, receiver in ((client, server), (server, client)):
+            data = sender.data_to_send()
+            if data:
+                receiver.receive_data(data)
+            while (event := receiver.next_event()) is not NEED_DATA:
+                if event is PAUSED:
+                    receiver.proceed()
+    assert server.handshake is not None and client.handshake is not None
+    assert server.handshake.version == client.handshake.version
+    assert any(taken)  # the fast path is exercised, not only the fallback

@@ -186,7 +186,8 @@ PATCHES: tuple[Patch, ...] = (
     Patch("tlslite.recordlayer:RecordSocket._recvHeader", _R, _hooked.refuse_late_ssl2_headers,
           "SSLv2 framing only for a server's first ClientHello; later, a record of unknown type is unexpected_message"),
     Patch("tlslite.recordlayer:RecordSocket.recv", _R, _hooked.refuse_unprotected_tls13_alerts,
-          "after a TLS 1.3 handshake an unprotected alert is refused (it would let anyone on the path close the stream)"),
+          "after a TLS 1.3 handshake an unprotected alert is refused (it would let anyone on the path close the stream); "
+          "a record already whole in memory is read in one slice (_record_read: same header, body, checks), else by tlslite"),
 )
 
 #: (owner, attribute name, original value) of each replacement install() made.
