@@ -61,9 +61,9 @@ def cases_for(impl):
 # way (seal on one side, open on the other) and returns the payload bytes.
 # ---------------------------------------------------------------------------
 
-def engine_pair(directory, version, cipher):
-    from purekong.engine import NEED_DATA, CertifiedKey, ClientConfig, ClientConnection, DataReceived
-    from purekong.engine import ServerConfig, ServerConnection
+def engine_connections(directory, version, cipher):
+    """An established purekong (server, client) pair, and the cipher's OpenSSL name."""
+    from purekong.engine import CertifiedKey, ClientConfig, ClientConnection, ServerConfig, ServerConnection
     from purekong.testing import handshake_in_memory
 
     def read(ext):
@@ -78,8 +78,13 @@ def engine_pair(directory, version, cipher):
     handshake = handshake_in_memory(client, server)
     if not handshake.completed:
         raise RuntimeError(f"in-memory handshake failed: {handshake.error}")
-    negotiated = handshake.server_handshake.openssl_cipher
+    return server, client, handshake.server_handshake.openssl_cipher
 
+
+def engine_pair(directory, version, cipher):
+    from purekong.engine import NEED_DATA, DataReceived
+
+    server, client, negotiated = engine_connections(directory, version, cipher)
     payload = os.urandom(RECORD)
 
     def one_way(sender, receiver, n):
@@ -101,7 +106,9 @@ def engine_pair(directory, version, cipher):
     return negotiated, move
 
 
-def stdlib_pair(directory, version, cipher):
+def stdlib_connections(directory, version, cipher):
+    """An established ssl.SSLObject (server, client) pair over MemoryBIO
+    (purekong.testing's wrappers: ``.ssl_object``, ``.incoming``, ``.outgoing``)."""
     import ssl
 
     from purekong.testing import OpenSSLClient, OpenSSLServer, handshake_in_memory  # the handshake only
@@ -121,8 +128,13 @@ def stdlib_pair(directory, version, cipher):
     handshake = handshake_in_memory(client, server)
     if not handshake.completed:
         raise RuntimeError(f"in-memory handshake failed: {handshake.error}")
-    negotiated = server.ssl_object.cipher()[0]
+    return server, client, server.ssl_object.cipher()[0]
 
+
+def stdlib_pair(directory, version, cipher):
+    import ssl
+
+    server, client, negotiated = stdlib_connections(directory, version, cipher)
     payload = os.urandom(RECORD)
 
     def one_way(sender, sender_out, receiver, receiver_in, n):
@@ -144,7 +156,9 @@ def stdlib_pair(directory, version, cipher):
     return negotiated, move
 
 
-def plain_pair(directory, version, cipher):
+def plain_connections(directory, version, cipher):
+    """An established plain tlslite (server, server_sock, client, client_sock)
+    over memory sockets, and the negotiated cipher's name."""
     from bench_handshake import MemoryTransport, _run_gen, tlslite_settings
     from tlslite.api import X509CertChain, parsePEMKey
     from tlslite.tlsconnection import TLSConnection
@@ -166,8 +180,11 @@ def plain_pair(directory, version, cipher):
         s_sock.incoming += c_sock.take()
         s_done = s_done or _run_gen(sgen)
         c_sock.incoming += s_sock.take()
-    negotiated = server.getCipherName()
+    return (server, s_sock, client, c_sock), server.getCipherName()
 
+
+def plain_pair(directory, version, cipher):
+    (server, s_sock, client, c_sock), negotiated = plain_connections(directory, version, cipher)
     payload = os.urandom(RECORD)
 
     def one_way(sender, sender_sock, receiver, receiver_sock, n):
