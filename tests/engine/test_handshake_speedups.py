@@ -22,7 +22,7 @@ from tlslite.utils import cryptomath
 from tlslite.utils.dns_utils import is_valid_hostname as tlslite_is_valid_hostname
 
 from purekong.engine import NEED_DATA, PAUSED, ClientConfig, ClientConnection, ServerConfig, ServerConnection
-from purekong.engine._tlslite import _backend, _hooked, _patches, _record_read, _speedups
+from purekong.engine._tlslite import _hooked, _patches, _record_read, _speedups
 from purekong.engine._tlslite._transport import MemoryTransport
 
 
