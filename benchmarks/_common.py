@@ -100,11 +100,18 @@ def machine_info() -> dict:
             info["memory_gib"] = round(int(f.readline().split()[1]) / 2**20, 1)
     except OSError:
         pass
-    for dist in ("tlslite-ng", "cryptography", "ecdsa", "purekong", "matplotlib"):
+    # uvicorn and hypercorn are bench_asgi's peers; h11 and h2 are the HTTP
+    # libraries both they and purekong run on.
+    for dist in ("tlslite-ng", "cryptography", "ecdsa", "purekong", "matplotlib", "uvicorn", "hypercorn", "h11", "h2"):
         try:
             info[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             info[dist] = None
+    try:  # bench_asgi's client
+        out = subprocess.run(["h2load", "--version"], capture_output=True, text=True, timeout=10).stdout.split()
+        info["h2load"] = out[-1] if out else None
+    except (OSError, subprocess.SubprocessError):
+        info["h2load"] = None
     # purekong is usually run from the checkout, not installed: read the
     # version from the package and say which commit (and whether the engine
     # had uncommitted changes) was measured.

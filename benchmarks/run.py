@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """purekong's performance suite: every figure of the performance issue, one command.
 
-    python3 benchmarks/run.py            # full: about 4-5 minutes on 2 cores
-    python3 benchmarks/run.py --quick    # smaller samples: under 2 minutes
+    python3 benchmarks/run.py            # full: about 10 minutes on 2 cores
+    python3 benchmarks/run.py --quick    # smaller samples: about 3 minutes
 
 Runs, one after another (never two measurements at once):
 
@@ -14,10 +14,16 @@ Runs, one after another (never two measurements at once):
 4. ``tcp``       - loopback TCP: new handshakes/s and echo MB/s, purekong
                    tls-server vs a stdlib-ssl asyncio server (bench_tcp.py);
 5. ``serve``     - loopback HTTPS requests/s, ``purekong serve`` vs a
-                   stdlib-ssl asyncio HTTPS server (bench_serve.py; no target).
+                   stdlib-ssl asyncio HTTPS server (bench_serve.py; no target);
+6. ``asgi``      - ``purekong serve`` vs uvicorn ``--http h11`` on the same ASGI
+                   apps, h2load as the client, keep-alive and a new connection
+                   per request; the plugin rows; HTTP/2 vs hypercorn
+                   (bench_asgi.py; skipped with a note without h2load, a
+                   missing uvicorn or hypercorn leaves purekong alone in its rows).
 
 Prints one table (purekong, stdlib ssl, plain tlslite-ng, the ratios, the
-targets and whether each is met) and writes ``docs/bench/results.json``, ``docs/bench/results.md`` (the table) and,
+targets and whether each is met), then the asgi rows' table (purekong, its
+peer, the ratios per wall second and per server CPU second) and writes ``docs/bench/results.json``, ``docs/bench/results.md`` (the table) and,
 with matplotlib (``pip install -e '.[bench]'``), ``docs/bench/results.png``.
 Every implementation is measured in its own subprocess. See
 benchmarks/README.md for what each figure means and how it is measured.
@@ -39,6 +45,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import _common  # noqa: E402
+import bench_asgi  # noqa: E402
 import bench_bulk  # noqa: E402
 import bench_handshake  # noqa: E402
 import bench_idle  # noqa: E402
@@ -46,7 +53,7 @@ import bench_memory  # noqa: E402
 import bench_serve  # noqa: E402
 import bench_tcp  # noqa: E402
 
-SECTIONS = ("handshake", "bulk", "memory", "tcp", "serve")
+SECTIONS = ("handshake", "bulk", "memory", "tcp", "serve", "asgi")
 IMPLS = ("purekong", "stdlib", "plain")
 IMPL_LABELS = {"purekong": "purekong", "stdlib": "stdlib ssl", "plain": "plain tlslite"}
 
@@ -57,6 +64,8 @@ BULK_VS_STDLIB = 0.8
 IDLE_BYTES = 16 * 1024
 IDLE_CONNECTIONS = 10_000
 TCP_VS_STDLIB = 0.5
+ASGI_KEEP_ALIVE_VS_UVICORN = bench_asgi.KEEP_ALIVE_VS_UVICORN
+ASGI_NEW_CONNECTION_VS_UVICORN = bench_asgi.NEW_CONNECTION_VS_UVICORN
 
 
 def median(values):
@@ -206,8 +215,46 @@ def section_serve(certs, quick):
     return raw, rows
 
 
+ASGI_NOTES = {
+    "h1": "no access line on either side: purekong serve --log-level warning (its access line is at info), "
+          "uvicorn --log-level warning --no-access-log",
+    "defaults": "each server's default logging: one access line per request at info (uvicorn's to stdout, "
+                "purekong's combined line to stderr), both into a file; no target",
+    "plugins": "purekong alone: a Kong Python plugin (access phase, sets a header), and with it "
+               "tls-metadata-headers (h2load sends no client certificate: Kong's two error lines per request "
+               "are logged); no target",
+    "h2": "h2load -m 10 over ALPN h2 vs hypercorn --log-level warning (no access log by default); no target",
+}
+
+
+def asgi_row(entry):
+    """One bench_asgi row: purekong and its peer, per wall second and per server CPU second."""
+    pk, peer, kind = entry.get("purekong") or {}, entry.get("peer"), entry.get("peer_kind")
+    notes = [ASGI_NOTES[entry["group"]]]
+    for side, name in ((pk, "purekong"), (peer, kind)):
+        if side and "error" in side:
+            notes.append("%s not measured: %s" % (name, side["error"]))
+        elif side and side.get("failed"):
+            notes.append("%s: %d requests failed (not counted)" % (name, side["failed"]))
+    wall = {"purekong": pk.get("rps"), "peer": (peer or {}).get("rps")}
+    cpu = {"purekong": pk.get("per_cpu_second"), "peer": (peer or {}).get("per_cpu_second")}
+    r = {"section": "asgi", "case": entry["row"], "peer": kind, "unit": "req/s", "wall": wall, "cpu": cpu,
+         "vs_peer": ratio(wall["purekong"], wall["peer"]), "vs_peer_cpu": ratio(cpu["purekong"], cpu["peer"]),
+         "checks": [], "note": "; ".join(notes), "fmt": "%.0f"}
+    if entry.get("target") is not None:
+        r["checks"] = [check("vs %s" % kind, r["vs_peer"], ">=", entry["target"]),
+                       check("vs %s per CPU s" % kind, r["vs_peer_cpu"], ">=", entry["target"])]
+    return r
+
+
+def section_asgi(certs, quick):
+    # Progress lines on stderr, like the other sections'; the rows go in the table.
+    raw = bench_asgi.collect(quick, certs, log=lambda line: print("asgi: " + line, file=sys.stderr, flush=True))
+    return raw, [asgi_row(entry) for entry in raw["rows"]]
+
+
 RUNNERS = {"handshake": section_handshake, "bulk": section_bulk, "memory": section_memory, "tcp": section_tcp,
-           "serve": section_serve}
+           "serve": section_serve, "asgi": section_asgi}
 
 
 # ---------------------------------------------------------------------------
@@ -223,7 +270,8 @@ def fmt_value(value, fmt):
 def fmt_checks(checks):
     parts = []
     for c in checks:
-        target = "%gx" % c["target"] if c["label"].startswith("vs") else "%g" % c["target"]
+        target = ("%.1fx" if c["target"] < 10 else "%gx") % c["target"] if c["label"].startswith("vs") \
+            else "%g" % c["target"]
         if c["label"] == "purekong":
             target = "%d B" % c["target"]
         verdict = "n/a" if c["met"] is None else ("yes" if c["met"] else "NO")
@@ -234,65 +282,118 @@ def fmt_checks(checks):
     return "; ".join(parts)
 
 
-def table(rows):
-    head = ("%-46s %-25s %9s %10s %13s %8s %9s  %s" %
-            ("case", "unit", "purekong", "stdlib ssl", "plain tlslite", "pk/ssl", "pk/plain", "targets"))
-    lines = [head, "-" * len(head)]
-    # Notes are numbered in order of first use and the number follows the case.
+def note_numbers(rows):
+    """Notes are numbered in order of first use; the number follows the case."""
     notes = []
     for r in rows:
         if r["note"] and r["note"] not in notes:
             notes.append(r["note"])
-    section = None
-    for r in rows:
-        if r["section"] != section:
-            section = r["section"]
-            lines.append("[%s]" % section)
-        v = r["values"]
-        case = r["case"] + (" (%d)" % (notes.index(r["note"]) + 1) if r["note"] else "")
-        lines.append("%-46s %-25s %9s %10s %13s %8s %9s  %s" % (
-            case, r["unit"], fmt_value(v["purekong"], r["fmt"]), fmt_value(v["stdlib"], r["fmt"]),
-            fmt_value(v["plain"], r["fmt"]),
-            "%.3fx" % r["vs_stdlib"] if r["vs_stdlib"] else "-",
-            "%.1fx" % r["vs_plain"] if r["vs_plain"] else "-", fmt_checks(r["checks"])))
+    return notes
+
+
+def case_label(r, notes):
+    return r["case"] + (" (%d)" % (notes.index(r["note"]) + 1) if r["note"] else "")
+
+
+def split(rows):
+    """The rows with stdlib/plain columns, and the rows against a peer server (asgi)."""
+    return [r for r in rows if "peer" not in r], [r for r in rows if "peer" in r]
+
+
+def peer_cells(r):
+    """The asgi table's cells after the case: peer, then wall and per-CPU figures and ratios."""
+    ratio_text = lambda x: "%.2fx" % x if x else "-"  # noqa: E731
+    return (r["peer"] or "-", fmt_value(r["wall"]["purekong"], r["fmt"]), fmt_value(r["wall"]["peer"], r["fmt"]),
+            ratio_text(r["vs_peer"]), fmt_value(r["cpu"]["purekong"], r["fmt"]),
+            fmt_value(r["cpu"]["peer"], r["fmt"]), ratio_text(r["vs_peer_cpu"]))
+
+
+ASGI_TITLE = ("asgi: purekong serve vs a peer on the same ASGI app, h2load (16 clients, TLS 1.3, ECDSA P-256); "
+              "requests per second of wall time and per second of the server's CPU")
+
+
+def table(rows, skipped=None):
+    main_rows, peer_rows = split(rows)
+    notes = note_numbers(main_rows + peer_rows)
+    lines = []
+    if main_rows:
+        head = ("%-46s %-25s %9s %10s %13s %8s %9s  %s" %
+                ("case", "unit", "purekong", "stdlib ssl", "plain tlslite", "pk/ssl", "pk/plain", "targets"))
+        lines += [head, "-" * len(head)]
+        section = None
+        for r in main_rows:
+            if r["section"] != section:
+                section = r["section"]
+                lines.append("[%s]" % section)
+            v = r["values"]
+            lines.append("%-46s %-25s %9s %10s %13s %8s %9s  %s" % (
+                case_label(r, notes), r["unit"], fmt_value(v["purekong"], r["fmt"]),
+                fmt_value(v["stdlib"], r["fmt"]), fmt_value(v["plain"], r["fmt"]),
+                "%.3fx" % r["vs_stdlib"] if r["vs_stdlib"] else "-",
+                "%.1fx" % r["vs_plain"] if r["vs_plain"] else "-", fmt_checks(r["checks"])))
+    if peer_rows:
+        head = ("%-66s %-9s %9s %9s %7s %10s %10s %7s  %s" %
+                ("case", "peer", "purekong", "peer", "pk/peer", "pk/CPU-s", "peer/CPU-s", "pk/peer", "targets"))
+        lines += ["", "[%s]" % ASGI_TITLE, head, "-" * len(head)]
+        for r in peer_rows:
+            lines.append("%-66s %-9s %9s %9s %7s %10s %10s %7s  %s" % (
+                (case_label(r, notes),) + peer_cells(r) + (fmt_checks(r["checks"]),)))
+    for section, why in (skipped or {}).items():
+        lines += ["", "[%s] skipped: %s" % (section, why)]
     if notes:
         lines.append("")
         lines.extend("(%d) %s" % (i + 1, n) for i, n in enumerate(notes))
     return "\n".join(lines)
 
 
-def markdown(rows, machine, result):
-    """The same table as Markdown (docs/bench/results.md), with the machine."""
-    notes = []
-    for r in rows:
-        if r["note"] and r["note"] not in notes:
-            notes.append(r["note"])
+MACHINE_LABELS = (("cpu", "CPU"), ("usable_cores", "cores"), ("memory_gib", "memory (GiB)"), ("platform", "OS"),
+                  ("python", "Python"), ("ssl_openssl", "OpenSSL of `ssl`"),
+                  ("cryptography_openssl", "OpenSSL of `cryptography`"), ("cryptography", "cryptography"),
+                  ("tlslite-ng", "tlslite-ng"), ("tlslite_gmpy2", "tlslite gmpy2"), ("purekong", "purekong"),
+                  ("uvicorn", "uvicorn"), ("hypercorn", "hypercorn"), ("h11", "h11"), ("h2", "h2"),
+                  ("h2load", "h2load"), ("git_commit", "git commit"),
+                  ("purekong_uncommitted_changes", "uncommitted engine changes"),
+                  ("loadavg_before", "load average before the run"))
+
+
+def markdown(rows, machine, result, skipped=None):
+    """The same tables as Markdown (docs/bench/results.md), with the machine."""
+    main_rows, peer_rows = split(rows)
+    notes = note_numbers(main_rows + peer_rows)
     out = ["<!-- Generated by benchmarks/run.py; do not edit. -->", "",
            "# Benchmark results", "",
            "`%s`, %s (UTC); see `benchmarks/README.md` for the methodology." % (result["command"],
                                                                                 result["generated"]), "",
            "| Machine | |", "| --- | --- |"]
-    for key, label in (("cpu", "CPU"), ("usable_cores", "cores"), ("memory_gib", "memory (GiB)"),
-                       ("platform", "OS"), ("python", "Python"), ("ssl_openssl", "OpenSSL of `ssl`"),
-                       ("cryptography_openssl", "OpenSSL of `cryptography`"), ("cryptography", "cryptography"),
-                       ("tlslite-ng", "tlslite-ng"), ("tlslite_gmpy2", "tlslite gmpy2"), ("purekong", "purekong"),
-                       ("git_commit", "git commit"), ("purekong_uncommitted_changes", "uncommitted engine changes"),
-                       ("loadavg_before", "load average before the run")):
-        out.append("| %s | %s |" % (label, machine.get(key)))
-    out += ["", "| Case | Unit | purekong | stdlib ssl | plain tlslite | purekong / ssl | purekong / plain | Targets |",
-            "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |"]
-    section = None
-    for r in rows:
-        if r["section"] != section:
-            section = r["section"]
-            out.append("| **%s** | | | | | | | |" % section)
-        v = r["values"]
-        case = r["case"] + (" (%d)" % (notes.index(r["note"]) + 1) if r["note"] else "")
-        out.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
-            case, r["unit"], fmt_value(v["purekong"], r["fmt"]), fmt_value(v["stdlib"], r["fmt"]),
-            fmt_value(v["plain"], r["fmt"]), "%.3fx" % r["vs_stdlib"] if r["vs_stdlib"] else "-",
-            "%.1fx" % r["vs_plain"] if r["vs_plain"] else "-",
-            fmt_checks(r["checks"]).replace("NO", "**NO**").replace(">=", "≥").replace("<=", "≤")))
+    out += ["| %s | %s |" % (label, machine.get(key)) for key, label in MACHINE_LABELS]
+
+    def md_checks(checks):
+        return fmt_checks(checks).replace("NO", "**NO**").replace(">=", "≥").replace("<=", "≤")
+
+    if main_rows:
+        out += ["", "| Case | Unit | purekong | stdlib ssl | plain tlslite | purekong / ssl | purekong / plain "
+                    "| Targets |", "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+        section = None
+        for r in main_rows:
+            if r["section"] != section:
+                section = r["section"]
+                out.append("| **%s** | | | | | | | |" % section)
+            v = r["values"]
+            out.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                case_label(r, notes), r["unit"], fmt_value(v["purekong"], r["fmt"]),
+                fmt_value(v["stdlib"], r["fmt"]), fmt_value(v["plain"], r["fmt"]),
+                "%.3fx" % r["vs_stdlib"] if r["vs_stdlib"] else "-",
+                "%.1fx" % r["vs_plain"] if r["vs_plain"] else "-", md_checks(r["checks"])))
+    if peer_rows:
+        out += ["", "**%s**" % ASGI_TITLE.replace("asgi: purekong serve", "asgi: `purekong serve`"), "",
+                "| Case | Peer | purekong req/s | peer req/s | purekong / peer | purekong req/server-CPU-s "
+                "| peer req/server-CPU-s | purekong / peer | Targets |",
+                "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+        for r in peer_rows:
+            out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                (case_label(r, notes),) + peer_cells(r) + (md_checks(r["checks"]),)))
+    for section, why in (skipped or {}).items():
+        out += ["", "**%s** skipped: %s" % (section, why)]
     out.append("")
     out.extend("(%d) %s  " % (i + 1, n) for i, n in enumerate(notes))
     out.append("")
@@ -331,15 +432,16 @@ def chart(rows, path):
         ("memory", "RSS", "Idle server conn, RSS bytes (log)", True),
         ("tcp", None, "Loopback TCP: tls-server, serve (log)", True),
     ]
-    fig, axes = plt.subplots(2, 3, figsize=(20, 11))
+    main_rows, peer_rows = split(rows)
+    fig, axes = plt.subplots(2, 4, figsize=(26, 11))
     for ax, (section, needle, title, log) in zip(axes.flat, panels):
-        selected = [r for r in rows if r["section"] == section and (needle is None or needle in r["case"] or
+        selected = [r for r in main_rows if r["section"] == section and (needle is None or needle in r["case"] or
                     (needle == "RSS" and "RSS per" in r["case"]))]
         if section == "memory" and needle == "RSS":
-            selected = [r for r in rows if r["section"] == "memory" and ("RSS" in r["case"]) and "server RSS," not in
-                        r["case"]]
+            selected = [r for r in main_rows if r["section"] == "memory" and ("RSS" in r["case"]) and
+                        "server RSS," not in r["case"]]
         if section == "tcp":
-            selected = [r for r in rows if r["section"] in ("tcp", "serve")]
+            selected = [r for r in main_rows if r["section"] in ("tcp", "serve")]
         width = 0.27
         for i, impl in enumerate(IMPLS):
             xs = [j + (i - 1) * width for j in range(len(selected))]
@@ -355,13 +457,17 @@ def chart(rows, path):
         if section == "memory" and needle == "tracemalloc":
             ax.axhline(IDLE_BYTES, color="red", linestyle="--", linewidth=1, label="target 16 KiB")
         ax.set_title(title, fontsize=10)
-        ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:  # a section left out by --only has no bars
+            ax.legend(fontsize=7)
         for j, r in enumerate(selected):
             if r["vs_stdlib"]:
                 top = max(v for v in r["values"].values() if v)
                 ax.annotate("%.2fx" % r["vs_stdlib"], (j, top), ha="center", va="bottom", fontsize=7)
+    for ax, key, title in ((axes.flat[5], "wall", "ASGI apps, h2load: req/s wall (log)"),
+                           (axes.flat[6], "cpu", "ASGI apps, h2load: req per server CPU s (log)")):
+        asgi_panel(ax, peer_rows, key, title, colours["purekong"], colours["stdlib"])
     # Last panel: every targeted ratio against its target.
-    ax = axes.flat[5]
+    ax = axes.flat[7]
     checks = [(r["section"] + ": " + r["case"].replace(" x25519", "") + " " + c["label"], c)
               for r in rows for c in r["checks"] if c["value"] is not None and c["label"].startswith("vs")]
     names = [n for n, _ in checks]
@@ -379,9 +485,39 @@ def chart(rows, path):
     plt.close(fig)
 
 
+def asgi_panel(ax, rows, key, title, pk_colour, peer_colour):
+    """purekong against its peer (uvicorn, hypercorn), one pair of bars per asgi row."""
+    ax.set_title(title, fontsize=10)
+    if not rows:
+        ax.text(0.5, 0.5, "not measured", ha="center", va="center", transform=ax.transAxes)
+        return
+    width = 0.4
+    for offset, side, label, colour in ((-0.5, "purekong", "purekong serve", pk_colour),
+                                        (0.5, "peer", "uvicorn / hypercorn", peer_colour)):
+        ax.bar([j + offset * width for j in range(len(rows))], [r[key][side] or 0 for r in rows], width,
+               label=label, color=colour)
+    ratio_key = "vs_peer" if key == "wall" else "vs_peer_cpu"
+    for j, r in enumerate(rows):
+        if r[ratio_key]:
+            ax.annotate("%.2fx" % r[ratio_key], (j, max(r[key].values())), ha="center", va="bottom", fontsize=7)
+    short = (("upload 64 KiB + stream 1 MiB", "upload"), ("new connection", "new conn"),
+             ("Python plugin + tls-metadata-headers", "py plugin + tls-md"), ("one Python plugin", "py plugin"))
+
+    def label(r):
+        text = r["case"]
+        for long, abbreviation in short:
+            text = text.replace(long, abbreviation)
+        return text + (" vs " + r["peer"] if r["peer"] else "")
+
+    ax.set_xticks(range(len(rows)))
+    ax.set_xticklabels([label(r) for r in rows], rotation=35, ha="right", fontsize=6)
+    ax.set_yscale("log")
+    ax.legend(fontsize=7)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="smaller samples (under 2 minutes)")
+    parser.add_argument("--quick", action="store_true", help="smaller samples (about 3 minutes)")
     parser.add_argument("--only", default=",".join(SECTIONS),
                         help="comma-separated sections to run (default: all): " + ", ".join(SECTIONS))
     parser.add_argument("--out", default=None,
@@ -426,8 +562,12 @@ def main(argv=None):
         machine.get("cryptography"), machine.get("cryptography_openssl"), machine.get("tlslite-ng"),
         machine.get("purekong"), machine.get("git_commit"),
         ", engine has uncommitted changes" if machine.get("purekong_uncommitted_changes") else ""))
+    if "asgi" in sections:
+        print("asgi: uvicorn %s, hypercorn %s, h11 %s, h2 %s, h2load %s" % tuple(
+            machine.get(k) for k in ("uvicorn", "hypercorn", "h11", "h2", "h2load")))
     print()
-    text = table(rows)
+    skipped = {s: raw[s]["skipped"] for s in sections if isinstance(raw[s], dict) and raw[s].get("skipped")}
+    text = table(rows, skipped)
     print(text)
     print()
     print("took %.0f s (%s)" % (durations["total"], ", ".join("%s %.0f s" % kv for kv in durations.items()
@@ -440,7 +580,9 @@ def main(argv=None):
               "quick": args.quick, "machine": machine, "durations_seconds": durations,
               "targets": {"handshake_vs_stdlib": HANDSHAKE_VS_STDLIB, "handshake_vs_plain": HANDSHAKE_VS_PLAIN,
                           "bulk_vs_stdlib": BULK_VS_STDLIB, "idle_connection_bytes": IDLE_BYTES,
-                          "idle_connections": IDLE_CONNECTIONS, "tcp_vs_stdlib": TCP_VS_STDLIB},
+                          "idle_connections": IDLE_CONNECTIONS, "tcp_vs_stdlib": TCP_VS_STDLIB,
+                          "asgi_keep_alive_vs_uvicorn": ASGI_KEEP_ALIVE_VS_UVICORN,
+                          "asgi_new_connection_vs_uvicorn": ASGI_NEW_CONNECTION_VS_UVICORN},
               "rows": [{k: v for k, v in r.items() if k != "fmt"} for r in rows], "table": text, "raw": raw}
     json_path = os.path.join(args.out, "results.json")
     with open(json_path, "w") as f:
@@ -449,10 +591,10 @@ def main(argv=None):
     print("wrote %s" % os.path.relpath(json_path))
     md_path = os.path.join(args.out, "results.md")
     with open(md_path, "w") as f:
-        f.write(markdown(rows, machine, result))
+        f.write(markdown(rows, machine, result, skipped))
     print("wrote %s" % os.path.relpath(md_path))
     if args.update_docs:
-        update_docs(markdown(rows, machine, result))
+        update_docs(markdown(rows, machine, result, skipped))
     try:
         import matplotlib  # noqa: F401
     except ImportError:

@@ -65,15 +65,21 @@ class AdminServer:
     def __init__(self, worker: "Worker") -> None:
         self.worker = worker
         self.node_id = _node_id() if worker.options.workers > 1 else str(uuid.uuid4())
+        self._tasks: set[asyncio.Task[None]] = set()
 
-    async def accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        stream = PlainStream(reader, writer, self.worker.limits)
+    def opened(self, stream: PlainStream) -> None:
+        """A connection was accepted: serve it in a task of its own."""
+        task = asyncio.get_running_loop().create_task(self.accept(stream))
+        self._tasks.add(task)  # a task nobody holds may be collected
+        task.add_done_callback(self._tasks.discard)
+
+    async def accept(self, stream: PlainStream) -> None:
         try:
             await serve_connection(stream, lambda req: _AdminRequest(self, req), self.worker.limits)
         except Exception:
             _log.exception("admin connection failed")
         finally:
-            writer.transport.abort()
+            stream.abort()
 
     # -- the endpoints ---------------------------------------------------------------
     async def answer(self, req: HTTPRequest) -> Reply:

@@ -259,31 +259,24 @@ async def serve_connection(stream: Stream, handler: Handler, limits: Limits, sta
     conn = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.max_request_head)
 
     fed = 0  # bytes handed to h11 since this request began (for the head limit)
+    receive_by = stream.receive_by
+    loop_time = asyncio.get_running_loop().time
 
-    async def next_event(timeout: float, head: tuple[asyncio.Timeout, float] | None = None) -> object:
-        """The next h11 event, each read within ``timeout`` (None once it passes).
-        For a request head, ``head`` is the head's deadline and when it must
-        end at the latest: it also serves as the per-read one (moved before
-        each read after the first, raising TimeoutError), so no second
-        deadline is armed inside it."""
+    async def next_event(timeout: float, ends: float | None = None) -> object:
+        """The next h11 event, each read within ``timeout`` (None once it passes);
+        for a request head, never past ``ends``, when the whole head must be in.
+        A deadline is a float handed to the stream (its one timer per connection)."""
         nonlocal fed
-        reads = 0
         while True:
             event = conn.next_event()
             if event is not h11.NEED_DATA:
                 return event
-            if head is None:
-                try:
-                    async with asyncio.timeout(timeout):
-                        data = await stream.receive()
-                except TimeoutError:
-                    return None
-            else:
-                deadline, ends = head
-                if reads:
-                    deadline.reschedule(min(asyncio.get_running_loop().time() + timeout, ends))
-                reads += 1
-                data = await stream.receive()
+            deadline = loop_time() + timeout
+            if ends is not None and deadline > ends:
+                deadline = ends
+            data = await receive_by(deadline)
+            if data is None:
+                return None
             fed += len(data)
             conn.receive_data(data)  # b"" = EOF; h11 turns it into ConnectionClosed or an error
 
@@ -303,12 +296,8 @@ async def serve_connection(stream: Stream, handler: Handler, limits: Limits, sta
             # a byte now and then does not keep a connection alive), after up to
             # idle_timeout of keep-alive silence.
             per_read = limits.timeouts.idle if state.requests else limits.timeouts.client
-            ends = asyncio.get_running_loop().time() + (limits.timeouts.idle if state.requests else 0) + limits.timeouts.client
-            try:
-                async with asyncio.timeout(per_read) as head:  # the first read's; never past ``ends``
-                    event = await next_event(per_read, (head, ends))
-            except TimeoutError:
-                return
+            ends = loop_time() + (limits.timeouts.idle if state.requests else 0) + limits.timeouts.client
+            event = await next_event(per_read, ends)
             state.idle = False
             if event is None or isinstance(event, h11.ConnectionClosed):
                 return  # idle timeout, or the client closed between requests

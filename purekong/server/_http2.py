@@ -49,9 +49,10 @@ import h2.events
 import h2.exceptions
 import h2.settings
 from h2.errors import ErrorCodes
+from hpack import NeverIndexedHeaderTuple  # h2's own HPACK layer
 from hyperframe.frame import GoAwayFrame  # h2's own frame layer
 
-from ._http import ConnectionState, Handler, HTTPRequest, Reply, RequestCycle, Sent, common_headers, error_reply, finish_cycle
+from ._http import SERVER_TOKEN, ConnectionState, Handler, HTTPRequest, Reply, RequestCycle, Sent, error_reply, finish_cycle, http_date
 from ._settings import Limits
 from ._streams import ClientGone, Stream
 
@@ -60,7 +61,14 @@ __all__ = ["HTTP2Limits", "serve_http2"]
 _log = logging.getLogger("purekong.serve")
 
 # RFC 9113 §8.2.2: connection-specific fields are never sent over HTTP/2.
-_CONNECTION_SPECIFIC = frozenset({"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"})
+_CONNECTION_SPECIFIC = frozenset({b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"})
+# Kept out of HPACK's table (h2's rule, after Firefox and nghttp2), with cookies under 20 bytes.
+_NEVER_INDEXED = frozenset({b"authorization", b"proxy-authorization"})
+_SERVER = SERVER_TOKEN.encode()
+
+#: What comes in is h2's to check; what goes out, _response_head's (one pass instead of h2's nine).
+_H2_CONFIG = h2.config.H2Configuration(client_side=False, header_encoding=None,
+                                       normalize_outbound_headers=False, validate_outbound_headers=False)
 
 
 @dataclass(frozen=True)
@@ -85,32 +93,89 @@ class HTTP2Limits:
 class _Incoming:
     """A stream whose request is still arriving."""
 
+    __slots__ = ("request", "chunks", "size")
+
     def __init__(self, request: HTTPRequest) -> None:
         self.request = request
-        self.body = bytearray()
+        self.chunks: list[bytes] = []
+        self.size = 0
 
 
 class _Connection:
     def __init__(self, stream: Stream, handler: Handler, limits: Limits, state: ConnectionState, h2_limits: HTTP2Limits) -> None:
         self.stream, self.handler, self.limits, self.state = stream, handler, limits, state
-        config = h2.config.H2Configuration(client_side=False, header_encoding=None)
-        self.conn = h2.connection.H2Connection(config=config)
+        self.conn = h2.connection.H2Connection(config=_H2_CONFIG)
         self.conn.local_settings = h2.settings.Settings(client=False, initial_values=h2_limits.settings(limits))
+        self.loop = asyncio.get_running_loop()
         self.incoming: dict[int, _Incoming] = {}
         self.tasks: dict[int, asyncio.Task[None]] = {}
         self.window_opened = asyncio.Event()  # a WINDOW_UPDATE or SETTINGS arrived
-        self.stream_done = asyncio.Event()  # a stream's task ended: the read timeout changes
-        self.write_lock = asyncio.Lock()
         self.closed = False
         self.goaway_sent = False
         self.last_stream_id = 0  # in our GOAWAY: later streams are refused
+        self.on_event = {
+            h2.events.RequestReceived: self._on_request,
+            h2.events.StreamEnded: self._on_stream_ended,
+            h2.events.StreamReset: self._on_reset,
+            h2.events.WindowUpdated: self._on_window,
+            h2.events.RemoteSettingsChanged: self._on_window,
+            h2.events.ConnectionTerminated: self._on_terminated,
+        }
+        # Writing: one round at a time (see _write_soon).
+        self.next_round: asyncio.Future[Exception | None] | None = None
+        self.writer: asyncio.Task[None] | None = None
+        self.after_h2 = b""  # our own GOAWAY, written after h2's frames
+        # Reading: one deadline, moved lazily (see _rearm).
+        self.reader: asyncio.Task[None] | None = None
+        self.deadline: float | None = None
+        self.timer: asyncio.TimerHandle | None = None
 
     # -- writing -------------------------------------------------------------------
-    async def flush(self) -> None:
-        async with self.write_lock:
-            data = self.conn.data_to_send()
-            if data:
-                await self.stream.send(data)
+    # Streams and the reader queue frames in h2 and ask for a write; the frames
+    # queued during one turn of the event loop (every stream answered in that
+    # turn, the reader's acknowledgements) leave in one ``data_to_send()`` and
+    # one ``stream.send()``. Those asking while a round is being written get
+    # the next one, so each waiter's frames are on the wire (or the client is
+    # gone) when its wait ends: the windows and the socket's back-pressure
+    # hold every stream, as one write per frame did.
+    def _write_soon(self) -> asyncio.Future[Exception | None]:
+        """The round that will carry what h2 holds now (its result: the write's error, if any)."""
+        round_ = self.next_round
+        if round_ is None:
+            round_ = self.next_round = self.loop.create_future()
+            if self.writer is None:
+                self.writer = self.loop.create_task(self._write_rounds())
+        return round_
+
+    async def _write(self) -> None:
+        await self._written(self._write_soon())
+
+    async def _written(self, round_: asyncio.Future[Exception | None]) -> None:
+        # shield: a stream cancelled while waiting (RST_STREAM) must not cancel the others' round
+        error = round_.result() if round_.done() else await asyncio.shield(round_)
+        if error is not None:
+            raise ClientGone(str(error))
+
+    async def _write_rounds(self) -> None:
+        round_: asyncio.Future[Exception | None] | None = None
+        try:
+            while (round_ := self.next_round) is not None:
+                self.next_round = None
+                data = self.conn.data_to_send() + self.after_h2
+                self.after_h2 = b""
+                error: Exception | None = None
+                if data:
+                    try:
+                        await self.stream.send(data)
+                    except (ClientGone, ConnectionError, OSError) as exc:
+                        error = exc
+                round_.set_result(error)
+        finally:
+            self.writer = None
+            for pending in (round_, self.next_round):  # cancelled mid-write: nobody waits forever
+                if pending is not None and not pending.done():
+                    pending.set_result(ClientGone("connection closed"))
+            self.next_round = None
 
     async def goaway(self) -> None:
         """GOAWAY(NO_ERROR, the last stream we took). Written by hand: h2's
@@ -120,19 +185,17 @@ class _Connection:
             return
         self.goaway_sent = True
         self.last_stream_id = self.conn.highest_inbound_stream_id
-        frame = GoAwayFrame(stream_id=0, last_stream_id=self.last_stream_id, error_code=ErrorCodes.NO_ERROR)
+        self.after_h2 += GoAwayFrame(stream_id=0, last_stream_id=self.last_stream_id, error_code=ErrorCodes.NO_ERROR).serialize()
         try:
             async with asyncio.timeout(1.0):
-                async with self.write_lock:
-                    await self.stream.send(self.conn.data_to_send() + frame.serialize())
+                await self._write()
         except (ClientGone, TimeoutError):
             pass
 
     # -- reading -------------------------------------------------------------------
     async def run(self) -> None:
         self.conn.initiate_connection()
-        await self.flush()
-        reader = asyncio.ensure_future(self._read_loop())
+        reader = self.reader = asyncio.ensure_future(self._read_loop())
         drain = asyncio.ensure_future(self.state.wait_draining())
         try:
             await asyncio.wait({reader, drain}, return_when=asyncio.FIRST_COMPLETED)
@@ -144,43 +207,57 @@ class _Connection:
                 while self.tasks and not reader.done():
                     await asyncio.wait({reader, *self.tasks.values()}, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            if self.timer is not None:
+                self.timer.cancel()
             for task in (reader, drain, *self.tasks.values()):
                 task.cancel()
             if self.tasks:
                 await asyncio.wait(list(self.tasks.values()), timeout=2.0)
             await self.goaway()
             self.closed = True
+            if self.writer is not None:
+                self.writer.cancel()
 
     async def _read_loop(self) -> None:
-        receiving: asyncio.Future[Any] | None = None
         try:
+            await self._write()  # our SETTINGS
             while True:
-                if receiving is None:
-                    receiving = asyncio.ensure_future(self.stream.receive())
-                self.state.idle = not self.tasks and not self.incoming
-                # Idle: keepalive_timeout; a request still arriving: client_timeout;
-                # responses in flight: their own deadlines. A stream ending
-                # (stream_done) starts the count again.
-                timeout = self.limits.timeouts.idle if self.state.idle else (self.limits.timeouts.client if not self.tasks else None)
-                self.stream_done.clear()
-                done_waiter: asyncio.Future[Any] = asyncio.ensure_future(self.stream_done.wait())
-                try:
-                    await asyncio.wait([receiving, done_waiter], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    done_waiter.cancel()
-                if not receiving.done():
-                    if self.stream_done.is_set():
-                        continue
-                    return  # the timeout: GOAWAY(NO_ERROR) on the way out
-                data, receiving = receiving.result(), None
-                if not await self._received(data):
+                self._rearm()
+                if not await self._received(await self.stream.receive()):
                     return
-        finally:
-            if receiving is not None:
-                receiving.cancel()
+        except ClientGone:
+            return
+
+    def _rearm(self) -> None:
+        """After a read or a stream's end, the wait that applies now: idle,
+        keepalive_timeout; a request still arriving, client_timeout;
+        responses in flight, their own deadlines. One timer per connection,
+        moved only when it would fire too late; when it fires early it
+        re-arms for the deadline, and past it the reader is cancelled
+        (GOAWAY(NO_ERROR) on the way out)."""
+        self.state.idle = idle = not self.tasks and not self.incoming
+        timeout = self.limits.timeouts.idle if idle else (self.limits.timeouts.client if not self.tasks else None)
+        if timeout is None:
+            self.deadline = None
+            return
+        self.deadline = deadline = self.loop.time() + timeout
+        if self.timer is not None and self.timer.when() > deadline:
+            self.timer.cancel()
+            self.timer = None
+        if self.timer is None:
+            self.timer = self.loop.call_at(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self.timer = None
+        if self.deadline is None:
+            return
+        if self.loop.time() < self.deadline:
+            self.timer = self.loop.call_at(self.deadline, self._on_timer)
+        elif self.reader is not None:
+            self.reader.cancel()
 
     async def _received(self, data: bytes) -> bool:
-        """Feed h2; False once the connection is over."""
+        """Feed h2 one read's bytes and handle its events; False once the connection is over."""
         if not data:
             self.closed = True
             return False
@@ -188,56 +265,63 @@ class _Connection:
             events = self.conn.receive_data(data)
         except h2.exceptions.ProtocolError as exc:
             _log.info("HTTP/2 protocol error from the client: %s", exc)
-            await self.flush()  # h2 queued its GOAWAY
             self.goaway_sent = True
+            await self._write()  # h2 queued its GOAWAY
             return False
+        credit: dict[int, int] = {}
         for event in events:
-            self._on_event(event)
-        await self.flush()
-        return not any(isinstance(e, h2.events.ConnectionTerminated) for e in events)
+            if type(event) is h2.events.DataReceived:
+                sid = event.stream_id
+                assert sid is not None
+                credit[sid] = credit.get(sid, 0) + (event.flow_controlled_length or 0)
+                self._on_data(sid, event.data or b"")
+            else:
+                handler = self.on_event.get(type(event))
+                if handler is not None:
+                    handler(event)
+        # The bodies are buffered here, so their credit goes straight back (the
+        # size limit, not the window, bounds what we hold): once per stream per
+        # read, h2 sending WINDOW_UPDATEs when half a window is used.
+        for sid, size in credit.items():
+            self.conn.acknowledge_received_data(size, sid)
+        await self._write()
+        return not any(type(e) is h2.events.ConnectionTerminated for e in events)
 
-    def _on_event(self, event: h2.events.Event) -> None:
-        if isinstance(event, h2.events.RequestReceived):
-            assert event.stream_id is not None and event.headers is not None
-            if self.goaway_sent and event.stream_id > self.last_stream_id:
-                self.conn.reset_stream(event.stream_id, ErrorCodes.REFUSED_STREAM)  # retry elsewhere (§8.7)
-                return
-            request = _request(event.headers)
-            self.incoming[event.stream_id] = _Incoming(request)
-            self.state.requests += 1
-            length = request.header("content-length")
-            if self.limits.max_body_size and length is not None and length.isdigit() and int(length) > self.limits.max_body_size:
-                self._refuse_body(event.stream_id)  # announced too large: refused before any of it
-        elif isinstance(event, h2.events.DataReceived):
-            assert event.stream_id is not None
-            self._on_data(event.stream_id, event.data or b"", event.flow_controlled_length or 0)
-        elif isinstance(event, h2.events.StreamEnded):
-            assert event.stream_id is not None
-            self._start(event.stream_id)
-        elif isinstance(event, h2.events.StreamReset):
-            assert event.stream_id is not None
-            self.incoming.pop(event.stream_id, None)
-            task = self.tasks.get(event.stream_id)
-            if task is not None:
-                task.cancel()
-        elif isinstance(event, (h2.events.WindowUpdated, h2.events.RemoteSettingsChanged)):
-            self.window_opened.set()
-        elif isinstance(event, h2.events.ConnectionTerminated):
-            self.goaway_sent = True  # the client said goodbye: nothing more to say
+    def _on_request(self, event: Any) -> None:
+        stream_id = event.stream_id
+        if self.goaway_sent and stream_id > self.last_stream_id:
+            self.conn.reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)  # retry elsewhere (§8.7)
+            return
+        request = _request(event.headers)
+        self.incoming[stream_id] = _Incoming(request)
+        self.state.requests += 1
+        length = request.header("content-length")
+        if self.limits.max_body_size and length is not None and length.isdigit() and int(length) > self.limits.max_body_size:
+            self._refuse_body(stream_id)  # announced too large: refused before any of it
 
-    def _on_data(self, stream_id: int, data: bytes, credit: int) -> None:
-        try:
-            # The body is buffered here, so its credit goes straight back (the
-            # size limit, not the window, bounds what we hold).
-            self.conn.acknowledge_received_data(credit, stream_id)
-        except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError):
-            pass
+    def _on_data(self, stream_id: int, data: bytes) -> None:
         incoming = self.incoming.get(stream_id)
         if incoming is None:
             return
-        incoming.body += data
-        if self.limits.max_body_size and len(incoming.body) > self.limits.max_body_size:
+        incoming.chunks.append(data)
+        incoming.size += len(data)
+        if self.limits.max_body_size and incoming.size > self.limits.max_body_size:
             self._refuse_body(stream_id)
+
+    def _on_stream_ended(self, event: Any) -> None:
+        self._start(event.stream_id)
+
+    def _on_reset(self, event: Any) -> None:
+        self.incoming.pop(event.stream_id, None)
+        task = self.tasks.get(event.stream_id)
+        if task is not None:
+            task.cancel()
+
+    def _on_window(self, event: Any) -> None:
+        self.window_opened.set()
+
+    def _on_terminated(self, event: Any) -> None:
+        self.goaway_sent = True  # the client said goodbye: nothing more to say
 
     def _refuse_body(self, stream_id: int) -> None:
         """413 now, then RST_STREAM(NO_ERROR): the rest of the body is not wanted."""
@@ -249,7 +333,7 @@ class _Connection:
         if incoming is None:
             return
         request = incoming.request
-        request.body = bytes(incoming.body)
+        request.body = b"".join(incoming.chunks)
         try:
             cycle: RequestCycle | None = self.handler(request)
         except Exception:
@@ -275,12 +359,12 @@ class _Connection:
             await self._send_reply(stream_id, reply, request, sent)
             if reset:
                 self.conn.reset_stream(stream_id, ErrorCodes.NO_ERROR)
-                await self.flush()
+                await self._write()
         except (ClientGone, h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError) as exc:
             _log.debug("HTTP/2 stream %d not completed: %s", stream_id, exc)
         finally:
             self.tasks.pop(stream_id, None)
-            self.stream_done.set()
+            self._rearm()
             if cycle is not None:
                 await finish_cycle(cycle, sent)
             if reply is not None:
@@ -293,35 +377,42 @@ class _Connection:
 
     async def _send_reply(self, stream_id: int, reply: Reply, request: HTTPRequest | None, sent: Sent) -> None:
         no_body = reply.status in (204, 304) or (request is not None and request.method == "HEAD")
-        headers = [(k.lower(), str(v)) for k, v in common_headers(reply.headers) if k.lower() not in _CONNECTION_SPECIFIC]
         body = reply.body
-        if isinstance(body, (bytes, bytearray)) and not no_body and not any(k == "content-length" for k, _ in headers):
-            headers.append(("content-length", str(len(body))))
-        head = [(b":status", str(reply.status).encode())] + [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
         if isinstance(body, (bytes, bytearray)):
-            self.conn.send_headers(stream_id, head, end_stream=no_body or not body)
-            await self.flush()
-            if body and not no_body:
-                await self._send_data(stream_id, bytes(body), sent)
-                self.conn.end_stream(stream_id)
-                await self.flush()
+            data = b"" if no_body else bytes(body)
+            self.conn.send_headers(stream_id, _response_head(reply, None if no_body else len(data)), end_stream=not data)
+            if data:
+                await self._send_data(stream_id, data, sent, end_stream=True)  # END_STREAM on the last DATA frame
+            await self._write()
         else:
-            self.conn.send_headers(stream_id, head, end_stream=no_body)
-            await self.flush()
+            self.conn.send_headers(stream_id, _response_head(reply, None), end_stream=no_body)
+            # The head leaves now (the app may take its time), with the chunks
+            # ready in this turn. One round in flight per stream: a chunk waits
+            # for the round that carries the previous one to be written.
+            pending = self._write_soon()
             async for chunk in body:
                 if chunk and not no_body:
+                    if pending is not self.next_round:  # being written, not still collecting
+                        await self._written(pending)
                     await self._send_data(stream_id, chunk, sent)
+                    pending = self._write_soon()
             if not no_body:
                 self.conn.end_stream(stream_id)
-                await self.flush()
+                pending = self._write_soon()
+            await self._written(pending)
         sent.complete = True
 
-    async def _send_data(self, stream_id: int, data: bytes, sent: Sent) -> None:
-        """``data`` as DATA frames, each within the stream's and the connection's window."""
-        view = memoryview(data)
-        while view:
-            room = min(self.conn.local_flow_control_window(stream_id), self.conn.max_outbound_frame_size, len(view))
+    async def _send_data(self, stream_id: int, data: bytes, sent: Sent, *, end_stream: bool = False) -> None:
+        """Queue ``data`` as DATA frames, each within the stream's and the
+        connection's window; the caller writes them. Out of window, what is
+        queued is written, then the client has ``client_timeout`` to open it."""
+        conn, offset, size = self.conn, 0, len(data)
+        while offset < size:
+            room = min(conn.local_flow_control_window(stream_id), conn.max_outbound_frame_size, size - offset)
             if room <= 0:
+                await self._write()
+                if conn.local_flow_control_window(stream_id) > 0:
+                    continue
                 self.window_opened.clear()
                 try:
                     async with asyncio.timeout(self.limits.timeouts.client):
@@ -329,20 +420,68 @@ class _Connection:
                 except TimeoutError:
                     raise ClientGone(f"the client opened no flow-control window for {self.limits.timeouts.client:g} s") from None
                 continue
-            self.conn.send_data(stream_id, bytes(view[:room]))
-            view = view[room:]
+            end = offset + room
+            conn.send_data(stream_id, data[offset:end], end_stream=end_stream and end == size)
             sent.body_bytes += room
-            await self.flush()
+            offset = end
 
 
-def _request(raw: list[tuple[bytes, bytes]] | list[h2.events.Header]) -> HTTPRequest:
+def _response_head(reply: Reply, length: int | None) -> list[tuple[bytes, bytes]]:
+    """The HEADERS of ``reply`` in one pass: ``:status``; nginx's ``Date`` and
+    ``Server`` unless the reply has them (as :func:`~._http.common_headers`);
+    its fields; ``content-length: length`` last unless it has one (``length``
+    None: none added).
+
+    h2's own outbound normalisation and validation are off (``_H2_CONFIG``):
+    this does what they would do to a response, in the same loop: names
+    lowercased, names and values stripped, the connection-specific fields
+    dropped (RFC 9113 §8.2.2), credentials and short cookies never indexed
+    by HPACK, a ``te`` other than ``trailers`` or a pseudo-header field
+    refused (h2's ProtocolError). ``test_serve_http2_head`` holds it to h2's
+    bytes."""
+    fields: list[tuple[bytes, bytes]] = []
+    date = server = True
+    for k, v in reply.headers:
+        name = k.lower()
+        if name == "date":
+            date = False
+        elif name == "server":
+            server = False
+        elif name == "content-length":
+            length = None
+        field = name.encode("latin-1").strip()
+        if field in _CONNECTION_SPECIFIC:
+            continue
+        value = str(v).encode("latin-1").strip()
+        if not field or field[0] == 58:  # b":"
+            raise h2.exceptions.ProtocolError(f"pseudo-header or empty field name in a response: {field!r}")
+        if field in _NEVER_INDEXED or (field == b"cookie" and len(value) < 20):
+            fields.append(NeverIndexedHeaderTuple(field, value))
+        elif field == b"te" and value.lower() != b"trailers":
+            raise h2.exceptions.ProtocolError(f"Invalid value for TE header: {value!r}")
+        else:
+            fields.append((field, value))
+    head = [(b":status", b"%d" % reply.status)]
+    if date:
+        head.append((b"date", http_date().encode()))
+    if server:
+        head.append((b"server", _SERVER))
+    head += fields
+    if length is not None:
+        head.append((b"content-length", b"%d" % length))
+    return head
+
+
+def _request(raw: list[Any]) -> HTTPRequest:
+    """An :class:`HTTPRequest` from h2's header list (bytes: ``header_encoding=None``)."""
     pseudo: dict[str, str] = {}
     headers: list[tuple[str, str]] = []
     cookies: list[str] = []
+    head_size = 0
     for k, v in raw:
-        name = bytes(k).decode("latin-1") if isinstance(k, (bytes, bytearray)) else str(k)
-        value = bytes(v).decode("latin-1") if isinstance(v, (bytes, bytearray)) else str(v)
-        if name.startswith(":"):
+        head_size += len(k) + len(v) + 2
+        name, value = k.decode("latin-1"), v.decode("latin-1")
+        if name[0] == ":":
             pseudo[name] = value
         elif name == "cookie":
             cookies.append(value)
@@ -350,9 +489,8 @@ def _request(raw: list[tuple[bytes, bytes]] | list[h2.events.Header]) -> HTTPReq
             headers.append((name, value))
     if cookies:
         headers.append(("cookie", "; ".join(cookies)))
-    if not any(k == "host" for k, _ in headers) and ":authority" in pseudo:
+    if ":authority" in pseudo and not any(k == "host" for k, _ in headers):
         headers.insert(0, ("host", pseudo[":authority"]))
-    head_size = sum(len(k) + len(v) + 2 for k, v in raw)
     return HTTPRequest(method=pseudo.get(":method", "GET"), target=pseudo.get(":path", "/"), headers=headers, body=b"",
                        http_version="2.0", head_size=head_size)
 

@@ -18,6 +18,7 @@ import functools
 import logging
 import socket
 
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from purekong.engine import ClientHelloReceived, ServerConfig, ServerConnection
@@ -44,6 +45,12 @@ __all__ = ["ALPN_PROTOCOLS", "Worker"]
 ALPN_PROTOCOLS = ("h2", "http/1.1", "http/1.0", "http/0.9")
 
 _log = logging.getLogger("purekong.serve")
+
+
+@functools.lru_cache(maxsize=64)
+def _pem(certificate: x509.Certificate) -> str:
+    """A server certificate's PEM (what the ASGI tls extension shows), encoded once per certificate."""
+    return certificate.public_bytes(serialization.Encoding.PEM).decode()
 
 
 class Worker:
@@ -79,13 +86,16 @@ class Worker:
         self._access_log = RequestLog(self.options.access_log, self.options.access_log_format, self.metrics)
         await self._start_lifespans(self.config)
         self._handler = RequestHandler(self.config, self.pool, self._access_log, self.plugin_threads)
+        loop = asyncio.get_running_loop()
         for listener, sock in sockets:
-            server = await asyncio.start_server(functools.partial(self._accept, listener), sock=sock)
-            self._servers.append(server)
+            stream_class: type[PlainStream | TLSStream] = TLSStream if listener.ssl else PlainStream
+            factory = functools.partial(stream_class, self.limits, functools.partial(self._opened, listener))
+            self._servers.append(await loop.create_server(factory, sock=sock))
         if admin is not None:
             from ._admin import AdminServer
 
-            self._servers.append(await asyncio.start_server(AdminServer(self).accept, sock=admin))
+            factory = functools.partial(PlainStream, self.limits, AdminServer(self).opened)
+            self._servers.append(await loop.create_server(factory, sock=admin))
         if self.shared_metrics is not None:
             self._publisher = asyncio.get_running_loop().create_task(self._publish_metrics())
 
@@ -146,38 +156,23 @@ class Worker:
             self._access_log = None
 
     # -- connections -------------------------------------------------------------------
-    async def _accept(self, listener: Listener, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
+    def _opened(self, listener: Listener, stream: PlainStream | TLSStream) -> None:
+        """A connection was accepted (``connection_made``): count it, give a TLS
+        stream its engine connection before any byte arrives, start its task."""
         stats = WORKER_STATISTICS  # nginx's stub_status counters, for kong.nginx.get_statistics
         stats.connections_accepted += 1
         self.metrics.connections_accepted += 1
         if len(self._tasks) >= self.limits.max_connections:
             _log.warning("connection refused: %d connections open (--max-connections)", len(self._tasks))
-            writer.transport.abort()
+            stream.transport.abort()
             return
         stats.connections_handled += 1
-        self._tasks[task] = None
-        stats.connections_active = self.metrics.connections_open = len(self._tasks)
-        try:
-            await self._serve(listener, reader, writer, task)
-        except asyncio.CancelledError:
-            pass
-        except Exception:
-            _log.exception("connection failed")
-        finally:
-            self._tasks.pop(task, None)
-            stats.connections_active = self.metrics.connections_open = len(self._tasks)
-            writer.transport.abort()  # idempotent; whatever happened, the fd goes
-
-    async def _serve(self, listener: Listener, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, task: asyncio.Task[None]) -> None:
-        peer = writer.get_extra_info("peername") or ("", 0)
-        sockname = writer.get_extra_info("sockname") or ("", listener.port)
-        client_ip, client_port, server_port = peer[0], peer[1], sockname[1]
-        info = ConnectionInfo(client_ip=client_ip, client_port=client_port, server_port=server_port)
-        stream: PlainStream | TLSStream
+        peer = stream.transport.get_extra_info("peername") or ("", 0)
+        sockname = stream.transport.get_extra_info("sockname") or ("", listener.port)
+        address = (peer[0], peer[1], sockname[1])
         config = self.config  # this connection's handshake uses the configuration of now
-        if listener.ssl:
+        phases: ConnectionPhases | None = None
+        if isinstance(stream, TLSStream):
             assert self._tls_config is not None
             phases = ConnectionPhases(
                 config.plugins.connection_runner,
@@ -186,27 +181,49 @@ class Worker:
                 certificate_selector=config.certificates_for,
             )
 
-            def on_hello(conn: ServerConnection, event: ClientHelloReceived) -> None:
-                phases.on_client_hello(conn, event, client_ip=client_ip, client_port=client_port, server_port=server_port)
+            def on_hello(conn: ServerConnection, event: ClientHelloReceived, phases: ConnectionPhases = phases) -> None:
+                phases.on_client_hello(conn, event, client_ip=address[0], client_port=address[1], server_port=address[2])
 
             conn = ServerConnection(self._tls_config) if self._inspect is None else \
-                self._inspect.connection(self._tls_config, (client_ip, client_port), (sockname[0], server_port))
-            stream = TLSStream(reader, writer, conn, self.limits, on_hello)
+                self._inspect.connection(self._tls_config, (address[0], address[1]), (sockname[0], address[2]))
+            stream.start(conn, on_hello)
+        task = asyncio.get_running_loop().create_task(self._accept(listener, stream, address, phases))
+        self._tasks[task] = None
+        stats.connections_active = self.metrics.connections_open = len(self._tasks)
+
+    async def _accept(self, listener: Listener, stream: PlainStream | TLSStream, address: tuple[str, int, int],
+                      phases: ConnectionPhases | None) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        try:
+            await self._serve(listener, stream, address, phases, task)
+        except asyncio.CancelledError:
+            pass
+        except Exception:
+            _log.exception("connection failed")
+        finally:
+            self._tasks.pop(task, None)
+            WORKER_STATISTICS.connections_active = self.metrics.connections_open = len(self._tasks)
+            stream.abort()  # idempotent; whatever happened, the fd goes
+
+    async def _serve(self, listener: Listener, stream: PlainStream | TLSStream, address: tuple[str, int, int],
+                     phases: ConnectionPhases | None, task: asyncio.Task[None]) -> None:
+        client_ip, client_port, server_port = address
+        if isinstance(stream, TLSStream):
+            assert self._tls_config is not None and phases is not None
             try:
                 handshake = await stream.do_handshake()
             except Exception as exc:
                 self.metrics.observe_handshake(None, False)
                 _log.info("TLS handshake with %s:%s failed: %s", client_ip, client_port, exc)
-                await self._recorded(conn)
+                await self._recorded(stream.conn)
                 return
             chosen = phases.certificates or self._tls_config.certificates
-            cert_pem = chosen[0].chain[0].public_bytes(serialization.Encoding.PEM).decode()
             info = ConnectionInfo(tls=phases.tls_info(handshake), client_ip=client_ip, client_port=client_port, server_port=server_port)
             self.metrics.observe_handshake(info.tls.version, True, info.tls.client_verify)
-            client = Client(listener, info, cert_pem, handshake)
+            client = Client(listener, info, _pem(chosen[0].chain[0]), handshake)
         else:
-            stream = PlainStream(reader, writer, self.limits)
-            client = Client(listener, info)
+            client = Client(listener, ConnectionInfo(client_ip=client_ip, client_port=client_port, server_port=server_port))
         self._tasks[task] = client
 
         def exchange(req: HTTPRequest) -> Exchange:
@@ -220,8 +237,8 @@ class Worker:
                 await serve_connection(stream, exchange, self.limits, client.state)
         finally:
             await stream.close()  # close_notify and FIN; _accept aborts if that hangs
-            if listener.ssl:
-                await self._recorded(conn)
+            if isinstance(stream, TLSStream):
+                await self._recorded(stream.conn)
 
     async def _recorded(self, conn: ServerConnection) -> None:
         """--inspect: the connection's recording, written once it ended."""

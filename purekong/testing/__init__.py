@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from ._drive import Outcome, client_answer, server_answer
+from ._drive import EndpointAnswer, client_answer, server_answer
 from ._pair import ConnectionPair, PairEndpoint, PurekongEndpoint, StdlibEndpoint, purekong_pair
 from ._harness import HarnessResult, KongHarness, echo_upstream
 from ._memory import InMemoryHandshake, SansIOPeer, OpenSSLClient, OpenSSLServer, handshake_in_memory
@@ -42,7 +42,7 @@ __all__ = [
     "KongHarness",
     "OpenSSLClient",
     "OpenSSLServer",
-    "Outcome",
+    "EndpointAnswer",
     "PairEndpoint",
     "PurekongEndpoint",
     "SansIOPeer",

@@ -27,7 +27,7 @@ MAX_OUTPUT = 1 << 20
 
 
 @dataclass
-class Outcome:
+class EndpointAnswer:
     """What an endpoint did with the bytes it was given.
 
     ``alert`` is the fatal alert it sent (``None`` if it sent none);
@@ -53,10 +53,10 @@ class Outcome:
         return "accepted: " + ", ".join(type(e).__name__ for e in self.events) if self.events else "waiting for more data"
 
 
-def run(connection: ServerConnection | ClientConnection, chunks: Iterable[bytes], outcome: Outcome | None = None,
-        proceed: dict[str, Any] | None = None) -> Outcome:
+def run(connection: ServerConnection | ClientConnection, chunks: Iterable[bytes], outcome: EndpointAnswer | None = None,
+        proceed: dict[str, Any] | None = None) -> EndpointAnswer:
     """Feed ``chunks`` one ``receive_data`` call each, processing every event; a server proceeds with ``proceed``."""
-    outcome = outcome or Outcome()
+    outcome = outcome or EndpointAnswer()
     sent = bytearray(outcome.sent)
     try:
         for chunk in chunks:
@@ -89,7 +89,7 @@ def run(connection: ServerConnection | ClientConnection, chunks: Iterable[bytes]
     return outcome
 
 
-def server_answer(config: ServerConfig, data: bytes | Iterable[bytes], *, eof: bool = False, proceed: dict[str, Any] | None = None) -> Outcome:
+def server_answer(config: ServerConfig, data: bytes | Iterable[bytes], *, eof: bool = False, proceed: dict[str, Any] | None = None) -> EndpointAnswer:
     """What a fresh purekong server does with ``data`` (bytes, or chunks for separate ``receive_data`` calls)::
 
         >>> bad = pks.defective_client_hellos(["no_null_compression"]).example()
@@ -100,9 +100,9 @@ def server_answer(config: ServerConfig, data: bytes | Iterable[bytes], *, eof: b
     return run(ServerConnection(config), [*chunks, *([b""] if eof else [])], proceed=proceed)
 
 
-def client_answer(config: ClientConfig, server_name: str | None, data: bytes | Iterable[bytes]) -> Outcome:
+def client_answer(config: ClientConfig, server_name: str | None, data: bytes | Iterable[bytes]) -> EndpointAnswer:
     """What a fresh purekong client does with the server's ``data`` (its ClientHello is in ``outcome.sent``)."""
     client = ClientConnection(config, server_name)
-    outcome = Outcome(sent=client.data_to_send())
+    outcome = EndpointAnswer(sent=client.data_to_send())
     chunks = [data] if isinstance(data, (bytes, bytearray)) else list(data)
     return run(client, chunks, outcome)

@@ -75,7 +75,7 @@ def hellos(pki):
 # The oracle
 # ---------------------------------------------------------------------------
 
-class Outcome:
+class FuzzOutcome:
     def __init__(self) -> None:
         self.events: list = []
         self.error: RemoteProtocolError | None = None
@@ -122,9 +122,9 @@ def _tls13(sent: bytes) -> bool:
     return b"\x00\x2b\x00\x02\x03\x04" in sh  # supported_versions = TLS 1.3 in the ServerHello
 
 
-def drive(conn: ServerConnection, chunks, *, eof: bool = False, proceed: dict | None = None, bound: int | None = None, encrypted: bool | None = None) -> Outcome:
+def drive(conn: ServerConnection, chunks, *, eof: bool = False, proceed: dict | None = None, bound: int | None = None, encrypted: bool | None = None) -> FuzzOutcome:
     """Feed chunks one by one, running the connection after each; check every outcome."""
-    outcome = Outcome()
+    outcome = FuzzOutcome()
     feeds = list(chunks) + ([b""] if eof else [])
     try:
         for chunk in feeds:

@@ -16,13 +16,14 @@ import h2.config
 import h2.connection
 import h2.events
 import h2.exceptions
+import h2.settings
 from hypothesis import given
 from hypothesis import strategies as st
 
 from purekong.server import ClientTimeouts, Limits
 from purekong.server._http import ConnectionState, HTTPRequest, Reply, Sent
 from purekong.server._http2 import serve_http2
-from purekong.server._streams import PlainStream
+from purekong.server._streams import open_stream
 
 LIMITS = Limits(timeouts=ClientTimeouts(idle=0.2, client=0.5), max_body_size=4096)  # short: each example ends by them
 
@@ -49,8 +50,7 @@ class Recorder:
 
 async def _exchange(client: h2.connection.H2Connection, client_bytes: bytes) -> tuple[Recorder, list[h2.events.Event], BaseException | None]:
     server_sock, client_sock = socket.socketpair()
-    reader, writer = await asyncio.open_connection(sock=server_sock)
-    stream = PlainStream(reader, writer, LIMITS)
+    stream = await open_stream(server_sock, LIMITS)
     recorder = Recorder()
 
     async def serve() -> None:
@@ -78,7 +78,7 @@ async def _exchange(client: h2.connection.H2Connection, client_bytes: bytes) -> 
     except BaseException as exc:  # noqa: BLE001 - what the test is about
         error = exc
     finally:
-        writer.transport.abort()
+        stream.abort()
     return recorder, events, error
 
 
@@ -119,3 +119,78 @@ def test_a_body_over_the_limit_gets_413_without_a_cycle():
     assert error is None and recorder.responded == []
     statuses = [dict(e.headers)[b":status"] for e in events if isinstance(e, h2.events.ResponseReceived)]
     assert statuses == [b"413"]
+
+
+class Streamer:
+    """Each request answered with a streamed body: ``CHUNKS`` chunks, the stream's own byte pattern."""
+
+    CHUNKS, SIZE = 8, 40000
+
+    def __init__(self) -> None:
+        self.finished: list[tuple[str, int, bool]] = []
+
+    def __call__(self, request: HTTPRequest) -> "Streamer.Cycle":
+        return Streamer.Cycle(self, request)
+
+    @staticmethod
+    def body(target: str) -> bytes:
+        return b"".join(bytes([65 + int(target[2:]) % 26, i]) * (Streamer.SIZE // 2) for i in range(Streamer.CHUNKS))
+
+    class Cycle:
+        def __init__(self, streamer: "Streamer", request: HTTPRequest) -> None:
+            self.streamer, self.request = streamer, request
+
+        async def respond(self) -> Reply:
+            async def chunks():
+                body = Streamer.body(self.request.target)
+                for i in range(0, len(body), Streamer.SIZE):
+                    await asyncio.sleep(0)
+                    yield body[i:i + Streamer.SIZE]
+            return Reply(200, [("Content-Type", "application/octet-stream")], chunks())
+
+        async def finish(self, sent: Sent) -> None:
+            self.streamer.finished.append((self.request.target, sent.body_bytes, sent.complete))
+
+
+async def _streamed(count: int, window: int) -> tuple[Streamer, dict[int, bytes], set[int]]:
+    server_sock, client_sock = socket.socketpair()
+    reader, writer = await asyncio.open_connection(sock=server_sock)
+    stream = PlainStream(reader, writer, LIMITS)
+    streamer = Streamer()
+    task = asyncio.create_task(serve_http2(stream, streamer, LIMITS, ConnectionState()))
+    client = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    client.initiate_connection()
+    client.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: window})
+    for i in range(count):
+        client.send_headers(client.get_next_available_stream_id(), [(":method", "GET"), (":path", f"/s{i}"), (":scheme", "https"),
+                                                                    (":authority", "localhost")], end_stream=True)
+    c_reader, c_writer = await asyncio.open_connection(sock=client_sock)
+    bodies: dict[int, bytes] = {}
+    ended: set[int] = set()
+    try:
+        while len(ended) < count:
+            c_writer.write(client.data_to_send())
+            data = await asyncio.wait_for(c_reader.read(65536), 10)
+            assert data, "the server closed before every stream ended"
+            for event in client.receive_data(data):
+                if isinstance(event, h2.events.DataReceived):
+                    bodies[event.stream_id] = bodies.get(event.stream_id, b"") + event.data
+                    client.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+                elif isinstance(event, h2.events.StreamEnded):
+                    ended.add(event.stream_id)
+    finally:
+        c_writer.transport.abort()
+        await asyncio.wait_for(task, 10)
+        await stream.close()
+    return streamer, bodies, ended
+
+
+def test_streamed_bodies_on_several_streams_through_small_windows_arrive_whole():
+    """Writes are batched across streams; the windows (16 KiB per stream here,
+    64 KiB for the connection) still hold each stream, and every byte arrives in order."""
+    streamer, bodies, ended = asyncio.run(_streamed(5, 16384))
+    assert ended == {1, 3, 5, 7, 9}
+    for i, sid in enumerate(sorted(bodies)):
+        assert bodies[sid] == Streamer.body(f"/s{i}")
+    total = Streamer.CHUNKS * Streamer.SIZE
+    assert sorted(streamer.finished) == [(f"/s{i}", total, True) for i in range(5)]

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 
 from purekong.server import ClientTimeouts, Limits
 from purekong.server._http import ConnectionState, HTTPRequest, Reply, Sent, serve_connection
-from purekong.server._streams import PlainStream
+from purekong.server._streams import open_stream
 
 LIMITS = Limits(timeouts=ClientTimeouts(idle=2.0, client=2.0))
 
@@ -43,8 +43,7 @@ class Recorder:
 
 async def _serve(recorder: Recorder, client_side: bytes, *, read_all: bool = True) -> bytes:
     server_sock, client_sock = socket.socketpair()
-    reader, writer = await asyncio.open_connection(sock=server_sock)
-    stream = PlainStream(reader, writer, LIMITS)
+    stream = await open_stream(server_sock, LIMITS)
 
     async def serve() -> None:
         try:
@@ -119,14 +118,14 @@ def test_a_reply_cut_by_cancellation_still_finishes():
 
     async def scenario() -> None:
         server_sock, client_sock = socket.socketpair()
-        reader, writer = await asyncio.open_connection(sock=server_sock)
-        task = asyncio.create_task(serve_connection(PlainStream(reader, writer, LIMITS), recorder, LIMITS, ConnectionState()))
+        stream = await open_stream(server_sock, LIMITS)
+        task = asyncio.create_task(serve_connection(stream, recorder, LIMITS, ConnectionState()))
         c_reader, c_writer = await asyncio.open_connection(sock=client_sock)
         c_writer.write(b"GET /c HTTP/1.1\r\nHost: x\r\n\r\n")
         await asyncio.wait_for(c_reader.readuntil(b"first"), 5)
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        writer.transport.abort()
+        stream.abort()
         c_writer.transport.abort()
 
     asyncio.run(scenario())
