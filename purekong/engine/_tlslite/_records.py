@@ -52,12 +52,12 @@ class _Keys:
     the hellos), so they are read once here too.
     """
 
-    __slots__ = ("state", "encrypt", "decrypt", "tls13", "explicit_nonce", "fixed", "fixed_bytes", "size_limit", "max_body")
+    __slots__ = ("state", "aead", "tls13", "explicit_nonce", "fixed", "fixed_bytes", "size_limit", "max_body")
+    aead: AESGCM | AESCCM | ChaCha20Poly1305
 
     def __init__(self, state: Any, context: Any, tls13: bool, size_limit: int) -> None:
         self.state = state
-        aead: AESGCM | AESCCM | ChaCha20Poly1305 = context._aead
-        self.encrypt, self.decrypt = aead.encrypt, aead.decrypt
+        self.aead = context._aead
         self.tls13 = tls13
         self.explicit_nonce = not tls13 and context.name.startswith("aes")  # RFC 5288 §3
         self.fixed_bytes = bytes(state.fixedNonce)
@@ -99,7 +99,7 @@ class RecordFastPath:
                 return False
         if tls.closed:
             return False
-        encrypt, fixed, size, tls13 = keys.encrypt, keys.fixed, keys.size_limit, keys.tls13
+        encrypt, fixed, size, tls13 = keys.aead.encrypt, keys.fixed, keys.size_limit, keys.tls13
         seq = state.seqnum
         on_record = self.on_record
         if len(data) <= size:  # one record (or none): no slicing
@@ -181,7 +181,7 @@ def _open_one(keys: _Keys, seq: int, record: bytearray | memoryview) -> bytes | 
     when tlslite should handle it."""
     if keys.tls13:
         try:  # the header is the AAD (RFC 8446 §5.2)
-            inner = keys.decrypt((keys.fixed ^ seq).to_bytes(12, "big"), record[5:], record[:5])
+            inner = keys.aead.decrypt((keys.fixed ^ seq).to_bytes(12, "big"), record[5:], record[:5])
         except InvalidTag:
             return None
         if len(inner) > keys.size_limit + 1:
@@ -202,6 +202,6 @@ def _open_one(keys: _Keys, seq: int, record: bytearray | memoryview) -> bytes | 
     if plain_len < 0 or plain_len > keys.size_limit:
         return None
     try:
-        return keys.decrypt(nonce, body, _TLS12_AAD(seq, APPLICATION_DATA, 0x0303, plain_len))
+        return keys.aead.decrypt(nonce, body, _TLS12_AAD(seq, APPLICATION_DATA, 0x0303, plain_len))
     except InvalidTag:
         return None
