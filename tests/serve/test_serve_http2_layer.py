@@ -154,8 +154,7 @@ class Streamer:
 
 async def _streamed(count: int, window: int) -> tuple[Streamer, dict[int, bytes], set[int]]:
     server_sock, client_sock = socket.socketpair()
-    reader, writer = await asyncio.open_connection(sock=server_sock)
-    stream = PlainStream(reader, writer, LIMITS)
+    stream = await open_stream(server_sock, LIMITS)
     streamer = Streamer()
     task = asyncio.create_task(serve_http2(stream, streamer, LIMITS, ConnectionState()))
     client = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
