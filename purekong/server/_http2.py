@@ -478,6 +478,7 @@ def _request(raw: list[Any]) -> HTTPRequest:
     headers: list[tuple[str, str]] = []
     cookies: list[str] = []
     head_size = 0
+    host = False
     for k, v in raw:
         head_size += len(k) + len(v) + 2
         name, value = k.decode("latin-1"), v.decode("latin-1")
@@ -486,10 +487,11 @@ def _request(raw: list[Any]) -> HTTPRequest:
         elif name == "cookie":
             cookies.append(value)
         else:
+            host = host or name == "host"
             headers.append((name, value))
     if cookies:
         headers.append(("cookie", "; ".join(cookies)))
-    if ":authority" in pseudo and not any(k == "host" for k, _ in headers):
+    if not host and ":authority" in pseudo:
         headers.insert(0, ("host", pseudo[":authority"]))
     return HTTPRequest(method=pseudo.get(":method", "GET"), target=pseudo.get(":path", "/"), headers=headers, body=b"",
                        http_version="2.0", head_size=head_size)
