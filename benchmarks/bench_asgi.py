@@ -32,7 +32,10 @@ The servers of a group are started together (an idle server costs nothing)
 and measured in turns, run by run, alternating which goes first, so that a
 change in the machine's load hits both sides alike. Each figure is the median
 of the runs (3 with ``--quick``, else 5); h2load's failed requests are
-counted and only succeeded ones count towards the rates.
+counted and only succeeded ones count towards the rates. ``busy`` is the
+server's CPU over the wall time of its runs (1.0 = one core): well below 1,
+the server waited (for the client, or for a core on a loaded machine), and
+its wall figure says more about the machine than about the server.
 """
 
 from __future__ import annotations
@@ -312,6 +315,7 @@ def one_run(running: Running, load: Load, requests: int, directory: str) -> dict
     if "error" not in result:
         result["server_cpu"] = cpu
         result["per_cpu_second"] = result["succeeded"] / cpu if cpu else float("nan")
+        result["busy"] = cpu / result["seconds"] if result["seconds"] else float("nan")  # share of one core
     return result
 
 
@@ -321,7 +325,8 @@ def summary(runs: list[dict]) -> dict:
         return {"error": runs[0]["error"] if runs else "not measured", "runs": runs}
     return {"rps": statistics.median(r["rps"] for r in good),
             "per_cpu_second": statistics.median(r["per_cpu_second"] for r in good),
-            "failed": sum(r["failed"] for r in good), "runs": runs}
+            "busy": statistics.median(r["busy"] for r in good), "failed": sum(r["failed"] for r in good),
+            "runs": runs}
 
 
 def run_group(group: list[Row], directory: str, runs: int, scale: int, log=print) -> tuple[list[dict], dict]:

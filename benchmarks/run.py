@@ -23,8 +23,9 @@ Runs, one after another (never two measurements at once):
 
 Prints one table (purekong, stdlib ssl, plain tlslite-ng, the ratios, the
 targets and whether each is met), then the asgi rows' table (purekong, its
-peer, the ratios per wall second and per server CPU second) and writes ``docs/bench/results.json``, ``docs/bench/results.md`` (the table) and,
-with matplotlib (``pip install -e '.[bench]'``), ``docs/bench/results.png``.
+peer, the ratios per wall second and per server CPU second), and writes
+``docs/bench/results.json``, ``docs/bench/results.md`` (the tables) and, with
+matplotlib (``pip install -e '.[bench]'``), ``docs/bench/results.png``.
 Every implementation is measured in its own subprocess. See
 benchmarks/README.md for what each figure means and how it is measured.
 """
@@ -238,7 +239,8 @@ def asgi_row(entry):
             notes.append("%s: %d requests failed (not counted)" % (name, side["failed"]))
     wall = {"purekong": pk.get("rps"), "peer": (peer or {}).get("rps")}
     cpu = {"purekong": pk.get("per_cpu_second"), "peer": (peer or {}).get("per_cpu_second")}
-    r = {"section": "asgi", "case": entry["row"], "peer": kind, "unit": "req/s", "wall": wall, "cpu": cpu,
+    busy = {"purekong": pk.get("busy"), "peer": (peer or {}).get("busy")}
+    r = {"section": "asgi", "case": entry["row"], "peer": kind, "wall": wall, "cpu": cpu, "busy": busy,
          "vs_peer": ratio(wall["purekong"], wall["peer"]), "vs_peer_cpu": ratio(cpu["purekong"], cpu["peer"]),
          "checks": [], "note": "; ".join(notes), "fmt": "%.0f"}
     if entry.get("target") is not None:
@@ -301,15 +303,18 @@ def split(rows):
 
 
 def peer_cells(r):
-    """The asgi table's cells after the case: peer, then wall and per-CPU figures and ratios."""
+    """The asgi table's cells after the case: peer, wall and per-CPU figures and ratios, busy."""
     ratio_text = lambda x: "%.2fx" % x if x else "-"  # noqa: E731
+    busy = "/".join("%.0f%%" % (100 * b) if b is not None else "-" for b in (r["busy"]["purekong"], r["busy"]["peer"]))
     return (r["peer"] or "-", fmt_value(r["wall"]["purekong"], r["fmt"]), fmt_value(r["wall"]["peer"], r["fmt"]),
             ratio_text(r["vs_peer"]), fmt_value(r["cpu"]["purekong"], r["fmt"]),
-            fmt_value(r["cpu"]["peer"], r["fmt"]), ratio_text(r["vs_peer_cpu"]))
+            fmt_value(r["cpu"]["peer"], r["fmt"]), ratio_text(r["vs_peer_cpu"]), busy)
 
 
 ASGI_TITLE = ("asgi: purekong serve vs a peer on the same ASGI app, h2load (16 clients, TLS 1.3, ECDSA P-256); "
-              "requests per second of wall time and per second of the server's CPU")
+              "requests per second of wall time and per second of the server's CPU; busy: each server's CPU "
+              "over its runs' wall time, purekong/peer (100% = one core; far below it, the server was held back "
+              "by the client or by other load, and its wall figure is the machine's, not the server's)")
 
 
 def table(rows, skipped=None):
@@ -332,11 +337,12 @@ def table(rows, skipped=None):
                 "%.3fx" % r["vs_stdlib"] if r["vs_stdlib"] else "-",
                 "%.1fx" % r["vs_plain"] if r["vs_plain"] else "-", fmt_checks(r["checks"])))
     if peer_rows:
-        head = ("%-66s %-9s %9s %9s %7s %10s %10s %7s  %s" %
-                ("case", "peer", "purekong", "peer", "pk/peer", "pk/CPU-s", "peer/CPU-s", "pk/peer", "targets"))
+        head = ("%-66s %-9s %9s %9s %7s %10s %10s %7s %9s  %s" %
+                ("case", "peer", "purekong", "peer", "pk/peer", "pk/CPU-s", "peer/CPU-s", "pk/peer", "busy",
+                 "targets"))
         lines += ["", "[%s]" % ASGI_TITLE, head, "-" * len(head)]
         for r in peer_rows:
-            lines.append("%-66s %-9s %9s %9s %7s %10s %10s %7s  %s" % (
+            lines.append("%-66s %-9s %9s %9s %7s %10s %10s %7s %9s  %s" % (
                 (case_label(r, notes),) + peer_cells(r) + (fmt_checks(r["checks"]),)))
     for section, why in (skipped or {}).items():
         lines += ["", "[%s] skipped: %s" % (section, why)]
@@ -387,10 +393,10 @@ def markdown(rows, machine, result, skipped=None):
     if peer_rows:
         out += ["", "**%s**" % ASGI_TITLE.replace("asgi: purekong serve", "asgi: `purekong serve`"), "",
                 "| Case | Peer | purekong req/s | peer req/s | purekong / peer | purekong req/server-CPU-s "
-                "| peer req/server-CPU-s | purekong / peer | Targets |",
-                "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+                "| peer req/server-CPU-s | purekong / peer | busy | Targets |",
+                "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
         for r in peer_rows:
-            out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
                 (case_label(r, notes),) + peer_cells(r) + (md_checks(r["checks"]),)))
     for section, why in (skipped or {}).items():
         out += ["", "**%s** skipped: %s" % (section, why)]

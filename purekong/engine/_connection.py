@@ -56,6 +56,11 @@ class Connection:
         )
         if trace is not None:
             self._driver.trace_records(self._call_tracer)
+        # Bound once: the calls every application-data record makes.
+        self._feed = self._driver.feed
+        self._take_output = self._driver.take_output
+        #: A failure found by proceed() (server), raised by the next next_event().
+        self._pending_error: RemoteProtocolError | None = None
 
     # -- public API ----------------------------------------------------------
     @property
@@ -64,25 +69,33 @@ class Connection:
 
     def receive_data(self, data: bytes) -> None:
         """Feed bytes from the transport; ``b""`` means the transport hit EOF."""
-        self._machine.check("receive_data")
-        if self._machine.state is not State.CLOSED:  # once closed nothing reads them
-            self._driver.feed(data)
+        machine = self._machine
+        machine.check("receive_data")
+        state = machine.state
+        if state is State.ESTABLISHED:
+            self._feed(data)  # the common case, without a method of ours in between
+        elif state is not State.CLOSED:  # once closed nothing reads them
+            self._hold(data)
 
     def data_to_send(self) -> bytes:
         """Bytes to write to the transport (possibly empty)."""
-        return self._driver.take_output()
+        return self._take_output()
 
     def next_event(self) -> Event | object:
         """The next event, ``NEED_DATA``, or (server only) ``PAUSED``."""
-        self._machine.check("next_event")
-        if self._machine.state is State.ESTABLISHED and not self._events:
+        if self._pending_error is not None:  # rule 3: found by proceed(), raised here
+            error, self._pending_error = self._pending_error, None
+            raise error
+        machine = self._machine
+        machine.check("next_event")
+        if machine.state is State.ESTABLISHED and not self._events:
             # The common case once established: whole application-data
             # records, opened by the record fast path without a tlslite step.
-            data = self._driver.open_application_data()
+            data = self._driver.read_fast()
             if data:
                 return DataReceived(data)
-            if self._driver.idle():
-                return self._idle_sentinel()
+            if data is not None:
+                return NEED_DATA  # nothing buffered, nothing under way
         while not self._events:
             if not self._advance():
                 break
@@ -94,7 +107,8 @@ class Connection:
         """Encrypt application data; the records appear in ``data_to_send()``."""
         self._machine.check("send_data")
         if data:
-            data = data if type(data) is bytes else bytes(data)
+            if type(data) is not bytes:
+                data = bytes(data)
             if not self._driver.write_fast(data):  # the fast path needs no randomness
                 with self._randomness():
                     self._driver.write(data)
@@ -123,6 +137,11 @@ class Connection:
         self._machine.move(Input.FATAL_ALERT_SENT)
 
     # -- the engine ----------------------------------------------------------
+    def _hold(self, data: bytes) -> None:
+        """receive_data() in any running state but the established one (the
+        server overrides it for the bytes that arrive before tlslite runs)."""
+        self._driver.feed(data)
+
     def _send_close_notify(self) -> None:
         self._driver.send_close_notify()
 

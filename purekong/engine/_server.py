@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives import serialization
 from ._alerts import AlertDescription, AlertLevel, LocalProtocolError, RemoteProtocolError
 from ._config import CertifiedKey, ServerConfig, check_ca_names
 from ._connection import Connection
-from ._events import PAUSED, ClientHelloReceived, Event, HandshakeComplete
+from ._events import PAUSED, ClientHelloReceived, HandshakeComplete
 from ._state import Input, State
 from ._suites import VERSION_NAMES
 from ._tlslite import FirstHello, HandshakeFacts, Plan, TooLarge, adopt_server_name, client_hello_problem, describe_hello, hello_server_name, read_client_hello, select_alpn
@@ -47,7 +47,6 @@ class ServerConnection(Connection):
         self._cipher: str | None = None
         self._resumes = False
         self._early_eof = False
-        self._pending_error: RemoteProtocolError | None = None
         self._retry_group: str | None = None  # traced only: the group a HelloRetryRequest asked for
 
     # -- the certificate phase ---------------------------------------------
@@ -140,20 +139,14 @@ class ServerConnection(Connection):
         ))
 
     # -- engine --------------------------------------------------------------
-    def receive_data(self, data: bytes) -> None:
+    def _hold(self, data: bytes) -> None:
         if self._machine.state in _BEFORE_TLSLITE:
             if data:
                 self._early += data
             else:
                 self._early_eof = True
         else:
-            super().receive_data(data)
-
-    def next_event(self) -> Event | object:
-        if self._pending_error is not None:  # rule 3: found by proceed(), raised here
-            error, self._pending_error = self._pending_error, None
-            raise error
-        return super().next_event()
+            super()._hold(data)
 
     def _idle_sentinel(self) -> object:
         return PAUSED if self._machine.state is State.AWAIT_PROCEED else super()._idle_sentinel()

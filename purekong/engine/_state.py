@@ -126,17 +126,21 @@ _WHY = {S.ERROR: " (the connection failed earlier; it can only be discarded)"}
 class StateMachine:
     """One connection's state; it changes only by ``move()``."""
 
-    __slots__ = ("state", "closed_by_us")
+    __slots__ = ("state", "closed_by_us", "allowed")
 
     def __init__(self, initial: State) -> None:
         self.state = initial
         self.closed_by_us = False
+        #: The calls allowed now: ALLOWED[state], less REFUSED_AFTER_CLOSE
+        #: after close(). Kept by move() so that check(), made on every public
+        #: call, is one set lookup (an Enum's hash is a Python call).
+        self.allowed = ALLOWED[initial]
 
     def check(self, call: str) -> None:
         """Raise ``LocalProtocolError`` unless ``call`` is allowed now (rule 2)."""
-        if call not in ALLOWED[self.state]:
-            raise LocalProtocolError(f"{call}() is not allowed in state {self.state.name}{_WHY.get(self.state, '')}")
-        if self.closed_by_us and call in REFUSED_AFTER_CLOSE:
+        if call not in self.allowed:
+            if call not in ALLOWED[self.state]:
+                raise LocalProtocolError(f"{call}() is not allowed in state {self.state.name}{_WHY.get(self.state, '')}")
             raise LocalProtocolError(f"{call}() is not allowed after close() (state {self.state.name})")
 
     def move(self, event: Input) -> State:
@@ -147,6 +151,7 @@ class StateMachine:
             raise RuntimeError(f"no transition from {self.state.name} on {event.name}") from None
         if event is Input.CLOSE:
             self.closed_by_us = True
+        self.allowed = ALLOWED[self.state] - REFUSED_AFTER_CLOSE if self.closed_by_us else ALLOWED[self.state]
         return self.state
 
     @property

@@ -118,6 +118,13 @@ class _Matcher:
     hosts: tuple[_Host, ...]
 
 
+#: Matches a router remembers (Kong's router keeps an LRU cache of this size,
+#: ``MATCH_LRUCACHE_SIZE``); when full it forgets them all and starts again.
+MATCH_CACHE_SIZE = 5_000
+
+_NOT_CACHED = object()
+
+
 class Router:
     """Routes of a :class:`Declarative`, ordered as Kong orders them."""
 
@@ -136,6 +143,9 @@ class Router:
                                          route, service, paths, hosts))
         matchers.sort(key=lambda m: (m.priority, m.uuid), reverse=True)
         self._matchers = tuple(matchers)
+        # (protocol, method, host, path without query, sni) -> the match: the
+        # router never changes, and a RouteMatch is frozen.
+        self._cache: dict[tuple[str, str, str | None, str, str | None], RouteMatch | None] = {}
 
     @property
     def routes(self) -> tuple[Route, ...]:
@@ -152,7 +162,19 @@ class Router:
         Host header as received (port included), ``path`` the request target
         (a query string is ignored), ``sni`` the TLS server name.
         """
-        path = normalize_path(path.split("?", 1)[0], merge_slashes=True)
+        raw_path = path.partition("?")[0]
+        key = (protocol, method, host, raw_path, sni)
+        cached = self._cache.get(key, _NOT_CACHED)
+        if cached is not _NOT_CACHED:
+            return cached  # type: ignore[return-value]
+        found = self._match(protocol, method, host, raw_path, sni)
+        if len(self._cache) >= MATCH_CACHE_SIZE:
+            self._cache.clear()
+        self._cache[key] = found
+        return found
+
+    def _match(self, protocol: str, method: str, host: str | None, path: str, sni: str | None) -> RouteMatch | None:
+        path = normalize_path(path, merge_slashes=True)
         req_host, req_port = _split_request_host(host)
         if sni is not None:
             sni = sni.lower()

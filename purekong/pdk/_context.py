@@ -27,6 +27,8 @@ from ._types import (
     WorkerStatistics,
 )
 
+_KONG_LOGGER = logging.getLogger("purekong.kong")  # kong.log's, unless a runner gives its own
+
 # kong.client.load_consumer's view of the configured consumers:
 # (field, value) -> the consumer entity or None; field is "id" or "username".
 ConsumerLookup = Callable[[str, str], "dict | None"]
@@ -52,7 +54,7 @@ class KongContext:
         self.hello = hello
         self.handshake = handshake
         self.request = request
-        self.logger = logger or logging.getLogger("purekong.kong")
+        self.logger = logger or _KONG_LOGGER
         self.plugin_name: str | None = None  # for log lines; set by the runner
         self.plugin_id: str | None = None  # kong.plugin.get_id; set by the runner
         # Set by the server: the configured consumers, and this worker's counters.

@@ -74,18 +74,28 @@ class ConnectionPhases:
         server_port: int = 443,
     ) -> bool:
         """Run the phases and resume the handshake; False if it was aborted."""
-        hello = ClientHelloInfo(
-            server_name=event.server_name,
-            client_ip=client_ip,
-            client_port=client_port,
-            server_port=server_port,
-            alpn_protocols=event.alpn_protocols,
-        )
-        # OpenSSL calls the client-hello callback before the certificate one.
-        ok = self.runner.run_client_hello(self.requests, hello)
-        if ok and not event.resumes_session:
-            ok = self.runner.run_certificate(self.requests, hello)
-            if ok and self.certificate_handlers:
+        runner = self.runner
+        # Without a global plugin for a phase (and, for the certificate
+        # phase, no handler) nothing is run, so nothing is built for it: the
+        # ClientHelloInfo and the phase's Kong context would be read by no one.
+        run_hello = runner.needs_phase("client_hello", global_only=True)
+        run_certificate = not event.resumes_session and runner.needs_phase("certificate", global_only=True)
+        run_handlers = not event.resumes_session and bool(self.certificate_handlers)
+        ok = True
+        if run_hello or run_certificate or run_handlers:
+            hello = ClientHelloInfo(
+                server_name=event.server_name,
+                client_ip=client_ip,
+                client_port=client_port,
+                server_port=server_port,
+                alpn_protocols=event.alpn_protocols,
+            )
+            # OpenSSL calls the client-hello callback before the certificate one.
+            if run_hello:
+                ok = runner.run_client_hello(self.requests, hello)
+            if ok and run_certificate:
+                ok = runner.run_certificate(self.requests, hello)
+            if ok and run_handlers:
                 ok = self._run_certificate_handlers(hello)
         if not ok:
             # A failing handler aborts the handshake in Kong too.

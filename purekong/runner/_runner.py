@@ -135,6 +135,7 @@ class Runner:
     ) -> None:
         # sorted() is stable: equal priorities keep configuration order.
         self.plugins = sorted(plugins, key=lambda p: -p.spec.priority)
+        self._kong_plugin_phases = frozenset(ph for p in self.plugins if not p.spec.native for ph in p.spec.phases)
         self.lua_style = lua_style  # for kong_pdk plugins; native ones choose their own
         self.check_phases = check_phases
         self.logger = logger  # for kong.log; None: the "purekong.kong" logger
@@ -145,8 +146,15 @@ class Runner:
         may block, so the server runs their phases off its event loop."""
         return any(not p.spec.native for p in self.plugins)
 
+    def runs_kong_plugins_in(self, phases: Iterable[str]) -> bool:
+        """Does a Kong Python-PDK plugin implement one of ``phases``? (If not,
+        those phases run only native plugins: no need to leave the loop.)"""
+        return not self._kong_plugin_phases.isdisjoint(phases)
+
     def needs_phase(self, phase: str, *, global_only: bool = False) -> bool:
         """Does any plugin implement ``phase``?  (The engine can skip a hook.)"""
+        if not self.plugins:
+            return False  # most routes
         return any(
             phase in p.spec.phases and (p.scope == "global" or not global_only)
             for p in self.plugins

@@ -64,27 +64,36 @@ def record_of(exchange: "Exchange", sent: "Sent") -> RequestRecord | None:
         ctx = outcome.context
         status = ctx.response.status if ctx.response is not None else 0
         route = (ctx.request.route if ctx.request is not None else None) or {}
-    elif exchange.timed_out:  # a plugin never returned: Kong's 500 went out
-        status = 500
+        route_name = str(route.get("name") or route.get("id") or "")
+    elif exchange.timed_out or exchange.plain:
+        # A plugin never returned (Kong's 500 went out), or a route without
+        # plugins streamed the service's response: the route as matched, the
+        # status as sent (what the Kong context would have said).
+        if exchange.timed_out:
+            status = 500
+        else:
+            status = exchange.streamed_status or 0
         matched = exchange.match.route if exchange.match is not None else None
-        route = {"name": matched.name, "id": matched.id} if matched is not None else {}
+        route_name = str(matched.name or matched.id or "") if matched is not None else ""
     else:
         return None
-    req, tls = exchange.req, exchange.client.info.tls
+    req, info = exchange.req, exchange.client.info
+    tls = info.tls
+    started = exchange.started
     return RequestRecord(
-        client_ip=exchange.client.info.client_ip,
-        started=exchange.started,
+        client_ip=info.client_ip,
+        started=started,
         method=req.method,
         target=req.target,
         http_version=req.http_version,
         status=status,
         body_bytes=sent.body_bytes,
-        referer=req.header("referer") or "-",
-        user_agent=req.header("user-agent") or "-",
+        referer=exchange.header("referer") or "-",
+        user_agent=exchange.header("user-agent") or "-",
         tls_version=tls.version,
         client_verify=tls.client_verify,
-        route=str(route.get("name") or route.get("id") or ""),
-        duration=max(0.0, time.time() - exchange.started),
+        route=route_name,
+        duration=max(0.0, time.time() - started),
     )
 
 
@@ -112,19 +121,24 @@ class RequestLog:
         self.file_format = file_format
         self.metrics = metrics
 
+    @property
+    def serializes(self) -> bool:
+        """Does the file get ``kong.log.serialize()`` (which reads the Kong context)?"""
+        return self._fd is not None and self.file_format == "json"
+
     def write(self, exchange: "Exchange", sent: "Sent") -> None:
         record = record_of(exchange, sent)
         if record is None:
             return
         if self.metrics is not None:
             self.metrics.observe_request(record)
-        line = combined_line(record)
-        _access.info("%s", line)
-        if self._fd is None:
-            return
-        if self.file_format == "combined":
-            self._append(line + "\n")
-        elif exchange.outcome is not None:  # a timed-out request has no serializable context
+        to_file = self._fd is not None and self.file_format == "combined"
+        if to_file or _access.isEnabledFor(logging.INFO):  # else nobody reads the line
+            line = combined_line(record)
+            _access.info("%s", line)
+            if to_file:
+                self._append(line + "\n")
+        if self.serializes and exchange.outcome is not None:  # a timed-out request has no serializable context
             self._append_serialized(exchange.outcome)
 
     def _append_serialized(self, outcome: "Outcome") -> None:

@@ -18,6 +18,7 @@ purekong also adds ``extensions["purekong.tls"]`` with nginx's view
 from __future__ import annotations
 
 import asyncio
+import collections
 import importlib
 import logging
 import sys
@@ -38,6 +39,7 @@ _log = logging.getLogger("purekong.serve")
 ASGIApp = Callable[..., Any]
 
 _TLS_VERSIONS = {"TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
+_HTTP_VERSIONS = {"1.0": "1.0", "2.0": "2", "2": "2"}  # the scope's; anything else is "1.1"
 
 
 def load_app(spec: str, *, search_first: Path | None = None) -> ASGIApp:
@@ -109,7 +111,7 @@ def build_scope(
     return {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": {"1.0": "1.0", "2.0": "2", "2": "2"}.get(http_version, "1.1"),
+        "http_version": _HTTP_VERSIONS.get(http_version, "1.1"),
         "method": method,
         "scheme": scheme,
         "path": unquote(path),
@@ -124,10 +126,38 @@ def build_scope(
     }
 
 
+class _BodyQueue:
+    """The app's body messages on their way to the reader (unbounded, one
+    reader): what an ``asyncio.Queue`` does here, without its bookkeeping."""
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: collections.deque[Any] = collections.deque()
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put(self, item: Any) -> None:
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def get(self, timeout: float) -> Any:
+        """The next item; TimeoutError if none comes within ``timeout`` s."""
+        if not self._items:  # usually there is one: the app runs ahead of the reader
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                async with asyncio.timeout(timeout):
+                    await waiter
+            finally:
+                self._waiter = None
+        return self._items.popleft()
+
+
 class ASGIResponse:
     """An application's response: head now, body streamed from a queue."""
 
-    def __init__(self, status: int, headers: list[tuple[str, str]], queue: asyncio.Queue, task: asyncio.Task, disconnected: asyncio.Event, timeout: float) -> None:
+    def __init__(self, status: int, headers: list[tuple[str, str]], queue: _BodyQueue, task: asyncio.Task, disconnected: asyncio.Event, timeout: float) -> None:
         self.status, self.headers = status, headers
         self.http_version = "1.1"
         self.reason: str | None = None  # ASGI has none: the server's phrase
@@ -138,8 +168,7 @@ class ASGIResponse:
         try:
             while True:
                 try:
-                    async with asyncio.timeout(self._timeout):
-                        item = await self._queue.get()
+                    item = await self._queue.get(self._timeout)
                 except TimeoutError:
                     raise UpstreamTimeout(f"the application sent nothing for {self._timeout:g} s") from None
                 if isinstance(item, BaseException):
@@ -172,12 +201,13 @@ async def call_app(app: ASGIApp, scope: dict[str, Any], body: bytes | AsyncItera
     """
     loop = asyncio.get_running_loop()
     started: asyncio.Future = loop.create_future()
-    queue: asyncio.Queue = asyncio.Queue()
+    queue = _BodyQueue()
     disconnected = asyncio.Event()
     whole = bytes(body) if isinstance(body, (bytes, bytearray)) else None
     chunks = None if isinstance(body, (bytes, bytearray)) else body.__aiter__()
     request_sent = False
     finished = False
+    abandoned = False  # we stopped waiting for the head (timeout, cancelled): the app is being cancelled
     too_large: BodyTooLarge | None = None  # the client's body went over max_body_size
 
     async def receive() -> dict[str, Any]:
@@ -204,6 +234,8 @@ async def call_app(app: ASGIApp, scope: dict[str, Any], body: bytes | AsyncItera
         nonlocal finished
         kind = message.get("type")
         if kind == "http.response.start":
+            if abandoned:
+                return
             if started.done():
                 raise RuntimeError("http.response.start sent twice")
             if too_large is not None:
@@ -218,7 +250,7 @@ async def call_app(app: ASGIApp, scope: dict[str, Any], body: bytes | AsyncItera
             if finished or disconnected.is_set():
                 return  # the client is gone: ASGI says sending then is a no-op
             more = bool(message.get("more_body", False))
-            await queue.put((bytes(message.get("body", b"")), more))
+            queue.put((bytes(message.get("body", b"")), more))
             finished = not more
         else:
             raise RuntimeError(f"unsupported ASGI message type {kind!r}")
@@ -238,25 +270,39 @@ async def call_app(app: ASGIApp, scope: dict[str, Any], body: bytes | AsyncItera
             if not started.done():
                 started.set_exception(UpstreamInvalidResponse(f"the application failed: {exc!r}"))
             elif not finished:
-                await queue.put(exc)
+                queue.put(exc)
             return
         if not started.done():
             started.set_exception(too_large or UpstreamInvalidResponse("the application returned without a response"))
         elif not finished:
-            await queue.put((b"", False))
+            queue.put((b"", False))
+
+    def expire() -> None:
+        if not started.done():
+            started.set_exception(_HeadTimeout())
 
     task = asyncio.create_task(run())
+    # One timer, not an asyncio.timeout: the app's start message or the timer
+    # settles `started`; a cancelled wait leaves it to the app (abandoned).
+    timer = loop.call_later(timeout, expire)
     try:
-        async with asyncio.timeout(timeout):
-            status, headers = await asyncio.shield(started)
-    except TimeoutError:
+        status, headers = await started
+    except _HeadTimeout:
+        abandoned = True
         task.cancel()
         raise UpstreamTimeout(f"the application did not respond within {timeout:g} s") from None
     except BaseException:
+        abandoned = True
         disconnected.set()
         task.cancel()
         raise
+    finally:
+        timer.cancel()
     return ASGIResponse(status, headers, queue, task, disconnected, timeout)
+
+
+class _HeadTimeout(Exception):
+    """The app sent no ``http.response.start`` in time (call_app's timer)."""
 
 
 class Lifespan:

@@ -40,6 +40,7 @@ _log = logging.getLogger("purekong.serve")
 
 #: Kong's ``Server`` token (``kong/<version>``, its SERVER_HEADER), ours.
 SERVER_TOKEN = f"purekong/{__version__}"
+_SERVER_TOKEN_BYTES = SERVER_TOKEN.encode("latin-1")
 
 # nginx's status lines (ngx_http_status_lines) where they differ from the
 # IANA registry Python carries; 494 is nginx's own code (its page title).
@@ -368,7 +369,7 @@ def _head_fields(head: h11.Request, limits: Limits) -> tuple[list[tuple[str, str
 
 
 def _has_no_body(head: h11.Request) -> bool:
-    names = {k.lower(): v for k, v in head.headers}
+    names = dict(head.headers)  # h11 gives the names lower-cased
     return b"transfer-encoding" not in names and names.get(b"content-length", b"0") == b"0"
 
 
@@ -388,11 +389,21 @@ async def _read_request(conn: h11.Connection, head: h11.Request, next_event: _Ne
     headers, _ = _head_fields(head, limits)
     if conn.they_are_waiting_for_100_continue:
         await send(h11.InformationalResponse(status_code=100, headers=[]))
+    # The events read directly rather than through _client_body's generators:
+    # most requests have no body, their EndOfMessage already parsed.
     body = bytearray()
-    async for chunk in _client_body(next_event, limits):
-        body += chunk
-        if limits.max_body_size and len(body) > limits.max_body_size:
-            raise _BadRequest(413, "body too large")
+    while True:
+        event = await next_event(limits.timeouts.client)
+        if type(event) is h11.Data:
+            body += event.data
+            if limits.max_body_size and len(body) > limits.max_body_size:
+                raise _BadRequest(413, "body too large")
+        elif type(event) is h11.EndOfMessage:
+            break
+        elif event is None:
+            raise ClientGone("client stalled in the request body")
+        elif type(event) is h11.ConnectionClosed:
+            raise ClientGone("client closed in the request body")
     return HTTPRequest(
         method=head.method.decode("ascii"),
         target=head.target.decode("latin-1"),
@@ -402,24 +413,51 @@ async def _read_request(conn: h11.Connection, head: h11.Request, next_event: _Ne
     )
 
 
+def _response_head(reply: Reply) -> h11.Response:
+    """``reply``'s head for h11, in one pass over its headers: nginx's Date and
+    Server first unless the reply has them (:func:`common_headers`), the reply's
+    own headers but Connection and Keep-Alive (ours to set; an upgrade token
+    stays, as in Kong's 426 "Connection: Upgrade"; keep-alive is h11's default),
+    then Content-Length for a whole body without framing, then Connection."""
+    headers: list[tuple[bytes, bytes]] = []
+    date = server = framed = upgrade = False
+    for name, value in reply.headers:
+        lower = name.lower()
+        if lower == "connection":
+            upgrade = upgrade or "upgrade" in value.lower()
+            continue
+        if lower == "keep-alive":
+            continue
+        if lower == "date":
+            date = True
+        elif lower == "server":
+            server = True
+        elif lower == "content-length" or lower == "transfer-encoding":
+            framed = True
+        headers.append((name.encode("latin-1"), (value if type(value) is str else str(value)).encode("latin-1")))
+    if not server:
+        headers.insert(0, (b"Server", _SERVER_TOKEN_BYTES))
+    if not date:
+        headers.insert(0, (b"Date", http_date().encode("latin-1")))
+    body = reply.body
+    if isinstance(body, (bytes, bytearray)) and not framed and reply.status not in _NO_BODY_STATUSES:
+        headers.append((b"Content-Length", str(len(body)).encode("ascii")))
+    if reply.close or upgrade:
+        headers.append((b"Connection", b", ".join([b"upgrade"] * upgrade + [b"close"] * reply.close)))
+    reason = reply.reason if reply.reason is not None else reason_phrase(reply.status)
+    # h11 validates every name and value here (its send does not again for a
+    # head it need not change): a CR or LF from a plugin never reaches the wire.
+    return h11.Response(status_code=reply.status, headers=headers, reason=reason.encode("latin-1"))
+
+
 async def _send_reply(conn: h11.Connection, send_bytes: Callable[[bytes], Awaitable[None]], reply: Reply, request: HTTPRequest | None, sent: Sent) -> None:
     """Send ``reply``, recording in ``sent`` how far it got (not complete: the connection must end)."""
     body = reply.body
     try:
-        # Connection is ours to set, but its upgrade token stays (Kong's 426 has
-        # "Connection: Upgrade"); keep-alive is h11's default.
-        upgrade = any(k.lower() == "connection" and "upgrade" in v.lower() for k, v in reply.headers)
-        headers = common_headers([(k, v) for k, v in reply.headers if k.lower() not in ("connection", "keep-alive")])
-        no_body = reply.status in _NO_BODY_STATUSES or (request is not None and request.method == "HEAD")
-        if isinstance(body, (bytes, bytearray)) and not any(k.lower() in ("content-length", "transfer-encoding") for k, _ in headers) and not (reply.status in _NO_BODY_STATUSES):
-            headers.append(("Content-Length", str(len(body))))
-        if reply.close or upgrade:
-            headers.append(("Connection", ", ".join(["upgrade"] * upgrade + ["close"] * reply.close)))
         if conn.our_state not in (h11.SEND_RESPONSE, h11.IDLE):
             return  # e.g. a protocol error before h11 saw a request line
-        reason = reply.reason if reply.reason is not None else reason_phrase(reply.status)
-        head = h11.Response(status_code=reply.status, headers=[(k.encode("latin-1"), str(v).encode("latin-1")) for k, v in headers],
-                            reason=reason.encode("latin-1"))
+        no_body = reply.status in _NO_BODY_STATUSES or (request is not None and request.method == "HEAD")
+        head = _response_head(reply)
         if isinstance(body, (bytes, bytearray)):
             # One write (one TLS record) for the whole response.
             data = conn.send(head) or b""

@@ -9,6 +9,14 @@
    Kong's forwarding headers. The response phases (response, header_filter,
    body_filter, log) run on the buffered response, or, when no plugin needs
    to see it, the body is streamed and only its head is built now.
+
+   A route without plugins, when no access log serializes the request,
+   takes the *plain* path: no ``Request``, Kong context or ``Outcome`` is
+   built (nothing would read them). Kong's headers, the access line and the
+   metrics come from the :class:`Exchange` itself, the same values the
+   general path takes from the context. An error page or a WebSocket
+   upgrade on that path builds the outcome then (:meth:`Exchange._outcome`)
+   and carries on as the general path does.
 2. The HTTP layer (:mod:`._http`) sends the :class:`~._http.Reply`.
 3. :meth:`Exchange.finish`: the last step, after the reply went out or
    failed to. A streamed response's log phase runs here (with its size as a
@@ -63,6 +71,20 @@ T = TypeVar("T")
 # shape; or, to a WebSocket upgrade, either one's 101 and tunnel.
 _ServiceResponse = Union[_proxy.UpstreamResponse, _asgi.ASGIResponse, _websocket.WebSocketResponse]
 
+# The request headers the exchange reads (routing, forwarding, the access
+# line, the upgrade check), found in one pass per request.
+_NOTED_HEADERS = frozenset({"host", "x-forwarded-for", "referer", "user-agent", "upgrade"})
+# Kong sets these upstream itself (_forwarded_headers).
+_FORWARDED_NAMES = frozenset({"host", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port",
+                              "x-forwarded-path", "x-forwarded-prefix", "x-real-ip"})
+_LATENCY_HEADERS = frozenset({"x-kong-upstream-latency", "x-kong-proxy-latency", "x-kong-response-latency"})
+_LATENCY_AND_VIA = _LATENCY_HEADERS | {"via"}
+_RESPONSE_PHASES = ("response", "header_filter", "body_filter")
+# What each _phases call may run (a thread hand-off only if a Kong Python plugin implements one).
+_REQUEST_PHASES = ("rewrite", "access", "balancer")
+_RESPONSE_AND_LOG = (*_RESPONSE_PHASES, "log")
+_LOG_PHASE = ("log",)
+
 
 @dataclass
 class Client:
@@ -73,6 +95,9 @@ class Client:
     server_cert_pem: str | None = None
     handshake: HandshakeComplete | None = None
     state: ConnectionState = field(default_factory=ConnectionState)
+    #: The ASGI TLS extensions of this connection's handshake, built by its
+    #: first request to an app (keyed by the handshake and TLS info they describe).
+    asgi_tls: tuple[Any, Any, dict[str, Any], dict[str, Any]] | None = field(default=None, repr=False)
 
 
 class RequestHandler:
@@ -87,6 +112,9 @@ class RequestHandler:
         # id(route or service) -> (it, its dict): built once per entity of this
         # configuration (a reload makes a new handler), copied per request.
         self._entity_dicts: dict[int, tuple[Any, dict[str, Any]]] = {}
+        #: May a route without plugins skip the Kong context? Not when the
+        #: access log file is kong.log.serialize() JSON: that reads it.
+        self.plain_allowed = access_log is None or not access_log.serializes
 
     def entity_dict(self, entity: Any) -> dict[str, Any]:
         """A route or service as the PDK shows it (``kong.router.get_route()``):
@@ -121,6 +149,24 @@ class Exchange:
         self._upstream_via: str | None = None
         self._ctx: KongContext | None = None
         self._plugin_started: Callable[[str, str], None] | None = None  # the current plugin-thread job's
+        #: No plugin and no serialized log: no Kong context unless an error or upgrade needs one.
+        self.plain = False
+        self._upstream: UpstreamRequest | None = None  # the plain path's request to the service
+        self._noted: dict[str, str] | None = None  # _NOTED_HEADERS' first values, lower-case names
+
+    def header(self, name: str) -> str | None:
+        """The request header ``name`` (lower case), as :meth:`HTTPRequest.header`; the
+        ones the exchange reads come from one pass over the headers."""
+        if name not in _NOTED_HEADERS:
+            return self.req.header(name)
+        noted = self._noted
+        if noted is None:
+            noted = self._noted = {}
+            for k, v in self.req.headers:
+                k = k.lower()
+                if k in _NOTED_HEADERS and k not in noted:
+                    noted[k] = v
+        return noted.get(name)
 
     # -- 1. respond ------------------------------------------------------------------
     async def respond(self) -> Reply:
@@ -130,9 +176,30 @@ class Exchange:
         self._counted = True
         protocol = "https" if client.listener.ssl else "http"
         match = self.match = config.router.match(
-            protocol=protocol, method=req.method, host=req.header("host"), path=req.target, sni=client.info.tls.server_name
+            protocol=protocol, method=req.method, host=self.header("host"), path=req.target, sni=client.info.tls.server_name
         )
         runner = self._runner = config.plugins.runner_for(match, protocol)
+        if not runner.plugins and match is not None and match.service is not None and self.handler.plain_allowed:
+            # Nothing reads a Kong context: the request goes on as received.
+            self.plain = True
+            up = self._upstream = UpstreamRequest(method=req.method, target=req.target, headers=req.headers, body=req.body)
+            return await self._forward(match, match.service, runner, up)
+        try:
+            outcome = self.outcome = await self._phases(lambda: self._run_request(runner, match), _REQUEST_PHASES)
+            if not outcome.proxy:
+                return self._buffered_reply(await self._phases(lambda: runner.run_response(outcome, log=False), _RESPONSE_PHASES))
+        except PluginTimeout:
+            return self._timed_out()
+        assert match is not None
+        if match.service is None:
+            # Kong: a route without a service, and no plugin answered.
+            return await self._error_reply(503, "no Service found with those values")
+        assert outcome.upstream is not None
+        return await self._forward(match, match.service, runner, outcome.upstream)
+
+    def _run_request(self, runner: Runner, match: RouteMatch | None) -> Outcome:
+        """The Kong context and the request phases (rewrite, access, balancer)."""
+        req = self.req
         request = Request(
             method=req.method,
             target=req.target,
@@ -144,24 +211,23 @@ class Exchange:
             start_time=self.started,
             forwarded_prefix=match.stripped_prefix if match and match.stripped_prefix != "/" else None,
         )
-        try:
-            outcome = self.outcome = await self._phases(lambda: runner.run_request(client.info, request, prepare=self._prepare))
-            if not outcome.proxy:
-                return self._buffered_reply(await self._phases(lambda: runner.run_response(outcome, log=False)))
-        except PluginTimeout:
-            return self._timed_out()
-        assert match is not None
-        if match.service is None:
-            # Kong: a route without a service, and no plugin answered.
-            return await self._error_reply(503, "no Service found with those values")
-        return await self._forward(match, match.service, runner, outcome)
+        return runner.run_request(self.client.info, request, prepare=self._prepare)
 
-    async def _forward(self, match: RouteMatch, service: Service, runner: Runner, outcome: Outcome) -> Reply:
+    def _outcome(self) -> Outcome:
+        """The request's outcome; on the plain path, built now (the route has
+        no plugins: no phase runs, only the context is made), its upstream
+        request the one that went to the service."""
+        if self.outcome is None:
+            assert self._runner is not None and self._upstream is not None and not self._runner.plugins
+            outcome = self.outcome = self._run_request(self._runner, self.match)
+            outcome.upstream = outcome.context.upstream = self._upstream
+        return self.outcome
+
+    async def _forward(self, match: RouteMatch, service: Service, runner: Runner, up: UpstreamRequest) -> Reply:
         req = self.req
-        assert outcome.upstream is not None
         self._proxied_at = time.time()
         try:
-            upstream = await self._call_service(match, service, outcome.upstream)
+            upstream = await self._call_service(match, service, up)
         except BodyTooLarge:
             return await self._error_reply(413, default_message(413))
         except _proxy.UpstreamError as exc:
@@ -175,7 +241,7 @@ class Exchange:
         self._upstream_via = ", ".join(vias) if vias else None
         reason = upstream.reason
 
-        if any(runner.needs_phase(p) for p in ("response", "header_filter", "body_filter")):
+        if not self.plain and any(runner.needs_phase(p) for p in _RESPONSE_PHASES):
             # A plugin may read or rewrite the response: buffer it (Kong does
             # too for the response phase).
             try:
@@ -185,9 +251,11 @@ class Exchange:
                 return await self._error_reply(exc.status, None)
             self._body_at = time.time()
             head = [(k, v) for k, v in head if k.lower() != "content-length"]
+            outcome = self._outcome()
             try:
                 reply = self._buffered_reply(
-                    await self._phases(lambda: runner.run_response(outcome, Response(upstream.status, head, body), log=False)))
+                    await self._phases(lambda: runner.run_response(outcome, Response(upstream.status, head, body), log=False),
+                                      _RESPONSE_PHASES))
             except PluginTimeout:
                 return self._timed_out()
             if reply.status == upstream.status:
@@ -196,10 +264,14 @@ class Exchange:
 
         # Streaming: headers now (with the edits plugins queued in access), the
         # body as it arrives, the log phase in finish() once it is all out.
-        first = outcome.context.begin_response(Response(upstream.status, head, b""))
-        first.headers = self._kong_headers(first.headers)
-        self._streamed = (first.status, list(first.headers))
-        return Reply(first.status, list(first.headers), upstream.iter_body(), reason=reason if first.status == upstream.status else None)
+        if self.plain:  # no edits queued: the head as the service sent it
+            status, headers = upstream.status, self._kong_headers(head)
+        else:
+            first = self._outcome().context.begin_response(Response(upstream.status, head, b""))
+            status, headers = first.status, self._kong_headers(first.headers)
+            first.headers = headers
+        self._streamed = (status, list(headers))
+        return Reply(status, list(headers), upstream.iter_body(), reason=reason if status == upstream.status else None)
 
     async def _call_service(self, match: RouteMatch, service: Service, up: UpstreamRequest) -> _ServiceResponse:
         req = self.req
@@ -221,36 +293,44 @@ class Exchange:
         length = None
         if req.body_stream is not None and not up.body:
             body, length = req.body_stream, req.body_stream.length
+        upgrade = self.header("upgrade") is not None and _websocket.is_upgrade(req.method, req.headers)
         if service.protocol == "asgi":
-            return await self._call_app(service, up.method, target, headers, timeouts, body)
+            return await self._call_app(service, up.method, target, headers, timeouts, body, upgrade)
         scheme = up.scheme or service.protocol
         # kong.service.set_target: this host and port instead of the service's.
         host = up.target_host or service.host
         port = up.target_port or service.port or (443 if scheme == "https" else 80)
         assert host is not None
-        if _websocket.is_upgrade(req.method, req.headers):
+        if upgrade:
             return await _websocket.open_upstream(scheme, host, port, target, _websocket.upgrade_headers(headers, req.headers),
                                                   timeouts, verify=bool(up.tls_verify))
         return await self.handler.pool.request(scheme, host, port, up.method, target, headers, body, timeouts,
                                                body_length=length, verify=bool(up.tls_verify))
 
     async def _call_app(
-        self, service: Service, method: str, target: str, headers: list[tuple[str, str]], timeouts: _proxy.UpstreamTimeouts, body: bytes | AsyncIterable[bytes]
+        self, service: Service, method: str, target: str, headers: list[tuple[str, str]], timeouts: _proxy.UpstreamTimeouts,
+        body: bytes | AsyncIterable[bytes], upgrade: bool
     ) -> _asgi.ASGIResponse | _websocket.WebSocketResponse:
         client = self.client
         app = self.handler.config.asgi_apps[service.id]
         extensions: dict[str, Any] = {}
-        tls = client.info.tls
-        if tls.is_tls and client.handshake is not None:
-            extensions["tls"] = _asgi.tls_extension(server_cert_pem=client.server_cert_pem, handshake=client.handshake, client_verify=tls.client_verify)
-            extensions["purekong.tls"] = {
-                "version": tls.version,
-                "cipher": tls.cipher,
-                "sni": tls.server_name,
-                "alpn": client.handshake.alpn_protocol,
-                "resumed": client.handshake.resumed,
-                "client_verify": tls.client_verify,
-            }
+        tls, handshake = client.info.tls, client.handshake
+        if tls.is_tls and handshake is not None:
+            cached = client.asgi_tls
+            if cached is None or cached[0] is not handshake or cached[1] is not tls:
+                cached = client.asgi_tls = (handshake, tls, _asgi.tls_extension(
+                    server_cert_pem=client.server_cert_pem, handshake=handshake, client_verify=tls.client_verify), {
+                    "version": tls.version,
+                    "cipher": tls.cipher,
+                    "sni": tls.server_name,
+                    "alpn": handshake.alpn_protocol,
+                    "resumed": handshake.resumed,
+                    "client_verify": tls.client_verify,
+                })
+            # Copies: an app may change what it is given, the next request gets them whole.
+            tls_ext = dict(cached[2])
+            tls_ext["client_cert_chain"] = list(tls_ext["client_cert_chain"])
+            extensions["tls"], extensions["purekong.tls"] = tls_ext, dict(cached[3])
         scope = _asgi.build_scope(
             method=method,
             target=target,
@@ -262,28 +342,32 @@ class Exchange:
             extensions=extensions,
             state=_asgi.Lifespan.state_of(app),
         )
-        if _websocket.is_upgrade(self.req.method, self.req.headers):
+        if upgrade:
             return await _websocket.call_app(app, _websocket.websocket_scope(scope, headers), headers, timeout=timeouts.read)
         return await _asgi.call_app(app, scope, body, timeout=timeouts.read)
 
     def _forwarded_headers(self, headers: list[tuple[str, str]], match: RouteMatch, service: Service) -> list[tuple[str, str]]:
         """Kong's upstream headers: Host, X-Forwarded-*, X-Real-IP (no trusted_ips)."""
         req, client = self.req, self.client
-        names = {"host", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port",
-                 "x-forwarded-path", "x-forwarded-prefix", "x-real-ip"}
-        plugin_set = {k.lower(): v for k, v in headers if k.lower() == "host"}
-        out = [(k, v) for k, v in headers if k.lower() not in names]
-        client_host = req.header("host") or ""
+        out = []
+        plugin_host = None  # the last Host in the request to proxy
+        for k, v in headers:
+            name = k.lower()
+            if name not in _FORWARDED_NAMES:
+                out.append((k, v))
+            elif name == "host":
+                plugin_host = v
+        client_host = self.header("host") or ""
         if match.upstream_host:
             host = match.upstream_host  # preserve_host
-        elif "host" in plugin_set and plugin_set["host"] != client_host:
-            host = plugin_set["host"]  # kong.service.request.set_header("Host", ...)
+        elif plugin_host is not None and plugin_host != client_host:
+            host = plugin_host  # kong.service.request.set_header("Host", ...)
         elif service.protocol == "asgi":
             host = client_host or "localhost"
         else:
             default = 443 if service.protocol == "https" else 80
             host = (service.host or "") if not service.port or service.port == default else f"{service.host}:{service.port}"
-        prior = req.header("x-forwarded-for")  # $proxy_add_x_forwarded_for
+        prior = self.header("x-forwarded-for")  # $proxy_add_x_forwarded_for
         ip = client.info.client_ip
         out.insert(0, ("Host", host))
         out += [
@@ -310,11 +394,13 @@ class Exchange:
         if self._plugin_started is not None:
             self._plugin_started(plugin, phase)
 
-    async def _phases(self, run: Callable[[], T]) -> T:
-        """Run plugin phases: on a plugin thread when a Kong Python plugin may
-        block (``_plugin_threads``), else inline. Raises PluginTimeout."""
+    async def _phases(self, run: Callable[[], T], phases: tuple[str, ...]) -> T:
+        """Run plugin phases (``run`` runs at most ``phases``): on a plugin thread
+        when a Kong Python plugin that may block implements one of them
+        (``_plugin_threads``), else inline. Raises PluginTimeout."""
         threads, runner = self.handler.plugin_threads, self._runner
-        if threads is None or runner is None or not runner.runs_kong_plugins:
+        if threads is None or runner is None or not runner.runs_kong_plugins_in(phases):
+            self._plugin_started = None  # an earlier hand-off's: no thread to tell now
             return run()
 
         def job(started: Callable[[str, str], None]) -> T:
@@ -339,12 +425,12 @@ class Exchange:
         set before the phases run (so log plugins see the real one) and the
         body is Kong's message for it.
         """
-        assert self._runner is not None and self.outcome is not None
+        assert self._runner is not None
+        outcome, runner = self._outcome(), self._runner
         if status != 502:
-            self.outcome.context.pending_status = status
-        outcome, runner = self.outcome, self._runner
+            outcome.context.pending_status = status
         try:
-            response = await self._phases(lambda: runner.run_response(outcome, None, log=False))
+            response = await self._phases(lambda: runner.run_response(outcome, None, log=False), _RESPONSE_PHASES)
         except PluginTimeout:
             return self._timed_out()
         if message is not None and response.status == status:
@@ -355,9 +441,8 @@ class Exchange:
         """The service's answer to a WebSocket upgrade: its head now; the
         response phases when the tunnel ends (in :meth:`finish`, as a streamed
         response's), with the bytes sent to the client as the body."""
-        assert self.outcome is not None
         head = [(k, v) for k, v in answer.headers if k.lower() not in ("connection", "keep-alive", "transfer-encoding")]
-        first = self.outcome.context.begin_response(Response(answer.status, head, b""))
+        first = self._outcome().context.begin_response(Response(answer.status, head, b""))
         first.headers = self._kong_headers(first.headers)
         self._streamed = (first.status, list(first.headers))
         same = first.status == answer.status
@@ -368,6 +453,11 @@ class Exchange:
         assert self.outcome is not None and not isinstance(response.body, StreamedBody)
         headers = [(k, v) for k, v in response.headers if k.lower() not in ("content-length", "transfer-encoding")]
         return Reply(response.status, headers, bytes(response.body))
+
+    @property
+    def streamed_status(self) -> int | None:
+        """The status of a streamed response (its head went out before the body)."""
+        return self._streamed[0] if self._streamed is not None else None
 
     @property
     def _proxied(self) -> bool:
@@ -385,17 +475,17 @@ class Exchange:
         Kong's own answers: X-Kong-Response-Latency, and ``Server`` replaced by
         ours (unless a plugin's ``Via`` is Kong's token).
         """
-        self._note_log_fields()
         ms = self._latencies()
-        own = {"x-kong-upstream-latency", "x-kong-proxy-latency", "x-kong-response-latency"}
+        if self.outcome is not None:
+            self._note_log_fields(ms)
         if self._proxied:
-            out = [(k, v) for k, v in headers if k.lower() not in own | {"via"}]
+            out = [(k, v) for k, v in headers if k.lower() not in _LATENCY_AND_VIA]
             out += [("X-Kong-Upstream-Latency", str(ms["proxy"])), ("X-Kong-Proxy-Latency", str(ms["kong"])),
                     ("Via", f"{self._upstream_via}, {VIA}" if self._upstream_via else VIA)]
             if not any(k.lower() == "server" for k, _ in out):
                 out.append(("Server", SERVER_TOKEN))
             return out
-        out = [(k, v) for k, v in headers if k.lower() not in own]
+        out = [(k, v) for k, v in headers if k.lower() not in _LATENCY_HEADERS]
         out.append(("X-Kong-Response-Latency", str(ms["kong"])))
         if not any(k.lower() == "via" and v == SERVER_TOKEN for k, v in out):
             out = [(k, v) for k, v in out if k.lower() != "server"] + [("Server", SERVER_TOKEN)]
@@ -415,12 +505,12 @@ class Exchange:
         return {"kong": ms(self.started, self._proxied_at), "proxy": ms(self._proxied_at, head_at),
                 "receive": ms(head_at, self._body_at) if self._body_at is not None else 0}
 
-    def _note_log_fields(self) -> None:
+    def _note_log_fields(self, latencies: dict[str, int]) -> None:
         """What kong.log.serialize reports that only the server knows."""
         assert self.outcome is not None
         ctx = self.outcome.context
         ctx.request_size = self.req.size
-        ctx.latencies = self._latencies()
+        ctx.latencies = latencies
 
     # -- 3. finish ---------------------------------------------------------------------
     async def finish(self, sent: Sent) -> None:
@@ -431,7 +521,10 @@ class Exchange:
             self._counted = False
         outcome = self.outcome
         if outcome is None:
-            if self.timed_out and self.handler.access_log is not None:
+            # Timed out, or the plain path streamed the service's response: no phase to run.
+            if self.plain and self._streamed is not None and not sent.complete:
+                _log.info("response to %s %s not completed (%d body bytes sent)", self.req.method, self.req.target, sent.body_bytes)
+            if (self.timed_out or self.plain) and self.handler.access_log is not None:
                 self.handler.access_log.write(self, sent)
             return
         if self._streamed is not None:
@@ -442,13 +535,14 @@ class Exchange:
             self._body_at = time.time()
             runner = self._runner
             try:
-                await self._phases(lambda: runner.run_response(outcome, Response(status, headers, StreamedBody(sent.body_bytes))))
+                await self._phases(lambda: runner.run_response(outcome, Response(status, headers, StreamedBody(sent.body_bytes))),
+                                  _RESPONSE_AND_LOG)
             except PluginTimeout:
                 return  # logged by the plugin threads; the response already went out
         elif outcome.finished and not outcome.logged and self._runner is not None:
             runner = self._runner
             try:
-                await self._phases(lambda: runner.run_log(outcome))
+                await self._phases(lambda: runner.run_log(outcome), _LOG_PHASE)
             except PluginTimeout:
                 return
         if self.handler.access_log is not None:

@@ -361,6 +361,27 @@ def test_match_is_repeatable(routes, req):
     assert r.match(**req) == r.match(**req)
 
 
+@given(st.lists(_route, min_size=1, max_size=4), st.lists(_request, min_size=1, max_size=12),
+       st.sampled_from(["", "?q=1", "?a=b&c"]))
+def test_a_remembered_match_is_the_one_a_fresh_router_makes(routes, requests, query):
+    """The router remembers its matches (as Kong's LRU cache does): a warm
+    router answers every request, query string or not, as a new one would."""
+    d = _declarative(routes)
+    warm = Router(d)
+    for req in requests + requests:
+        assert warm.match(**{**req, "path": req["path"] + query}) == Router(d).match(**req)
+
+
+def test_the_match_cache_is_bounded(monkeypatch):
+    from purekong.gateway import _router
+
+    monkeypatch.setattr(_router, "MATCH_CACHE_SIZE", 8)
+    r = router({"name": "a", "paths": ["/a"]})
+    for i in range(20):
+        assert name_of(get(r, f"/a/{i}")) == "a" and name_of(get(r, f"/b/{i}")) is None
+        assert len(r._cache) <= 8
+
+
 # --------------------------------------------------------------------------
 # SNI matching for the mTLS plugins (spec §7.1)
 

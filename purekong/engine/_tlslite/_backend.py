@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import hashlib
 import hmac
 import os
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Protocol
@@ -390,7 +391,10 @@ def _hmac(key: bytes, msg: bytes, algorithm: str) -> bytes:
 
 
 def _secure_hmac(k: Buffer, b: Buffer, algorithm: str) -> bytearray:
-    return bytearray(_hmac(bytes(k), bytes(b), algorithm))
+    k, b = bytes(k), bytes(b)
+    if k == b and algorithm in _NO_PSK_EARLY_SECRET and k == _ZEROS[algorithm]:
+        return bytearray(_NO_PSK_EARLY_SECRET[algorithm])
+    return bytearray(_hmac(k, b, algorithm))
 
 
 def _hkdf_expand(prk: Buffer, info: Buffer, length: int, algorithm: str) -> bytearray:
@@ -425,14 +429,32 @@ def _p_hash(mac_name: str, secret: Buffer, seed: Buffer, length: int) -> bytearr
 
 def _hkdf_expand_label(secret: Buffer, label: Buffer, hash_value: Buffer, length: int, algorithm: str) -> bytearray:
     # RFC 8446 §7.1: HkdfLabel = uint16 length, opaque label<7..255> ("tls13 " + label), opaque context<0..255>
-    full_label = b"tls13 " + bytes(label)
     hash_value = bytes(hash_value)
+    if label == b"derived":
+        known = _NO_PSK_DERIVED.get((algorithm, bytes(secret), hash_value, length))
+        if known is not None:
+            return bytearray(known)
+    full_label = b"tls13 " + bytes(label)
     hkdf_label = (
         length.to_bytes(2, "big")
         + bytes((len(full_label),)) + full_label
         + bytes((len(hash_value),)) + hash_value
     )
     return _hkdf_expand(secret, hkdf_label, length, algorithm)
+
+
+# Without a PSK, a TLS 1.3 key schedule starts from constants (RFC 8446
+# §7.1): Early Secret = HKDF-Extract(0, 0) and Derive-Secret(Early Secret,
+# "derived", "") depend on the hash alone. They are computed here once, by
+# the same functions, instead of twice per handshake.
+_ZEROS = {name: bytes(size) for name, size in _DIGEST_SIZES.items()}
+_NO_PSK_EARLY_SECRET = {name: _hmac(_ZEROS[name], _ZEROS[name], name) for name in ("sha256", "sha384")}
+_NO_PSK_DERIVED: dict[tuple[str, bytes, bytes, int], bytes] = {}
+for _name, _early in _NO_PSK_EARLY_SECRET.items():
+    _key = (_name, _early, hashlib.new(_name).digest(), _DIGEST_SIZES[_name])
+    # Computed while the table is still empty: by the general path.
+    _NO_PSK_DERIVED[_key] = bytes(_hkdf_expand_label(_early, b"derived", _key[2], _key[3], _name))
+del _name, _early, _key
 
 
 # ---------------------------------------------------------------------------

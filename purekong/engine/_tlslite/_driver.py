@@ -83,6 +83,9 @@ class Driver:
         self._generator: Iterator[Any] | None = None
         self._is_handshake = False
         self._established = False
+        #: Bytes to write to the transport (possibly empty): the transport's
+        #: own method, bound once (data_to_send() calls it for every record).
+        self.take_output: Callable[[], bytes] = self.transport.take
 
     def server_leaf_certificate(self) -> bytes | None:
         """DER of the certificate this server sent (None before it did, or on resumption)."""
@@ -101,9 +104,6 @@ class Driver:
             self.transport.incoming += data
         else:
             self.transport.peer_eof = True
-
-    def take_output(self) -> bytes:
-        return self.transport.take()
 
     def has_input(self) -> bool:
         return bool(self.transport.incoming or self.tls.sock._read_buffer or self.transport.peer_eof)
@@ -263,6 +263,20 @@ class Driver:
         """Protect ``data`` through tlslite (when write_fast declined)."""
         for _ in self.tls.writeAsync(data):
             pass
+
+    def read_fast(self) -> bytes | None:
+        """What ``next_event()`` tries first once established: the plaintext of
+        the whole application-data records at the head of the input, opened
+        by the record fast path; ``b""`` when nothing is buffered and no
+        tlslite operation is under way (the application must feed more);
+        None when ``run()`` must look (tlslite's operation, a record the fast
+        path does not take, only empty records, the peer's EOF)."""
+        if self._generator is not None:
+            return None
+        incoming = self.transport.incoming
+        if not incoming and not self.tls.sock._read_buffer:
+            return None if self.transport.peer_eof else b""
+        return self.open_application_data() or None
 
     def open_application_data(self) -> bytes | None:
         """Plaintext of the whole application-data records at the head of the

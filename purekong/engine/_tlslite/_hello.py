@@ -16,10 +16,10 @@ from tlslite.constants import ContentType, ExtensionType
 from tlslite.extensions import SNIExtension, TLSExtension
 from tlslite.messages import ClientHello
 from tlslite.utils.codec import Parser
-from tlslite.utils.dns_utils import is_valid_hostname
 
 from .._alerts import AlertDescription
 from ._hello_codec import parse_client_hello
+from ._speedups import _is_valid_hostname as is_valid_hostname
 
 RECORD_HEADER = 5
 MAX_RECORD = 2**14 + 2048  # the largest TLSCiphertext RFC 5246 allows

@@ -36,6 +36,7 @@ from tlslite.utils.codec import BadCertificateError, Parser
 from .._suites import DEFAULT_SIGNATURE_SCHEMES, SIGNATURE_SCHEMES
 from . import _client_checks, _policy
 from ._hello import set_aside_unusable_server_name
+from ._record_read import take_buffered_record, would_block
 
 # RFC 8446 §4.2.4; tlslite 0.8 has no ExtensionType for it.
 CERTIFICATE_AUTHORITIES = 47
@@ -333,16 +334,37 @@ def refuse_unprotected_tls13_alerts(tls: HookedTLSConnection, original: Callable
     keys. After the handshake (new application keys, and again after every
     KeyUpdate) that let anyone on the path inject a plaintext close_notify,
     a clean close that truncates the stream, or any other alert. Once the
-    handshake is done every alert must be encrypted."""
+    handshake is done every alert must be encrypted.
+
+    A record already complete in memory is taken in one slice
+    (``_record_read``: same header, body and checks); it is a TLS record,
+    never SSLv2, so it counts as read for ``refuse_late_ssl2_headers``.
+    With nothing buffered, this waits (yields 0, as tlslite would) for the
+    next input before choosing, so a flight that arrives whole is sliced."""
+    records = tls._recordLayer._recordSocket
+    while True:
+        whole = take_buffered_record(records)
+        if whole is not None:
+            tls._pk_records_read += 1
+            _refuse_unprotected_alert(tls, whole)
+            yield whole
+            return
+        if not would_block(records):
+            break
+        yield 0
     for result in original():
-        if (
-            result not in (0, 1)
-            and tls._pk_handshake_done
-            and getattr(result[0], "type", None) == ContentType.alert
-            and tls._recordLayer._is_tls13_plus()
-        ):
-            raise TLSUnexpectedMessage("unprotected alert after the TLS 1.3 handshake")
+        if result not in (0, 1):
+            _refuse_unprotected_alert(tls, result)
         yield result
+
+
+def _refuse_unprotected_alert(tls: HookedTLSConnection, record: Any) -> None:
+    if (
+        tls._pk_handshake_done
+        and getattr(record[0], "type", None) == ContentType.alert
+        and tls._recordLayer._is_tls13_plus()
+    ):
+        raise TLSUnexpectedMessage("unprotected alert after the TLS 1.3 handshake")
 
 
 class HookedTLSConnection(TLSConnection):

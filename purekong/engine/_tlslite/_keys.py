@@ -23,6 +23,7 @@ from the random source (cryptography draws PSS salts from OpenSSL).
 from __future__ import annotations
 
 import hmac
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -64,11 +65,19 @@ _HASH_BY_DIGEST_LEN: dict[int, Any] = {20: hashes.SHA1, 28: hashes.SHA224, 32: h
                        48: hashes.SHA384, 64: hashes.SHA512}
 
 
+_random_source: ContextVar[Any] | None = None
+
+
 def _deterministic() -> bool:
     """Whether a fixed random source is active (see module docstring)."""
-    from ._backend import RANDOM_SOURCE  # late: _backend imports this module
+    global _random_source
+    if _random_source is None:
+        # Late, and once: _backend imports this module. An import statement
+        # here ran on every ECDSA signature (~2 % of a server handshake).
+        from ._backend import RANDOM_SOURCE
 
-    return RANDOM_SOURCE.get() is not None
+        _random_source = RANDOM_SOURCE
+    return _random_source.get() is not None
 
 
 def _hash(name: str | None) -> hashes.HashAlgorithm | None:

@@ -115,6 +115,12 @@ PATCHES: tuple[Patch, ...] = (
     Patch("tlslite.messages:HelloMessage.getExtension", _C, _P._get_extension, _FAST + ": extensions indexed by type"),
     Patch("tlslite.constants:TLSEnum._recursiveVars", _C, classmethod(_P._cached_recursive_vars), _FAST + ": class fields gathered once"),
     Patch("tlslite.constants:TLSEnum.toRepr", _C, classmethod(_P._cached_to_repr), _FAST + ": known names remembered (bounded)"),
+    Patch("tlslite.defragmenter:Defragmenter.add_data", _C, _P._defragmenter_add_data, _FAST + ": no parameter renaming without keywords"),
+    Patch("tlslite.defragmenter:Defragmenter.add_static_size", _C, _P._defragmenter_add_static_size,
+          _FAST + ": no parameter renaming without keywords"),
+    Patch("tlslite.defragmenter:Defragmenter.add_dynamic_size", _C, _P._defragmenter_add_dynamic_size,
+          _FAST + ": no parameter renaming without keywords"),
+    Patch("tlslite.messages:Certificate.create", _C, _P._certificate_create, _FAST + ": no parameter renaming without keywords"),
     Patch("tlslite.tlsrecordlayer:HandshakeHashes", _M, _P.TranscriptBuffer, _FAST + ": the transcript hashed on demand, by one hash"),
     Patch("tlslite.tlsconnection:HandshakeHashes", _M, _P.TranscriptBuffer, "tlsconnection's own name for it (HelloRetryRequest)"),
     # -- _hooked: module-wide behaviour changes ------------------------------
@@ -180,7 +186,8 @@ PATCHES: tuple[Patch, ...] = (
     Patch("tlslite.recordlayer:RecordSocket._recvHeader", _R, _hooked.refuse_late_ssl2_headers,
           "SSLv2 framing only for a server's first ClientHello; later, a record of unknown type is unexpected_message"),
     Patch("tlslite.recordlayer:RecordSocket.recv", _R, _hooked.refuse_unprotected_tls13_alerts,
-          "after a TLS 1.3 handshake an unprotected alert is refused (it would let anyone on the path close the stream)"),
+          "after a TLS 1.3 handshake an unprotected alert is refused (it would let anyone on the path close the stream); "
+          "a record already whole in memory is read in one slice (_record_read: same header, body, checks), else by tlslite"),
 )
 
 #: (owner, attribute name, original value) of each replacement install() made.

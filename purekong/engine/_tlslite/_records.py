@@ -19,7 +19,7 @@ alerts and errors stay exactly tlslite's. RFC 8446 §5.2-5.4, RFC 5246
 from __future__ import annotations
 
 import struct
-from typing import Any
+from typing import Any, Iterable
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM, AESGCM, ChaCha20Poly1305
@@ -31,9 +31,14 @@ ALERT = 21
 APPLICATION_DATA = 23
 _TAG = 16
 _HEADER = struct.Struct(">BHH").pack  # type, version 0x0303, length
+_READ_HEADER = struct.Struct(">BHH").unpack_from
 _TLS12_AAD = struct.Struct(">QBHH").pack  # seq_num + the header (RFC 5246 §6.2.3.3)
 # Records opened per call, so one DataReceived stays a bounded size.
 _MAX_RECORDS_PER_CALL = 4
+# Bodies up to this size are copied out of the input: cheaper than a
+# memoryview (created, sliced and released) for a request-sized record.
+_COPY_BELOW = 1024
+_INNER_TYPE = {content_type: bytes((content_type,)) for content_type in range(256)}  # TLS 1.3 inner type byte
 
 
 class _Keys:
@@ -94,26 +99,29 @@ class RecordFastPath:
                 return False
         if tls.closed:
             return False
-        aead, fixed, size = keys.aead, keys.fixed, keys.size_limit
+        encrypt, fixed, size, tls13 = keys.aead.encrypt, keys.fixed, keys.size_limit, keys.tls13
         seq = state.seqnum
         on_record = self.on_record
-        for start in range(0, len(data), size):
-            chunk = data[start : start + size]
-            if keys.tls13:  # RFC 8446 §5.2: the real type goes inside, the outer one is application data
+        if len(data) <= size:  # one record (or none): no slicing
+            chunks: Iterable[bytes] = (data,) if data else ()
+        else:
+            chunks = (data[start : start + size] for start in range(0, len(data), size))
+        for chunk in chunks:
+            if tls13:  # RFC 8446 §5.2: the real type goes inside, the outer one is application data
                 header = _HEADER(APPLICATION_DATA, 0x0303, len(chunk) + 1 + _TAG)
                 out.append(header)
-                out.append(aead.encrypt((fixed ^ seq).to_bytes(12, "big"), chunk + bytes((content_type,)), header))
+                out.append(encrypt((fixed ^ seq).to_bytes(12, "big"), chunk + _INNER_TYPE[content_type], header))
             elif keys.explicit_nonce:
                 seq_bytes = seq.to_bytes(8, "big")
                 out.append(_HEADER(content_type, 0x0303, 8 + len(chunk) + _TAG) + seq_bytes)
-                out.append(aead.encrypt(keys.fixed_bytes + seq_bytes, chunk, _TLS12_AAD(seq, content_type, 0x0303, len(chunk))))
+                out.append(encrypt(keys.fixed_bytes + seq_bytes, chunk, _TLS12_AAD(seq, content_type, 0x0303, len(chunk))))
             else:
                 out.append(_HEADER(content_type, 0x0303, len(chunk) + _TAG))
-                out.append(aead.encrypt((fixed ^ seq).to_bytes(12, "big"), chunk, _TLS12_AAD(seq, content_type, 0x0303, len(chunk))))
+                out.append(encrypt((fixed ^ seq).to_bytes(12, "big"), chunk, _TLS12_AAD(seq, content_type, 0x0303, len(chunk))))
             if on_record is not None:
-                on_record("sent", out[-2] + out[-1], chunk, content_type, 0, state, seq, keys.tls13)
+                on_record("sent", out[-2] + out[-1], chunk, content_type, 0, state, seq, tls13)
             seq += 1
-            state.seqnum = seq
+        state.seqnum = seq
         return True
 
     def open(self, incoming: bytearray) -> bytes | None:
@@ -130,36 +138,35 @@ class RecordFastPath:
             keys = self._read = _keys_for(state, record_layer, record_layer.recv_record_limit)
             if keys is None:
                 return None
-        if tls.closed or record_layer.early_data_ok:
-            return None
-        for partial in tls._defragmenter.buffers.values():
-            if partial:  # a handshake message or an alert is half-read: tlslite's
-                return None
+        if tls.closed or record_layer.early_data_ok or any(tls._defragmenter.buffers.values()):
+            return None  # (a handshake message or an alert half-read is tlslite's)
         plaintexts: list[bytes] = []
         on_record = self.on_record
         offset = 0
         available = len(incoming)
-        with memoryview(incoming) as view:  # no copy of the ciphertext; released before resizing
-            while available - offset >= 5 and len(plaintexts) < _MAX_RECORDS_PER_CALL:
-                if incoming[offset] != APPLICATION_DATA or incoming[offset + 1] != 3 or incoming[offset + 2] != 3:
-                    break
-                body_len = (incoming[offset + 3] << 8) | incoming[offset + 4]
-                end = offset + 5 + body_len
-                if body_len > keys.max_body or end > available:
-                    break
-                seq = state.seqnum
-                with view[offset + 5 : end] as body:
-                    plaintext = _open_one(keys, seq, body)
-                if plaintext is None:
-                    break
-                state.seqnum = seq + 1
-                if on_record is not None:
-                    on_record("received", bytes(incoming[offset:end]), plaintext, APPLICATION_DATA, _padding(keys, body_len, plaintext),
-                                   state, seq, keys.tls13)
-                offset = end
-                plaintexts.append(plaintext)
+        seq = state.seqnum
+        while available - offset >= 5 and len(plaintexts) < _MAX_RECORDS_PER_CALL:
+            content_type, version, body_len = _READ_HEADER(incoming, offset)
+            end = offset + 5 + body_len
+            if content_type != APPLICATION_DATA or version != 0x0303 or body_len > keys.max_body or end > available:
+                break
+            if body_len < _COPY_BELOW:
+                plaintext = _open_one(keys, seq, incoming[offset:end])
+            else:  # no copy of a large ciphertext; the view is released before ``incoming`` is resized
+                with memoryview(incoming) as view, view[offset:end] as record:
+                    plaintext = _open_one(keys, seq, record)
+            if plaintext is None:
+                break
+            if on_record is not None:
+                state.seqnum = seq + 1  # as the tracer expects to find it
+                on_record("received", bytes(incoming[offset:end]), plaintext, APPLICATION_DATA, _padding(keys, body_len, plaintext),
+                          state, seq, keys.tls13)
+            seq += 1
+            offset = end
+            plaintexts.append(plaintext)
         if not offset:
             return None
+        state.seqnum = seq
         del incoming[:offset]
         return plaintexts[0] if len(plaintexts) == 1 else b"".join(plaintexts)
 
@@ -169,24 +176,28 @@ def _padding(keys: _Keys, body_len: int, plaintext: bytes) -> int:
     return body_len - _TAG - 1 - len(plaintext) if keys.tls13 else 0
 
 
-def _open_one(keys: _Keys, seq: int, body: memoryview) -> bytes | None:
-    """One record's application data, or None when tlslite should handle it."""
+def _open_one(keys: _Keys, seq: int, record: bytearray | memoryview) -> bytes | None:
+    """One record's application data (``record``: header and body), or None
+    when tlslite should handle it."""
     if keys.tls13:
-        header = _HEADER(APPLICATION_DATA, 0x0303, len(body))  # the AAD (RFC 8446 §5.2)
-        try:
-            inner = keys.aead.decrypt((keys.fixed ^ seq).to_bytes(12, "big"), body, header)
+        try:  # the header is the AAD (RFC 8446 §5.2)
+            inner = keys.aead.decrypt((keys.fixed ^ seq).to_bytes(12, "big"), record[5:], record[:5])
         except InvalidTag:
             return None
+        if len(inner) > keys.size_limit + 1:
+            return None
+        if inner and inner[-1] == APPLICATION_DATA:  # no padding: the common case
+            return inner[:-1]
         end_of_content = len(inner)
         while end_of_content and not inner[end_of_content - 1]:  # RFC 8446 §5.4 padding
             end_of_content -= 1
-        if not end_of_content or inner[end_of_content - 1] != APPLICATION_DATA or len(inner) > keys.size_limit + 1:
+        if not end_of_content or inner[end_of_content - 1] != APPLICATION_DATA:
             return None
         return inner[: end_of_content - 1]
     if keys.explicit_nonce:
-        nonce, body = keys.fixed_bytes + bytes(body[:8]), body[8:]
+        nonce, body = keys.fixed_bytes + bytes(record[5:13]), record[13:]
     else:
-        nonce = (keys.fixed ^ seq).to_bytes(12, "big")
+        nonce, body = (keys.fixed ^ seq).to_bytes(12, "big"), record[5:]
     plain_len = len(body) - _TAG
     if plain_len < 0 or plain_len > keys.size_limit:
         return None

@@ -13,8 +13,10 @@ from typing import Any, Callable
 
 import tlslite.tlsconnection
 from tlslite.constants import CipherSuite, TLSEnum
+from tlslite.defragmenter import Defragmenter
 from tlslite.errors import TLSInternalError
 from tlslite.handshakehashes import HandshakeHashes
+from tlslite.messages import Certificate
 from tlslite.utils.codec import DecodeError
 
 _fields_by_class: dict[type, dict[str, Any]] = {}
@@ -177,13 +179,43 @@ _tlslite_is_valid_hostname: Callable[[Any], bool] = tlslite.tlsconnection.is_val
 
 
 @functools.lru_cache(maxsize=1024)  # bounded: names come from peers
-def _valid_hostname(name: bytes) -> bool:
+def _valid_hostname(name: str | bytes) -> bool:
     return _tlslite_is_valid_hostname(name)
 
 
 def _is_valid_hostname(hostname: str | bytes | bytearray) -> bool:
     # dns_utils.is_valid_hostname runs three regular expressions per SNI
     # name (about 7 us a handshake); the answer depends on the name alone.
-    if isinstance(hostname, str):
-        return _tlslite_is_valid_hostname(hostname)
-    return _valid_hostname(bytes(hostname))
+    # tlslite asks with the decoded str, purekong's ClientHello check with
+    # the bytes: both are remembered (a str and a bytes never compare equal).
+    if isinstance(hostname, bytearray):
+        hostname = bytes(hostname)
+    return _valid_hostname(hostname)
+
+
+def _positional_fast_path(decorated: Callable[..., Any]) -> Callable[..., Any]:
+    """A ``deprecated_params`` method that skips the renaming when there is
+    nothing to rename.
+
+    tlslite's decorator loops over the old parameter names for every call
+    (``Defragmenter.add_data`` once per record, ``add_static_size`` five times
+    per connection, ``Certificate.create``), although tlslite itself passes
+    only positional arguments. A call with keywords takes the decorated
+    method, so old names are still renamed and warned about.
+    """
+    inner: Callable[..., Any] = decorated.__wrapped__  # type: ignore[attr-defined]
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if kwargs:
+            return decorated(*args, **kwargs)
+        return inner(*args)
+
+    call.__name__, call.__qualname__, call.__doc__ = inner.__name__, inner.__qualname__, inner.__doc__
+    return call
+
+
+# The decorated originals, taken before install() replaces them.
+_defragmenter_add_data = _positional_fast_path(Defragmenter.add_data)
+_defragmenter_add_static_size = _positional_fast_path(Defragmenter.add_static_size)
+_defragmenter_add_dynamic_size = _positional_fast_path(Defragmenter.add_dynamic_size)
+_certificate_create = _positional_fast_path(Certificate.create)

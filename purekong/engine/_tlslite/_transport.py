@@ -32,6 +32,8 @@ class MemoryTransport:
 
     def take(self) -> bytes:
         pieces = self.outgoing
+        if not pieces:
+            return b""
         if len(pieces) == 1:
             out = pieces[0]
         else:
