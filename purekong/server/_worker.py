@@ -167,6 +167,13 @@ class Worker:
             stream.transport.abort()
             return
         stats.connections_handled += 1
+        try:
+            self._start(listener, stream)
+        except Exception:  # noqa: BLE001 - in connection_made: asyncio would only log it, the socket left open
+            _log.exception("connection failed")
+            stream.transport.abort()
+
+    def _start(self, listener: Listener, stream: PlainStream | TLSStream) -> None:
         peer = stream.transport.get_extra_info("peername") or ("", 0)
         sockname = stream.transport.get_extra_info("sockname") or ("", listener.port)
         address = (peer[0], peer[1], sockname[1])
@@ -189,7 +196,7 @@ class Worker:
             stream.start(conn, on_hello)
         task = asyncio.get_running_loop().create_task(self._accept(listener, stream, address, phases))
         self._tasks[task] = None
-        stats.connections_active = self.metrics.connections_open = len(self._tasks)
+        WORKER_STATISTICS.connections_active = self.metrics.connections_open = len(self._tasks)
 
     async def _accept(self, listener: Listener, stream: PlainStream | TLSStream, address: tuple[str, int, int],
                       phases: ConnectionPhases | None) -> None:
