@@ -22,7 +22,8 @@ RST_STREAM from the client     that stream's task is cancelled; its ``finish``
                                still runs
 response                       HEADERS (``:status``, no connection-specific
                                fields), then DATA within the peer's flow-
-                               control windows and frame size
+                               control windows and frame size; the frames of
+                               one event-loop turn leave in one write
 server stopping (``draining``) GOAWAY(last stream id); streams in flight
                                finish, then the connection closes
 no stream for ``idle``         GOAWAY, close (nginx's keepalive_timeout)
@@ -215,8 +216,9 @@ class _Connection:
                 await asyncio.wait(list(self.tasks.values()), timeout=2.0)
             await self.goaway()
             self.closed = True
-            if self.writer is not None:
-                self.writer.cancel()
+            for handle in (self.writer, self.timer):
+                if handle is not None:
+                    handle.cancel()
 
     async def _read_loop(self) -> None:
         try:
@@ -237,7 +239,7 @@ class _Connection:
         (GOAWAY(NO_ERROR) on the way out)."""
         self.state.idle = idle = not self.tasks and not self.incoming
         timeout = self.limits.timeouts.idle if idle else (self.limits.timeouts.client if not self.tasks else None)
-        if timeout is None:
+        if timeout is None or (self.reader is not None and self.reader.done()):  # the reading is over: no timer left behind
             self.deadline = None
             return
         self.deadline = deadline = self.loop.time() + timeout
@@ -478,6 +480,7 @@ def _request(raw: list[Any]) -> HTTPRequest:
     headers: list[tuple[str, str]] = []
     cookies: list[str] = []
     head_size = 0
+    host = False
     for k, v in raw:
         head_size += len(k) + len(v) + 2
         name, value = k.decode("latin-1"), v.decode("latin-1")
@@ -486,10 +489,11 @@ def _request(raw: list[Any]) -> HTTPRequest:
         elif name == "cookie":
             cookies.append(value)
         else:
+            host = host or name == "host"
             headers.append((name, value))
     if cookies:
         headers.append(("cookie", "; ".join(cookies)))
-    if ":authority" in pseudo and not any(k == "host" for k, _ in headers):
+    if not host and ":authority" in pseudo:
         headers.insert(0, ("host", pseudo[":authority"]))
     return HTTPRequest(method=pseudo.get(":method", "GET"), target=pseudo.get(":path", "/"), headers=headers, body=b"",
                        http_version="2.0", head_size=head_size)
