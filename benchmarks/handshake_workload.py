@@ -11,6 +11,8 @@ B), x25519, tickets and resumption off. Two runs that differ only in
 HANDSHAKES give the instructions per handshake without the start-up (the
 figures of docs/performance.md, "What was changed"). On the shared
 machine wall-clock A/B runs swing by 20 %; instruction counts do not.
+Use ``PYTHONHASHSEED=0``. ECDSA only, for now: the key is made per process,
+and an RSA key search costs a different count each time.
 """
 import datetime
 import ssl
