@@ -135,8 +135,10 @@ class RequestCycle(Protocol):
         """The reply to send."""
         ...
 
-    async def finish(self, sent: Sent) -> None:
-        """After the reply went out (or failed to): the request's last step."""
+    def finish(self, sent: Sent) -> Awaitable[None] | None:
+        """After the reply went out (or failed to): the request's last step;
+        an awaitable when it has something to wait on (an ``async def`` does),
+        else done on return (None)."""
         ...
 
 
@@ -350,7 +352,9 @@ async def serve_connection(stream: Stream, handler: Handler, limits: Limits, sta
             # The request's last step, however the reply ended (even when the
             # task is cancelled at shutdown).
             if cycle is not None:
-                await finish_cycle(cycle, sent)
+                pending = _finish_now(cycle, sent)
+                if pending is not None:
+                    await finish_cycle(cycle, sent, pending)
         if not sent.complete or reply.close or conn.our_state is h11.MUST_CLOSE or conn.their_state is not h11.DONE:
             return
         try:
@@ -510,9 +514,21 @@ async def _switch_protocols(conn: h11.Connection, stream: Stream, reply: Reply, 
             await finish_cycle(cycle, sent)
 
 
-async def finish_cycle(cycle: RequestCycle, sent: Sent) -> None:
-    """``cycle.finish(sent)``, its failure logged, never raised."""
+def _finish_now(cycle: RequestCycle, sent: Sent) -> Awaitable[None] | None:
+    """``cycle.finish(sent)`` up to what it must wait on (returned), its failure logged, never raised."""
     try:
-        await cycle.finish(sent)
+        return cycle.finish(sent)
+    except Exception:
+        _log.exception("finishing the request failed")
+        return None
+
+
+async def finish_cycle(cycle: RequestCycle, sent: Sent, pending: Awaitable[None] | None = None) -> None:
+    """``cycle.finish(sent)`` (or the awaitable it already gave, ``pending``), its failure logged, never raised."""
+    try:
+        if pending is None:
+            pending = cycle.finish(sent)
+        if pending is not None:
+            await pending
     except Exception:
         _log.exception("finishing the request failed")

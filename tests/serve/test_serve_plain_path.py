@@ -139,7 +139,9 @@ def run_one(handler: RequestHandler, method: str, target: str, headers, body: by
             data = reply.body
         else:
             data = b"".join([chunk async for chunk in reply.body])
-        await exchange.finish(Sent(len(data), True))
+        pending = exchange.finish(Sent(len(data), True))  # None: done (no phase to run)
+        if pending is not None:
+            await pending
         return exchange, reply, data
 
     return asyncio.run(cycle())
