@@ -185,6 +185,23 @@ class ASGIResponse:
     async def read(self) -> bytes:
         return b"".join([c async for c in self.iter_body()])
 
+    def whole_body(self, length: int) -> bytes | None:
+        """The whole body, taken now, when the app has already returned having
+        sent all of it and it is ``length`` bytes (a small response usually has:
+        one task step sent the head and the body); else None and the body is
+        streamed (:meth:`iter_body`)."""
+        items = self._queue._items
+        if not self._task.done() or not items or isinstance(items[-1], BaseException) or items[-1][1]:
+            return None
+        # Only chunks are queued before the last one (an exception is always last).
+        body = b"".join([chunk for chunk, _ in items])
+        if len(body) != length:
+            return None
+        items.clear()
+        self.body_bytes += len(body)
+        self.release()
+        return body
+
     def release(self) -> None:
         # The client got everything (or went away): the app's receive() now
         # returns http.disconnect; a task still running after that is cancelled.

@@ -84,6 +84,8 @@ _RESPONSE_PHASES = ("response", "header_filter", "body_filter")
 _REQUEST_PHASES = ("rewrite", "access", "balancer")
 _RESPONSE_AND_LOG = (*_RESPONSE_PHASES, "log")
 _LOG_PHASE = ("log",)
+# Where an app's whole body goes out as bytes (one write), the same bytes as streamed.
+_WHOLE_BODY_VERSIONS = frozenset({"1.0", "1.1"})
 
 
 @dataclass
@@ -271,7 +273,15 @@ class Exchange:
             status, headers = first.status, self._kong_headers(first.headers)
             first.headers = headers
         self._streamed = (status, list(headers))
-        return Reply(status, list(headers), upstream.iter_body(), reason=reason if status == upstream.status else None)
+        whole = None
+        if isinstance(upstream, _asgi.ASGIResponse) and self.req.http_version in _WHOLE_BODY_VERSIONS:
+            # An app that already sent all of its body: one write instead of a
+            # stream, the same bytes when its Content-Length frames the body on
+            # HTTP/1.x (HTTP/2 would end the stream on the last DATA frame).
+            length = _content_length(headers)
+            whole = upstream.whole_body(length) if length is not None else None
+        return Reply(status, list(headers), whole if whole is not None else upstream.iter_body(),
+                     reason=reason if status == upstream.status else None)
 
     def _call_service(self, match: RouteMatch, service: Service, up: UpstreamRequest) -> Awaitable[_ServiceResponse]:
         """The service's call, ready to await (a plain function giving the
@@ -553,6 +563,21 @@ class Exchange:
                 return
         if self.handler.access_log is not None:
             self.handler.access_log.write(self, sent)
+
+
+def _content_length(headers: list[tuple[str, str]]) -> int | None:
+    """The one Content-Length that frames a response with these headers (None:
+    none, several, not a number, or Transfer-Encoding frames it instead)."""
+    length = None
+    for k, v in headers:
+        name = k.lower()
+        if name == "transfer-encoding" or (name == "content-length" and length is not None):
+            return None
+        if name == "content-length":
+            if not v.isdigit():
+                return None
+            length = int(v)
+    return length
 
 
 def _copied(value: list[Any]) -> list[Any]:
