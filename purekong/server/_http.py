@@ -131,8 +131,8 @@ class RequestCycle(Protocol):
     """One request as the HTTP layer drives it: ``respond()``, the reply is
     sent, then ``finish()`` (``server/_request.py``'s ``Exchange`` is one)."""
 
-    async def respond(self) -> Reply:
-        """The reply to send."""
+    def respond(self) -> Awaitable[Reply]:
+        """The reply to send (an ``async def`` gives one)."""
         ...
 
     def finish(self, sent: Sent) -> Awaitable[None] | None:

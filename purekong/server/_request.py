@@ -171,7 +171,9 @@ class Exchange:
         return noted.get(name)
 
     # -- 1. respond ------------------------------------------------------------------
-    async def respond(self) -> Reply:
+    def respond(self) -> Awaitable[Reply]:
+        """The reply, to await: the plain path's is the service call's own
+        coroutine (:meth:`_forward`), the general path's :meth:`_respond`."""
         client, req, config = self.client, self.req, self.handler.config
         WORKER_STATISTICS.total_requests += 1
         WORKER_STATISTICS.connections_writing += 1  # until finish(): nginx's "writing"
@@ -185,7 +187,11 @@ class Exchange:
             # Nothing reads a Kong context: the request goes on as received.
             self.plain = True
             up = self._upstream = UpstreamRequest(method=req.method, target=req.target, headers=req.headers, body=req.body)
-            return await self._forward(match, match.service, runner, up)
+            return self._forward(match, match.service, runner, up)
+        return self._respond(runner, match)
+
+    async def _respond(self, runner: Runner, match: RouteMatch | None) -> Reply:
+        """The general path: the request phases, then the service (or a plugin's answer)."""
         try:
             outcome = self.outcome = await self._phases(lambda: self._run_request(runner, match), _REQUEST_PHASES)
             if not outcome.proxy:
