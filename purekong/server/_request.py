@@ -321,9 +321,9 @@ class Exchange:
         assert host is not None
         if upgrade:
             return _websocket.open_upstream(scheme, host, port, target, _websocket.upgrade_headers(headers, req.headers),
-                                                  timeouts, verify=bool(up.tls_verify))
+                                            timeouts, verify=bool(up.tls_verify))
         return self.handler.pool.request(scheme, host, port, up.method, target, headers, body, timeouts,
-                                               body_length=length, verify=bool(up.tls_verify))
+                                         body_length=length, verify=bool(up.tls_verify))
 
     def _call_app(
         self, service: Service, method: str, target: str, headers: list[tuple[str, str]], timeouts: _proxy.UpstreamTimeouts,
