@@ -324,3 +324,30 @@ def client(files: Files, cert: str | None = None, **kw) -> httpx.Client:
     if cert:
         ctx.load_cert_chain(files.path(f"{cert}.pem"), files.path(f"{cert}-key.pem"))
     return httpx.Client(verify=ctx, timeout=TIMEOUT, **kw)
+
+
+async def serve_on_socketpair(serve, handler, limits, client_bytes: bytes = b""):
+    """Run ``serve(stream, handler, limits, state)`` (the HTTP/1.1 or HTTP/2
+    layer) on one end of a socket pair, as the worker does (the stream closed
+    when it returns), and connect an asyncio client to the other end, which
+    has sent ``client_bytes``. Returns (server task, stream, client reader, client writer)."""
+    import asyncio
+
+    from purekong.server._http import ConnectionState
+    from purekong.server._streams import open_stream
+
+    server_sock, client_sock = socket.socketpair()
+    stream = await open_stream(server_sock, limits)
+
+    async def run() -> None:
+        try:
+            await serve(stream, handler, limits, ConnectionState())
+        finally:
+            await stream.close()  # as the worker does
+
+    task = asyncio.create_task(run())
+    c_reader, c_writer = await asyncio.open_connection(sock=client_sock)
+    if client_bytes:
+        c_writer.write(client_bytes)
+        await c_writer.drain()
+    return task, stream, c_reader, c_writer

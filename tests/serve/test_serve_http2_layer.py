@@ -10,7 +10,6 @@ that was started is finished exactly once.
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import h2.config
 import h2.connection
@@ -21,9 +20,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from purekong.server import ClientTimeouts, Limits
-from purekong.server._http import ConnectionState, HTTPRequest, Reply, Sent
+from purekong.server._http import HTTPRequest, Reply, Sent
 from purekong.server._http2 import serve_http2
-from purekong.server._streams import open_stream
+
+from _serve_helpers import serve_on_socketpair
 
 LIMITS = Limits(timeouts=ClientTimeouts(idle=0.2, client=0.5), max_body_size=4096)  # short: each example ends by them
 
@@ -49,20 +49,8 @@ class Recorder:
 
 
 async def _exchange(client: h2.connection.H2Connection, client_bytes: bytes) -> tuple[Recorder, list[h2.events.Event], BaseException | None]:
-    server_sock, client_sock = socket.socketpair()
-    stream = await open_stream(server_sock, LIMITS)
     recorder = Recorder()
-
-    async def serve() -> None:
-        try:
-            await serve_http2(stream, recorder, LIMITS, ConnectionState())
-        finally:
-            await stream.close()  # as the worker does
-
-    task = asyncio.create_task(serve())
-    c_reader, c_writer = await asyncio.open_connection(sock=client_sock)
-    c_writer.write(client_bytes)
-    await c_writer.drain()
+    task, stream, c_reader, c_writer = await serve_on_socketpair(serve_http2, recorder, LIMITS, client_bytes)
     events: list[h2.events.Event] = []
     try:
         data = await asyncio.wait_for(c_reader.read(), 10)  # until the server closes
@@ -153,17 +141,14 @@ class Streamer:
 
 
 async def _streamed(count: int, window: int) -> tuple[Streamer, dict[int, bytes], set[int]]:
-    server_sock, client_sock = socket.socketpair()
-    stream = await open_stream(server_sock, LIMITS)
     streamer = Streamer()
-    task = asyncio.create_task(serve_http2(stream, streamer, LIMITS, ConnectionState()))
     client = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
     client.initiate_connection()
     client.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: window})
     for i in range(count):
         client.send_headers(client.get_next_available_stream_id(), [(":method", "GET"), (":path", f"/s{i}"), (":scheme", "https"),
                                                                     (":authority", "localhost")], end_stream=True)
-    c_reader, c_writer = await asyncio.open_connection(sock=client_sock)
+    task, stream, c_reader, c_writer = await serve_on_socketpair(serve_http2, streamer, LIMITS)
     bodies: dict[int, bytes] = {}
     ended: set[int] = set()
     try:
@@ -180,7 +165,6 @@ async def _streamed(count: int, window: int) -> tuple[Streamer, dict[int, bytes]
     finally:
         c_writer.transport.abort()
         await asyncio.wait_for(task, 10)
-        await stream.close()
     return streamer, bodies, ended
 
 

@@ -8,12 +8,12 @@ phase and access log rely on.
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 
 from purekong.server import ClientTimeouts, Limits
-from purekong.server._http import ConnectionState, HTTPRequest, Reply, Sent, serve_connection
-from purekong.server._streams import open_stream
+from purekong.server._http import HTTPRequest, Reply, Sent, serve_connection
+
+from _serve_helpers import serve_on_socketpair
 
 LIMITS = Limits(timeouts=ClientTimeouts(idle=2.0, client=2.0))
 
@@ -42,19 +42,7 @@ class Recorder:
 
 
 async def _serve(recorder: Recorder, client_side: bytes, *, read_all: bool = True) -> bytes:
-    server_sock, client_sock = socket.socketpair()
-    stream = await open_stream(server_sock, LIMITS)
-
-    async def serve() -> None:
-        try:
-            await serve_connection(stream, recorder, LIMITS, ConnectionState())
-        finally:
-            await stream.close()  # as the worker does
-
-    task = asyncio.create_task(serve())
-    c_reader, c_writer = await asyncio.open_connection(sock=client_sock)
-    c_writer.write(client_side)
-    await c_writer.drain()
+    task, _, c_reader, c_writer = await serve_on_socketpair(serve_connection, recorder, LIMITS, client_side)
     data = b""
     if read_all:
         data = await asyncio.wait_for(c_reader.read(), 5)
@@ -117,11 +105,8 @@ def test_a_reply_cut_by_cancellation_still_finishes():
     recorder = Recorder(body)
 
     async def scenario() -> None:
-        server_sock, client_sock = socket.socketpair()
-        stream = await open_stream(server_sock, LIMITS)
-        task = asyncio.create_task(serve_connection(stream, recorder, LIMITS, ConnectionState()))
-        c_reader, c_writer = await asyncio.open_connection(sock=client_sock)
-        c_writer.write(b"GET /c HTTP/1.1\r\nHost: x\r\n\r\n")
+        task, stream, c_reader, c_writer = await serve_on_socketpair(
+            serve_connection, recorder, LIMITS, b"GET /c HTTP/1.1\r\nHost: x\r\n\r\n")
         await asyncio.wait_for(c_reader.readuntil(b"first"), 5)
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
