@@ -8,7 +8,6 @@ does a tlslite upgrade that moves or removes a patched attribute.
 from __future__ import annotations
 
 import ast
-import functools
 import inspect
 import pathlib
 import subprocess
@@ -162,12 +161,18 @@ def test_every_record_layer_hook_is_registered():
     layer = tls._recordLayer
     hooks = {}
     for owner in (layer, layer._recordSocket):
-        for name, value in vars(owner).items():
-            if isinstance(value, functools.partial):
-                assert value.args[0] is tls
-                hooks[(type(owner).__name__, name)] = value.func
+        hooked, tlslite_class = type(owner), type(owner).__mro__[1]
+        assert hooked.__module__ == _hooked.__name__ and tlslite_class.__module__ == "tlslite.recordlayer"
+        assert owner._pk_tls() is tls
+        assert not [name for name, value in vars(owner).items() if callable(value) and name != "_pk_tls"]  # no instance-level hooks
+        for name, value in vars(hooked).items():
+            if callable(value):
+                assert hasattr(tlslite_class, name)
+                hooks[(tlslite_class.__name__, name)] = value
     registered = {p.path: p.replacement for p in by_kind(Kind.RECORD_LAYER)}
-    assert hooks == registered
+    assert hooks.keys() == registered.keys()
+    for path, override in hooks.items():
+        assert registered[path].__name__ in override.__code__.co_names  # the override calls its registered hook
 
 
 def test_importing_the_engine_patches_tlslite_for_the_whole_process():

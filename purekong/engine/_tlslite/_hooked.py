@@ -11,7 +11,7 @@ change, these included, and installs the module-wide ones.
 from __future__ import annotations
 
 import contextvars
-import functools
+import weakref
 import zlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
@@ -29,6 +29,7 @@ from tlslite.messages import (
     ServerHello,
     SessionTicketPayload,
 )
+from tlslite.recordlayer import RecordLayer, RecordSocket
 from tlslite.utils import cryptomath
 from tlslite.tlsconnection import TLSConnection
 from tlslite.utils.codec import BadCertificateError, Parser
@@ -273,9 +274,10 @@ def _bounded_decompress(self: Any, compressed_msg: bytearray, expected_length: i
 
 
 # -- per-connection record-layer hooks ---------------------------------------
-# Set on each HookedTLSConnection's own record layer (see __init__), so they
-# change purekong's connections only. Each takes the connection and the
-# record layer's original bound method first.
+# Called by the record layer classes below, which each HookedTLSConnection
+# gives its own record layer (see __init__), so they change purekong's
+# connections only. Each takes the connection and the record layer's
+# original bound method first.
 
 def log_tls13_secrets(tls: HookedTLSConnection, original: Callable[..., None], cipher_suite: int, cl_secret: bytearray, sr_secret: bytearray, implementations: Any) -> None:
     """Key log: tlslite keeps TLS 1.3 traffic secrets in locals; the record
@@ -367,6 +369,35 @@ def _refuse_unprotected_alert(tls: HookedTLSConnection, record: Any) -> None:
         raise TLSUnexpectedMessage("unprotected alert after the TLS 1.3 handshake")
 
 
+class HookedRecordLayer(RecordLayer):
+    """tlslite's record layer calling the hooks above. ``_pk_tls`` is a weak
+    reference to the connection: the hooks were bound methods and partials
+    on the instance, a reference cycle that left every connection (~50
+    objects) to the cyclic garbage collector instead of reference counting."""
+
+    _pk_tls: Callable[[], Any]
+
+    def calcTLS1_3PendingState(self, cipherSuite: int, cl_traffic_secret: bytearray, sr_traffic_secret: bytearray,
+                               implementations: Any) -> None:
+        log_tls13_secrets(self._pk_tls(), super().calcTLS1_3PendingState, cipherSuite, cl_traffic_secret,
+                          sr_traffic_secret, implementations)
+
+    def _decryptSSL2(self, data: Any, padding: Any) -> Any:
+        return refuse_encrypted_ssl2(self._pk_tls(), super()._decryptSSL2, data, padding)
+
+
+class HookedRecordSocket(RecordSocket):
+    """tlslite's record socket calling the hooks above (see HookedRecordLayer)."""
+
+    _pk_tls: Callable[[], Any]
+
+    def _recvHeader(self) -> Iterator[Any]:
+        return refuse_late_ssl2_headers(self._pk_tls(), super()._recvHeader)
+
+    def recv(self) -> Iterator[Any]:
+        return refuse_unprotected_tls13_alerts(self._pk_tls(), super().recv)
+
+
 class HookedTLSConnection(TLSConnection):
     def __init__(self, sock: Any, hooks: Hooks) -> None:
         super().__init__(sock)
@@ -375,13 +406,12 @@ class HookedTLSConnection(TLSConnection):
         self._pk_records_read = 0
         self._pk_handshake_done = False
         self._pk_ccs_seen = False
-        # The record-layer hooks above, on this connection's objects only.
+        # The record-layer hooks above, on this connection's objects only:
+        # the objects tlslite made take the hooked classes (same layout).
         layer = self._recordLayer
         records = layer._recordSocket
-        layer.calcTLS1_3PendingState = functools.partial(log_tls13_secrets, self, layer.calcTLS1_3PendingState)
-        layer._decryptSSL2 = functools.partial(refuse_encrypted_ssl2, self, layer._decryptSSL2)
-        records._recvHeader = functools.partial(refuse_late_ssl2_headers, self, records._recvHeader)
-        records.recv = functools.partial(refuse_unprotected_tls13_alerts, self, records.recv)
+        layer.__class__, records.__class__ = HookedRecordLayer, HookedRecordSocket
+        layer._pk_tls = records._pk_tls = weakref.ref(self)
 
     def _handshakeDone(self, resumed: bool) -> None:
         self._pk_handshake_done = True

@@ -14,9 +14,10 @@ The rules, which the code below carries out and
    also replaces each tlslite module's own copy of the name (made by
    ``from .utils.cryptomath import *``).
 3. SUBCLASS patches (methods of ``_hooked.HookedTLSConnection``) and
-   RECORD_LAYER patches (set by ``HookedTLSConnection.__init__`` on its own
-   record layer) change purekong's connections only; they are listed here
-   so that the table is complete.
+   RECORD_LAYER patches (methods of ``_hooked.HookedRecordLayer`` and
+   ``HookedRecordSocket``, the classes ``HookedTLSConnection.__init__``
+   gives its own record layer) change purekong's connections only; they
+   are listed here so that the table is complete.
 4. A new change to tlslite gets a row here, or the test fails: it scans
    tlslite's modules and classes for purekong objects, and a fresh
    connection's record layer for hooks, and compares with this table. The
@@ -178,7 +179,7 @@ PATCHES: tuple[Patch, ...] = (
     Patch("tlslite.tlsrecordlayer:TLSRecordLayer._getNextRecord", _S, _CONN._getNextRecord,
           "warning alerts reported and skipped (the 5th in a row is fatal, as OpenSSL), not fatal; a TLS 1.3 ChangeCipherSpec is 0x01, "
           "once, before the peer's Finished, else unexpected_message (RFC 8446 §5); received messages traced"),
-    # -- record-layer hooks (set per connection by HookedTLSConnection.__init__)
+    # -- record-layer hooks (HookedRecordLayer/HookedRecordSocket, per connection)
     Patch("tlslite.recordlayer:RecordLayer.calcTLS1_3PendingState", _R, _hooked.log_tls13_secrets,
           "the TLS 1.3 traffic-secret key-log lines"),
     Patch("tlslite.recordlayer:RecordLayer._decryptSSL2", _R, _hooked.refuse_encrypted_ssl2,
