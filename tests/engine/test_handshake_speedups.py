@@ -20,6 +20,7 @@ from tlslite.bufferedsocket import BufferedSocket
 from tlslite.defragmenter import Defragmenter
 from tlslite.errors import TLSAbruptCloseError, TLSRecordOverflow
 from tlslite.recordlayer import RecordSocket
+from tlslite.tlsconnection import TLSConnection
 from tlslite.utils import cryptomath
 from tlslite.utils.dns_utils import is_valid_hostname as tlslite_is_valid_hostname
 
@@ -224,6 +225,19 @@ def test_engine_handshakes_read_their_records_in_one_slice(version, monkeypatch,
     assert any(taken)  # the fast path is exercised, not only the fallback
 
 
+def _join(server: ServerConnection, client: ClientConnection) -> None:
+    """Run a handshake in memory, with the TLS 1.3 tickets that follow it."""
+    for _ in range(6):
+        for sender, receiver in ((client, server), (server, client)):
+            data = sender.data_to_send()
+            if data:
+                receiver.receive_data(data)
+            while (event := receiver.next_event()) is not NEED_DATA:
+                if event is PAUSED:
+                    receiver.proceed()
+    assert server.handshake is not None and client.handshake is not None
+
+
 @pytest.mark.parametrize("version", ["TLSv1.3", "TLSv1.2"])
 @pytest.mark.parametrize("resume", [False, True])
 def test_finished_connections_are_freed_without_the_cycle_collector(version, resume, pki):
@@ -232,27 +246,16 @@ def test_finished_connections_are_freed_without_the_cycle_collector(version, res
     tlslite objects at once (before, ~50 objects a connection waited for
     the cyclic garbage collector)."""
 
-    def handshake(server: ServerConnection, client: ClientConnection) -> None:
-        for _ in range(6):
-            for sender, receiver in ((client, server), (server, client)):
-                data = sender.data_to_send()
-                if data:
-                    receiver.receive_data(data)
-                while (event := receiver.next_event()) is not NEED_DATA:
-                    if event is PAUSED:
-                        receiver.proceed()
-        assert server.handshake is not None and client.handshake is not None
-
     server_config = ServerConfig(certificates=(pki.server_key("ec"),), versions=(version,))
     client_config = ClientConfig(trusted_certificates=(pki.root.cert,), versions=(version,))
     session = None
     if resume:
         server, client = ServerConnection(server_config), ClientConnection(client_config, "localhost")
-        handshake(server, client)
+        _join(server, client)
         session = client.session
     server = ServerConnection(server_config)
     client = ClientConnection(client_config, "localhost", session=session)
-    handshake(server, client)
+    _join(server, client)
     assert server.handshake.resumed is resume
     tls = weakref.ref(server._driver.tls)
     layer = weakref.ref(server._driver.tls._recordLayer)
@@ -264,3 +267,40 @@ def test_finished_connections_are_freed_without_the_cycle_collector(version, res
     finally:
         if enabled:
             gc.enable()
+
+
+@pytest.mark.parametrize("version", ["TLSv1.3", "TLSv1.2"])
+def test_a_resumed_ticket_is_opened_once_with_tlslites_answer(version, pki, monkeypatch):
+    """Driver.choose opens the offered ticket, then tlslite's handshake asks
+    again: the second answer is the first one, and equals what tlslite's own
+    _tryDecrypt gives on the same arguments."""
+    opened: list[int] = []
+    answers: list[tuple] = []
+    tlslite_try = TLSConnection._tryDecrypt
+    hooked_try = _hooked.HookedTLSConnection._tryDecrypt
+
+    def counting(self, settings, identity=None, ticket=None):
+        opened.append(1)
+        return tlslite_try(self, settings, identity, ticket)
+
+    def compared(self, settings, identity=None, ticket=None):
+        answer = hooked_try(self, settings, identity, ticket)
+        answers.append((answer, tlslite_try(self, settings, identity, ticket)))
+        return answer
+
+    server_config = ServerConfig(certificates=(pki.server_key("ec"),), versions=(version,))
+    client_config = ClientConfig(trusted_certificates=(pki.root.cert,), versions=(version,))
+    first_server, first_client = ServerConnection(server_config), ClientConnection(client_config, "localhost")
+    _join(first_server, first_client)
+    monkeypatch.setattr(TLSConnection, "_tryDecrypt", counting)
+    monkeypatch.setattr(_hooked.HookedTLSConnection, "_tryDecrypt", compared)
+    server = ServerConnection(server_config)
+    client = ClientConnection(client_config, "localhost", session=first_client.session)
+    _join(server, client)
+    assert server.handshake.resumed and client.handshake.resumed
+    assert len(answers) == 2  # the engine's choice, then tlslite's handshake
+    assert answers[1][0] == answers[0][0]
+    assert len(opened) == 1  # the hooked method opened it once (the comparisons call tlslite directly)
+    for (match, payload), (tlslite_match, tlslite_payload) in answers:
+        assert match == tlslite_match
+        assert vars(payload) == vars(tlslite_payload)

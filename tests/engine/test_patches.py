@@ -166,7 +166,9 @@ def test_every_record_layer_hook_is_registered():
         assert owner._pk_tls() is tls
         assert not [name for name, value in vars(owner).items() if callable(value) and name != "_pk_tls"]  # no instance-level hooks
         for name, value in vars(hooked).items():
-            if callable(value):
+            if name.startswith("_tlslite_"):
+                assert value in vars(tlslite_class).values()  # tlslite's own method, kept under another name
+            elif callable(value):
                 assert hasattr(tlslite_class, name)
                 hooks[(tlslite_class.__name__, name)] = value
     registered = {p.path: p.replacement for p in by_kind(Kind.RECORD_LAYER)}

@@ -41,7 +41,7 @@ from ._client_checks import ChainCheck, protocol_alert
 from ._hello import FirstHello, hello_server_name
 from ._hooked import RUNNING, Hooks, HookedTLSConnection, restore_session_data, session_data_for
 from ._record_trace import RecordTracer
-from ._settings import Plan, handshake_settings, tlslite_chain, tlslite_key
+from ._settings import Plan, handshake_settings, shared_settings, tlslite_chain, tlslite_key, with_ticket_keys
 from ._transport import MemoryTransport
 
 # Passed as the ALPN list when ALPN must be ignored in TLS 1.3: tlslite
@@ -129,7 +129,7 @@ class Driver:
     def start_server(self, plan: Plan, hello: FirstHello | None, resume: bool) -> None:
         """Start tlslite's server handshake on the bytes fed so far."""
         version = _negotiated_version(hello, plan) if hello else None
-        settings = handshake_settings(plan)
+        settings = shared_settings(plan)  # tlslite's handshake copies it first (validate())
         self.hooks.resumption_allowed = resume
         self.hooks.first_hello = hello
         self.hooks.acknowledge_server_name = hello_server_name(hello) is not None
@@ -336,6 +336,7 @@ class Driver:
         tls._pre_client_hello_handshake_hash = None
         tls._certificate_verify_handshake_hash = None
         tls._first_handshake_hashes = None  # kept by tlslite for post-handshake auth only
+        tls._pk_decrypted = None  # the ticket this handshake resumed, opened
         self.hooks.server_finished_transcript = None
         self.hooks.first_hello = None
 
@@ -392,8 +393,7 @@ class Driver:
     ) -> str | None:
         ch = hello.message
         server_name = hello_server_name(hello)
-        settings = handshake_settings(plan).validate()
-        settings.ticketKeys = list(plan.ticket_keys)
+        settings = with_ticket_keys(shared_settings(plan), plan.ticket_keys)  # only read here
         saved_version = self.tls.version
         try:
             if version == (3, 4):

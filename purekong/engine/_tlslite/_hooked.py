@@ -376,26 +376,32 @@ class HookedRecordLayer(RecordLayer):
     objects) to the cyclic garbage collector instead of reference counting."""
 
     _pk_tls: Callable[[], Any]
+    # tlslite's methods under other names: self._tlslite_x is a bound method
+    # without the super object super().x makes per call.
+    _tlslite_calc_tls13_state = RecordLayer.calcTLS1_3PendingState
+    _tlslite_decrypt_ssl2 = RecordLayer._decryptSSL2
 
     def calcTLS1_3PendingState(self, cipherSuite: int, cl_traffic_secret: bytearray, sr_traffic_secret: bytearray,
                                implementations: Any) -> None:
-        log_tls13_secrets(self._pk_tls(), super().calcTLS1_3PendingState, cipherSuite, cl_traffic_secret,
+        log_tls13_secrets(self._pk_tls(), self._tlslite_calc_tls13_state, cipherSuite, cl_traffic_secret,
                           sr_traffic_secret, implementations)
 
     def _decryptSSL2(self, data: Any, padding: Any) -> Any:
-        return refuse_encrypted_ssl2(self._pk_tls(), super()._decryptSSL2, data, padding)
+        return refuse_encrypted_ssl2(self._pk_tls(), self._tlslite_decrypt_ssl2, data, padding)
 
 
 class HookedRecordSocket(RecordSocket):
     """tlslite's record socket calling the hooks above (see HookedRecordLayer)."""
 
     _pk_tls: Callable[[], Any]
+    _tlslite_recv_header = RecordSocket._recvHeader
+    _tlslite_recv = RecordSocket.recv
 
     def _recvHeader(self) -> Iterator[Any]:
-        return refuse_late_ssl2_headers(self._pk_tls(), super()._recvHeader)
+        return refuse_late_ssl2_headers(self._pk_tls(), self._tlslite_recv_header)
 
     def recv(self) -> Iterator[Any]:
-        return refuse_unprotected_tls13_alerts(self._pk_tls(), super().recv)
+        return refuse_unprotected_tls13_alerts(self._pk_tls(), self._tlslite_recv)
 
 
 class HookedTLSConnection(TLSConnection):
@@ -406,6 +412,7 @@ class HookedTLSConnection(TLSConnection):
         self._pk_records_read = 0
         self._pk_handshake_done = False
         self._pk_ccs_seen = False
+        self._pk_decrypted: tuple[Any, Any] | None = None  # the last ticket _tryDecrypt opened, and its answer
         # The record-layer hooks above, on this connection's objects only:
         # the objects tlslite made take the hooked classes (same layout).
         layer = self._recordLayer
@@ -484,7 +491,16 @@ class HookedTLSConnection(TLSConnection):
     def _tryDecrypt(self, settings: Any, identity: Any = None, ticket: Any = None) -> Any:
         if not self.pk.resumption_allowed:
             return None, None
-        match, payload = super()._tryDecrypt(settings, identity, ticket)
+        # The engine decrypts the ticket to choose (Driver.choose), then
+        # tlslite's handshake decrypts it again: the second time takes the
+        # first answer (same ticket, keys, cipher and version; both read it only).
+        key = (tuple(self.version), bytes(identity.identity if identity is not None else ticket),
+               tuple(bytes(k) for k in settings.ticketKeys), settings.ticketCipher)
+        if self._pk_decrypted is not None and self._pk_decrypted[0] == key:
+            match, payload = self._pk_decrypted[1]
+        else:
+            match, payload = super()._tryDecrypt(settings, identity, ticket)
+            self._pk_decrypted = (key, (match, payload))
         if payload is not None:
             # tlslite resumes with the first ticket it can decrypt: its data.
             restore_session_data(self.pk, getattr(payload, "session_data", None))

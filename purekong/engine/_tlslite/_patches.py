@@ -149,7 +149,8 @@ PATCHES: tuple[Patch, ...] = (
           "heartbeat requests are never answered: a heartbeat record is unexpected_message"),
     Patch("tlslite.tlsconnection:TLSConnection._tryDecrypt", _S, _CONN._tryDecrypt,
           "the resumption policy: a refused ticket or PSK means a full handshake (RFC 5077 §3.2, RFC 8446 §4.6.1); "
-          "the resumed ticket's session data restored"),
+          "the resumed ticket's session data restored; a ticket opened once per handshake (the engine's choice "
+          "and tlslite's handshake read the same answer)"),
     Patch("tlslite.tlsrecordlayer:TLSRecordLayer._queue_message", _S, _CONN._queue_message,
           "certificate_authorities and signature_algorithms_cert (RFC 8446 §4.2.3) in a TLS 1.3 CertificateRequest; "
           "a 32-bit random ticket_age_add (RFC 8446 §4.6.1; tlslite drew 1..4096); "

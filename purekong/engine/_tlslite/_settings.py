@@ -79,23 +79,41 @@ _VALIDATED: dict[tuple, HandshakeSettings] = {}
 
 
 def handshake_settings(plan: Plan) -> HandshakeSettings:
-    """This connection's tlslite settings, already validated.
+    """This connection's tlslite settings, already validated: its own copy."""
+    return _copy(shared_settings(plan), _Validated)
+
+
+def shared_settings(plan: Plan) -> HandshakeSettings:
+    """The validated tlslite settings for ``plan``, shared by every connection
+    with the same values: read them or hand them to a tlslite handshake
+    (which starts with ``validate()``, a copy), never change them.
 
     They depend on a few configuration values, so each combination is built
-    and validated once and then copied per connection (bounded: the keys
-    come from configurations). Extra certificates become tlslite virtual
-    hosts, which are built per connection instead.
+    and validated once (bounded: the keys come from configurations). Extra
+    certificates become tlslite virtual hosts, which are built per
+    connection instead.
     """
     if len(plan.certificates) > 1:
-        return _build(plan)
+        settings = _build(plan).validate()
+        settings.__class__ = _Validated  # validated just now: tlslite's validate() only copies
+        return settings
     key = (plan.versions, plan.ciphers, plan.groups, plan.issue_tickets, plan.tls13_tickets,
            plan.ticket_keys, plan.ticket_lifetime)
     template = _VALIDATED.get(key)
     if template is None:
         if len(_VALIDATED) >= 64:
             _VALIDATED.clear()
-        template = _VALIDATED[key] = _build(plan).validate()
-    return _copy(template, _Validated)
+        template = _VALIDATED[key] = _copy(_build(plan).validate(), _Validated)
+    return template
+
+
+def with_ticket_keys(settings: HandshakeSettings, keys: tuple[bytes, ...]) -> HandshakeSettings:
+    """``settings`` with these ticket keys: itself when it has them already, else a copy."""
+    if settings.ticketKeys == list(keys):
+        return settings
+    other = _copy(settings, _Validated)
+    other.ticketKeys = list(keys)
+    return other
 
 
 def _build(plan: Plan) -> HandshakeSettings:
