@@ -11,6 +11,7 @@ import base64
 from dataclasses import dataclass, field
 
 from ._alerts import AlertDescription, AlertLevel
+from ._suites import openssl_name
 
 
 class _Sentinel:
@@ -88,8 +89,6 @@ class HandshakeComplete(Event):
     @property
     def openssl_cipher(self) -> str:
         """The cipher as OpenSSL names it (nginx's ``$ssl_cipher``)."""
-        from ._suites import openssl_name
-
         return openssl_name(self.cipher_suite)
 
     def peer_certificates_pem(self) -> str | None:
