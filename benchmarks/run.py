@@ -302,6 +302,14 @@ def split(rows):
     return [r for r in rows if "peer" not in r], [r for r in rows if "peer" in r]
 
 
+def main_cells(r, notes):
+    """The main table's cells before the targets: case, unit, the three figures and the two ratios."""
+    v = r["values"]
+    return (case_label(r, notes), r["unit"], fmt_value(v["purekong"], r["fmt"]), fmt_value(v["stdlib"], r["fmt"]),
+            fmt_value(v["plain"], r["fmt"]), "%.3fx" % r["vs_stdlib"] if r["vs_stdlib"] else "-",
+            "%.1fx" % r["vs_plain"] if r["vs_plain"] else "-")
+
+
 def peer_cells(r):
     """The asgi table's cells after the case: peer, wall and per-CPU figures and ratios, busy."""
     ratio_text = lambda x: "%.2fx" % x if x else "-"  # noqa: E731
@@ -330,12 +338,7 @@ def table(rows, skipped=None):
             if r["section"] != section:
                 section = r["section"]
                 lines.append("[%s]" % section)
-            v = r["values"]
-            lines.append("%-46s %-25s %9s %10s %13s %8s %9s  %s" % (
-                case_label(r, notes), r["unit"], fmt_value(v["purekong"], r["fmt"]),
-                fmt_value(v["stdlib"], r["fmt"]), fmt_value(v["plain"], r["fmt"]),
-                "%.3fx" % r["vs_stdlib"] if r["vs_stdlib"] else "-",
-                "%.1fx" % r["vs_plain"] if r["vs_plain"] else "-", fmt_checks(r["checks"])))
+            lines.append("%-46s %-25s %9s %10s %13s %8s %9s  %s" % (main_cells(r, notes) + (fmt_checks(r["checks"]),)))
     if peer_rows:
         head = ("%-66s %-9s %9s %9s %7s %10s %10s %7s %9s  %s" %
                 ("case", "peer", "purekong", "peer", "pk/peer", "pk/CPU-s", "peer/CPU-s", "pk/peer", "busy",
@@ -384,12 +387,7 @@ def markdown(rows, machine, result, skipped=None):
             if r["section"] != section:
                 section = r["section"]
                 out.append("| **%s** | | | | | | | |" % section)
-            v = r["values"]
-            out.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
-                case_label(r, notes), r["unit"], fmt_value(v["purekong"], r["fmt"]),
-                fmt_value(v["stdlib"], r["fmt"]), fmt_value(v["plain"], r["fmt"]),
-                "%.3fx" % r["vs_stdlib"] if r["vs_stdlib"] else "-",
-                "%.1fx" % r["vs_plain"] if r["vs_plain"] else "-", md_checks(r["checks"])))
+            out.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (main_cells(r, notes) + (md_checks(r["checks"]),)))
     if peer_rows:
         out += ["", "**%s**" % ASGI_TITLE.replace("asgi: purekong serve", "asgi: `purekong serve`"), "",
                 "| Case | Peer | purekong req/s | peer req/s | purekong / peer | purekong req/server-CPU-s "
