@@ -59,24 +59,10 @@ class RequestRecord:
 
 def record_of(exchange: "Exchange", sent: "Sent") -> RequestRecord | None:
     """The record of a finished exchange (None if nothing was answered)."""
-    outcome = exchange.outcome
-    if outcome is not None:
-        ctx = outcome.context
-        status = ctx.response.status if ctx.response is not None else 0
-        route = (ctx.request.route if ctx.request is not None else None) or {}
-        route_name = str(route.get("name") or route.get("id") or "")
-    elif exchange.timed_out or exchange.plain:
-        # A plugin never returned (Kong's 500 went out), or a route without
-        # plugins streamed the service's response: the route as matched, the
-        # status as sent (what the Kong context would have said).
-        if exchange.timed_out:
-            status = 500
-        else:
-            status = exchange.streamed_status or 0
-        matched = exchange.match.route if exchange.match is not None else None
-        route_name = str(matched.name or matched.id or "") if matched is not None else ""
-    else:
+    answered = _status_and_route(exchange)
+    if answered is None:
         return None
+    status, route_name = answered
     req, info = exchange.req, exchange.client.info
     tls = info.tls
     started = exchange.started
@@ -95,6 +81,29 @@ def record_of(exchange: "Exchange", sent: "Sent") -> RequestRecord | None:
         route=route_name,
         duration=max(0.0, time.time() - started),
     )
+
+
+def _status_and_route(exchange: "Exchange") -> tuple[int, str] | None:
+    """A finished exchange's status and route name (None if nothing was answered)."""
+    outcome = exchange.outcome
+    if outcome is not None:
+        ctx = outcome.context
+        status = ctx.response.status if ctx.response is not None else 0
+        route = (ctx.request.route if ctx.request is not None else None) or {}
+        route_name = str(route.get("name") or route.get("id") or "")
+    elif exchange.timed_out or exchange.plain:
+        # A plugin never returned (Kong's 500 went out), or a route without
+        # plugins streamed the service's response: the route as matched, the
+        # status as sent (what the Kong context would have said).
+        if exchange.timed_out:
+            status = 500
+        else:
+            status = exchange.streamed_status or 0
+        matched = exchange.match.route if exchange.match is not None else None
+        route_name = str(matched.name or matched.id or "") if matched is not None else ""
+    else:
+        return None
+    return status, route_name
 
 
 def _quoted(text: str) -> str:
@@ -127,17 +136,25 @@ class RequestLog:
         return self._fd is not None and self.file_format == "json"
 
     def write(self, exchange: "Exchange", sent: "Sent") -> None:
-        record = record_of(exchange, sent)
-        if record is None:
-            return
-        if self.metrics is not None:
-            self.metrics.observe_request(record)
         to_file = self._fd is not None and self.file_format == "combined"
-        if to_file or _access.isEnabledFor(logging.INFO):  # else nobody reads the line
+        if to_file or _access.isEnabledFor(logging.INFO):
+            record = record_of(exchange, sent)
+            if record is None:
+                return
+            if self.metrics is not None:
+                self.metrics.observe_request(record)
             line = combined_line(record)
             _access.info("%s", line)
             if to_file:
                 self._append(line + "\n")
+        else:
+            # Nobody reads the line: the metrics take the three fields they
+            # count, without a whole record built per request.
+            answered = _status_and_route(exchange)
+            if answered is None:
+                return
+            if self.metrics is not None:
+                self.metrics.observe(answered[1], answered[0], max(0.0, time.time() - exchange.started))
         if self.serializes and exchange.outcome is not None:  # a timed-out request has no serializable context
             self._append_serialized(exchange.outcome)
 

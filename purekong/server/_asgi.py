@@ -301,7 +301,18 @@ async def call_app(app: ASGIApp, scope: dict[str, Any], body: bytes | AsyncItera
     task = asyncio.create_task(run())
     # One timer, not an asyncio.timeout: the app's start message or the timer
     # settles `started`; a cancelled wait leaves it to the app (abandoned).
-    timer = loop.call_later(timeout, expire)
+    # The deadline counts from now, but the timer is armed only after the
+    # app's first step (the next callback after it), if that step did not
+    # send the head: most apps do, and then no timer is made per request.
+    deadline = loop.time() + timeout
+    timer: asyncio.TimerHandle | None = None
+
+    def arm() -> None:
+        nonlocal timer
+        if not started.done() and not abandoned:
+            timer = loop.call_at(deadline, expire)
+
+    loop.call_soon(arm)
     try:
         status, headers = await started
     except _HeadTimeout:
@@ -314,7 +325,8 @@ async def call_app(app: ASGIApp, scope: dict[str, Any], body: bytes | AsyncItera
         task.cancel()
         raise
     finally:
-        timer.cancel()
+        if timer is not None:
+            timer.cancel()
     return ASGIResponse(status, headers, queue, task, disconnected, timeout)
 
 

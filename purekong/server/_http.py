@@ -449,9 +449,42 @@ def _response_head(reply: Reply) -> h11.Response:
     if reply.close or upgrade:
         headers.append((b"Connection", b", ".join([b"upgrade"] * upgrade + [b"close"] * reply.close)))
     reason = reply.reason if reply.reason is not None else reason_phrase(reply.status)
-    # h11 validates every name and value here (its send does not again for a
-    # head it need not change): a CR or LF from a plugin never reaches the wire.
-    return h11.Response(status_code=reply.status, headers=headers, reason=reason.encode("latin-1"))
+    return validated_response(reply.status, headers, reason.encode("latin-1"))
+
+
+# Header fields h11 has already validated one by one (its name and value
+# rules, a lone Content-Length's or Transfer-Encoding's value): a keep-alive
+# connection sends the same few fields again and again (Kong's own among
+# them), and h11's two regular expressions per field were most of the head's
+# cost. Bounded: cleared when full (Date alone adds one a second).
+_VALID_FIELDS: set[tuple[bytes, bytes]] = set()
+_VALID_FIELDS_MAX = 4096
+
+
+def validated_response(status: int, headers: list[tuple[bytes, bytes]], reason: bytes) -> h11.Response:
+    """``h11.Response(status_code=status, headers=headers, reason=reason)`` (a
+    CR or LF from a plugin or an app never reaches the wire), each field
+    checked by h11 once (remembered in ``_VALID_FIELDS``), not per response.
+
+    A field seen for the first time is checked by h11's own validation of a
+    head holding it alone; the whole head then goes through h11's
+    normalisation of already-checked fields (lower-cased names, the checks
+    between fields: several Content-Lengths, several Transfer-Encodings).
+    A field h11 refuses is refused by the full validating construction, so
+    the error is h11's own, as before."""
+    if type(status) is not int:
+        return h11.Response(status_code=status, headers=headers, reason=reason)  # h11 makes it one
+    valid = _VALID_FIELDS
+    for field in headers:
+        if field not in valid:
+            try:
+                h11.Response(status_code=200, headers=[field])
+            except h11.LocalProtocolError:
+                return h11.Response(status_code=status, headers=headers, reason=reason)  # raises h11's error
+            if len(valid) >= _VALID_FIELDS_MAX:
+                valid.clear()
+            valid.add(field)
+    return h11.Response(status_code=status, headers=headers, reason=reason, _parsed=True)
 
 
 async def _send_reply(conn: h11.Connection, send_bytes: Callable[[bytes], Awaitable[None]], reply: Reply, request: HTTPRequest | None, sent: Sent) -> None:

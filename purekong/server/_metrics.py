@@ -76,9 +76,16 @@ class Metrics:
         self.pids = [os.getpid()]  # whose counts these are (several, once merged)
 
     def observe_request(self, r: "RequestRecord") -> None:
-        key = (r.route, str(r.status))
+        self.observe(r.route, r.status, r.duration)
+
+    def observe(self, route: str, status: int, duration: float) -> None:
+        """One finished request: its route's name, status and duration (seconds)."""
+        key = (route, str(status))
         self.requests[key] = self.requests.get(key, 0) + 1
-        self.latency.setdefault(r.route, _Histogram()).observe(r.duration)
+        histogram = self.latency.get(route)
+        if histogram is None:
+            histogram = self.latency[route] = _Histogram()
+        histogram.observe(duration)
 
     def observe_handshake(self, version: str | None, ok: bool, client_verify: str | None = None) -> None:
         key = (version or "unknown", "success" if ok else "failure")

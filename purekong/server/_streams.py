@@ -37,6 +37,7 @@ from purekong.engine import (
     ConnectionClosed,
     DataReceived,
     HandshakeComplete,
+    KeyUpdated,
     ProtocolError,
     ServerConnection,
 )
@@ -176,14 +177,18 @@ class _SocketStream(asyncio.Protocol):
         if deadline is None:
             self._deadline = float("inf")
         else:
-            self._deadline = deadline
-            if self._timer is None or self._timer_at > deadline:
-                self._arm(deadline)
+            self._set_deadline(deadline)
         try:
             return await waiter
         finally:
             if self._waiter is waiter:
                 self._waiter = None
+
+    def _set_deadline(self, when: float) -> None:
+        """Make ``when`` the deadline; the timer is re-armed only when it would fire too late."""
+        self._deadline = when
+        if self._timer is None or self._timer_at > when:
+            self._arm(when)
 
     def _arm(self, when: float) -> None:
         if self._timer is not None:
@@ -262,6 +267,14 @@ class TLSStream(_SocketStream):
     it its engine connection. ``on_client_hello(conn, event)`` runs at the
     ClientHello pause (Kong's client_hello and certificate phases,
     certificate choice by SNI) and must call ``conn.proceed()`` or ``conn.abort()``.
+
+    What the pump does with each event is a method, so that a server with
+    no reader coroutine (``purekong tls-server``, :mod:`._tls_server`) acts
+    on the events itself: ``_received`` (plaintext; buffered here),
+    ``_established`` (HandshakeComplete), ``_alerted`` (AlertReceived),
+    ``_ended_tls`` (ConnectionClosed) and ``_failed`` (the exception that
+    stopped the pump, called inside its ``except``). Once ``_closing`` is set
+    the pump stops: nothing after it is read.
     """
 
     tls = True
@@ -297,40 +310,57 @@ class TLSStream(_SocketStream):
         conn = self.conn
         woke = False
         try:
-            while True:
+            while not self._closing:
                 event = conn.next_event()
                 if event is NEED_DATA:
                     break
                 if isinstance(event, DataReceived):
-                    self._buffer(event.data)
+                    self._received(event.data)
                     woke = True
                 elif isinstance(event, ClientHelloReceived):
                     assert self._on_client_hello is not None
                     self._on_client_hello(conn, event)
                 elif isinstance(event, HandshakeComplete):
                     self.handshake = event
+                    self._established(event)
                     woke = True
                 elif isinstance(event, ConnectionClosed):
                     self._closed = woke = True
+                    self._ended_tls(event)
                     break
                 elif event is PAUSED:
                     raise HandshakeFailed("handshake left paused")  # on_client_hello must proceed
-                elif not isinstance(event, AlertReceived):
+                elif isinstance(event, AlertReceived):
+                    self._alerted(event)
+                elif not isinstance(event, KeyUpdated):  # the engine answers a KeyUpdate itself
                     raise AssertionError(f"unexpected engine event {event!r}")
-        except ProtocolError as exc:
-            # The engine queued its fatal alert: it goes out below, then we are done.
+        except Exception as exc:  # noqa: BLE001 - a ProtocolError, or e.g. a connection phase failed
             self._closed = woke = True
-            if self.handshake is None:
-                self._failure = HandshakeFailed(f"TLS: {exc}")
-        except Exception as exc:  # noqa: BLE001 - e.g. a connection phase failed: the handshake did
-            self._closed = woke = True
-            if self.handshake is None:
-                self._failure = exc
-            else:
-                _log.exception("TLS connection failed")
-        self._flush_now()
+            self._failed(exc)
+        self._flush_now()  # the engine's fatal alert, if it queued one
         if woke:
             self._wake()
+
+    # What the pump does with the events (see the class docstring).
+    _received = _SocketStream._buffer
+
+    def _established(self, event: HandshakeComplete) -> None:
+        pass
+
+    def _alerted(self, event: AlertReceived) -> None:
+        pass  # a fatal one: ConnectionClosed or a ProtocolError follows
+
+    def _ended_tls(self, event: ConnectionClosed) -> None:
+        pass
+
+    def _failed(self, exc: Exception) -> None:
+        if isinstance(exc, ProtocolError):
+            if self.handshake is None:
+                self._failure = HandshakeFailed(f"TLS: {exc}")
+        elif self.handshake is None:
+            self._failure = exc  # e.g. a connection phase failed: the handshake did
+        else:
+            _log.exception("TLS connection failed")
 
     def _flush_now(self) -> None:
         out = self.conn.data_to_send()

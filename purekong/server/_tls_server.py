@@ -1,8 +1,10 @@
 """An asyncio TCP server that runs one sans-IO ``ServerConnection`` per socket.
 
-The engine does no I/O: each accepted socket gets a ``_TLSProtocol`` that
-feeds received bytes to its ``ServerConnection``, acts on the events and
-writes ``data_to_send()`` back. Nothing here imports tlslite.
+The engine does no I/O: each accepted socket gets a ``_ServedConnection``,
+a :class:`~._streams.TLSStream` (the same pump as ``purekong serve``'s: bytes
+to its ``ServerConnection``, events, ``data_to_send()`` back) that acts on
+the events in the pump's callbacks, without a coroutine per connection.
+Nothing here imports tlslite.
 
 Per connection (see docs/tls-server.md):
 
@@ -30,12 +32,9 @@ from typing import Callable
 
 from purekong._hostport import format_host_port
 from purekong.engine import (
-    NEED_DATA,
-    PAUSED,
     AlertReceived,
     ClientHelloReceived,
     ConnectionClosed,
-    DataReceived,
     HandshakeComplete,
     KeyLogWriter,
     ProtocolError,
@@ -44,7 +43,8 @@ from purekong.engine import (
 )
 
 from ._inspect import InspectDir, RecordedServerConnection
-from ._settings import TLSServerOptions
+from ._settings import Limits, TLSServerOptions
+from ._streams import TLSStream
 
 #: Seconds a finished connection waits for the peer to close before closing itself.
 LINGER_SECONDS = 2.0
@@ -92,166 +92,154 @@ def _stderr_log(line: str) -> None:
         pass
 
 
-class _TLSProtocol(asyncio.Protocol):
-    """One TCP connection: bytes <-> one ServerConnection."""
+class _ServedConnection(TLSStream):
+    """One TCP connection of the server: :class:`TLSStream`'s pump, with no
+    reader coroutine: the events are acted on as they come (echo, or the
+    request head and the JSON reply), and one timer holds the connection's
+    one deadline at a time (handshake, then idle, then linger)."""
 
     def __init__(self, server: "TLSServer") -> None:
+        super().__init__(server.limits)
         self._server = server
         self._options = server.options
-        self._loop = asyncio.get_running_loop()
-        self._transport: asyncio.Transport | None = None
-        self._conn = ServerConnection(server.options.config, trace=server.tracer) if server.inspect is None else \
-            server.inspect.connection(server.options.config, ("", 0), ("", 0), also_trace=server.tracer)
         self._peer = "?"
-        self._handshake: HandshakeComplete | None = None
         self._head = bytearray()
-        self._timer: asyncio.TimerHandle | None = None
-        self._finished = False  # our side is done; input is discarded
+        self._lingering = False
         self._outcome: str | None = None
         self._alert_received: str | None = None
-        self._logged = False
         self._bytes_in = 0
         self._bytes_out = 0
         self._started = time.monotonic()
 
     # -- asyncio callbacks ---------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = transport  # type: ignore[assignment]
+        super().connection_made(transport)
+        server = self._server
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple) and len(peer) >= 2:
             self._peer = format_host_port(peer[0], peer[1])
-        if isinstance(self._conn, RecordedServerConnection):
+        if server.inspect is None:
+            conn = ServerConnection(self._options.config, trace=server.tracer)
+        else:
             local = transport.get_extra_info("sockname")
-            capture = self._conn.capture
-            capture.title = f"connection from {self._peer}"
-            capture.client_address = (peer[0], peer[1]) if isinstance(peer, tuple) else ("", 0)
-            capture.server_address = (local[0], local[1]) if isinstance(local, tuple) else ("", 0)
-        self._server._connections.add(self)
-        self._arm(self._options.timeouts.handshake, self._on_handshake_timeout)
+            conn = server.inspect.connection(
+                self._options.config,
+                (peer[0], peer[1]) if isinstance(peer, tuple) else ("", 0),
+                (local[0], local[1]) if isinstance(local, tuple) else ("", 0),
+                also_trace=server.tracer,
+            )
+            conn.capture.title = f"connection from {self._peer}"
+        self.start(conn, _proceed)
+        server._connections.add(self)
+        self._set_deadline(self._loop.time() + self._options.timeouts.handshake)
 
     def data_received(self, data: bytes) -> None:
-        self._bytes_in += len(data)
-        if self._finished:
-            return  # lingering: drain and discard
-        if self._handshake is not None:
-            self._arm(self._options.timeouts.idle, self._on_idle_timeout)
-        self._feed(data)
+        self._bytes_in += len(data)  # also while lingering: drained and discarded
+        if self.handshake is not None and not self._closing:
+            self._set_deadline(self._loop.time() + self._options.timeouts.idle)
+        super().data_received(data)
 
     def eof_received(self) -> bool:
-        if not self._finished:
-            self._feed(b"")
-        if not self._finished:
-            self._finish("eof")
+        self._ended()  # the engine turns EOF into ConnectionClosed or an error
+        self._finish("eof")
         return False  # let asyncio close the transport
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_timer()
-        self._server._connections.discard(self)
+        super().connection_lost(exc)
+        server = self._server
+        server._connections.discard(self)
         if self._outcome is None:
             self._outcome = "connection lost" + (f" ({exc})" if exc else "")
         self._log()
-        if self._server.inspect is not None and isinstance(self._conn, RecordedServerConnection):
-            task = self._loop.create_task(self._server.inspect.save(self._conn))
-            self._server.saving.add(task)
-            task.add_done_callback(self._server.saving.discard)
+        if server.inspect is not None and isinstance(self.conn, RecordedServerConnection):
+            task = self._loop.create_task(server.inspect.save(self.conn))
+            server.saving.add(task)
+            task.add_done_callback(server.saving.discard)
 
     def pause_writing(self) -> None:
         # The peer does not read what we send (echo): stop reading from it.
-        if self._transport is not None and not self._transport.is_closing():
-            self._transport.pause_reading()
+        super().pause_writing()
+        if not self.transport.is_closing():
+            self.transport.pause_reading()
 
     def resume_writing(self) -> None:
-        if self._transport is not None and not self._transport.is_closing():
-            self._transport.resume_reading()
+        super().resume_writing()
+        if not self.transport.is_closing():
+            self.transport.resume_reading()
 
-    # -- the engine pump -------------------------------------------------------
-    def _feed(self, data: bytes) -> None:
-        conn = self._conn
-        try:
-            conn.receive_data(data)
-            while not self._finished:
-                event = conn.next_event()
-                if event is NEED_DATA or event is PAUSED:
-                    break
-                self._on_event(event)
-            self._flush()
-        except RemoteProtocolError as exc:
-            self._flush()  # the fatal alert
+    # -- the pump's events (TLSStream._pump) --------------------------------------
+    def _received(self, data: bytes) -> None:
+        if self._options.echo:
+            self.conn.send_data(data)
+        else:
+            self._on_request_bytes(data)
+
+    def _established(self, event: HandshakeComplete) -> None:
+        self._set_deadline(self._loop.time() + self._options.timeouts.idle)
+
+    def _alerted(self, event: AlertReceived) -> None:
+        description = getattr(event.description, "name", event.description)
+        self._alert_received = f"{event.level.name} {description}"
+
+    def _ended_tls(self, event: ConnectionClosed) -> None:
+        if self.handshake is None:
+            outcome = "closed during handshake"
+        elif self._options.echo:
+            outcome = "ok" if event.clean else "closed without close_notify"
+        else:
+            outcome = "closed before request" if event.clean else "truncated before request"
+        if self._alert_received:
+            outcome = f"received alert {self._alert_received}"
+        self.conn.close()  # answer close_notify with close_notify (no-op after an alert)
+        self._done(outcome)
+
+    def _failed(self, exc: Exception) -> None:
+        if isinstance(exc, RemoteProtocolError):
             alert = exc.alert.name if exc.alert is not None and hasattr(exc.alert, "name") else exc.alert
-            self._finish(f"sent alert {alert}: {exc}" if alert is not None else f"protocol error: {exc}")
-        except ProtocolError as exc:
-            self._flush()
-            self._finish(f"protocol error: {exc}")
-        except Exception as exc:  # an engine bug must only cost this connection
+            self._done(f"sent alert {alert}: {exc}" if alert is not None else f"protocol error: {exc}")
+        elif isinstance(exc, ProtocolError):
+            self._done(f"protocol error: {exc}")
+        else:  # an engine bug must only cost this connection
             self._outcome = f"internal error: {exc!r}"
-            self._finished = True
-            if self._transport is not None:
-                self._transport.abort()
-
-    def _on_event(self, event: object) -> None:
-        conn = self._conn
-        if isinstance(event, ClientHelloReceived):
-            conn.proceed()  # the config's certificates, CA names, reuse, ALPN
-        elif isinstance(event, HandshakeComplete):
-            self._handshake = event
-            self._arm(self._options.timeouts.idle, self._on_idle_timeout)
-        elif isinstance(event, DataReceived):
-            if self._options.echo:
-                conn.send_data(event.data)
-            else:
-                self._on_request_bytes(event.data)
-        elif isinstance(event, AlertReceived):
-            description = getattr(event.description, "name", event.description)
-            self._alert_received = f"{event.level.name} {description}"
-        elif isinstance(event, ConnectionClosed):
-            if self._handshake is None:
-                outcome = "closed during handshake"
-            elif self._options.echo:
-                outcome = "ok" if event.clean else "closed without close_notify"
-            else:
-                outcome = "closed before request" if event.clean else "truncated before request"
-            if self._alert_received:
-                outcome = f"received alert {self._alert_received}"
-            conn.close()  # answer close_notify with close_notify (no-op after an alert)
-            self._flush()
-            self._finish(outcome)
+            self._closing = True
+            self.transport.abort()
 
     def _on_request_bytes(self, data: bytes) -> None:
         start = max(0, len(self._head) - 3)
         self._head += data
         match = _HEAD_END.search(self._head, start)
-        if match is None:
-            if len(self._head) > self._options.max_request_head:
-                self._conn.close()
-                self._flush()
-                self._finish(f"request head larger than {self._options.max_request_head} bytes")
+        limit = self._options.max_request_head
+        if match is None and len(self._head) <= limit:
             return
-        if match.end() > self._options.max_request_head:
-            self._conn.close()
-            self._flush()
-            self._finish(f"request head larger than {self._options.max_request_head} bytes")
+        if match is None or match.end() > limit:
+            self.conn.close()
+            self._done(f"request head larger than {limit} bytes")
             return
-        assert self._handshake is not None
-        self._conn.send_data(http_response(self._handshake))
-        self._conn.close()
-        self._flush()
-        self._finish("ok")
+        assert self.handshake is not None
+        self.conn.send_data(http_response(self.handshake))
+        self.conn.close()
+        self._done("ok")
 
-    def _flush(self) -> None:
-        data = self._conn.data_to_send()
-        if data and self._transport is not None and not self._transport.is_closing():
+    def _flush_now(self) -> None:
+        data = self.conn.data_to_send()
+        if data and not self.transport.is_closing():
             self._bytes_out += len(data)
-            self._transport.write(data)
+            self.transport.write(data)
 
     # -- ending ------------------------------------------------------------------
+    def _done(self, outcome: str) -> None:
+        """What the engine queued goes out, then our side is done."""
+        self._flush_now()
+        self._finish(outcome)
+
     def _finish(self, outcome: str) -> None:
         """Our side is done: half-close, then linger until the peer closes."""
-        if self._finished:
+        if self._closing:
             return
-        self._finished = True
+        self._closing = True
         self._outcome = outcome
-        transport = self._transport
-        if transport is None or transport.is_closing():
+        transport = self.transport
+        if transport.is_closing():
             return
         transport.resume_reading()  # drain whatever the peer still sends
         if transport.can_write_eof():
@@ -260,7 +248,8 @@ class _TLSProtocol(asyncio.Protocol):
             except OSError:
                 transport.abort()
                 return
-            self._arm(LINGER_SECONDS, self._on_linger_timeout)
+            self._lingering = True
+            self._set_deadline(self._loop.time() + LINGER_SECONDS)
         else:
             transport.close()
 
@@ -268,47 +257,32 @@ class _TLSProtocol(asyncio.Protocol):
         """The server is stopping: end this connection now."""
         if self._outcome is None:
             self._outcome = "server shutdown"
-        self._finished = True
-        if self._transport is not None and not self._transport.is_closing():
-            self._transport.close()
+        self._closing = True
+        if not self.transport.is_closing():
+            self.transport.close()
 
-    def _on_handshake_timeout(self) -> None:
+    def _on_timer(self) -> None:
         self._timer = None
-        if self._handshake is None and not self._finished:
+        if self._loop.time() < self._deadline:
+            self._arm(self._deadline)  # the deadline moved since: wait for it
+        elif self._lingering:
+            self.transport.abort()
+        elif self._closing:
+            pass
+        elif self.handshake is None:
             self._outcome = f"handshake timeout ({self._options.timeouts.handshake:g} s)"
-            self._finished = True
-            if self._transport is not None:
-                self._transport.abort()
-
-    def _on_idle_timeout(self) -> None:
-        self._timer = None
-        if not self._finished:
+            self._closing = True
+            self.transport.abort()
+        else:
             try:
-                self._conn.close()
-                self._flush()
+                self.conn.close()
+                self._flush_now()
             except ProtocolError:
                 pass
             self._finish(f"idle timeout ({self._options.timeouts.idle:g} s)")
 
-    def _on_linger_timeout(self) -> None:
-        self._timer = None
-        if self._transport is not None:
-            self._transport.abort()
-
-    def _arm(self, delay: float, callback: Callable[[], None]) -> None:
-        self._cancel_timer()
-        self._timer = self._loop.call_later(delay, callback)
-
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
     def _log(self) -> None:
-        if self._logged:
-            return
-        self._logged = True
-        hs = self._handshake
+        hs = self.handshake
         fields = [
             f"peer={self._peer}",
             f"version={hs.version if hs else '-'}",
@@ -325,6 +299,10 @@ class _TLSProtocol(asyncio.Protocol):
         self._server.log("conn " + " ".join(fields))
 
 
+def _proceed(conn: ServerConnection, event: ClientHelloReceived) -> None:
+    conn.proceed()  # the config's certificates, CA names, reuse, ALPN
+
+
 class TLSServer:
     """The listening server; use ``start()``, then ``close()``.
 
@@ -333,17 +311,18 @@ class TLSServer:
 
     def __init__(self, options: TLSServerOptions) -> None:
         self.options = options
+        self.limits = Limits(timeouts=options.timeouts, max_request_head=options.max_request_head)
         self.log = options.log or _stderr_log
         self.tracer = KeyLogWriter(options.keylog) if options.keylog is not None else None
         self.inspect = InspectDir(options.inspect_dir, log=self.log) if options.inspect_dir is not None else None
         self.saving: set[asyncio.Task[None]] = set()  # --inspect recordings being written
         self._server: asyncio.base_events.Server | None = None
-        self._connections: set[_TLSProtocol] = set()
+        self._connections: set[_ServedConnection] = set()
 
     async def start(self, host: str = "127.0.0.1", port: int = 4433) -> tuple[str, int]:
         """Listen; return the address actually bound (``port=0`` picks a free port)."""
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: _TLSProtocol(self), host, port, reuse_address=True)
+        self._server = await loop.create_server(lambda: _ServedConnection(self), host, port, reuse_address=True)
         return self.address
 
     @property

@@ -365,7 +365,7 @@ def test_echo_client_that_never_reads_is_throttled_not_buffered(tls_server_pki, 
 
         def buffered() -> int:
             async def sizes():
-                return [p._transport.get_write_buffer_size() for p in echo_server.server._connections]
+                return [p.transport.get_write_buffer_size() for p in echo_server.server._connections]
             return max(echo_server._call(sizes()))
 
         assert buffered() < 2 * 2**20  # what it holds for the hog stays small

@@ -116,6 +116,11 @@ REQUESTS = [
 
 @pytest.fixture
 def handler(tmp_path: Path):
+    return _handler_in(tmp_path)
+
+
+def _handler_in(tmp_path: Path) -> RequestHandler:
+    """A request handler for CONFIG (its app written in ``tmp_path``), metrics on, no access log file."""
     (tmp_path / "plain_app.py").write_text(APP)
     (tmp_path / "kong.yml").write_text(CONFIG)
     decl = load_declarative(tmp_path / "kong.yml")
@@ -223,3 +228,22 @@ def test_phases_no_kong_plugin_implements_stay_on_the_loop(handler):
     assert reply.status == 200 and exchange.outcome is not None and exchange.outcome.logged
     assert THREADS["access"] != threading.main_thread().name
     assert THREADS["log"] == threading.main_thread().name
+
+
+@pytest.mark.parametrize("method, path, headers, body", REQUESTS)
+def test_the_metrics_are_the_same_whether_or_not_the_access_line_is_written(tmp_path, caplog, method, path, headers, body):
+    """With nobody reading the access line (``--log-level warning``) the
+    metrics count what they count with it (no record built then)."""
+    counted = []
+    for level in (logging.INFO, logging.WARNING):
+        caplog.set_level(level, logger="purekong.access")
+        (tmp_path / str(level)).mkdir()
+        one = _handler_in(tmp_path / str(level))
+        caplog.clear()
+        for prefix in ("/bare", "/noop"):
+            run_one(one, method, prefix + path, headers, body)
+        lines = [r for r in caplog.records if r.name == "purekong.access"]
+        assert len(lines) == (2 if level == logging.INFO else 0)
+        metrics = one.access_log.metrics
+        counted.append((metrics.requests, {route: h.count for route, h in metrics.latency.items()}))
+    assert counted[0] == counted[1] and sum(counted[0][0].values()) == 2
